@@ -1,0 +1,18 @@
+"""FanOutPageFunction: enqueue the next page of contact references, back-pressured."""
+from aws_lambda_powertools import Logger, Tracer
+
+from bulkmail.adapters.wiring import stores
+from bulkmail.workflow import fan_out_page
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(correlation_id_path="campaign_id")
+@tracer.capture_lambda_handler
+def handler(event, context):
+    s = stores()
+    result = fan_out_page(event["campaign_id"], campaigns=s.campaigns, contacts=s.contacts,
+                          queue=s.queue, settings=s.settings)
+    logger.info("fan-out step", extra=result)
+    return result

@@ -1,0 +1,48 @@
+"""SendEmailsFunction: the SQS worker. Each record is one batch of contact references."""
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from bulkmail.adapters.wiring import stores, transport_for
+from bulkmail.models import BatchMessage
+from bulkmail.sending import BatchSender
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+MAX_RETRY_DELAY_SECONDS = 300
+
+
+def retry_delay(receive_count: int) -> int:
+    """Visibility backoff for a record that failed: 2, 4, 8 … seconds, capped at five minutes."""
+    return min(MAX_RETRY_DELAY_SECONDS, 2 ** max(1, receive_count))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event, context):
+    s = stores()
+    sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
+                         transport_for=transport_for)  # new per invocation: the campaign is read per batch
+
+    def record_handler(record: SQSRecord) -> None:
+        message = BatchMessage.from_body(record.json_body)
+        logger.append_keys(campaign_id=message.campaign_id, batch_id=message.batch_id)
+        try:
+            sender.process(message)
+        except Exception as exc:
+            # Come back sooner than the queue's visibility timeout (which is sized for crashes).
+            delay = retry_delay(int(record.attributes.approximate_receive_count))
+            logger.warning("batch will be retried", extra={"error": repr(exc), "retry_in_seconds": delay})
+            s.queue.retry_later(record.receipt_handle, delay)
+            raise
+
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+    for status, count in sender.counts.items():
+        metrics.add_metric(name=f"Emails{status.capitalize()}", unit=MetricUnit.Count, value=count)
+    return response

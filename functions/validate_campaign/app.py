@@ -1,0 +1,20 @@
+"""ValidateCampaignFunction: the campaign against the one schema and the template rules."""
+from aws_lambda_powertools import Logger, Tracer
+
+from bulkmail.errors import CampaignInvalid
+from bulkmail.validation import validate_campaign
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event, context):
+    try:
+        campaign = validate_campaign(event)
+    except CampaignInvalid as exc:
+        logger.warning("campaign rejected", extra={"errors": exc.errors})
+        raise
+    logger.info("campaign valid", extra={"campaign_id": campaign["campaign_id"]})
+    return {"campaign": campaign}

@@ -1,0 +1,1 @@
+"""AWS adapters: the only modules of bulkmail that talk to boto3."""

@@ -1,0 +1,96 @@
+"""The campaigns table: the campaign record and its counters."""
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bulkmail.adapters import dynamo
+from bulkmail.errors import CampaignNotFound
+from bulkmail.models import CampaignStatus
+
+COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+class CampaignStore:
+    def __init__(self, table_name: str):
+        self.table_name = table_name
+        self.table = dynamo.table(table_name)
+
+    def get(self, campaign_id: str) -> dict[str, Any]:
+        item = self.table.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
+        if item is None:
+            raise CampaignNotFound(campaign_id)
+        return dynamo.plain(item)
+
+    def create(self, campaign: dict[str, Any]) -> bool:
+        """Store a new campaign with zeroed counters. False when this id already exists."""
+        item = {**campaign, **{c: 0 for c in COUNTERS}, "fanout_done": False, "fanout_page": 0, "fanout_cursor": None}
+        try:
+            self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(campaign_id)")
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def update_fields(self, campaign_id: str, fields: dict[str, Any]) -> None:
+        names = {f"#f{i}": k for i, k in enumerate(fields)}
+        values = {f":v{i}": dynamo.to_dynamo(v) for i, v in enumerate(fields.values())}
+        self.table.update_item(
+            Key={"campaign_id": campaign_id},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ConditionExpression="attribute_exists(campaign_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def record_fanout_page(self, campaign_id: str, page_no: int, cursor: dict | None, queued: int, now: str) -> bool:
+        """Count one enqueued page and move the cursor, once: a retried FanOutPage finds it moved on.
+
+        On the last page (no cursor) the total becomes what was queued, replacing the estimate.
+        """
+        expression = "SET fanout_page = :next, fanout_cursor = :cursor, updated_at = :now ADD queued_count :n"
+        values: dict[str, Any] = {":page": page_no, ":next": page_no + 1, ":cursor": cursor, ":n": queued, ":now": now}
+        if cursor is None:
+            expression = expression.replace(" ADD", ", fanout_done = :true, total_contacts = queued_count + :n ADD")
+            values[":true"] = True
+        try:
+            self.table.update_item(
+                Key={"campaign_id": campaign_id},
+                UpdateExpression=expression,
+                ConditionExpression="fanout_page = :page",
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def transition(self, campaign_id: str, from_statuses: tuple[CampaignStatus, ...], to: CampaignStatus,
+                   now: str, extra: dict[str, Any] | None = None) -> bool:
+        """Move status only from one of `from_statuses` (a conditional update: no races)."""
+        values: dict[str, Any] = {":to": to.value, ":now": now}
+        values.update({f":from{i}": s.value for i, s in enumerate(from_statuses)})
+        sets = ["#status = :to", "updated_at = :now"]
+        for i, (k, v) in enumerate((extra or {}).items()):
+            sets.append(f"{k} = :x{i}")
+            values[f":x{i}"] = dynamo.to_dynamo(v)
+        try:
+            self.table.update_item(
+                Key={"campaign_id": campaign_id},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True

@@ -1,0 +1,78 @@
+"""The contacts table: who can be sent to, read a page or a batch at a time."""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from boto3.dynamodb.conditions import Attr
+
+from bulkmail.adapters import dynamo
+from bulkmail.models import Contact, ContactStatus
+
+_BATCH_GET_LIMIT = 100
+_UNPROCESSED_RETRIES = 5
+
+
+class ContactStore:
+    def __init__(self, table_name: str):
+        self.table_name = table_name
+        self.table = dynamo.table(table_name)
+
+    @staticmethod
+    def _recipients_filter(list_name: str | None):
+        condition = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
+        if list_name:
+            condition = condition & Attr("lists").contains(list_name)
+        return condition
+
+    def scan_page(self, cursor: dict | None, limit: int, list_name: str | None) -> tuple[list[str], dict | None]:
+        """One page of recipients' emails and the cursor for the next page (None at the end)."""
+        kwargs: dict[str, Any] = {
+            "Limit": limit,
+            "FilterExpression": self._recipients_filter(list_name),
+            "ProjectionExpression": "email",
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        page = self.table.scan(**kwargs)
+        return [item["email"] for item in page["Items"]], page.get("LastEvaluatedKey")
+
+    def count_recipients(self, list_name: str | None) -> int:
+        pages = dynamo.client().get_paginator("scan").paginate(
+            TableName=self.table_name, Select="COUNT", FilterExpression=self._recipients_filter(list_name)
+        )
+        return sum(page["Count"] for page in pages)
+
+    def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
+        """Contacts by email in as few BatchGetItem calls as possible; missing ones are absent."""
+        found: dict[str, Contact] = {}
+        pending = [{"email": e} for e in dict.fromkeys(emails)]
+        while pending:
+            chunk, pending = pending[:_BATCH_GET_LIMIT], pending[_BATCH_GET_LIMIT:]
+            request = {self.table_name: {"Keys": chunk}}
+            for attempt in range(_UNPROCESSED_RETRIES + 1):
+                response = dynamo.resource().batch_get_item(RequestItems=request)
+                for item in response["Responses"].get(self.table_name, []):
+                    found[item["email"]] = Contact.from_item(dynamo.plain(item))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == _UNPROCESSED_RETRIES:
+                    raise RuntimeError(f"BatchGetItem left {len(request[self.table_name]['Keys'])} keys unprocessed")
+                time.sleep(0.05 * 2 ** attempt)
+        return found
+
+    def get(self, email: str) -> Contact | None:
+        item = self.table.get_item(Key={"email": email}).get("Item")
+        return Contact.from_item(dynamo.plain(item)) if item else None
+
+    def put_many(self, contacts: Iterable[dict[str, Any]]) -> int:
+        count = 0
+        with self.table.batch_writer(overwrite_by_pkeys=["email"]) as writer:
+            for contact in contacts:
+                writer.put_item(Item=dynamo.to_dynamo(contact))
+                count += 1
+        return count
+
+    def delete(self, email: str) -> None:
+        self.table.delete_item(Key={"email": email})

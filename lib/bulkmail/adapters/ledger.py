@@ -1,0 +1,146 @@
+"""The delivery ledger: who was sent what, and the batch claims that keep a message from sending twice.
+
+Two tables:
+- deliveries (campaign_id, email): the final outcome per recipient — sent | failed | skipped(reason).
+- batches (campaign_id, batch_id): the claim on one SQS message's recipients, with a lease. A message
+  redelivered while its claim is live waits; after the lease (a dead worker) it is claimed again; once
+  done, a redelivery is acknowledged without sending.
+Recording a batch is one transaction: every recipient's ledger row, the campaign's counters and the
+batch's release. Counters therefore always equal the ledger, and a retried record cannot count twice
+(each row is conditional on not existing yet, the release on still holding the claim).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from botocore.exceptions import ClientError
+
+from bulkmail.adapters import dynamo
+from bulkmail.errors import BatchBusy
+from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Outcome
+
+_CONFLICT_RETRIES = 5
+
+
+class Ledger:
+    def __init__(self, deliveries_table: str, batches_table: str, campaigns_table: str):
+        self.deliveries_table = deliveries_table
+        self.batches_table = batches_table
+        self.campaigns_table = campaigns_table
+        self.deliveries = dynamo.table(deliveries_table)
+        self.batches = dynamo.table(batches_table)
+
+    # --- claims ------------------------------------------------------------------------------
+    def claim(self, campaign_id: str, batch_id: str, token: str, now: float, lease_seconds: int) -> BatchRecord:
+        try:
+            item = self.batches.update_item(
+                Key={"campaign_id": campaign_id, "batch_id": batch_id},
+                UpdateExpression="SET #s = :claimed, claim_token = :t, lease_until = :lease ADD attempts :one",
+                ConditionExpression="attribute_not_exists(batch_id) OR #s = :pending OR (#s = :claimed AND lease_until < :now)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":claimed": "claimed", ":pending": "pending", ":t": token,
+                                           ":lease": int(now) + lease_seconds, ":now": int(now), ":one": 1},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )["Attributes"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            old = dynamo.from_wire(exc.response.get("Item")) or {}
+            return BatchRecord(Claim.DONE if old.get("status") == "done" else Claim.BUSY, int(old.get("attempts", 0)))
+        attempts = int(item["attempts"])
+        return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts)
+
+    def recorded(self, campaign_id: str, emails: Iterable[str]) -> set[str]:
+        """Which of these recipients already have an outcome in the ledger."""
+        keys = [{"campaign_id": campaign_id, "email": e} for e in dict.fromkeys(emails)]
+        found: set[str] = set()
+        for start in range(0, len(keys), 100):
+            request = {self.deliveries_table: {"Keys": keys[start:start + 100], "ProjectionExpression": "email"}}
+            for attempt in range(_CONFLICT_RETRIES + 1):
+                response = dynamo.resource().batch_get_item(RequestItems=request)
+                found.update(i["email"] for i in response["Responses"].get(self.deliveries_table, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                if attempt == _CONFLICT_RETRIES:
+                    raise RuntimeError("BatchGetItem on the ledger kept leaving keys unprocessed")
+                time.sleep(0.05 * 2 ** attempt)
+        return found
+
+    # --- recording -----------------------------------------------------------------------------
+    def record(self, campaign_id: str, batch_id: str, token: str, outcomes: list[Outcome], *,
+               finished: bool, now_iso: str) -> list[Outcome]:
+        """Write outcomes + counters + batch release in one transaction.
+
+        `finished` marks the batch done; otherwise it is released for a later delivery (throttled).
+        Returns the outcomes that were recorded; ones another batch had recorded first are left out.
+        """
+        remaining = list(outcomes)
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            try:
+                dynamo.client().transact_write_items(
+                    TransactItems=self._transaction(campaign_id, batch_id, token, remaining, finished, now_iso)
+                )
+                return remaining
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if len(reasons) != len(remaining) + 2:
+                    raise
+                if reasons[-1] == "ConditionalCheckFailed":
+                    raise BatchBusy(f"batch {batch_id} of {campaign_id} was claimed by another worker") from exc
+                conflicted = {o.email for o, code in zip(remaining, reasons) if code == "ConditionalCheckFailed"}
+                remaining = [o for o in remaining if o.email not in conflicted]
+                if not conflicted:  # TransactionConflict / throttling: back off and try the same again
+                    time.sleep(0.05 * 2 ** attempt)
+        raise RuntimeError(f"could not record batch {batch_id} of {campaign_id} after {_CONFLICT_RETRIES + 1} attempts")
+
+    def _transaction(self, campaign_id: str, batch_id: str, token: str, outcomes: list[Outcome],
+                     finished: bool, now_iso: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        counts = {counter: 0 for counter in COUNTER_FOR.values()}
+        for o in outcomes:
+            counts[COUNTER_FOR[o.status]] += 1
+            row = {"campaign_id": campaign_id, "email": o.email, "status": o.status.value,
+                   "batch_id": batch_id, "updated_at": now_iso}
+            if o.reason:
+                row["reason"] = o.reason
+            if o.message_id:
+                row["message_id"] = o.message_id
+            items.append({"Put": {"TableName": self.deliveries_table, "Item": row,
+                                  "ConditionExpression": "attribute_not_exists(email)"}})
+        items.append({"Update": {
+            "TableName": self.campaigns_table,
+            "Key": {"campaign_id": campaign_id},
+            "UpdateExpression": "SET updated_at = :now ADD sent_count :sent, failed_count :failed, "
+                                "skipped_count :skipped, processed_count :all",
+            "ConditionExpression": "attribute_exists(campaign_id)",
+            "ExpressionAttributeValues": {":now": now_iso, ":sent": counts["sent_count"],
+                                          ":failed": counts["failed_count"], ":skipped": counts["skipped_count"],
+                                          ":all": len(outcomes)},
+        }})
+        items.append({"Update": {
+            "TableName": self.batches_table,
+            "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
+            "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE claim_token, lease_until",
+            "ConditionExpression": "claim_token = :t",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": "done" if finished else "pending", ":t": token, ":now": now_iso},
+        }})
+        return items
+
+    def release(self, campaign_id: str, batch_id: str, token: str, now_iso: str) -> None:
+        """Give a claim back without recording anything (campaign paused)."""
+        self.record(campaign_id, batch_id, token, [], finished=False, now_iso=now_iso)
+
+    def deliveries_for(self, campaign_id: str, status: DeliveryStatus | None = None) -> list[dict[str, Any]]:
+        pages = dynamo.client().get_paginator("query").paginate(
+            TableName=self.deliveries_table,
+            KeyConditionExpression="campaign_id = :c",
+            ExpressionAttributeValues={":c": campaign_id},
+        )
+        rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
+        return [r for r in rows if status is None or r["status"] == status.value]

@@ -1,0 +1,48 @@
+"""The send queue: batched enqueueing of references, and visibility backoff for retries."""
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+
+import boto3
+
+from bulkmail.models import BatchMessage
+
+_SQS_BATCH = 10
+_FAILED_ENTRY_RETRIES = 4
+
+
+@lru_cache(maxsize=1)
+def _sqs():
+    return boto3.client("sqs")
+
+
+class SendQueue:
+    def __init__(self, queue_url: str):
+        self.queue_url = queue_url
+
+    def send(self, messages: list[BatchMessage]) -> None:
+        """SendMessageBatch, ten at a time; entries SQS refuses are retried, then it raises."""
+        for start in range(0, len(messages), _SQS_BATCH):
+            entries = {
+                str(i): json.dumps(m.to_body(), separators=(",", ":"))
+                for i, m in enumerate(messages[start:start + _SQS_BATCH])
+            }
+            for attempt in range(_FAILED_ENTRY_RETRIES + 1):
+                response = _sqs().send_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": k, "MessageBody": v} for k, v in entries.items()],
+                )
+                entries = {f["Id"]: entries[f["Id"]] for f in response.get("Failed", [])}
+                if not entries:
+                    break
+                if attempt == _FAILED_ENTRY_RETRIES:
+                    raise RuntimeError(f"SQS refused {len(entries)} messages: {response['Failed'][0].get('Message')}")
+                time.sleep(0.1 * 2 ** attempt)
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        """Make a message visible again after `seconds` instead of the queue's full timeout."""
+        _sqs().change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )

@@ -1,0 +1,57 @@
+"""Amazon SES v2 as a transport: raw MIME out, errors classified per DESIGN.md decision 8."""
+from __future__ import annotations
+
+from email.message import EmailMessage
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from bulkmail.errors import PermanentSendError, SendingPaused, Throttled, TransientSendError
+
+_THROTTLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
+_PERMANENT = {"MessageRejected", "BadRequestException", "MailFromDomainNotVerifiedException",
+              "NotFoundException", "InvalidParameterValue"}
+_PAUSED = {"SendingPausedException", "AccountSuspendedException"}
+
+
+def classify(exc: ClientError) -> Exception:
+    code = exc.response["Error"]["Code"]
+    message = f"{code}: {exc.response['Error'].get('Message', '')}".strip()
+    if code in _THROTTLE:
+        return Throttled(message)
+    if code in _PAUSED:
+        return SendingPaused(message)
+    if code in _PERMANENT:
+        return PermanentSendError(message)
+    return TransientSendError(message)
+
+
+@lru_cache(maxsize=16)
+def _client(region: str | None, access_key: str | None, secret_key: str | None, session_token: str | None):
+    # No SDK retries: throttles go back to the queue, transients are retried by the worker, bounded.
+    return boto3.client("sesv2", region_name=region or None, aws_access_key_id=access_key,
+                        aws_secret_access_key=secret_key, aws_session_token=session_token,
+                        config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+
+class SesTransport:
+    def __init__(self, region: str | None = None, credentials: dict[str, str] | None = None,
+                 configuration_set: str | None = None):
+        creds = credentials or {}
+        self.client = _client(region, creds.get("aws_access_key_id"), creds.get("aws_secret_access_key"),
+                              creds.get("aws_session_token"))
+        self.configuration_set = configuration_set
+
+    def send(self, message: EmailMessage) -> str:
+        kwargs = {"Content": {"Raw": {"Data": message.as_bytes()}}}
+        if self.configuration_set:
+            kwargs["ConfigurationSetName"] = self.configuration_set
+        try:
+            return self.client.send_email(**kwargs)["MessageId"]
+        except ClientError as exc:
+            raise classify(exc) from exc
+
+    def close(self) -> None:
+        """Nothing to release: SES is connectionless from here."""

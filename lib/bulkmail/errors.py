@@ -1,0 +1,61 @@
+"""The errors bulkmail raises on purpose, each with a message a person can act on.
+
+The worker and the workflow classify by type; Step Functions sees the class name as the error name.
+"""
+
+
+class BulkmailError(Exception):
+    """Base class: every error bulkmail raises on purpose."""
+
+
+class CampaignInvalid(BulkmailError):
+    """The campaign (or a field of it) is not acceptable. `errors` lists every problem found."""
+
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+
+
+class CampaignNotFound(BulkmailError):
+    def __init__(self, campaign_id: str):
+        super().__init__(f"Campaign {campaign_id} not found in DynamoDB")
+
+
+class ContactNotFound(BulkmailError):
+    def __init__(self, email: str):
+        super().__init__(f"Contact {email} not found in DynamoDB")
+
+
+class SecretNotConfigured(BulkmailError):
+    def __init__(self, campaign_id: str):
+        super().__init__(f"No AWS secret name configured in campaign {campaign_id}")
+
+
+class ConfigurationError(BulkmailError):
+    """The deployment's environment is missing or malformed (raised at cold start)."""
+
+
+# --- Send outcomes the transports classify into (DESIGN.md decision 8) ---------------------------
+
+class SendError(BulkmailError):
+    """A send did not go through. Subclasses say what to do about it."""
+
+
+class Throttled(SendError):
+    """Too fast: retry later through the message; never counted as sent or failed."""
+
+
+class TransientSendError(SendError):
+    """Might work on a retry: bounded retries, then failed."""
+
+
+class PermanentSendError(SendError):
+    """Will never work for this recipient (rejected, bad address): failed at once."""
+
+
+class SendingPaused(SendError):
+    """The sending account cannot send at all (sending paused, suspended): pause the campaign."""
+
+
+class BatchBusy(BulkmailError):
+    """Another worker holds a live lease on this message's batch: retry the message later."""

@@ -1,0 +1,106 @@
+"""Plain data shapes shared by the workflow, the worker and the adapters."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class CampaignStatus(str, enum.Enum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class DeliveryStatus(str, enum.Enum):
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class ContactStatus(str, enum.Enum):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+# The counter on the campaign item that each delivery status adds to.
+COUNTER_FOR = {
+    DeliveryStatus.SENT: "sent_count",
+    DeliveryStatus.FAILED: "failed_count",
+    DeliveryStatus.SKIPPED: "skipped_count",
+}
+
+
+@dataclass(frozen=True)
+class Contact:
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    status: str = ContactStatus.SUBSCRIBED.value
+    lists: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Contact":
+        return cls(
+            email=item["email"],
+            first_name=item.get("first_name") or "",
+            last_name=item.get("last_name") or "",
+            company=item.get("company") or "",
+            status=item.get("status") or ContactStatus.SUBSCRIBED.value,
+            lists=tuple(sorted(item.get("lists") or ())),
+            attributes=dict(item.get("attributes") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one recipient of a batch: the ledger row and the counter it moves."""
+
+    email: str
+    status: DeliveryStatus
+    reason: str = ""
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class BatchMessage:
+    """The SQS message body: references only (DESIGN.md decision 3)."""
+
+    campaign_id: str
+    batch_id: str
+    contact_emails: tuple[str, ...]
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "batch_id": self.batch_id,
+            "contact_emails": list(self.contact_emails),
+        }
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> "BatchMessage":
+        emails = body["contact_emails"]
+        if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+            raise ValueError("contact_emails must be a list of strings")
+        return cls(str(body["campaign_id"]), str(body["batch_id"]), tuple(emails))
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"       # first claim of this batch
+    RECLAIMED = "reclaimed"   # an earlier attempt ended (throttled, crashed): some may be recorded
+    DONE = "done"             # recorded already: acknowledge the message
+    BUSY = "busy"             # another worker holds a live lease
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    claim: Claim
+    attempts: int

@@ -1,0 +1,57 @@
+"""The deployment's configuration, read from the environment once per container and checked."""
+from __future__ import annotations
+
+import os
+from dataclasses import MISSING, dataclass, fields
+from functools import lru_cache
+
+from bulkmail.errors import ConfigurationError
+
+
+_TYPES = {"str": str, "int": int, "float": float}
+
+
+@dataclass(frozen=True)
+class Settings:
+    campaigns_table: str
+    contacts_table: str
+    deliveries_table: str
+    batches_table: str
+    send_queue_url: str
+    recipients_per_message: int = 50     # contact references in one SQS message
+    fanout_page_size: int = 500          # contacts read per FanOutPage step
+    backlog_seconds: int = 180           # fan-out stops while the backlog exceeds this much sending
+    default_max_send_rate: float = 14.0  # emails/s when the campaign names none (SES sandbox rate)
+    poll_seconds: int = 30               # WaitForCompletion interval
+    lease_seconds: int = 960             # a batch claim is stale after this (> the worker's timeout)
+    transient_retries: int = 2           # in-place retries of a transient send error
+    retry_base_seconds: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.recipients_per_message <= 90:
+            # One transaction records a message: its recipients + the campaign + the batch (≤ 100 items).
+            raise ConfigurationError("RECIPIENTS_PER_MESSAGE must be between 1 and 90")
+        if self.fanout_page_size < self.recipients_per_message:
+            raise ConfigurationError("FANOUT_PAGE_SIZE must be at least RECIPIENTS_PER_MESSAGE")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ = os.environ) -> "Settings":
+        values = {}
+        for f in fields(cls):
+            name = f.name.upper()
+            raw = env.get(name, "")
+            if raw == "":
+                if f.default is MISSING:
+                    raise ConfigurationError(f"environment variable {name} is required")
+                continue
+            kind = _TYPES[f.type]
+            try:
+                values[f.name] = kind(raw)
+            except ValueError:
+                raise ConfigurationError(f"environment variable {name} must be a {kind.__name__}, not {raw!r}") from None
+        return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings.from_env()

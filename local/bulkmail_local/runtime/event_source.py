@@ -1,0 +1,144 @@
+"""The SQS → Lambda event source mapping, emulated faithfully (moto's own invokes one record per
+SendMessage, synchronously). Batch size, batching window, ReportBatchItemFailures, visibility
+timeout and redrive (moto applies maxReceiveCount on receive), MaximumConcurrency as poller threads.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+logger = logging.getLogger(__name__)
+
+_IDLE_SLEEP = 0.02
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    queue_url: str
+    queue_arn: str
+    function: str
+    batch_size: int = 10
+    batching_window: float = 0.0
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int = 2
+
+
+class SqsEventSource:
+    def __init__(self, config: MappingConfig, sqs, invoke: Callable[[dict], Any], region: str,
+                 after_batch: Callable[[], None] | None = None):
+        self.config = config
+        self.sqs = sqs
+        self.invoke = invoke
+        self.region = region
+        self.after_batch = after_batch
+        self.enabled = threading.Event()
+        self.enabled.set()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._lock = threading.Lock()
+        self.batches = 0
+        self.failed_records = 0
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.config.maximum_concurrency):
+            t = threading.Thread(target=self._run, name=f"esm-{self.config.function}-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self.enabled.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy > 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.enabled.wait()
+            if self._stop.is_set():
+                return
+            try:
+                worked = self.poll_once()
+            except Exception:  # a poller must survive anything a batch does; the error is logged
+                logger.exception("event source poll failed")
+                worked = False
+            if not worked:
+                time.sleep(_IDLE_SLEEP)
+
+    # --- one batch -------------------------------------------------------------------------------
+    def _receive(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.config.batching_window
+        while len(messages) < self.config.batch_size:
+            got = self.sqs.receive_message(
+                QueueUrl=self.config.queue_url,
+                MaxNumberOfMessages=min(10, self.config.batch_size - len(messages)),
+                AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0,
+            ).get("Messages", [])
+            messages.extend(got)
+            if not got:
+                if not messages or time.monotonic() >= deadline:
+                    break
+                time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        return messages
+
+    def _record(self, m: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": m.get("MessageAttributes", {}),
+            "md5OfBody": m.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.config.queue_arn,
+            "awsRegion": self.region,
+        }
+
+    def poll_once(self) -> bool:
+        with self._lock:
+            self._busy += 1
+        try:
+            messages = self._receive()
+            if not messages:
+                return False
+            self.batches += 1
+            failed = self._invoke([self._record(m) for m in messages])
+            self.failed_records += len(failed)
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.config.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                             for i, m in enumerate(done[start:start + 10])],
+                )
+            if self.after_batch:
+                self.after_batch()
+            return True
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _invoke(self, records: list[dict[str, Any]]) -> set[str]:
+        """Message ids to leave on the queue, by Lambda's rules for the function's response."""
+        ids = {r["messageId"] for r in records}
+        try:
+            response = self.invoke({"Records": records})
+        except Exception as exc:  # a function error fails the whole batch, as on AWS
+            logger.warning("batch failed as a whole: %r", exc)
+            return ids
+        if not self.config.report_batch_item_failures:
+            return set()
+        failures = (response or {}).get("batchItemFailures", []) if isinstance(response, dict) else []
+        failed = {f.get("itemIdentifier") for f in failures}
+        if not failed <= ids:  # an unknown or empty identifier: Lambda treats the batch as failed
+            return ids
+        return failed

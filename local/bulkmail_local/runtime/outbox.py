@@ -1,0 +1,38 @@
+"""Every email SES accepted, written as a real RFC 5322 `.eml` file under outbox/<campaign_id>/."""
+from __future__ import annotations
+
+import re
+import threading
+from email import message_from_string
+from email.utils import parseaddr
+from pathlib import Path
+
+from moto.ses.models import ses_backends
+
+_SAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+class Outbox:
+    def __init__(self, root: Path, account: str, region: str):
+        self.root = root
+        self.account = account
+        self.region = region
+        self._written = 0
+        self._lock = threading.Lock()
+
+    def flush(self) -> int:
+        """Write the messages SES accepted since the last flush; returns how many were written."""
+        with self._lock:
+            sent = ses_backends[self.account][self.region].sent_messages
+            new, self._written = sent[self._written:], len(sent)
+            for msg in new:
+                raw = getattr(msg, "raw_data", None)
+                if raw is None:  # only raw sends carry a whole message; bulkmail sends raw
+                    continue
+                parsed = message_from_string(raw)
+                campaign = _SAFE.sub("_", parsed.get("X-Bulkmail-Campaign", "no-campaign"))
+                recipient = _SAFE.sub("_", parseaddr(parsed.get("To", ""))[1] or "unknown")
+                folder = self.root / campaign
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{recipient}.{msg.id}.eml").write_text(raw)
+            return len(new)

@@ -1,0 +1,261 @@
+"""EmbeddedRuntime: template.yaml provisioned on moto, in one process, with no AWS account.
+
+    with EmbeddedRuntime(outbox=Path("outbox")) as rt:
+        rt.start_campaign({...})         # StartExecution on the real ASL
+        rt.wait_for_execution(arn)       # workers drain the queue meanwhile
+
+Parameters are the template's, with overrides for local speed (PollSeconds=1 by default).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+from moto.core.botocore_stubber import BotocoreStubber
+
+from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
+from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler
+from bulkmail_local.runtime.outbox import Outbox
+from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+STACK = "bulkmail"
+LOCAL_PARAMETERS = {"PollSeconds": 1}
+# The runtime's own process environment: fake credentials, and no X-Ray/CloudWatch emitters.
+LOCAL_ENV = {
+    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+}
+
+
+def _serialised_stubber(lock: threading.RLock):
+    """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe).
+
+    Lambda invocations are left out: a function's own requests then take the lock one by one.
+    """
+    original = BotocoreStubber.__call__
+
+    def __call__(self, event_name, request, **kwargs):
+        if "/functions/" in request.url and request.url.endswith("/invocations"):
+            return original(self, event_name, request, **kwargs)
+        with lock:
+            return original(self, event_name, request, **kwargs)
+
+    return __call__
+
+
+class EmbeddedRuntime:
+    def __init__(self, *, template: Path | None = None, outbox: Path | None = None,
+                 parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
+                 worker_concurrency: int | None = None, log_file: Path | None = None):
+        self.template_path = template or PROJECT_ROOT / "template.yaml"
+        self.template = load_template(self.template_path)
+        self.parameters = parameter_values(self.template, {**LOCAL_PARAMETERS, **(parameters or {})})
+        self.outbox_dir = outbox or Path("outbox")
+        self.verified_identities = verified_identities
+        self.worker_concurrency = worker_concurrency
+        self.log_file = log_file or self.outbox_dir / "lambda.log"
+        self.physical: dict[str, str] = {}
+        self.attributes: dict[tuple[str, str], str] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.event_sources: list[SqsEventSource] = []
+        self.state_machine_arn = ""
+        self._stack = ExitStack()
+        self._log_stream: TextIO | None = None
+        self._suffix = uuid.uuid4().hex[:8].upper()
+        self.resolve = Resolver(
+            self.parameters,
+            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK},
+            ref=lambda name: self.physical[name],
+            get_att=lambda name, attr: self.attributes[(name, attr)],
+        )
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> "EmbeddedRuntime":
+        self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
+        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock())))
+        self.outbox_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
+        self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION)
+        try:
+            self._provision()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for source in self.event_sources:
+            source.stop()
+        self.outbox.flush()
+        self._stack.close()
+
+    def client(self, service: str):
+        return boto3.client(service, region_name=REGION)
+
+    # --- provisioning ----------------------------------------------------------------------------
+    def _name(self, logical_id: str) -> str:
+        return f"{STACK}-{logical_id}-{self._suffix}"
+
+    def _resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v.get("Properties", {}) for k, v in self.template["Resources"].items() if v["Type"] == kind}
+
+    def _provision(self) -> None:
+        self._create_tables()
+        self._create_queues()
+        self._verify_identities()
+        self._create_functions()
+        self._create_state_machines()
+        for source in self.event_sources:
+            source.start()
+
+    def _create_tables(self) -> None:
+        ddb = self.client("dynamodb")
+        passthrough = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
+                       "LocalSecondaryIndexes", "ProvisionedThroughput")
+        for logical_id, props in self._resources("AWS::DynamoDB::Table").items():
+            name = self._name(logical_id)
+            ddb.create_table(TableName=name, **{k: self.resolve(props[k]) for k in passthrough if k in props})
+            if "TimeToLiveSpecification" in props:
+                spec = props["TimeToLiveSpecification"]
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                    "Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]})
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
+    def _create_queues(self) -> None:
+        sqs = self.client("sqs")
+        queues = self._resources("AWS::SQS::Queue")
+        for logical_id, props in queues.items():  # all first: a redrive policy names another queue
+            attrs = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod",
+                                                                  "DelaySeconds", "SqsManagedSseEnabled")}
+            url = sqs.create_queue(QueueName=self._name(logical_id), Attributes=attrs)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.physical[logical_id] = url
+            self.attributes[(logical_id, "Arn")] = arn
+            self.attributes[(logical_id, "QueueName")] = self._name(logical_id)
+            self.attributes[(logical_id, "QueueUrl")] = url
+        for logical_id, props in queues.items():
+            if "RedrivePolicy" in props:
+                sqs.set_queue_attributes(QueueUrl=self.physical[logical_id], Attributes={
+                    "RedrivePolicy": json.dumps(self.resolve(props["RedrivePolicy"]))})
+
+    def _verify_identities(self) -> None:
+        ses = self.client("sesv2")
+        for identity in self.verified_identities:
+            ses.create_email_identity(EmailIdentity=identity)
+
+    def _create_functions(self) -> None:
+        iam = self.client("iam")
+        role = iam.create_role(RoleName=self._name("FunctionRole"), AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+        self.role_arn = role
+        lam = self.client("lambda")
+        functions = {k: merged_function(self.template, v)
+                     for k, v in self._resources("AWS::Serverless::Function").items()}
+        # One process holds every function: their environments must agree (they do, via Globals).
+        environment: dict[str, str] = {}
+        for logical_id, props in functions.items():
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self._name(logical_id)}"
+            self.physical[logical_id] = self._name(logical_id)
+            self.attributes[(logical_id, "Arn")] = arn
+        for logical_id, props in functions.items():
+            for key, value in self.resolve(props.get("Environment", {}).get("Variables", {})).items():
+                if environment.setdefault(key, str(value)) != str(value):
+                    raise ValueError(f"{logical_id}: environment variable {key} differs between functions")
+        self._stack.enter_context(mock.patch.dict(os.environ, environment))
+        for logical_id, props in functions.items():
+            name = self._name(logical_id)
+            lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
+                                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
+                                MemorySize=int(props["MemorySize"]))
+            handler = load_handler(self.template_path.parent / props["CodeUri"], props["Handler"], logical_id,
+                                   self._log_stream)
+            self.functions[name] = LocalFunction(logical_id, name, self.attributes[(logical_id, "Arn")], handler,
+                                                 int(props["MemorySize"]), int(props["Timeout"]))
+            for event in props.get("Events", {}).values():
+                if event["Type"] == "SQS":
+                    self._map_sqs(self.functions[name], self.resolve(event["Properties"]))
+
+    def _map_sqs(self, fn: LocalFunction, props: dict[str, Any]) -> None:
+        queue_arn = props["Queue"]
+        queue_id = next(k for (k, a), v in self.attributes.items() if a == "Arn" and v == queue_arn)
+        concurrency = int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
+        config = MappingConfig(
+            queue_url=self.physical[queue_id], queue_arn=queue_arn, function=fn.logical_id,
+            batch_size=int(props.get("BatchSize", 10)),
+            batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            maximum_concurrency=self.worker_concurrency or concurrency,
+        )
+        self.event_sources.append(SqsEventSource(config, self.client("sqs"), fn.invoke, REGION,
+                                                 after_batch=lambda: self.outbox.flush()))
+
+    def _create_state_machines(self) -> None:
+        sfn = self.client("stepfunctions")
+        for logical_id, props in self._resources("AWS::Serverless::StateMachine").items():
+            definition = (self.template_path.parent / props["DefinitionUri"]).read_text()
+            for key, value in self.resolve(props.get("DefinitionSubstitutions", {})).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
+                                           roleArn=self.role_arn, type=props.get("Type", "STANDARD"))["stateMachineArn"]
+            self.physical[logical_id] = arn
+            self.state_machine_arn = arn
+
+    # --- using it --------------------------------------------------------------------------------
+    def table(self, logical_id: str):
+        return boto3.resource("dynamodb", region_name=REGION).Table(self.physical[logical_id])
+
+    def start_campaign(self, campaign: dict[str, Any], name: str | None = None) -> str:
+        return self.client("stepfunctions").start_execution(
+            stateMachineArn=self.state_machine_arn, name=name or f"campaign-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(campaign))["executionArn"]
+
+    def describe_execution(self, arn: str) -> dict[str, Any]:
+        return self.client("stepfunctions").describe_execution(executionArn=arn)
+
+    def wait_for_execution(self, arn: str, timeout: float = 600, on_tick=None, tick_seconds: float = 0.25) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            execution = self.describe_execution(arn)
+            if on_tick:
+                on_tick(execution)
+            if execution["status"] != "RUNNING":
+                self.outbox.flush()
+                return execution
+            time.sleep(tick_seconds)
+        raise TimeoutError(f"execution {arn} still running after {timeout:.0f} s")
+
+    def state_path(self, arn: str) -> list[str]:
+        """The states the execution entered, in order (from its real history)."""
+        sfn = self.client("stepfunctions")
+        names: list[str] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+            names += [e["stateEnteredEventDetails"]["name"] for e in page["events"] if "stateEnteredEventDetails" in e]
+        return names
+
+    def pause_workers(self) -> None:
+        for source in self.event_sources:
+            source.enabled.clear()
+
+    def resume_workers(self) -> None:
+        for source in self.event_sources:
+            source.enabled.set()
