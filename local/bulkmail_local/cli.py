@@ -1,0 +1,79 @@
+"""The `bulkmail` command."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bulkmail_local.demo import run_demo, summarise_path
+
+    # With --json, stdout carries only the final record: everything for people goes to stderr.
+    console = Console(stderr=args.json)
+    if args.contacts is not None and args.contacts < 0:
+        console.print("[red]--contacts must be 0 or more[/red]")
+        return 2
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("queued", total=None, sent=0, failed=0, skipped=0)
+
+        def progress(record: dict) -> None:
+            bar.update(task, description=record["status"], total=record.get("total_contacts") or None,
+                       completed=record["processed_count"], sent=record["sent_count"],
+                       failed=record["failed_count"], skipped=record["skipped_count"])
+
+        result = run_demo(contacts=args.contacts, outbox=Path(args.outbox), progress=progress)
+        if result.campaign:
+            progress(result.campaign)
+
+    c = result.campaign
+    table = Table(title=f"Campaign {c.get('campaign_id')} — {c.get('campaign_name')}", show_header=False)
+    table.add_row("status", str(c.get("status")))
+    table.add_row("execution", result.execution["status"])
+    table.add_row("recipients", str(c.get("total_contacts")))
+    table.add_row("sent", str(c.get("sent_count")))
+    table.add_row("failed", str(c.get("failed_count")))
+    reasons = ", ".join(f"{r}: {n}" for r, n in sorted(result.skipped_reasons.items()))
+    table.add_row("skipped", f"{c.get('skipped_count')}" + (f" ({reasons})" if reasons else ""))
+    table.add_row("duration", f"{result.seconds:.1f} s ({c.get('sent_count', 0) / max(result.seconds, 1e-9):.0f} emails/s)")
+    table.add_row("outbox", f"{result.outbox}/ ({result.eml_files} .eml files)")
+    table.add_row("path", summarise_path(result.state_path))
+    if result.rejected_contacts:
+        table.add_row("rejected contacts", str(len(result.rejected_contacts)))
+    console.print(table)
+    if args.json:
+        print(json.dumps(c, default=str, sort_keys=True))
+    accounted = c.get("sent_count", 0) + c.get("failed_count", 0) + c.get("skipped_count", 0)
+    ok = c.get("status") == "completed" and accounted == c.get("total_contacts")
+    if not ok:
+        console.print(f"[red]campaign did not complete cleanly: {result.execution.get('error')} "
+                      f"{result.execution.get('cause', '')}[/red]")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bulkmail", description="Serverless bulk email campaigns on AWS.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a real campaign on the embedded runtime (no AWS account needed)")
+    demo.add_argument("--contacts", type=int, metavar="N",
+                      help="generate N contacts instead of importing events/contacts.json")
+    demo.add_argument("--json", action="store_true", help="print the final campaign record as JSON on the last line")
+    demo.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml (default: outbox/)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
