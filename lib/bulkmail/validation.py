@@ -20,7 +20,7 @@ from bulkmail.rendering import TEMPLATE_FIELDS, template_problems
 
 # Deliberately plain: one @, a dot in the domain, no spaces or angle brackets. SES has the last word.
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-MAX_CONTENT_BYTES = 300_000  # subject + bodies; keeps the campaign item well under DynamoDB's 400 KB
+MAX_CONTENT_BYTES = 250_000  # subject + bodies; keeps the campaign item well under DynamoDB's 400 KB
 
 
 def is_email(value: str) -> bool:

@@ -44,3 +44,18 @@ def transport_for(campaign: dict[str, Any]):
         raise NotImplementedError("the SMTP transport is not available in this version")
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
     return SesTransport(region=campaign.get("aws_region") or None, credentials=credentials)
+
+
+def new_container() -> None:
+    """Forget everything cached per container (settings, clients, secrets), as a cold start would.
+
+    For the embedded runtime, which can provision several stacks in one process.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    from bulkmail.adapters import dynamo, queue, ses
+    from bulkmail.settings import settings as settings_cache
+
+    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client):
+        cached.cache_clear()
+    parameters.clear_caches()

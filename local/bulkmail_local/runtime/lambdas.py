@@ -59,7 +59,7 @@ class LocalFunction:
             raise
 
 
-def load_handler(code_dir: Path, handler: str, logical_id: str, log_stream: TextIO | None) -> Callable:
+def load_handler(code_dir: Path, handler: str, logical_id: str) -> Callable:
     """Import `module.function` from the function's CodeUri under a module name of its own."""
     module_name, _, function_name = handler.rpartition(".")
     path = code_dir / f"{module_name.replace('.', '/')}.py"
@@ -68,12 +68,6 @@ def load_handler(code_dir: Path, handler: str, logical_id: str, log_stream: Text
         raise FileNotFoundError(f"{logical_id}: no handler module at {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    if log_stream is not None:
-        # Function logs go where CloudWatch would hold them, not onto the user's terminal.
-        for logger_name in ("bulkmail", "aws_lambda_powertools"):
-            for h in logging.getLogger(logger_name).handlers:
-                if isinstance(h, logging.StreamHandler):
-                    h.setStream(log_stream)
     return getattr(module, function_name)
 
 
@@ -91,3 +85,20 @@ def invoke_from_moto(registry: dict[str, LocalFunction]) -> Callable:
             return json.dumps(payload), True, ""
 
     return _invoke_lambda
+
+
+def redirect_function_logs(stream: TextIO) -> Callable[[], None]:
+    """Send function logs where CloudWatch would hold them, not onto the user's terminal.
+
+    Returns the undo, which puts the original streams back.
+    """
+    undo = []
+    for logger_name in ("bulkmail", "aws_lambda_powertools"):
+        for h in logging.getLogger(logger_name).handlers:
+            if type(h) is logging.StreamHandler:  # not a test framework's capturing subclass
+                undo.append((h, h.setStream(stream)))
+
+    def restore() -> None:
+        for h, original in undo:
+            h.setStream(original)
+    return restore

@@ -22,9 +22,12 @@ import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb.models import DynamoDBBackend
 
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
-from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler
+from bulkmail.adapters.wiring import new_container
+from bulkmail_local.runtime import moto_fixes
+from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
 
@@ -90,6 +93,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
         self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock())))
+        self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
@@ -123,6 +127,7 @@ class EmbeddedRuntime:
         self._verify_identities()
         self._create_functions()
         self._create_state_machines()
+        self._stack.callback(redirect_function_logs(self._log_stream))
         for source in self.event_sources:
             source.start()
 
@@ -182,13 +187,14 @@ class EmbeddedRuntime:
                 if environment.setdefault(key, str(value)) != str(value):
                     raise ValueError(f"{logical_id}: environment variable {key} differs between functions")
         self._stack.enter_context(mock.patch.dict(os.environ, environment))
+        new_container()
+        self._stack.callback(new_container)
         for logical_id, props in functions.items():
             name = self._name(logical_id)
             lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
                                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
                                 MemorySize=int(props["MemorySize"]))
-            handler = load_handler(self.template_path.parent / props["CodeUri"], props["Handler"], logical_id,
-                                   self._log_stream)
+            handler = load_handler(self.template_path.parent / props["CodeUri"], props["Handler"], logical_id)
             self.functions[name] = LocalFunction(logical_id, name, self.attributes[(logical_id, "Arn")], handler,
                                                  int(props["MemorySize"]), int(props["Timeout"]))
             for event in props.get("Events", {}).values():

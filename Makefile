@@ -1,0 +1,31 @@
+# bulkmail — two commands: `make demo` and `make test`. The Makefile makes its own virtualenv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: demo test unit sam-check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
+	$(BIN)/bulkmail demo
+
+test: $(STAMP) sam-check ## the whole suite, then the template through SAM's own checks
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/infrastructure
+
+sam-check: $(STAMP)
+	$(BIN)/sam validate --lint
+	$(BIN)/sam build --cached --parallel
+
+clean:
+	rm -rf $(VENV) .aws-sam outbox

@@ -1,0 +1,105 @@
+"""template.yaml and the ASL, held to the project's template hygiene rules."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bulkmail.models import BatchMessage
+from bulkmail.validation import validate_campaign
+from bulkmail_local.runtime.template import load_template, merged_function
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load_template(ROOT / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {k: merged_function(TEMPLATE, v["Properties"]) for k, v in RESOURCES.items()
+             if v["Type"] == "AWS::Serverless::Function"}
+ASL_PATH = ROOT / "statemachine" / "campaign.asl.json"
+
+
+def walk(value):
+    if isinstance(value, dict):
+        yield value
+        for v in value.values():
+            yield from walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk(v)
+
+
+def test_no_wildcard_resource_and_no_fixed_physical_names():
+    for node in walk(RESOURCES):
+        assert node.get("Resource") != "*"
+    for name, resource in RESOURCES.items():
+        props = resource.get("Properties", {})
+        for key in ("TableName", "QueueName", "FunctionName", "Name"):
+            assert key not in props, f"{name} fixes its physical {key}"
+
+
+def test_arns_built_in_the_template_use_the_partition():
+    text = (ROOT / "template.yaml").read_text()
+    assert "arn:aws:" not in text
+    assert "${AWS::Partition}" in text
+
+
+def test_every_queue_has_a_dead_letter_queue_and_visibility_covers_six_worker_timeouts():
+    queues = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
+    dlq_targets = {p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for p in queues.values() if "RedrivePolicy" in p}
+    for name, props in queues.items():
+        assert name in dlq_targets or "RedrivePolicy" in props, f"{name} has no DLQ"
+        assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), f"{name} is not encrypted"
+    for fn, props in FUNCTIONS.items():
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "SQS":
+                queue = queues[event["Properties"]["Queue"]["Fn::GetAtt"][0]]
+                assert queue["VisibilityTimeout"] >= 6 * props["Timeout"]
+                assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_each_function_has_its_folder_handler_and_sample_event():
+    for logical_id, props in FUNCTIONS.items():
+        folder = ROOT / props["CodeUri"]
+        assert (folder / "app.py").exists(), logical_id
+        assert props["Handler"] == "app.handler"
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id.removesuffix("Function")).lower()
+        assert folder.name == snake, f"{logical_id} should live in functions/{snake}/"
+        assert (ROOT / "events" / f"{snake}.json").exists(), f"no sample event for {logical_id}"
+
+
+def test_sample_events_are_valid():
+    validate_campaign(json.loads((ROOT / "events" / "validate_campaign.json").read_text()))
+    validate_campaign(json.loads((ROOT / "events" / "campaign.json").read_text()))
+    persist = json.loads((ROOT / "events" / "persist_campaign.json").read_text())
+    validate_campaign({k: v for k, v in persist["campaign"].items() if k != "created_at"})  # as validated
+    for record in json.loads((ROOT / "events" / "send_emails.json").read_text())["Records"]:
+        BatchMessage.from_body(json.loads(record["body"]))
+    contacts = json.loads((ROOT / "events" / "contacts.json").read_text())
+    assert len(contacts["contacts"]) >= 200
+
+
+def test_asl_substitutions_are_all_defined_and_no_resource_is_literal():
+    asl_text = ASL_PATH.read_text()
+    used = set(re.findall(r"\$\{(\w+)\}", asl_text))
+    machine = next(v["Properties"] for v in RESOURCES.values() if v["Type"] == "AWS::Serverless::StateMachine")
+    assert used == set(machine["DefinitionSubstitutions"])
+    assert "arn:aws:lambda" not in asl_text and "bulkmail-" not in asl_text
+
+
+def test_every_task_retries_service_errors_and_is_caught():
+    states = json.loads(ASL_PATH.read_text())["States"]
+    for name, state in states.items():
+        if state["Type"] != "Task":
+            continue
+        retried = {e for r in state.get("Retry", []) for e in r["ErrorEquals"]}
+        if ":lambda:" in state["Resource"]:
+            assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
+        else:
+            assert "DynamoDB.ThrottlingException" in retried or "States.ALL" in retried, name
+        assert any("States.ALL" in c["ErrorEquals"] for c in state.get("Catch", [])), name
+        assert all(r.get("BackoffRate", 1) >= 2 for r in state["Retry"]), name
+
+
+@pytest.mark.parametrize("state", ["ValidateCampaign", "PersistCampaign", "FanOutPage", "WaitForCompletion",
+                                   "CheckProgress", "MarkCompleted", "MarkFailed"])
+def test_states_are_named_for_what_they_do(state):
+    assert state in json.loads(ASL_PATH.read_text())["States"]
