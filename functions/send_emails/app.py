@@ -27,16 +27,18 @@ def retry_delay(receive_count: int) -> int:
 def handler(event, context):
     s = stores()
     sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
-                         transport_for=transport_for)  # new per invocation: the campaign is read per batch
+                         transport_for=transport_for,  # new per invocation: the campaign is read per batch
+                         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000)
 
     def record_handler(record: SQSRecord) -> None:
         message = BatchMessage.from_body(record.json_body)
         logger.append_keys(campaign_id=message.campaign_id, batch_id=message.batch_id)
+        receive_count = int(record.attributes.approximate_receive_count)
         try:
-            sender.process(message)
+            sender.process(message, final_attempt=receive_count >= s.settings.max_receive_count)
         except Exception as exc:
             # Come back sooner than the queue's visibility timeout (which is sized for crashes).
-            delay = retry_delay(int(record.attributes.approximate_receive_count))
+            delay = retry_delay(receive_count)
             logger.warning("batch will be retried", extra={"error": repr(exc), "retry_in_seconds": delay})
             s.queue.retry_later(record.receipt_handle, delay)
             raise

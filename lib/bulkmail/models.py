@@ -68,6 +68,8 @@ class Outcome:
     status: DeliveryStatus
     reason: str = ""
     message_id: str = ""
+    dead_lettered: bool = False          # failed because its message is going to the DLQ (redrivable)
+    replaces_dead_letter: bool = False   # a redriven recipient: this outcome replaces that failure
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Claim(enum.Enum):
     RECLAIMED = "reclaimed"   # an earlier attempt ended (throttled, crashed): some may be recorded
     DONE = "done"             # recorded already: acknowledge the message
     BUSY = "busy"             # another worker holds a live lease
+    PARKED = "parked"         # held while its campaign is paused: a duplicate of a parked message
 
 
 @dataclass(frozen=True)

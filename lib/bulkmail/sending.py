@@ -10,6 +10,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
@@ -19,7 +20,6 @@ from bulkmail.errors import (
     PermanentSendError,
     SendingPaused,
     SendError,
-    Throttled,
     TransientSendError,
 )
 from bulkmail.models import BatchMessage, Claim, CampaignStatus, Contact, ContactStatus, DeliveryStatus, Outcome
@@ -28,12 +28,37 @@ from bulkmail.validation import is_email
 
 logger = logging.getLogger(__name__)
 
-_STOPPED = {CampaignStatus.CANCELLED.value, CampaignStatus.FAILED.value, CampaignStatus.COMPLETED.value}
-_WAITING = {CampaignStatus.PAUSED.value, CampaignStatus.SCHEDULED.value}
+# Campaign statuses whose remaining recipients are skipped, with the reason recorded.
+_SKIP_REASON = {CampaignStatus.CANCELLED.value: "cancelled", CampaignStatus.FAILED.value: "campaign_failed"}
+_SAFETY_SECONDS = 10.0  # stop sending this long before the invocation's timeout
 
 
 class CampaignWaiting(SendError):
-    """The campaign is paused (or not started): leave the message for later."""
+    """The campaign is not sending now (scheduled, or paused while parking failed): retry later."""
+
+
+class OutOfTime(SendError):
+    """The invocation is about to time out: what was sent is recorded, the rest comes back later."""
+
+
+class Pacer:
+    """Spaces one worker's sends so that all workers together keep to the campaign's rate.
+
+    Each of the (at most) `workers` concurrent invocations sends at rate / workers, on a schedule
+    (not sleep-after-send), so the time spent rendering and sending is absorbed by the interval.
+    """
+
+    def __init__(self, rate: float, workers: int, clock: Callable[[], float], sleep: Callable[[float], None]):
+        self.interval = max(1, workers) / rate
+        self.clock = clock
+        self.sleep = sleep
+        self.next_at = clock()
+
+    def wait(self) -> None:
+        now = self.clock()
+        if self.next_at > now:
+            self.sleep(self.next_at - now)
+        self.next_at = max(self.next_at, now) + self.interval
 
 
 class Transport(Protocol):
@@ -48,16 +73,21 @@ class BatchSender:
     """Sends the messages of one Lambda invocation. Make a new one per invocation."""
 
     def __init__(self, *, settings, campaigns, contacts, ledger, transport_for: Callable[[dict], Transport],
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+                 remaining_seconds: Callable[[], float] = lambda: float("inf"),
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep):
         self.settings = settings
         self.campaigns = campaigns
         self.contacts = contacts
         self.ledger = ledger
         self.transport_for = transport_for
+        self.remaining_seconds = remaining_seconds
         self.clock = clock
+        self.wall_clock = wall_clock
         self.sleep = sleep
         self._campaigns: dict[str, dict[str, Any]] = {}
         self._transports: dict[str, Transport] = {}
+        self._pacers: dict[str, Pacer] = {}
         self.counts: Counter[str] = Counter()
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
@@ -65,42 +95,58 @@ class BatchSender:
             self._campaigns[campaign_id] = self.campaigns.get(campaign_id)  # CampaignNotFound propagates
         return self._campaigns[campaign_id]
 
-    def process(self, msg: BatchMessage) -> list[Outcome]:
+    def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
+        """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this
+        fails, so whatever is left unsent is recorded as failed (dead-lettered, redrivable) first."""
         campaign = self.campaign(msg.campaign_id)
-        if campaign["status"] in _WAITING:
-            raise CampaignWaiting(f"campaign {msg.campaign_id} is {campaign['status']}")
+        if campaign["status"] == CampaignStatus.SCHEDULED.value:
+            raise CampaignWaiting(f"campaign {msg.campaign_id} has not started")
         token = uuid.uuid4().hex
-        claim = self.ledger.claim(msg.campaign_id, msg.batch_id, token, self.clock(), self.settings.lease_seconds)
-        if claim.claim is Claim.DONE:
-            logger.info("batch already recorded; acknowledging the redelivery", extra={"batch_id": msg.batch_id})
+        claim = self.ledger.claim(msg.campaign_id, msg.batch_id, token, self.wall_clock(), self.settings.lease_seconds)
+        if claim.claim in (Claim.DONE, Claim.PARKED):
+            logger.info("batch already %s; acknowledging the redelivery", claim.claim.value,
+                        extra={"batch_id": msg.batch_id})
             return []
         if claim.claim is Claim.BUSY:
             raise BatchBusy(f"batch {msg.batch_id} of {msg.campaign_id} is being sent by another worker")
         emails = list(dict.fromkeys(msg.contact_emails))
+        replaces: set[str] = set()
         if claim.claim is Claim.RECLAIMED:
-            already = self.ledger.recorded(msg.campaign_id, emails)
-            emails = [e for e in emails if e not in already]
+            recorded = self.ledger.recorded(msg.campaign_id, emails)
+            replaces = {e for e, dead in recorded.items() if dead}
+            emails = [e for e in emails if e not in recorded or e in replaces]
 
-        if campaign["status"] in _STOPPED:
-            outcomes = [Outcome(e, DeliveryStatus.SKIPPED, reason=campaign["status"]) for e in emails]
-            return self._record(campaign, msg, token, outcomes, finished=True)
+        if campaign["status"] == CampaignStatus.PAUSED.value:
+            if self.ledger.park(msg.campaign_id, msg.batch_id, token, emails, now_iso()):
+                return []  # held in the ledger until resume; the message is done with
+            self.ledger.release(msg.campaign_id, msg.batch_id, token, now_iso())
+            raise CampaignWaiting(f"campaign {msg.campaign_id} changed status while pausing")
+        if campaign["status"] in _SKIP_REASON:
+            reason = _SKIP_REASON[campaign["status"]]
+            outcomes = [Outcome(e, DeliveryStatus.SKIPPED, reason=reason, replaces_dead_letter=e in replaces)
+                        for e in emails]
+            return self._record(campaign, msg, token, outcomes, "done")
 
         contacts = self.contacts.batch_get(emails)
         outcomes: list[Outcome] = []
         try:
             for email in emails:
-                outcomes.append(self._deliver(campaign, email, contacts.get(email)))
-        except (Throttled, SendingPaused) as exc:
-            self._record(campaign, msg, token, outcomes, finished=False)
+                if self.remaining_seconds() < _SAFETY_SECONDS:
+                    raise OutOfTime(f"stopped before the invocation's timeout with {len(emails) - len(outcomes)} left")
+                outcome = self._deliver(campaign, email, contacts.get(email))
+                outcomes.append(replace(outcome, replaces_dead_letter=True) if email in replaces else outcome)
+        except Exception as exc:
+            # Record what was done, so that no retry sends it again; then let the message retry.
+            if final_attempt:
+                done = {o.email for o in outcomes}
+                outcomes += [Outcome(e, DeliveryStatus.FAILED, reason=f"dead-lettered: {exc}", dead_lettered=True,
+                                     replaces_dead_letter=e in replaces) for e in emails if e not in done]
+            self._record(campaign, msg, token, outcomes, "dead" if final_attempt else "pending")
             if isinstance(exc, SendingPaused):
                 self.campaigns.transition(msg.campaign_id, (CampaignStatus.QUEUED, CampaignStatus.PROCESSING),
                                           CampaignStatus.PAUSED, now_iso(), {"pause_reason": str(exc)})
             raise
-        except Exception:
-            # Record what was sent so a retry does not send it again, then let the message retry.
-            self._record(campaign, msg, token, outcomes, finished=False)
-            raise
-        return self._record(campaign, msg, token, outcomes, finished=True)
+        return self._record(campaign, msg, token, outcomes, "done")
 
     def _deliver(self, campaign: dict[str, Any], email: str, contact: Contact | None) -> Outcome:
         if contact is None:
@@ -116,6 +162,7 @@ class BatchSender:
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})
             return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}")
         transport = self._transport(campaign)
+        self._pacer(campaign).wait()
         for attempt in range(self.settings.transient_retries + 1):
             try:
                 return Outcome(email, DeliveryStatus.SENT, message_id=transport.send(message))
@@ -133,10 +180,17 @@ class BatchSender:
             self._transports[cid] = self.transport_for(campaign)
         return self._transports[cid]
 
+    def _pacer(self, campaign: dict[str, Any]) -> Pacer:
+        cid = campaign["campaign_id"]
+        if cid not in self._pacers:
+            rate = float(campaign.get("max_send_rate") or self.settings.default_max_send_rate)
+            self._pacers[cid] = Pacer(rate, self.settings.worker_concurrency, self.clock, self.sleep)
+        return self._pacers[cid]
+
     def _record(self, campaign: dict[str, Any], msg: BatchMessage, token: str, outcomes: list[Outcome],
-                *, finished: bool) -> list[Outcome]:
+                batch_status: str) -> list[Outcome]:
         recorded = self.ledger.record(msg.campaign_id, msg.batch_id, token, outcomes,
-                                      finished=finished, now_iso=now_iso())
+                                      batch_status=batch_status, now_iso=now_iso())
         if len(recorded) != len(outcomes):
             duplicates = sorted({o.email for o in outcomes} - {o.email for o in recorded})
             logger.error("recipients were already recorded by another batch", extra={"emails": duplicates})

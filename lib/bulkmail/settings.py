@@ -24,6 +24,8 @@ class Settings:
     default_max_send_rate: float = 14.0  # emails/s when the campaign names none (SES sandbox rate)
     poll_seconds: int = 30               # WaitForCompletion interval
     lease_seconds: int = 960             # a batch claim is stale after this (> the worker's timeout)
+    worker_concurrency: int = 5          # the event source's MaximumConcurrency: pacing divides the rate
+    max_receive_count: int = 20          # the send queue's redrive maxReceiveCount
     transient_retries: int = 2           # in-place retries of a transient send error
     retry_base_seconds: float = 0.2
 

@@ -40,9 +40,9 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
 def test_fan_out_is_back_pressured_in_pages(tmp_path):
     from bulkmail_local.runtime import EmbeddedRuntime
     from tests.conftest import Harness
-    # Small pages and a low rate: the backlog bound (one page) makes FanOutPage wait for the workers.
+    # Small pages and no backlog allowance: the bound is one page, so FanOutPage waits for the workers.
     with EmbeddedRuntime(outbox=tmp_path / "o", parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10,
-                                                             "DefaultMaxSendRate": 0.1}) as rt:
+                                                             "BacklogSeconds": 0}) as rt:
         h = Harness(rt, tmp_path / "o")
         h.add_contacts(people(180))
         arn, execution = run(h, {**SEED_CAMPAIGN, "campaign_id": "e2e_bp"})

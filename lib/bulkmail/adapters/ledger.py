@@ -37,9 +37,9 @@ class Ledger:
             item = self.batches.update_item(
                 Key={"campaign_id": campaign_id, "batch_id": batch_id},
                 UpdateExpression="SET #s = :claimed, claim_token = :t, lease_until = :lease ADD attempts :one",
-                ConditionExpression="attribute_not_exists(batch_id) OR #s = :pending OR (#s = :claimed AND lease_until < :now)",
+                ConditionExpression="attribute_not_exists(batch_id) OR #s IN (:pending, :dead) OR (#s = :claimed AND lease_until < :now)",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":claimed": "claimed", ":pending": "pending", ":t": token,
+                ExpressionAttributeValues={":claimed": "claimed", ":pending": "pending", ":dead": "dead", ":t": token,
                                            ":lease": int(now) + lease_seconds, ":now": int(now), ":one": 1},
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -48,19 +48,22 @@ class Ledger:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
             old = dynamo.from_wire(exc.response.get("Item")) or {}
-            return BatchRecord(Claim.DONE if old.get("status") == "done" else Claim.BUSY, int(old.get("attempts", 0)))
+            state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(old.get("status"), Claim.BUSY)
+            return BatchRecord(state, int(old.get("attempts", 0)))
         attempts = int(item["attempts"])
         return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts)
 
-    def recorded(self, campaign_id: str, emails: Iterable[str]) -> set[str]:
-        """Which of these recipients already have an outcome in the ledger."""
+    def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, bool]:
+        """The recipients among these that have an outcome already: email → whether it was dead-lettered
+        (a dead-lettered failure may be replaced by a redriven message's outcome)."""
         keys = [{"campaign_id": campaign_id, "email": e} for e in dict.fromkeys(emails)]
-        found: set[str] = set()
+        found: dict[str, bool] = {}
         for start in range(0, len(keys), 100):
-            request = {self.deliveries_table: {"Keys": keys[start:start + 100], "ProjectionExpression": "email"}}
+            request = {self.deliveries_table: {"Keys": keys[start:start + 100],
+                                               "ProjectionExpression": "email, dead_lettered"}}
             for attempt in range(_CONFLICT_RETRIES + 1):
                 response = dynamo.resource().batch_get_item(RequestItems=request)
-                found.update(i["email"] for i in response["Responses"].get(self.deliveries_table, []))
+                found.update((i["email"], bool(i.get("dead_lettered"))) for i in response["Responses"].get(self.deliveries_table, []))
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -71,17 +74,18 @@ class Ledger:
 
     # --- recording -----------------------------------------------------------------------------
     def record(self, campaign_id: str, batch_id: str, token: str, outcomes: list[Outcome], *,
-               finished: bool, now_iso: str) -> list[Outcome]:
+               batch_status: str, now_iso: str) -> list[Outcome]:
         """Write outcomes + counters + batch release in one transaction.
 
-        `finished` marks the batch done; otherwise it is released for a later delivery (throttled).
+        `batch_status` is "done" when every recipient has an outcome; "pending" releases the batch for
+        a later delivery (throttled); "dead" when its message is going to the dead-letter queue.
         Returns the outcomes that were recorded; ones another batch had recorded first are left out.
         """
         remaining = list(outcomes)
         for attempt in range(_CONFLICT_RETRIES + 1):
             try:
                 dynamo.client().transact_write_items(
-                    TransactItems=self._transaction(campaign_id, batch_id, token, remaining, finished, now_iso)
+                    TransactItems=self._transaction(campaign_id, batch_id, token, remaining, batch_status, now_iso)
                 )
                 return remaining
             except ClientError as exc:
@@ -99,9 +103,10 @@ class Ledger:
         raise RuntimeError(f"could not record batch {batch_id} of {campaign_id} after {_CONFLICT_RETRIES + 1} attempts")
 
     def _transaction(self, campaign_id: str, batch_id: str, token: str, outcomes: list[Outcome],
-                     finished: bool, now_iso: str) -> list[dict[str, Any]]:
+                     batch_status: str, now_iso: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         counts = {counter: 0 for counter in COUNTER_FOR.values()}
+        new_rows = 0
         for o in outcomes:
             counts[COUNTER_FOR[o.status]] += 1
             row = {"campaign_id": campaign_id, "email": o.email, "status": o.status.value,
@@ -110,8 +115,17 @@ class Ledger:
                 row["reason"] = o.reason
             if o.message_id:
                 row["message_id"] = o.message_id
-            items.append({"Put": {"TableName": self.deliveries_table, "Item": row,
-                                  "ConditionExpression": "attribute_not_exists(email)"}})
+            if o.dead_lettered:
+                row["dead_lettered"] = True
+            put: dict[str, Any] = {"TableName": self.deliveries_table, "Item": row}
+            if o.replaces_dead_letter:  # a redriven message: its failure row gives way to the new outcome
+                counts["failed_count"] -= 1
+                put["ConditionExpression"] = "dead_lettered = :true"
+                put["ExpressionAttributeValues"] = {":true": True}
+            else:
+                new_rows += 1
+                put["ConditionExpression"] = "attribute_not_exists(email)"
+            items.append({"Put": put})
         items.append({"Update": {
             "TableName": self.campaigns_table,
             "Key": {"campaign_id": campaign_id},
@@ -120,7 +134,7 @@ class Ledger:
             "ConditionExpression": "attribute_exists(campaign_id)",
             "ExpressionAttributeValues": {":now": now_iso, ":sent": counts["sent_count"],
                                           ":failed": counts["failed_count"], ":skipped": counts["skipped_count"],
-                                          ":all": len(outcomes)},
+                                          ":all": new_rows},
         }})
         items.append({"Update": {
             "TableName": self.batches_table,
@@ -128,13 +142,77 @@ class Ledger:
             "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE claim_token, lease_until",
             "ConditionExpression": "claim_token = :t",
             "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": "done" if finished else "pending", ":t": token, ":now": now_iso},
+            "ExpressionAttributeValues": {":s": batch_status, ":t": token, ":now": now_iso},
         }})
         return items
 
+    # --- parking (paused campaigns) --------------------------------------------------------------
+    def park(self, campaign_id: str, batch_id: str, token: str, emails: list[str], now_iso: str) -> bool:
+        """Keep a paused campaign's batch here instead of on the queue (where it would age towards the
+        DLQ). Only while the campaign is still paused: False if it no longer is."""
+        try:
+            dynamo.client().transact_write_items(TransactItems=[
+                {"ConditionCheck": {
+                    "TableName": self.campaigns_table, "Key": {"campaign_id": campaign_id},
+                    "ConditionExpression": "#s = :paused",
+                    "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":paused": "paused"}}},
+                {"Update": {
+                    "TableName": self.batches_table, "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
+                    "UpdateExpression": "SET #s = :parked, emails = :e, updated_at = :now REMOVE claim_token, lease_until",
+                    "ConditionExpression": "claim_token = :t",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":parked": "parked", ":e": emails, ":t": token, ":now": now_iso}}},
+            ])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def unpark_all(self, campaign_id: str, now_iso: str) -> list[tuple[str, list[str]]]:
+        """Take every parked batch of a campaign back (each exactly once): [(batch_id, emails)]."""
+        pages = dynamo.client().get_paginator("query").paginate(
+            TableName=self.batches_table, KeyConditionExpression="campaign_id = :c",
+            FilterExpression="#s = :parked", ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": campaign_id, ":parked": "parked"})
+        taken = []
+        for item in (i for page in pages for i in page["Items"]):
+            try:
+                self.batches.update_item(
+                    Key={"campaign_id": campaign_id, "batch_id": item["batch_id"]},
+                    UpdateExpression="SET #s = :pending, updated_at = :now",
+                    ConditionExpression="#s = :parked",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":pending": "pending", ":parked": "parked", ":now": now_iso})
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue  # another resumer took it
+                raise
+            taken.append((item["batch_id"], list(item["emails"])))
+        return taken
+
     def release(self, campaign_id: str, batch_id: str, token: str, now_iso: str) -> None:
-        """Give a claim back without recording anything (campaign paused)."""
-        self.record(campaign_id, batch_id, token, [], finished=False, now_iso=now_iso)
+        """Give a claim back without recording anything."""
+        self.record(campaign_id, batch_id, token, [], batch_status="pending", now_iso=now_iso)
+
+    def failed_page(self, campaign_id: str, cursor: dict | None, limit: int) -> tuple[list[str], dict | None]:
+        """A page of a campaign's failed recipients (the audience of a resend), and the next cursor."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "campaign_id = :c", "FilterExpression": "#s = :failed",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":c": campaign_id, ":failed": "failed"},
+            "ProjectionExpression": "email", "Limit": limit}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        page = self.deliveries.query(**kwargs)
+        return [i["email"] for i in page["Items"]], page.get("LastEvaluatedKey")
+
+    def count_failed(self, campaign_id: str) -> int:
+        pages = dynamo.client().get_paginator("query").paginate(
+            TableName=self.deliveries_table, KeyConditionExpression="campaign_id = :c",
+            FilterExpression="#s = :failed", ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":c": campaign_id, ":failed": "failed"}, Select="COUNT")
+        return sum(page["Count"] for page in pages)
 
     def deliveries_for(self, campaign_id: str, status: DeliveryStatus | None = None) -> list[dict[str, Any]]:
         pages = dynamo.client().get_paginator("query").paginate(

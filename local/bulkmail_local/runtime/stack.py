@@ -35,7 +35,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STACK = "bulkmail"
-LOCAL_PARAMETERS = {"PollSeconds": 1}
+# Local speed: poll every second, and the emulated SES has no send quota, so pace only campaigns
+# that ask for a rate of their own.
+LOCAL_PARAMETERS = {"PollSeconds": 1, "DefaultMaxSendRate": 10000}
 # The runtime's own process environment: fake credentials, and no X-Ray/CloudWatch emitters.
 LOCAL_ENV = {
     "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
