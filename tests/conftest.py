@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.contact_import import normalise_contacts
+from bulkmail.errors import CampaignNotFound
 from bulkmail.models import BatchMessage
 from bulkmail.validation import validate_campaign
 from bulkmail_local.runtime import EmbeddedRuntime
@@ -64,6 +66,19 @@ class Harness:
         folder = self.outbox / campaign_id
         return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
                 for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
+
+    def wait_for_campaign(self, campaign_id: str, predicate, timeout: float = 30) -> dict[str, Any]:
+        """Poll the campaign record (bounded) until predicate(record) holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                record = self.campaigns.get(campaign_id)
+                if predicate(record):
+                    return record
+            except CampaignNotFound:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"campaign {campaign_id} did not reach the expected state in {timeout} s")
 
     def queue_depth(self, logical_id: str = "SendQueue") -> dict[str, int]:
         attrs = self.rt.client("sqs").get_queue_attributes(

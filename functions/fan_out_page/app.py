@@ -12,7 +12,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event, context):
     s = stores()
-    result = fan_out_page(event["campaign_id"], campaigns=s.campaigns, contacts=s.contacts,
+    result = fan_out_page(event["campaign_id"], campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
                           queue=s.queue, settings=s.settings)
     logger.info("fan-out step", extra=result)
     return result

@@ -13,4 +13,4 @@ tracer = Tracer()
 def handler(event, context):
     s = stores()
     return persist_campaign(event["campaign"], event["execution_arn"],
-                            campaigns=s.campaigns, contacts=s.contacts, settings=s.settings)
+                            campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger, settings=s.settings)

@@ -27,7 +27,7 @@ def retry_delay(receive_count: int) -> int:
 def handler(event, context):
     s = stores()
     sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
-                         transport_for=transport_for,  # new per invocation: the campaign is read per batch
+                         transport_for=transport_for,  # new per invocation: transports and pacing per invocation
                          remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000)
 
     def record_handler(record: SQSRecord) -> None:

@@ -85,15 +85,13 @@ class BatchSender:
         self.clock = clock
         self.wall_clock = wall_clock
         self.sleep = sleep
-        self._campaigns: dict[str, dict[str, Any]] = {}
         self._transports: dict[str, Transport] = {}
         self._pacers: dict[str, Pacer] = {}
         self.counts: Counter[str] = Counter()
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
-        if campaign_id not in self._campaigns:
-            self._campaigns[campaign_id] = self.campaigns.get(campaign_id)  # CampaignNotFound propagates
-        return self._campaigns[campaign_id]
+        """Read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to the next one."""
+        return self.campaigns.get(campaign_id)  # CampaignNotFound propagates
 
     def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
         """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this

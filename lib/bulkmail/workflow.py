@@ -7,14 +7,28 @@ from typing import Any
 from bulkmail.errors import CampaignInvalid
 from bulkmail.models import BatchMessage, CampaignStatus
 
-_STOPPED = {CampaignStatus.CANCELLED.value, CampaignStatus.FAILED.value, CampaignStatus.COMPLETED.value}
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, settings) -> dict[str, Any]:
+def audience_size(campaign: dict[str, Any], *, contacts, ledger) -> int:
+    if campaign.get("resend_of"):
+        return ledger.count_failed(campaign["resend_of"])
+    return contacts.count_recipients(campaign.get("list"))
+
+
+def audience_page(campaign: dict[str, Any], cursor: dict | None, limit: int, *, contacts, ledger
+                  ) -> tuple[list[str], dict | None]:
+    """The next page of recipients: subscribed contacts (of the list), or a re-send's failed ones."""
+    if campaign.get("resend_of"):
+        return ledger.failed_page(campaign["resend_of"], cursor, limit)
+    return contacts.scan_page(cursor, limit, campaign.get("list"))
+
+
+def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
+                     ) -> dict[str, Any]:
     """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
     record = {
         **campaign,
@@ -23,7 +37,7 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
         "max_send_rate": campaign.get("max_send_rate", settings.default_max_send_rate),
         "updated_at": _now(),
     }
-    estimate = contacts.count_recipients(campaign.get("list"))
+    estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
         existing = campaigns.get(campaign["campaign_id"])
         if existing.get("execution_arn") != execution_arn:  # not our own earlier attempt: a real clash
@@ -41,19 +55,22 @@ def backlog_bound(campaign: dict[str, Any], settings) -> int:
     return max(settings.fanout_page_size, int(rate * settings.backlog_seconds))
 
 
-def fan_out_page(campaign_id: str, *, campaigns, contacts, queue, settings) -> dict[str, Any]:
+def fan_out_page(campaign_id: str, *, campaigns, contacts, ledger, queue, settings) -> dict[str, Any]:
     campaign = campaigns.get(campaign_id)
     # The campaign item, not the workflow state, holds the cursor: a retried step resumes where the
     # last recorded page ended.
     state = {"page_no": campaign["fanout_page"], "done": False, "backlogged": False}
-    if campaign["status"] in _STOPPED:
+    if campaign["status"] == CampaignStatus.FAILED.value:
         return {**state, "done": True}
     backlog = campaign["queued_count"] - campaign["processed_count"]
-    if campaign["status"] == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings):
+    # A cancelled campaign still fans out, unthrottled: workers account each recipient as skipped.
+    if campaign["status"] != CampaignStatus.CANCELLED.value and (
+            campaign["status"] == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)):
         return {**state, "backlogged": True}
 
     page_no = campaign["fanout_page"]
-    emails, cursor = contacts.scan_page(campaign.get("fanout_cursor"), settings.fanout_page_size, campaign.get("list"))
+    emails, cursor = audience_page(campaign, campaign.get("fanout_cursor"), settings.fanout_page_size,
+                                   contacts=contacts, ledger=ledger)
     n = settings.recipients_per_message
     # Batch ids derive from the page number, so a retried step re-sends the same batches, which
     # the ledger's batch claims then acknowledge instead of sending twice.
