@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test unit sam-check clean
+.PHONY: demo test unit sam-check chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ unit: $(STAMP)
 sam-check: $(STAMP)
 	$(BIN)/sam validate --lint
 	$(BIN)/sam build --cached --parallel
+
+chaos: $(STAMP) ## many seeds of fault injection; exits non-zero if any audit fails
+	mkdir -p outbox
+	$(BIN)/bulkmail chaos --contacts 300 --seeds $${SEEDS:-50} --json > outbox/chaos-summary.json || (tail -c 2000 outbox/chaos-summary.json; exit 1)
+	@$(BIN)/python -c "import json; d=json.load(open('outbox/chaos-summary.json')); print({k: d[k] for k in ('seeds','ok','duplicates','crash_window_duplicates','lost','counter_mismatches','faults_injected')})"
 
 clean:
 	rm -rf $(VENV) .aws-sam outbox

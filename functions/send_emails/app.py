@@ -14,6 +14,7 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 MAX_RETRY_DELAY_SECONDS = 300
+MAX_MARGIN_SECONDS = 10
 
 
 def retry_delay(receive_count: int) -> int:
@@ -26,9 +27,11 @@ def retry_delay(receive_count: int) -> int:
 @metrics.log_metrics
 def handler(event, context):
     s = stores()
+    # Stop sending with a margin before the timeout, so that what was sent is always recorded.
+    margin = min(MAX_MARGIN_SECONDS, 0.2 * context.get_remaining_time_in_millis() / 1000)
     sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
                          transport_for=transport_for,  # new per invocation: transports and pacing per invocation
-                         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000)
+                         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000 - margin)
 
     def record_handler(record: SQSRecord) -> None:
         message = BatchMessage.from_body(record.json_body)

@@ -1,9 +1,9 @@
 """The worker's logic: one SQS message (a campaign id and up to N contact emails) at a time.
 
-claim the batch → read contacts (one BatchGetItem) → render → send → record every outcome, the
-counters and the release in one transaction. The campaign is read once per invocation (per batch of
-messages), so a pause, cancel or edit takes effect within one batch (DESIGN.md decision 7).
-"""
+read the campaign → claim the batch → read contacts (one BatchGetItem) → render → send → record
+every outcome, the counters and the release in one transaction. The campaign is read fresh for each
+message, so a pause, cancel or edit takes effect from the next batch of recipients on (DESIGN.md
+decision 7) at the price of one GetItem per message."""
 from __future__ import annotations
 
 import logging
@@ -20,6 +20,7 @@ from bulkmail.errors import (
     PermanentSendError,
     SendingPaused,
     SendError,
+    Throttled,
     TransientSendError,
 )
 from bulkmail.models import BatchMessage, Claim, CampaignStatus, Contact, ContactStatus, DeliveryStatus, Outcome
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 # Campaign statuses whose remaining recipients are skipped, with the reason recorded.
 _SKIP_REASON = {CampaignStatus.CANCELLED.value: "cancelled", CampaignStatus.FAILED.value: "campaign_failed"}
-_SAFETY_SECONDS = 10.0  # stop sending this long before the invocation's timeout
 
 
 class CampaignWaiting(SendError):
@@ -129,7 +129,7 @@ class BatchSender:
         outcomes: list[Outcome] = []
         try:
             for email in emails:
-                if self.remaining_seconds() < _SAFETY_SECONDS:
+                if self.remaining_seconds() <= 0:
                     raise OutOfTime(f"stopped before the invocation's timeout with {len(emails) - len(outcomes)} left")
                 outcome = self._deliver(campaign, email, contacts.get(email))
                 outcomes.append(replace(outcome, replaces_dead_letter=True) if email in replaces else outcome)
@@ -161,15 +161,22 @@ class BatchSender:
             return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}")
         transport = self._transport(campaign)
         self._pacer(campaign).wait()
-        for attempt in range(self.settings.transient_retries + 1):
+        transient_left, throttle_left = self.settings.transient_retries, self.settings.throttle_retries
+        for attempt in range(self.settings.transient_retries + self.settings.throttle_retries + 1):
             try:
                 return Outcome(email, DeliveryStatus.SENT, message_id=transport.send(message))
             except PermanentSendError as exc:
                 return Outcome(email, DeliveryStatus.FAILED, reason=str(exc))
+            except Throttled:
+                # A short in-place backoff rides out a brief burst; a longer one goes back to the queue.
+                if throttle_left == 0:
+                    raise
+                throttle_left -= 1
             except TransientSendError as exc:
-                if attempt == self.settings.transient_retries:
+                if transient_left == 0:
                     return Outcome(email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}")
-                self.sleep(self.settings.retry_base_seconds * 2 ** attempt)
+                transient_left -= 1
+            self.sleep(self.settings.retry_base_seconds * 2 ** attempt)
         raise AssertionError("unreachable")
 
     def _transport(self, campaign: dict[str, Any]) -> Transport:

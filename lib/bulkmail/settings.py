@@ -26,7 +26,8 @@ class Settings:
     lease_seconds: int = 960             # a batch claim is stale after this (> the worker's timeout)
     worker_concurrency: int = 5          # the event source's MaximumConcurrency: pacing divides the rate
     max_receive_count: int = 20          # the send queue's redrive maxReceiveCount
-    transient_retries: int = 2           # in-place retries of a transient send error
+    transient_retries: int = 2           # in-place retries of a transient send error, then failed
+    throttle_retries: int = 3            # in-place retries of a throttled send, then back to the queue
     retry_base_seconds: float = 0.2
 
     def __post_init__(self) -> None:

@@ -58,6 +58,48 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _chaos(args: argparse.Namespace) -> int:
+    from bulkmail_local.chaos import run_chaos
+
+    console = Console(stderr=True)
+    seeds = range(args.seed, args.seed + args.seeds)
+    results = []
+    for seed in seeds:
+        outbox = Path(args.outbox) / f"seed-{seed}"
+        result = run_chaos(contacts=args.contacts, seed=seed, outbox=outbox)
+        results.append(result)
+        console.print(f"seed {seed:>4} {result['scenario']:<18} {'ok ' if result['ok'] else 'BAD'} "
+                      f"sent {result['final']['sent_count']} failed {result['final']['failed_count']} "
+                      f"skipped {result['final']['skipped_count']} · duplicates {result['duplicates']} "
+                      f"(crash window {result['crash_window_duplicates']}) · lost {result['lost']} · "
+                      f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}")
+    if args.json:
+        if len(results) == 1:
+            print(json.dumps(results[0], sort_keys=True))
+        else:
+            totals = {k: sum(r[k] for r in results) for k in ("duplicates", "crash_window_duplicates", "lost",
+                                                              "counter_mismatches")}
+            faults: dict[str, int] = {}
+            for r in results:
+                for k, v in r["faults_injected"].items():
+                    faults[k] = faults.get(k, 0) + v
+            print(json.dumps({"seeds": len(results), "ok": sum(r["ok"] for r in results), **totals,
+                              "faults_injected": faults, "results": results}, sort_keys=True))
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+def _bench_pacing(args: argparse.Namespace) -> int:
+    from bulkmail_local.bench import bench_pacing
+
+    result = bench_pacing(rate=args.rate, seconds=args.seconds, outbox=Path(args.outbox))
+    Console(stderr=args.json).print(
+        f"target {result['target']}/s · achieved {result['achieved']}/s ({result['achieved_ratio']:.0%}) over "
+        f"{result['seconds']} s · throttled {result['throttled']} · sent {result['sent']} · failed {result['failed']}")
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bulkmail", description="Serverless bulk email campaigns on AWS.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +109,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the final campaign record as JSON on the last line")
     demo.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml (default: outbox/)")
     demo.set_defaults(run=_demo)
+
+    chaos = commands.add_parser("chaos", help="run campaigns under injected faults and audit the outcome")
+    chaos.add_argument("--contacts", type=int, default=300, metavar="N")
+    chaos.add_argument("--seed", type=int, default=1, help="first seed (faults are reproducible per seed)")
+    chaos.add_argument("--seeds", type=int, default=1, help="how many consecutive seeds to run")
+    chaos.add_argument("--outbox", default="outbox/chaos", help="sent mail, as .eml, under DIR/seed-S/")
+    chaos.add_argument("--json", action="store_true", help="last stdout line: the audit as one JSON object")
+    chaos.set_defaults(run=_chaos)
+
+    bench = commands.add_parser("bench", help="benchmarks on the embedded runtime").add_subparsers(
+        dest="bench", required=True)
+    pacing = bench.add_parser("pacing", help="a campaign against an SES that throttles above --rate")
+    pacing.add_argument("--rate", type=float, required=True, help="emails per second (SES maximum send rate)")
+    pacing.add_argument("--seconds", type=float, default=20)
+    pacing.add_argument("--outbox", default="outbox/bench")
+    pacing.add_argument("--json", action="store_true")
+    pacing.set_defaults(run=_bench_pacing)
     return parser
 
 

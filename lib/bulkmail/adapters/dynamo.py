@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 
+from bulkmail.adapters.caching import per_container
+
 _deserializer = TypeDeserializer()
 
 
-@lru_cache(maxsize=1)
+@per_container
 def resource():
     return boto3.resource("dynamodb")
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.ledger import Ledger
@@ -24,7 +24,7 @@ class Stores:
     queue: SendQueue
 
 
-@lru_cache(maxsize=1)
+@per_container
 def stores() -> Stores:
     s = settings()
     return Stores(

@@ -27,13 +27,11 @@ class MappingConfig:
 
 
 class SqsEventSource:
-    def __init__(self, config: MappingConfig, sqs, invoke: Callable[[dict], Any], region: str,
-                 after_batch: Callable[[], None] | None = None):
+    def __init__(self, config: MappingConfig, sqs, invoke: Callable[[dict], Any], region: str):
         self.config = config
         self.sqs = sqs
         self.invoke = invoke
         self.region = region
-        self.after_batch = after_batch
         self.enabled = threading.Event()
         self.enabled.set()
         self._stop = threading.Event()
@@ -120,8 +118,6 @@ class SqsEventSource:
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
                              for i, m in enumerate(done[start:start + 10])],
                 )
-            if self.after_batch:
-                self.after_batch()
             return True
         finally:
             with self._lock:
@@ -132,7 +128,9 @@ class SqsEventSource:
         ids = {r["messageId"] for r in records}
         try:
             response = self.invoke({"Records": records})
-        except Exception as exc:  # a function error fails the whole batch, as on AWS
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a function error (or a crashed process) fails the whole batch
             logger.warning("batch failed as a whole: %r", exc)
             return ids
         if not self.config.report_batch_item_failures:

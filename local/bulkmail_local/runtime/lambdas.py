@@ -36,23 +36,36 @@ class LambdaContext:
 
 @dataclass
 class LocalFunction:
+    """One Lambda function. Each calling thread gets a container of its own — its own copy of the
+    handler module and so of its module-level state (a Powertools BatchProcessor, for one) — because
+    a Lambda container runs one invocation at a time."""
+
     logical_id: str
     name: str
     arn: str
-    handler: Callable[[Any, Any], Any]
+    load: Callable[[str], Callable[[Any, Any], Any]]
     memory: int
     timeout: int
     invocations: int = 0
     errors: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _containers: threading.local = field(default_factory=threading.local)
+
+    @property
+    def handler(self) -> Callable[[Any, Any], Any]:
+        if not hasattr(self._containers, "handler"):
+            with self._lock:
+                self._containers.handler = self.load(f"{self.logical_id}_{self.invocations}_{threading.get_ident()}")
+        return self._containers.handler
 
     def invoke(self, event: Any) -> Any:
         """Call the handler as Lambda would; exceptions propagate to the caller."""
+        handler = self.handler
         with self._lock:
             self.invocations += 1
         context = LambdaContext(self.name, self.memory, self.arn, self.timeout)
         try:
-            return self.handler(event, context)
+            return handler(event, context)
         except Exception:
             with self._lock:
                 self.errors += 1
@@ -60,7 +73,7 @@ class LocalFunction:
 
 
 def load_handler(code_dir: Path, handler: str, logical_id: str) -> Callable:
-    """Import `module.function` from the function's CodeUri under a module name of its own."""
+    """Import `module.function` from the function's CodeUri under a module name of its own (a cold start)."""
     module_name, _, function_name = handler.rpartition(".")
     path = code_dir / f"{module_name.replace('.', '/')}.py"
     spec = importlib.util.spec_from_file_location(f"bulkmail_fn_{logical_id}", path)

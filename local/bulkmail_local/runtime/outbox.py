@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import re
 import threading
-from email import message_from_string
 from email.utils import parseaddr
 from pathlib import Path
 
 from moto.ses.models import ses_backends
 
 _SAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+# Only the two headers the file's place depends on are read; the message itself is written as sent.
+_CAMPAIGN = re.compile(r"^X-Bulkmail-Campaign:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
+_TO = re.compile(r"^To:(.*(?:\n[ \t].*)*)", re.MULTILINE | re.IGNORECASE)
 
 
 class Outbox:
@@ -25,14 +27,15 @@ class Outbox:
         with self._lock:
             sent = ses_backends[self.account][self.region].sent_messages
             new, self._written = sent[self._written:], len(sent)
-            for msg in new:
-                raw = getattr(msg, "raw_data", None)
-                if raw is None:  # only raw sends carry a whole message; bulkmail sends raw
-                    continue
-                parsed = message_from_string(raw)
-                campaign = _SAFE.sub("_", parsed.get("X-Bulkmail-Campaign", "no-campaign"))
-                recipient = _SAFE.sub("_", parseaddr(parsed.get("To", ""))[1] or "unknown")
-                folder = self.root / campaign
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{recipient}.{msg.id}.eml").write_text(raw)
-            return len(new)
+        for msg in new:
+            raw = getattr(msg, "raw_data", None)
+            if raw is None:  # only raw sends carry a whole message; bulkmail sends raw
+                continue
+            head = raw.split("\n\n", 1)[0].replace("\r\n", "\n")
+            campaign = _CAMPAIGN.search(head)
+            to = _TO.search(head)
+            folder = self.root / _SAFE.sub("_", campaign.group(1) if campaign else "no-campaign")
+            recipient = _SAFE.sub("_", parseaddr(to.group(1).strip())[1] if to else "") or "unknown"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{recipient}.{msg.id}.eml").write_text(raw)
+        return len(new)

@@ -47,8 +47,9 @@ LOCAL_ENV = {
 }
 
 
-def _serialised_stubber(lock: threading.RLock):
-    """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe).
+def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
+    """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
+    and give fault injection (runtime.faults) its place before and after each request.
 
     Lambda invocations are left out: a function's own requests then take the lock one by one.
     """
@@ -58,7 +59,15 @@ def _serialised_stubber(lock: threading.RLock):
         if "/functions/" in request.url and request.url.endswith("/invocations"):
             return original(self, event_name, request, **kwargs)
         with lock:
-            return original(self, event_name, request, **kwargs)
+            faults = runtime.faults
+            if faults is not None:
+                injected = faults.before(request)
+                if injected is not None:
+                    return injected
+            response = original(self, event_name, request, **kwargs)
+            if faults is not None:
+                faults.after(request, (response.status_code,) if response is not None else None)
+            return response
 
     return __call__
 
@@ -66,13 +75,22 @@ def _serialised_stubber(lock: threading.RLock):
 class EmbeddedRuntime:
     def __init__(self, *, template: Path | None = None, outbox: Path | None = None,
                  parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
-                 worker_concurrency: int | None = None, log_file: Path | None = None):
+                 worker_concurrency: int | None = None, log_file: Path | None = None,
+                 environment: dict[str, str] | None = None, function_timeouts: dict[str, int] | None = None,
+                 visibility_timeout: int | None = None):
+        """`environment`, `function_timeouts` and `visibility_timeout` override what the template says,
+        for fault-injection runs that must recover from crashes in seconds rather than minutes."""
         self.template_path = template or PROJECT_ROOT / "template.yaml"
         self.template = load_template(self.template_path)
         self.parameters = parameter_values(self.template, {**LOCAL_PARAMETERS, **(parameters or {})})
         self.outbox_dir = outbox or Path("outbox")
         self.verified_identities = verified_identities
         self.worker_concurrency = worker_concurrency
+        self.environment_overrides = environment or {}
+        self.function_timeouts = function_timeouts or {}
+        self.visibility_timeout = visibility_timeout
+        self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        self._stopping = threading.Event()
         self.log_file = log_file or self.outbox_dir / "lambda.log"
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
@@ -94,7 +112,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock())))
+        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock(), self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -110,8 +128,14 @@ class EmbeddedRuntime:
     def __exit__(self, *exc: Any) -> None:
         for source in self.event_sources:
             source.stop()
+        self._stopping.set()
+        self._outbox_writer.join(10)
         self.outbox.flush()
         self._stack.close()
+
+    def _write_outbox(self) -> None:
+        while not self._stopping.wait(0.25):
+            self.outbox.flush()
 
     def client(self, service: str):
         return boto3.client(service, region_name=REGION)
@@ -132,6 +156,8 @@ class EmbeddedRuntime:
         self._stack.callback(redirect_function_logs(self._log_stream))
         for source in self.event_sources:
             source.start()
+        self._outbox_writer = threading.Thread(target=self._write_outbox, name="outbox-writer", daemon=True)
+        self._outbox_writer.start()
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")
@@ -153,6 +179,8 @@ class EmbeddedRuntime:
         for logical_id, props in queues.items():  # all first: a redrive policy names another queue
             attrs = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod",
                                                                   "DelaySeconds", "SqsManagedSseEnabled")}
+            if self.visibility_timeout is not None and "VisibilityTimeout" in attrs:
+                attrs["VisibilityTimeout"] = str(self.visibility_timeout)
             url = sqs.create_queue(QueueName=self._name(logical_id), Attributes=attrs)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             self.physical[logical_id] = url
@@ -188,17 +216,22 @@ class EmbeddedRuntime:
             for key, value in self.resolve(props.get("Environment", {}).get("Variables", {})).items():
                 if environment.setdefault(key, str(value)) != str(value):
                     raise ValueError(f"{logical_id}: environment variable {key} differs between functions")
+        environment.update(self.environment_overrides)
         self._stack.enter_context(mock.patch.dict(os.environ, environment))
         new_container()
         self._stack.callback(new_container)
         for logical_id, props in functions.items():
             name = self._name(logical_id)
+            props["Timeout"] = self.function_timeouts.get(logical_id, props["Timeout"])
             lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
                                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
                                 MemorySize=int(props["MemorySize"]))
-            handler = load_handler(self.template_path.parent / props["CodeUri"], props["Handler"], logical_id)
-            self.functions[name] = LocalFunction(logical_id, name, self.attributes[(logical_id, "Arn")], handler,
-                                                 int(props["MemorySize"]), int(props["Timeout"]))
+            code_dir, handler_name = self.template_path.parent / props["CodeUri"], props["Handler"]
+            self.functions[name] = LocalFunction(
+                logical_id, name, self.attributes[(logical_id, "Arn")],
+                lambda container, d=code_dir, h=handler_name: load_handler(d, h, container),
+                int(props["MemorySize"]), int(props["Timeout"]))
+            self.functions[name].handler  # a first cold start now: a broken handler fails provisioning
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
                     self._map_sqs(self.functions[name], self.resolve(event["Properties"]))
@@ -214,8 +247,7 @@ class EmbeddedRuntime:
             report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
             maximum_concurrency=self.worker_concurrency or concurrency,
         )
-        self.event_sources.append(SqsEventSource(config, self.client("sqs"), fn.invoke, REGION,
-                                                 after_batch=lambda: self.outbox.flush()))
+        self.event_sources.append(SqsEventSource(config, self.client("sqs"), fn.invoke, REGION))
 
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")

@@ -1,0 +1,47 @@
+"""Benchmarks on the embedded runtime (figures, not pass/fail tests)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bulkmail.adapters.campaigns import CampaignStore
+from bulkmail.adapters.contacts import ContactStore
+from bulkmail.contact_import import normalise_contacts
+from bulkmail_local.demo import generated_contacts
+from bulkmail_local.runtime import EmbeddedRuntime
+from bulkmail_local.runtime.faults import SesRateLimit
+
+BENCH_CAMPAIGN = {
+    "campaign_name": "Pacing check",
+    "subject": "Hello {{ first_name | default('there') }}!",
+    "body": "Dear {{first_name}} {{last_name}}, welcome to {{company}}",
+    "from_email": "noreply@example.com",
+}
+
+
+def bench_pacing(*, rate: float, seconds: float, outbox: Path, workers: int = 5) -> dict[str, Any]:
+    """A campaign at max_send_rate=rate against an SES that throttles above rate."""
+    contacts = int(rate * seconds)
+    # Messages small enough that every worker stays busy until the end.
+    per_message = max(1, min(50, int(rate * seconds / (workers * 8))))
+    parameters = {"RecipientsPerMessage": per_message, "FanoutPageSize": max(per_message, 200),
+                  "WorkerMaxConcurrency": workers}
+    with EmbeddedRuntime(outbox=outbox, parameters=parameters) as rt:
+        items, _ = normalise_contacts(generated_contacts(contacts))
+        ContactStore(rt.physical["ContactsTable"]).put_many(items)
+        limiter = SesRateLimit(rate)
+        rt.faults = limiter
+        campaign_id = f"pacing_{int(rate)}_{int(time.time())}"
+        arn = rt.start_campaign({**BENCH_CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": rate})
+        execution = rt.wait_for_execution(arn, timeout=seconds * 5 + 120)
+        record = CampaignStore(rt.physical["CampaignsTable"]).get(campaign_id)
+    sends = limiter.accepted
+    window = (sends[-1] - sends[0]) if len(sends) > 1 else 0.0
+    achieved = (len(sends) - 1) / window if window > 0 else 0.0
+    return {
+        "target": rate, "seconds": round(window, 2), "contacts": contacts, "achieved": round(achieved, 2),
+        "achieved_ratio": round(achieved / rate, 3), "throttled": limiter.throttled,
+        "sent": record["sent_count"], "failed": record["failed_count"], "status": record["status"],
+        "execution": execution["status"], "workers": workers, "recipients_per_message": per_message,
+    }

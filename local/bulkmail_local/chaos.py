@@ -1,0 +1,136 @@
+"""`bulkmail chaos`: whole campaigns on the embedded runtime under injected faults, then an audit.
+
+The audit compares three independent records: the `.eml` files SES accepted (what people received),
+the delivery ledger, and the campaign's counters.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from email import message_from_bytes
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from bulkmail import control
+from bulkmail.adapters.campaigns import CampaignStore
+from bulkmail.adapters.contacts import ContactStore
+from bulkmail.adapters.dynamo import plain
+from bulkmail.adapters.ledger import Ledger
+from bulkmail.adapters.queue import SendQueue
+from bulkmail.contact_import import normalise_contacts
+from bulkmail_local.demo import generated_contacts
+from bulkmail_local.runtime import EmbeddedRuntime
+from bulkmail_local.runtime.faults import ChaosFaults, FaultRates
+
+CAMPAIGN = {
+    "campaign_name": "Chaos Newsletter",
+    "subject": "Hello {{ first_name | default('there') }}!",
+    "body": "Dear {{first_name}} {{last_name}}, welcome to {{company}}",
+    "from_email": "noreply@example.com",
+}
+# Crashed workers must come back in seconds: a 6 s worker timeout, an 8 s claim lease (longer than
+# the timeout, as on AWS), a 10 s visibility timeout (for messages of crashed invocations).
+FAST_RECOVERY = {"environment": {"LEASE_SECONDS": "8"}, "function_timeouts": {"SendEmailsFunction": 6},
+                 "visibility_timeout": 10}
+
+
+def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = FaultRates(),
+              duplicate_rate: float = 0.2, timeout: float = 600) -> dict[str, Any]:
+    rng = random.Random(seed)
+    campaign_id = f"chaos_{seed}"
+    scenario = rng.choice(["pause_resume", "edit", "cancel", "pause_resume_edit"])
+    parameters = {"RecipientsPerMessage": 10, "FanoutPageSize": 100, "BacklogSeconds": 1}
+    with EmbeddedRuntime(outbox=outbox, parameters=parameters, **FAST_RECOVERY) as rt:
+        campaigns = CampaignStore(rt.physical["CampaignsTable"])
+        ledger = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"])
+        queue = SendQueue(rt.physical["SendQueue"])
+        items, _ = normalise_contacts(generated_contacts(contacts))
+        ContactStore(rt.physical["ContactsTable"]).put_many(items)
+        audience = {i["email"] for i in items}
+
+        faults = ChaosFaults(seed, batches_table=rt.physical["BatchesTable"],
+                             deliveries_table=rt.physical["DeliveriesTable"], rates=rates)
+        rt.faults = faults
+        arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
+        injected = faults.injected
+        sqs = rt.client("sqs")
+        steps = {"edit": 0.3, "pause": 0.5, "cancel": 0.6}
+        done_steps: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and rt.describe_execution(arn)["status"] == "RUNNING":
+            time.sleep(0.1)
+            if rng.random() < duplicate_rate:  # SQS at-least-once: a copy of a visible message
+                got = sqs.receive_message(QueueUrl=rt.physical["SendQueue"], VisibilityTimeout=0).get("Messages", [])
+                if got:
+                    sqs.send_message(QueueUrl=rt.physical["SendQueue"], MessageBody=got[0]["Body"])
+                    injected["duplicate_delivery"] += 1
+            try:
+                record = campaigns.get(campaign_id)
+            except Exception:  # not persisted yet
+                continue
+            progress = record["processed_count"] / max(1, record["total_contacts"])
+            if "edit" in scenario and "edit" not in done_steps and progress >= steps["edit"]:
+                campaigns.update_fields(campaign_id, {"subject": "Edited: hello {{ first_name | default('there') }}"})
+                injected["campaign_edit"] += 1
+                done_steps.add("edit")
+            if "pause" in scenario and "pause" not in done_steps and progress >= steps["pause"]:
+                control.pause(campaign_id, campaigns=campaigns)
+                time.sleep(1.0)
+                control.resume(campaign_id, campaigns=campaigns, ledger=ledger, queue=queue)
+                injected["pause_resume"] += 1
+                done_steps.add("pause")
+            if scenario == "cancel" and "cancel" not in done_steps and progress >= steps["cancel"]:
+                control.cancel(campaign_id, campaigns=campaigns, ledger=ledger, queue=queue)
+                injected["cancel"] += 1
+                done_steps.add("cancel")
+        faults.enabled = False
+        execution = rt.describe_execution(arn)  # still RUNNING here means the campaign never finished
+        open_batches = [plain(b) for b in rt.table("BatchesTable").scan()["Items"] if b["status"] != "done"]
+        depth = {q: rt.client("sqs").get_queue_attributes(QueueUrl=rt.physical[q], AttributeNames=["All"])["Attributes"]
+                 for q in ("SendQueue", "SendDeadLetterQueue")}
+        rt.outbox.flush()
+        final = plain(campaigns.get(campaign_id))
+        rows = ledger.deliveries_for(campaign_id)
+
+    result = audit(seed=seed, contacts=contacts, scenario=scenario, execution=execution, final=final, rows=rows,
+                   audience=audience, folder=outbox / campaign_id, faults=faults)
+    if execution["status"] == "RUNNING":
+        result["stuck"] = {"open_batches": [{k: b.get(k) for k in ("batch_id", "status", "attempts", "lease_until")}
+                                            for b in open_batches], "queues": {q: {k: d[k] for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")}
+                                      for q, d in depth.items()}}
+    return result
+
+
+def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder, faults) -> dict[str, Any]:
+    received = Counter()
+    for path in folder.glob("*.eml") if folder.exists() else []:
+        received[parseaddr(message_from_bytes(path.read_bytes()).get("To", ""))[1].lower()] += 1
+    twice = {r for r, n in received.items() if n > 1}
+    by_status = Counter(r["status"] for r in rows)
+    ledger_emails = {r["email"] for r in rows}
+    counters = {"sent_count": by_status["sent"], "failed_count": by_status["failed"],
+                "skipped_count": by_status["skipped"], "processed_count": len(rows)}
+    mismatches = {k: {"counter": final.get(k), "ledger": v} for k, v in counters.items() if final.get(k) != v}
+    sent_rows = {r["email"] for r in rows if r["status"] == "sent"}
+    return {
+        "seed": seed,
+        "contacts": contacts,
+        "scenario": scenario,
+        "execution_status": execution["status"],
+        "faults_injected": dict(sorted(faults.injected.items())),
+        "final": {k: final.get(k) for k in ("campaign_id", "status", "total_contacts", "queued_count", "sent_count",
+                                            "failed_count", "skipped_count", "processed_count")},
+        "duplicates": len(twice - faults.crash_window),
+        "crash_window_duplicates": len(twice & faults.crash_window),
+        "lost": len(audience - ledger_emails),
+        "lost_sample": sorted(audience - ledger_emails)[:5],
+        "counter_mismatches": len(mismatches),
+        "counter_mismatch_detail": mismatches,
+        "eml_recipients": len(received),
+        "eml_agrees_with_record": set(received) == sent_rows and len(received) == final.get("sent_count"),
+        "ok": (execution["status"] == "SUCCEEDED" and not (twice - faults.crash_window)
+               and not (audience - ledger_emails) and not mismatches
+               and set(received) == sent_rows and final.get("status") in ("completed", "cancelled")),
+    }

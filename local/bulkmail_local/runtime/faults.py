@@ -1,0 +1,169 @@
+"""Fault injection at the AWS boundary of the embedded runtime, for `bulkmail chaos`.
+
+Faults are decided at the emulated AWS request, where a real outage or crash would hit:
+- a worker crash (the Lambda process dies: nothing after that point runs) right after its batch claim,
+  right after SES accepted an email, or right before the ledger transaction;
+- SES throttling (TooManyRequests), transient errors, and permanent rejections of some addresses.
+Decisions hash (seed, what, key, n-th time) so a seed gives the same faults whatever the thread order.
+Only requests made from worker invocations (event source threads) are touched.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
+
+_TO = re.compile(rb"^To:.*?<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+class SimulatedCrash(BaseException):
+    """The Lambda process died. A BaseException, so no `except Exception` in the code under test runs."""
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    crash_after_claim: float = 0.03
+    crash_after_ses_accepted: float = 0.002
+    crash_before_record: float = 0.03
+    ses_throttle: float = 0.30
+    ses_transient: float = 0.03
+    ses_reject_address: float = 0.02
+
+
+def _operation(request) -> tuple[str, str]:
+    target = request.headers.get("X-Amz-Target")
+    if target:
+        target = target.decode() if isinstance(target, bytes) else target
+        prefix, _, op = target.partition(".")
+        return ("dynamodb" if prefix.startswith("DynamoDB") else "sqs" if "SQS" in prefix else prefix, op)
+    if "/v2/email/outbound-emails" in request.url:
+        return "sesv2", "SendEmail"
+    return "", ""
+
+
+def _body(request) -> bytes:
+    body = request.body or b""
+    return body.encode() if isinstance(body, str) else bytes(body)
+
+
+def _error(status: int, code: str, message: str, url: str) -> AWSResponse:
+    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json"}
+    return AWSResponse(url, status, headers, MockRawResponse(json.dumps({"message": message})))
+
+
+class ChaosFaults:
+    def __init__(self, seed: int, *, batches_table: str, deliveries_table: str, rates: FaultRates = FaultRates()):
+        self.seed = seed
+        self.rates = rates
+        self.batches_table = batches_table.encode()
+        self.deliveries_table = deliveries_table.encode()
+        self.injected: Counter[str] = Counter()
+        self._seen: Counter[tuple[str, str]] = Counter()
+        self._accepted: dict[str, list[str]] = defaultdict(list)   # per worker thread, since its last record
+        self.crash_window: set[str] = set()   # recipients SES accepted in an attempt that then crashed
+        self.enabled = True
+
+    def _chance(self, what: str, key: str) -> float:
+        self._seen[(what, key)] += 1
+        digest = hashlib.sha256(f"{self.seed}|{what}|{key}|{self._seen[(what, key)]}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2 ** 64
+
+    def _rejected_address(self, recipient: str) -> bool:
+        digest = hashlib.sha256(f"{self.seed}|reject|{recipient}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2 ** 64 < self.rates.ses_reject_address
+
+    def _crash(self, kind: str) -> None:
+        self.injected[f"crash_{kind}"] += 1
+        self.crash_window.update(self._accepted.pop(threading.current_thread().name, []))
+        raise SimulatedCrash(kind)
+
+    @staticmethod
+    def _in_worker() -> bool:
+        return threading.current_thread().name.startswith("esm-")
+
+    @staticmethod
+    def _recipient(body: bytes) -> str:
+        raw = base64.b64decode(json.loads(body)["Content"]["Raw"]["Data"])
+        found = _TO.search(raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n"))
+        return found.group(1).decode().lower() if found else ""
+
+    def before(self, request) -> AWSResponse | None:
+        if not (self.enabled and self._in_worker()):
+            return None
+        service, op = _operation(request)
+        body = _body(request)
+        if (service, op) == ("sesv2", "SendEmail"):
+            recipient = self._recipient(body)
+            if self._rejected_address(recipient):
+                self.injected["ses_rejected"] += 1
+                return _error(400, "MessageRejected", f"Address blacklisted: {recipient}", request.url)
+            roll = self._chance("ses", recipient)
+            if roll < self.rates.ses_throttle:
+                self.injected["ses_throttled"] += 1
+                return _error(429, "TooManyRequestsException", "Maximum sending rate exceeded.", request.url)
+            if roll < self.rates.ses_throttle + self.rates.ses_transient:
+                self.injected["ses_transient"] += 1
+                return _error(500, "InternalFailure", "Service unavailable", request.url)
+        if (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
+            if self._chance("record", hashlib.sha256(body).hexdigest()[:16]) < self.rates.crash_before_record:
+                self._crash("before_record")
+        return None
+
+    def after(self, request, response) -> None:
+        if not (self.enabled and self._in_worker()) or response is None:
+            return
+        service, op = _operation(request)
+        body = _body(request)
+        ok = response[0] == 200 if isinstance(response, tuple) else getattr(response, "status_code", 200) == 200
+        if not ok:
+            return
+        thread = threading.current_thread().name
+        if (service, op) == ("dynamodb", "UpdateItem") and self.batches_table in body and b"lease_until = :lease" in body:
+            self._accepted.pop(thread, None)
+            if self._chance("claim", hashlib.sha256(body).hexdigest()[:16]) < self.rates.crash_after_claim:
+                self._crash("after_claim")
+        elif (service, op) == ("sesv2", "SendEmail"):
+            recipient = self._recipient(body)
+            self._accepted[thread].append(recipient)
+            if self._chance("accepted", recipient) < self.rates.crash_after_ses_accepted:
+                self._crash("after_ses_accepted")
+        elif (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
+            self._accepted.pop(thread, None)
+
+
+class SesRateLimit:
+    """A simulated SES maximum send rate: a token bucket (one second of burst) that answers
+    TooManyRequests above `rate`, and keeps the time of every accepted send."""
+
+    def __init__(self, rate: float, clock=None):
+        import time
+
+        self.rate = rate
+        self.clock = clock or time.monotonic
+        self.tokens = rate
+        self.updated = self.clock()
+        self.accepted: list[float] = []
+        self.throttled = 0
+
+    def before(self, request) -> AWSResponse | None:
+        if _operation(request) != ("sesv2", "SendEmail"):
+            return None
+        now = self.clock()
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            self.throttled += 1
+            return _error(429, "TooManyRequestsException", "Maximum sending rate exceeded.", request.url)
+        self.tokens -= 1
+        return None
+
+    def after(self, request, response) -> None:
+        if response and response[0] == 200 and _operation(request) == ("sesv2", "SendEmail"):
+            self.accepted.append(self.clock())
