@@ -131,7 +131,7 @@ class SqsEventSource:
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # a function error (or a crashed process) fails the whole batch
-            logger.warning("batch failed as a whole: %r", exc)
+            logger.info("batch failed as a whole: %r", exc)
             return ids
         if not self.config.report_batch_item_failures:
             return set()

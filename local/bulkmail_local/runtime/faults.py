@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
+_BATCH_ID = re.compile(rb'"batch_id":\s*\{"S":\s*"([^"]+)"')
 _TO = re.compile(rb"^To:.*?<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.MULTILINE | re.IGNORECASE)
 
 
@@ -89,6 +90,11 @@ class ChaosFaults:
         return threading.current_thread().name.startswith("esm-")
 
     @staticmethod
+    def _batch(body: bytes) -> str:
+        found = _BATCH_ID.search(body)
+        return found.group(1).decode() if found else ""
+
+    @staticmethod
     def _recipient(body: bytes) -> str:
         raw = base64.b64decode(json.loads(body)["Content"]["Raw"]["Data"])
         found = _TO.search(raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n"))
@@ -112,7 +118,7 @@ class ChaosFaults:
                 self.injected["ses_transient"] += 1
                 return _error(500, "InternalFailure", "Service unavailable", request.url)
         if (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
-            if self._chance("record", hashlib.sha256(body).hexdigest()[:16]) < self.rates.crash_before_record:
+            if self._chance("record", self._batch(body)) < self.rates.crash_before_record:
                 self._crash("before_record")
         return None
 
@@ -127,7 +133,7 @@ class ChaosFaults:
         thread = threading.current_thread().name
         if (service, op) == ("dynamodb", "UpdateItem") and self.batches_table in body and b"lease_until = :lease" in body:
             self._accepted.pop(thread, None)
-            if self._chance("claim", hashlib.sha256(body).hexdigest()[:16]) < self.rates.crash_after_claim:
+            if self._chance("claim", self._batch(body)) < self.rates.crash_after_claim:
                 self._crash("after_claim")
         elif (service, op) == ("sesv2", "SendEmail"):
             recipient = self._recipient(body)

@@ -23,19 +23,21 @@ class Outbox:
         self._lock = threading.Lock()
 
     def flush(self) -> int:
-        """Write the messages SES accepted since the last flush; returns how many were written."""
+        """Write the messages SES accepted since the last flush; returns how many were written.
+
+        Holds its lock while writing, so that when flush() returns every accepted message is on disk."""
         with self._lock:
             sent = ses_backends[self.account][self.region].sent_messages
             new, self._written = sent[self._written:], len(sent)
-        for msg in new:
-            raw = getattr(msg, "raw_data", None)
-            if raw is None:  # only raw sends carry a whole message; bulkmail sends raw
-                continue
-            head = raw.split("\n\n", 1)[0].replace("\r\n", "\n")
-            campaign = _CAMPAIGN.search(head)
-            to = _TO.search(head)
-            folder = self.root / _SAFE.sub("_", campaign.group(1) if campaign else "no-campaign")
-            recipient = _SAFE.sub("_", parseaddr(to.group(1).strip())[1] if to else "") or "unknown"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{recipient}.{msg.id}.eml").write_text(raw)
-        return len(new)
+            for msg in new:
+                raw = getattr(msg, "raw_data", None)
+                if raw is None:  # only raw sends carry a whole message; bulkmail sends raw
+                    continue
+                head = raw.split("\n\n", 1)[0].replace("\r\n", "\n")
+                campaign = _CAMPAIGN.search(head)
+                to = _TO.search(head)
+                folder = self.root / _SAFE.sub("_", campaign.group(1) if campaign else "no-campaign")
+                recipient = _SAFE.sub("_", parseaddr(to.group(1).strip())[1] if to else "") or "unknown"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{recipient}.{msg.id}.eml").write_text(raw)
+            return len(new)

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
@@ -109,6 +110,9 @@ class EmbeddedRuntime:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> "EmbeddedRuntime":
+        # Metrics are disabled locally; Powertools still warns when an invocation recorded none.
+        self._stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))

@@ -1,0 +1,23 @@
+"""A short fault-injection run (`make chaos` runs many seeds): the audit must find nothing."""
+import pytest
+
+from bulkmail_local.chaos import run_chaos
+from bulkmail_local.runtime.faults import FaultRates
+
+# Higher crash rates than `bulkmail chaos` uses, so that a short run still crashes at every point.
+RATES = FaultRates(crash_after_claim=0.15, crash_after_ses_accepted=0.01, crash_before_record=0.15)
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
+    result = run_chaos(contacts=200, seed=seed, outbox=tmp_path, rates=RATES)
+    assert result["execution_status"] == "SUCCEEDED", result
+    assert result["duplicates"] == 0, result
+    assert result["lost"] == 0, result
+    assert result["counter_mismatches"] == 0, result
+    assert result["eml_agrees_with_record"], result
+    assert result["final"]["status"] in ("completed", "cancelled")
+    injected = result["faults_injected"]
+    assert injected.get("ses_throttled", 0) > 0 and injected.get("ses_rejected", 0) > 0
+    assert injected.get("crash_after_claim", 0) + injected.get("crash_before_record", 0) > 0, injected
+    assert result["ok"]
