@@ -5,6 +5,7 @@ import time
 from typing import Any, Iterable
 
 from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.models import Contact, ContactStatus
@@ -76,3 +77,30 @@ class ContactStore:
 
     def delete(self, email: str) -> None:
         self.table.delete_item(Key={"email": email})
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str, details: dict[str, Any]) -> str | None:
+    """Stop sending to a subscribed contact (unsubscribed, bounced, complained), once.
+
+    Returns the contact's status afterwards: `status` when this call changed it, the earlier status
+    when it was already suppressed (the first reason stands), None when there is no such contact.
+    """
+    try:
+        store.table.update_item(
+            Key={"email": email},
+            UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
+            ConditionExpression="attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": status, ":now": now_iso, ":details": dynamo.to_dynamo(details),
+                                       ":subscribed": ContactStatus.SUBSCRIBED.value},
+        )
+        return status
+    except ClientError as exc:
+        if not _conditional_failure(exc):
+            raise
+    contact = store.get(email)
+    return contact.status if contact else None

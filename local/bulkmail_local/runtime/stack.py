@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import string
 import threading
 import time
 import uuid
@@ -36,6 +38,8 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STACK = "bulkmail"
 LOCAL_PARAMETERS = {"PollSeconds": 1}
+# Where the public API (unsubscribe links) is served locally; on AWS it is the PublicApi's URL.
+LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"
 # The runtime's own process environment: fake credentials, and no X-Ray/CloudWatch emitters.
 LOCAL_ENV = {
     "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
@@ -64,7 +68,8 @@ def _serialised_stubber(lock: threading.RLock):
 class EmbeddedRuntime:
     def __init__(self, *, template: Path | None = None, outbox: Path | None = None,
                  parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
-                 worker_concurrency: int | None = None, log_file: Path | None = None):
+                 worker_concurrency: int | None = None, log_file: Path | None = None,
+                 public_url: str = LOCAL_PUBLIC_URL):
         self.template_path = template or PROJECT_ROOT / "template.yaml"
         self.template = load_template(self.template_path)
         self.parameters = parameter_values(self.template, {**LOCAL_PARAMETERS, **(parameters or {})})
@@ -72,6 +77,8 @@ class EmbeddedRuntime:
         self.verified_identities = verified_identities
         self.worker_concurrency = worker_concurrency
         self.log_file = log_file or self.outbox_dir / "lambda.log"
+        # Function environment values that differ locally: links in mail point at the local API.
+        self.environment_overrides = {"UNSUBSCRIBE_BASE_URL": public_url.rstrip("/")}
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
         self.functions: dict[str, LocalFunction] = {}
@@ -82,7 +89,8 @@ class EmbeddedRuntime:
         self._suffix = uuid.uuid4().hex[:8].upper()
         self.resolve = Resolver(
             self.parameters,
-            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK},
+            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK,
+             "AWS::URLSuffix": "amazonaws.com"},
             ref=lambda name: self.physical[name],
             get_att=lambda name, attr: self.attributes[(name, attr)],
         )
@@ -125,6 +133,8 @@ class EmbeddedRuntime:
         self._create_tables()
         self._create_queues()
         self._verify_identities()
+        self._create_secrets()
+        self._name_apis()
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
@@ -167,6 +177,28 @@ class EmbeddedRuntime:
         for identity in self.verified_identities:
             ses.create_email_identity(EmailIdentity=identity)
 
+    def _create_secrets(self) -> None:
+        sm = self.client("secretsmanager")
+        for logical_id, props in self._resources("AWS::SecretsManager::Secret").items():
+            if "SecretString" in props:
+                value = str(self.resolve(props["SecretString"]))
+            else:
+                spec = props.get("GenerateSecretString", {})
+                if "SecretStringTemplate" in spec or "GenerateStringKey" in spec:
+                    raise NotImplementedError(f"{logical_id}: only plain generated secrets are provisioned locally")
+                alphabet = string.ascii_letters + string.digits
+                if not spec.get("ExcludePunctuation"):
+                    alphabet += "!#$%&()*+,-.:;<=>?[]^_{|}~"
+                value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+            arn = sm.create_secret(Name=self._name(logical_id), SecretString=value)["ARN"]
+            self.physical[logical_id] = arn  # Ref of a secret is its ARN
+            self.attributes[(logical_id, "Id")] = arn
+
+    def _name_apis(self) -> None:
+        # APIs are not emulated here (bulkmail serve serves them): they get an id for Ref and !Sub.
+        for logical_id in self._resources("AWS::Serverless::Api"):
+            self.physical[logical_id] = self._name(logical_id).lower()
+
     def _create_functions(self) -> None:
         iam = self.client("iam")
         role = iam.create_role(RoleName=self._name("FunctionRole"), AssumeRolePolicyDocument=json.dumps({
@@ -183,7 +215,9 @@ class EmbeddedRuntime:
             self.physical[logical_id] = self._name(logical_id)
             self.attributes[(logical_id, "Arn")] = arn
         for logical_id, props in functions.items():
-            for key, value in self.resolve(props.get("Environment", {}).get("Variables", {})).items():
+            variables = self.resolve(props.get("Environment", {}).get("Variables", {}))
+            variables.update({k: v for k, v in self.environment_overrides.items() if k in variables})
+            for key, value in variables.items():
                 if environment.setdefault(key, str(value)) != str(value):
                     raise ValueError(f"{logical_id}: environment variable {key} differs between functions")
         self._stack.enter_context(mock.patch.dict(os.environ, environment))
