@@ -19,6 +19,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from bulkmail.html_text import html_to_text
 from bulkmail.models import Contact
 
 # The names a template may use. Custom contact attributes are reached as {{attributes.plan}}.
@@ -93,18 +94,21 @@ def _html_footer(html: str, url: str) -> str:
 
 def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "",
            unsubscribe_mailto: str = "") -> RenderedEmail:
-    """Subject and bodies for one contact. With an unsubscribe URL, a body whose template does not
+    """Subject and bodies for one contact; without a text body, the text is made from the HTML one.
+    With an unsubscribe URL, a body whose template does not
     show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one."""
     context = template_context(contact, campaign, unsubscribe_url)
     # A contact's value must not smuggle a header line into the subject.
     subject = " ".join(_compile(campaign["subject"], False).render(context).splitlines()).strip()
-    text = _compile(campaign["body"], False).render(context)
     html = _compile(campaign["body_html"], True).render(context) if campaign.get("body_html") else None
-    if unsubscribe_url:
-        if unsubscribe_url not in text:
-            text = _text_footer(text, unsubscribe_url)
-        if html is not None and escape(unsubscribe_url) not in html:
-            html = _html_footer(html, unsubscribe_url)
+    if html is not None and unsubscribe_url and escape(unsubscribe_url) not in html:
+        html = _html_footer(html, unsubscribe_url)
+    if campaign.get("body"):
+        text = _compile(campaign["body"], False).render(context)
+    else:  # only HTML given: the text alternative is made from it (footer link included)
+        text = html_to_text(html or "")
+    if unsubscribe_url and unsubscribe_url not in text:
+        text = _text_footer(text, unsubscribe_url)
     return RenderedEmail(subject=subject, text=text, html=html, unsubscribe_url=unsubscribe_url,
                          unsubscribe_mailto=unsubscribe_mailto)
 
