@@ -45,6 +45,11 @@ def test_arns_built_in_the_template_use_the_partition():
 def test_every_queue_has_a_dead_letter_queue_and_visibility_covers_six_worker_timeouts():
     queues = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
     dlq_targets = {p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for p in queues.values() if "RedrivePolicy" in p}
+    for props in FUNCTIONS.values():  # dead-letter queues of event sources (EventBridge rules)
+        for event in props.get("Events", {}).values():
+            arn = event["Properties"].get("DeadLetterConfig", {}).get("Arn")
+            if arn:
+                dlq_targets.add(arn["Fn::GetAtt"][0])
     for name, props in queues.items():
         assert name in dlq_targets or "RedrivePolicy" in props, f"{name} has no DLQ"
         assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), f"{name} is not encrypted"

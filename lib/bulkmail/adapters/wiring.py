@@ -48,7 +48,11 @@ def transport_for(campaign: dict[str, Any]):
         return SmtpTransport(campaign.get("smtp_server", ""), int(campaign.get("smtp_port") or 25),
                              username=str(login.get("username") or ""), password=str(login.get("password") or ""))
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
-    return SesTransport(region=campaign.get("aws_region") or None, credentials=credentials)
+    # The deployment's configuration set (bounce and complaint events) exists in this account only:
+    # mail sent with another account's credentials goes without it.
+    configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
+    return SesTransport(region=campaign.get("aws_region") or None, credentials=credentials,
+                        configuration_set=configuration_set)
 
 
 def unsubscribe_key() -> bytes:

@@ -134,6 +134,7 @@ class EmbeddedRuntime:
         self._create_queues()
         self._verify_identities()
         self._create_secrets()
+        self._create_configuration_sets()
         self._name_apis()
         self._create_functions()
         self._create_state_machines()
@@ -193,6 +194,13 @@ class EmbeddedRuntime:
             arn = sm.create_secret(Name=self._name(logical_id), SecretString=value)["ARN"]
             self.physical[logical_id] = arn  # Ref of a secret is its ARN
             self.attributes[(logical_id, "Id")] = arn
+
+    def _create_configuration_sets(self) -> None:
+        # Event destinations are not emulated: tests hand FeedbackFunction the events SES would publish.
+        ses = self.client("sesv2")
+        for logical_id in self._resources("AWS::SES::ConfigurationSet"):
+            ses.create_configuration_set(ConfigurationSetName=self._name(logical_id))
+            self.physical[logical_id] = self._name(logical_id)
 
     def _name_apis(self) -> None:
         # APIs are not emulated here (bulkmail serve serves them): they get an id for Ref and !Sub.
