@@ -54,6 +54,7 @@ class Recorder:
     sessions: set[int] = field(default_factory=set)
     logins: list[str] = field(default_factory=list)
     tls_sessions: set[int] = field(default_factory=set)
+    quits: int = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_reply.get(address) or self.rcpt_reply.get("*")
@@ -70,6 +71,10 @@ class Recorder:
             return self.data_reply
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
         return "250 2.0.0 Ok: queued"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 Bye"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         if isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USERNAME \

@@ -108,3 +108,31 @@ def test_every_task_retries_service_errors_and_is_caught():
                                    "CheckProgress", "MarkCompleted", "MarkFailed"])
 def test_states_are_named_for_what_they_do(state):
     assert state in json.loads(ASL_PATH.read_text())["States"]
+
+
+def test_unsubscribe_links_point_at_the_public_api_whose_routes_are_the_unsubscribe_function():
+    api = RESOURCES["PublicApi"]["Properties"]
+    assert "Auth" not in api, "the links in the mail must work without credentials"
+    base_url = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]["UNSUBSCRIBE_BASE_URL"]["Fn::Sub"]
+    assert base_url == "https://${PublicApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + api["StageName"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in FUNCTIONS["UnsubscribeFunction"]["Events"].values()}
+    assert routes == {("get", "/unsubscribe/{token}"), ("post", "/unsubscribe/{token}")}
+    for fn in ("SendEmailsFunction", "UnsubscribeFunction"):
+        variables = FUNCTIONS[fn]["Environment"]["Variables"]
+        assert variables["UNSUBSCRIBE_KEY_SECRET"] == {"Ref": "UnsubscribeSigningKey"}
+        assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSigningKey"}}} \
+            in FUNCTIONS[fn]["Policies"]
+
+
+def test_bounces_and_complaints_reach_the_feedback_function():
+    destination = RESOURCES["BounceAndComplaintEvents"]["Properties"]
+    assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    assert sorted(destination["EventDestination"]["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert "EventBridgeDestination" in destination["EventDestination"]
+    (rule,) = FUNCTIONS["FeedbackFunction"]["Events"].values()
+    pattern = rule["Properties"]["Pattern"]
+    assert rule["Type"] == "EventBridgeRule" and pattern["source"] == ["aws.ses"]
+    assert sorted(pattern["detail-type"]) == ["Email Bounced", "Email Complaint Received"]
+    assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "EmailConfigurationSet"}]
+    worker_env = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]
+    assert worker_env["SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}

@@ -42,8 +42,10 @@ def test_sends_over_starttls_with_login_and_one_connection_for_many_messages(cer
     with SmtpServer(cert) as server:
         t = transport(server, trust)
         ids = [t.send(message_to(f"p{i}@example.org")) for i in range(3)]
+        assert server.recorder.quits == 0
         t.close()
     rec = server.recorder
+    assert rec.quits == 1
     assert len(rec.messages) == 3 and t.connections_opened == 1
     assert len(rec.sessions) == 1 and rec.tls_sessions == rec.sessions and rec.logins == [USERNAME]
     mail_from, rcpts, content = rec.messages[0]
@@ -150,6 +152,7 @@ def test_worker_sends_a_batch_over_one_smtp_connection(harness, cert, smtp_campa
     rec = server.recorder
     assert sorted(m[1][0] for m in rec.messages) == [f"person{i}@example.org" for i in range(4)]
     assert len(rec.sessions) == 1 and rec.logins == [USERNAME]
+    assert rec.quits == 1, "the worker closes its connection at the end of the invocation"
     campaign = h.campaigns.get(c["campaign_id"])
     assert (campaign["sent_count"], campaign["failed_count"]) == (4, 0)
     parsed = email.message_from_bytes(rec.messages[0][2], policy=email.policy.strict)
