@@ -68,15 +68,39 @@ class ContactStore:
         return Contact.from_item(dynamo.plain(item)) if item else None
 
     def put_many(self, contacts: Iterable[dict[str, Any]]) -> int:
+        """Store contacts, replacing earlier versions — except that an import never resubscribes:
+        a contact that unsubscribed, bounced or complained keeps that status when it is imported
+        again as subscribed (its other fields are replaced). (Checked by one BatchGetItem per 100 contacts; an
+        unsubscribe landing between that read and the write is the remaining window.)"""
         count = 0
         with self.table.batch_writer(overwrite_by_pkeys=["email"]) as writer:
-            for contact in contacts:
-                writer.put_item(Item=dynamo.to_dynamo(contact))
-                count += 1
+            for chunk in _chunks(contacts, _BATCH_GET_LIMIT):
+                existing = self.batch_get(c["email"] for c in chunk)
+                for contact in chunk:
+                    writer.put_item(Item=dynamo.to_dynamo(_keep_suppression(contact, existing.get(contact["email"]))))
+                    count += 1
         return count
 
     def delete(self, email: str) -> None:
         self.table.delete_item(Key={"email": email})
+
+
+def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _keep_suppression(contact: dict[str, Any], stored: Contact | None) -> dict[str, Any]:
+    subscribed = ContactStatus.SUBSCRIBED.value
+    if stored is None or stored.status == subscribed or contact.get("status", subscribed) != subscribed:
+        return contact
+    return {**contact, "status": stored.status}
 
 
 def _conditional_failure(exc: ClientError) -> bool:
