@@ -184,3 +184,21 @@ def test_worker_records_a_550_as_failed_with_the_reply(harness, cert, smtp_campa
     assert rows["person0@example.org"]["status"] == "sent"
     assert rows["person1@example.org"]["status"] == "failed"
     assert rows["person1@example.org"]["reason"] == "SMTP 550: 5.1.1 No such user"
+
+
+def test_worker_pauses_the_campaign_when_the_smtp_login_is_rejected(harness, cert, monkeypatch):
+    h = harness
+    monkeypatch.setenv("SMTP_CA_FILE", str(cert[0]))
+    h.rt.client("secretsmanager").create_secret(
+        Name="bulkmail/smtp-wrong", SecretString=json.dumps({"username": USERNAME, "password": "not-it"}))
+    h.add_contacts(people(2))
+    with SmtpServer(cert) as server:
+        c = h.add_campaign(total=2, email_service="smtp", smtp_server=HOST, smtp_port=server.port,
+                           aws_secret_name="bulkmail/smtp-wrong")
+        h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org", "person1@example.org"])
+        h.drain()
+    campaign = h.campaigns.get(c["campaign_id"])
+    assert campaign["status"] == "paused" and "login" in campaign["pause_reason"]
+    assert (campaign["sent_count"], campaign["failed_count"]) == (0, 0)
+    assert server.recorder.messages == []
+    assert "not-it" not in h.rt.log_file.read_text()
