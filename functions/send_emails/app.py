@@ -4,7 +4,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from bulkmail.adapters.wiring import stores, transport_for
+from bulkmail.adapters.wiring import stores, transport_for, unsubscribe_links
 from bulkmail.models import BatchMessage
 from bulkmail.sending import BatchSender
 
@@ -32,6 +32,7 @@ def handler(event, context):
     sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
                          transport_for=transport_for,  # new per invocation: transports and pacing per invocation
                          remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000 - margin)
+    sender.unsubscribe_links = unsubscribe_links()  # every email carries its one-click unsubscribe link
 
     def record_handler(record: SQSRecord) -> None:
         message = BatchMessage.from_body(record.json_body)
@@ -46,8 +47,11 @@ def handler(event, context):
             s.queue.retry_later(record.receipt_handle, delay)
             raise
 
-    response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+    try:
+        response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                            context=context)
+    finally:
+        sender.close()  # one SMTP connection per invocation's batch, closed at its end
     for status, count in sender.counts.items():
         metrics.add_metric(name=f"Emails{status.capitalize()}", unit=MetricUnit.Count, value=count)
     return response

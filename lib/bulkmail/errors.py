@@ -59,3 +59,7 @@ class SendingPaused(SendError):
 
 class BatchBusy(BulkmailError):
     """Another worker holds a live lease on this message's batch: retry the message later."""
+
+
+class InvalidUnsubscribeToken(BulkmailError):
+    """An unsubscribe token that is malformed or whose signature does not match: change nothing."""

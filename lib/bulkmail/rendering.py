@@ -6,16 +6,20 @@ part. Templates are compiled once per distinct source text, so an edited campaig
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.policy import SMTP
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
+from html import escape
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from bulkmail.html_text import html_to_text
 from bulkmail.models import Contact
 
 # The names a template may use. Custom contact attributes are reached as {{attributes.plan}}.
@@ -67,20 +71,65 @@ class RenderedEmail:
     subject: str
     text: str
     html: str | None
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
 
 
-def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "") -> RenderedEmail:
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+
+
+def _text_footer(text: str, url: str) -> str:
+    return f"{text.rstrip()}\n\n--\nTo stop receiving these emails, unsubscribe: {url}\n"
+
+
+def _html_footer(html: str, url: str) -> str:
+    footer = (f'<p style="font-size:12px;color:#666666">To stop receiving these emails, '
+              f'<a href="{escape(url)}">unsubscribe</a>.</p>')
+    ends = list(_BODY_END.finditer(html))
+    if ends:
+        at = ends[-1].start()
+        return html[:at] + footer + html[at:]
+    return html + footer
+
+
+def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "",
+           unsubscribe_mailto: str = "") -> RenderedEmail:
+    """Subject and bodies for one contact; without a text body, the text is made from the HTML one.
+    With an unsubscribe URL, a body whose template does not
+    show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one."""
     context = template_context(contact, campaign, unsubscribe_url)
     # A contact's value must not smuggle a header line into the subject.
     subject = " ".join(_compile(campaign["subject"], False).render(context).splitlines()).strip()
-    text = _compile(campaign["body"], False).render(context)
     html = _compile(campaign["body_html"], True).render(context) if campaign.get("body_html") else None
-    return RenderedEmail(subject=subject, text=text, html=html)
+    if html is not None and unsubscribe_url and escape(unsubscribe_url) not in html:
+        html = _html_footer(html, unsubscribe_url)
+    if campaign.get("body"):
+        text = _compile(campaign["body"], False).render(context)
+    else:  # only HTML given: the text alternative is made from it (footer link included)
+        text = html_to_text(html or "")
+    if unsubscribe_url and unsubscribe_url not in text:
+        text = _text_footer(text, unsubscribe_url)
+    return RenderedEmail(subject=subject, text=text, html=html, unsubscribe_url=unsubscribe_url,
+                         unsubscribe_mailto=unsubscribe_mailto)
+
+
+class _UriListHeader(UnstructuredHeader):
+    """List-Unsubscribe (RFC 2369): `<uri>, <uri>`, folded only between URIs and never RFC 2047-encoded
+    (the default folding would encode a long URL, which mailbox providers do not decode)."""
+
+    def fold(self, *, policy):
+        uris = [part.strip() for part in str(self).split(",") if part.strip()]
+        return f"{self.name}: " + ("," + policy.linesep + " ").join(uris) + policy.linesep
+
+
+_headers = HeaderRegistry()
+_headers.map_to_type("list-unsubscribe", _UriListHeader)
+_POLICY = SMTP.clone(header_factory=_headers)
 
 
 def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEmail) -> EmailMessage:
     """The RFC 5322 message sent through SES (raw) or SMTP, and written to the local outbox."""
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = formataddr((campaign.get("from_name", ""), campaign["from_email"]))
     full_name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
     msg["To"] = formataddr((full_name, contact.email))
@@ -90,6 +139,11 @@ def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEma
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=campaign["from_email"].rpartition("@")[2])
     msg["X-Bulkmail-Campaign"] = campaign["campaign_id"]
+    if rendered.unsubscribe_url:
+        # RFC 2369 + RFC 8058: mailbox providers show an unsubscribe button that POSTs to the URL.
+        targets = [rendered.unsubscribe_url] + ([rendered.unsubscribe_mailto] if rendered.unsubscribe_mailto else [])
+        msg["List-Unsubscribe"] = ", ".join(f"<{t}>" for t in targets)
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.text)
     if rendered.html is not None:
         msg.add_alternative(rendered.html, subtype="html")

@@ -72,6 +72,10 @@ def now_iso() -> str:
 class BatchSender:
     """Sends the messages of one Lambda invocation. Make a new one per invocation."""
 
+    # Set by the handler (bulkmail.unsubscribe.UnsubscribeLinks): every email then carries its
+    # recipient's signed one-click unsubscribe link. None only in tests of other concerns.
+    unsubscribe_links = None
+
     def __init__(self, *, settings, campaigns, contacts, ledger, transport_for: Callable[[dict], Transport],
                  remaining_seconds: Callable[[], float] = lambda: float("inf"),
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
@@ -155,7 +159,8 @@ class BatchSender:
         if not is_email(email):
             return Outcome(email, DeliveryStatus.FAILED, reason="invalid email address")
         try:
-            message = build_mime(campaign, contact, render(campaign, contact))
+            links = self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
+            message = build_mime(campaign, contact, render(campaign, contact, **links))
         except Exception as exc:  # a template that fails for this contact fails this recipient only
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})
             return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}")
@@ -205,3 +210,14 @@ class BatchSender:
                                       now_iso(), {"started_at": now_iso()})
             campaign["status"] = CampaignStatus.PROCESSING.value
         return recorded
+
+    def close(self) -> None:
+        """Release the transports (an SMTP connection is kept open across a batch); call at the end."""
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            close = getattr(transport, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # the mail is sent and recorded: a failed goodbye changes nothing
+                    logger.warning("closing a transport failed", extra={"error": repr(exc)})

@@ -45,6 +45,10 @@ def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]
         if err.validator == "required":
             missing = err.message.split("'")[1]
             errors.append({"field": missing if field == "$" else f"{field}.{missing}", "message": "is required"})
+        elif err.validator == "anyOf" and field == "$" and all("required" in alt for alt in err.validator_value):
+            # {body} or {body_html}: name the first field, and the alternative
+            names = [alt["required"][0] for alt in err.validator_value]
+            errors.append({"field": names[0], "message": f"is required (or {', '.join(names[1:])})"})
         elif err.validator == "additionalProperties":
             for extra in sorted(set(err.instance) - set(err.schema.get("properties", {}))):
                 errors.append({"field": extra, "message": "is not a known field"})

@@ -33,7 +33,9 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
     assert "unsub@example.org" not in by_rcpt
     m = by_rcpt["person7@example.org"]
     assert m["Subject"] == "Hello First7!"
-    assert m.get_body(("plain",)).get_content().strip() == "Dear First7 Last7, welcome to Smith & Sons <Ltd>"
+    text = m.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith("Dear First7 Last7, welcome to Smith & Sons <Ltd>\n\n--\n")  # + the unsubscribe footer
+    assert str(m["List-Unsubscribe"]).strip("<>") in text
     assert "welcome to <b>Smith &amp; Sons &lt;Ltd&gt;</b>" in m.get_body(("html",)).get_content()
 
 

@@ -45,6 +45,11 @@ def test_arns_built_in_the_template_use_the_partition():
 def test_every_queue_has_a_dead_letter_queue_and_visibility_covers_six_worker_timeouts():
     queues = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
     dlq_targets = {p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for p in queues.values() if "RedrivePolicy" in p}
+    for props in FUNCTIONS.values():  # dead-letter queues of event sources (EventBridge rules)
+        for event in props.get("Events", {}).values():
+            arn = event["Properties"].get("DeadLetterConfig", {}).get("Arn")
+            if arn:
+                dlq_targets.add(arn["Fn::GetAtt"][0])
     for name, props in queues.items():
         assert name in dlq_targets or "RedrivePolicy" in props, f"{name} has no DLQ"
         assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), f"{name} is not encrypted"
@@ -103,3 +108,31 @@ def test_every_task_retries_service_errors_and_is_caught():
                                    "CheckProgress", "MarkCompleted", "MarkFailed"])
 def test_states_are_named_for_what_they_do(state):
     assert state in json.loads(ASL_PATH.read_text())["States"]
+
+
+def test_unsubscribe_links_point_at_the_public_api_whose_routes_are_the_unsubscribe_function():
+    api = RESOURCES["PublicApi"]["Properties"]
+    assert "Auth" not in api, "the links in the mail must work without credentials"
+    base_url = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]["UNSUBSCRIBE_BASE_URL"]["Fn::Sub"]
+    assert base_url == "https://${PublicApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + api["StageName"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in FUNCTIONS["UnsubscribeFunction"]["Events"].values()}
+    assert routes == {("get", "/unsubscribe/{token}"), ("post", "/unsubscribe/{token}")}
+    for fn in ("SendEmailsFunction", "UnsubscribeFunction"):
+        variables = FUNCTIONS[fn]["Environment"]["Variables"]
+        assert variables["UNSUBSCRIBE_KEY_SECRET"] == {"Ref": "UnsubscribeSigningKey"}
+        assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSigningKey"}}} \
+            in FUNCTIONS[fn]["Policies"]
+
+
+def test_bounces_and_complaints_reach_the_feedback_function():
+    destination = RESOURCES["BounceAndComplaintEvents"]["Properties"]
+    assert destination["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    assert sorted(destination["EventDestination"]["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert "EventBridgeDestination" in destination["EventDestination"]
+    (rule,) = FUNCTIONS["FeedbackFunction"]["Events"].values()
+    pattern = rule["Properties"]["Pattern"]
+    assert rule["Type"] == "EventBridgeRule" and pattern["source"] == ["aws.ses"]
+    assert sorted(pattern["detail-type"]) == ["Email Bounced", "Email Complaint Received"]
+    assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "EmailConfigurationSet"}]
+    worker_env = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]
+    assert worker_env["SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}

@@ -22,7 +22,16 @@ def test_seed_campaign_is_valid_and_normalised():
 
 def test_missing_fields_are_each_named():
     found = problems({"campaign_name": "x"})
-    assert found == {"subject": "is required", "body": "is required", "from_email": "is required"}
+    assert found == {"subject": "is required", "body": "is required (or body_html)", "from_email": "is required"}
+
+
+def test_body_or_body_html_is_enough_but_an_empty_html_alone_is_not():
+    html_only = {k: v for k, v in SEED_CAMPAIGN.items() if k != "body"}
+    assert validate_campaign(html_only)["body_html"] == SEED_CAMPAIGN["body_html"]
+    text_only = {k: v for k, v in SEED_CAMPAIGN.items() if k != "body_html"}
+    assert "body_html" not in validate_campaign(text_only)
+    assert problems({**html_only, "body_html": ""}) == {"body": "is required (or body_html)"}
+    assert "unknown placeholder" in problems({**html_only, "body_html": "<p>{{frist_name}}</p>"})["body_html"]
 
 
 def test_not_an_object():

@@ -29,7 +29,10 @@ class CampaignStore:
 
     def create(self, campaign: dict[str, Any]) -> bool:
         """Store a new campaign with zeroed counters. False when this id already exists."""
-        item = {**campaign, **{c: 0 for c in COUNTERS}, "fanout_done": False, "fanout_page": 0, "fanout_cursor": None}
+        # Counters start at zero, except the recipient estimate the caller gives (the fan-out's last
+        # page replaces it with the exact count).
+        item = {**campaign, **{c: 0 for c in COUNTERS}, "total_contacts": campaign.get("total_contacts", 0),
+                "fanout_done": False, "fanout_page": 0, "fanout_cursor": None}
         try:
             self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(campaign_id)")
         except ClientError as exc:

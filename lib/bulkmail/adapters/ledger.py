@@ -222,3 +222,36 @@ class Ledger:
         )
         rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
         return [r for r in rows if status is None or r["status"] == status.value]
+
+    # --- feedback (bounces, complaints) --------------------------------------------------------
+    def record_feedback(self, campaign_id: str, email: str, kind: str, now_iso: str,
+                        detail: dict[str, Any]) -> bool:
+        """Note a bounce or complaint on the recipient's ledger row and count it on the campaign
+        (`bounced_count` / `complained_count`), in one transaction and once: a redelivered event, or
+        one for a recipient the ledger does not have, changes nothing and returns False."""
+        try:
+            dynamo.client().transact_write_items(TransactItems=[
+                {"Update": {
+                    "TableName": self.deliveries_table,
+                    "Key": {"campaign_id": campaign_id, "email": email},
+                    "UpdateExpression": "SET feedback = :kind, feedback_at = :now, feedback_detail = :detail",
+                    "ConditionExpression": "attribute_exists(email) AND attribute_not_exists(feedback)",
+                    "ExpressionAttributeValues": {":kind": kind, ":now": now_iso, ":detail": dynamo.to_dynamo(detail)},
+                }},
+                {"Update": {
+                    "TableName": self.campaigns_table,
+                    "Key": {"campaign_id": campaign_id},
+                    "UpdateExpression": "SET updated_at = :now ADD #counter :one",
+                    "ConditionExpression": "attribute_exists(campaign_id)",
+                    "ExpressionAttributeNames": {"#counter": f"{kind}_count"},
+                    "ExpressionAttributeValues": {":now": now_iso, ":one": 1},
+                }},
+            ])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if any(code not in (None, "None", "ConditionalCheckFailed") for code in reasons):
+                raise
+            return False
+        return True

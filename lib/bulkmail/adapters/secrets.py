@@ -13,3 +13,12 @@ def get_json_secret(name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"secret {name} must hold a JSON object")
     return value
+
+
+def get_text_secret(name: str) -> str:
+    value = parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS)
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"secret {name} must hold a non-empty string")
+    return value

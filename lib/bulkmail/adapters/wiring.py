@@ -1,6 +1,7 @@
 """Builds the adapters a handler needs from the environment, once per container."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,10 +10,12 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
-from bulkmail.adapters.secrets import get_json_secret
+from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
-from bulkmail.errors import SecretNotConfigured
+from bulkmail.adapters.smtp import SmtpTransport
+from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
+from bulkmail.unsubscribe import UnsubscribeLinks
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,30 @@ def transport_for(campaign: dict[str, Any]):
     if campaign.get("email_service", "ses") == "smtp":
         if not campaign.get("aws_secret_name"):
             raise SecretNotConfigured(campaign["campaign_id"])
-        raise NotImplementedError("the SMTP transport is not available in this version")
+        login = get_json_secret(campaign["aws_secret_name"])  # {"username": ..., "password": ...}
+        return SmtpTransport(campaign.get("smtp_server", ""), int(campaign.get("smtp_port") or 25),
+                             username=str(login.get("username") or ""), password=str(login.get("password") or ""))
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
-    return SesTransport(region=campaign.get("aws_region") or None, credentials=credentials)
+    # The deployment's configuration set (bounce and complaint events) exists in this account only:
+    # mail sent with another account's credentials goes without it.
+    configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
+    return SesTransport(region=campaign.get("aws_region") or None, credentials=credentials,
+                        configuration_set=configuration_set)
+
+
+def unsubscribe_key() -> bytes:
+    """The HMAC key of unsubscribe tokens, from the secret UNSUBSCRIBE_KEY_SECRET names (cached)."""
+    name = os.environ.get("UNSUBSCRIBE_KEY_SECRET", "")
+    if not name:
+        raise ConfigurationError("environment variable UNSUBSCRIBE_KEY_SECRET is required")
+    return get_text_secret(name).encode()
+
+
+def unsubscribe_links() -> UnsubscribeLinks:
+    base_url = os.environ.get("UNSUBSCRIBE_BASE_URL", "")
+    if not base_url:
+        raise ConfigurationError("environment variable UNSUBSCRIBE_BASE_URL is required")
+    return UnsubscribeLinks(unsubscribe_key(), base_url, os.environ.get("UNSUBSCRIBE_MAILBOX", ""))
 
 
 def new_container() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import string
 import threading
 import time
 import uuid
@@ -39,6 +41,8 @@ STACK = "bulkmail"
 # Local speed: poll every second, and the emulated SES has no send quota, so pace only campaigns
 # that ask for a rate of their own.
 LOCAL_PARAMETERS = {"PollSeconds": 1, "DefaultMaxSendRate": 10000}
+# Where the public API (unsubscribe links) is served locally; on AWS it is the PublicApi's URL.
+LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"
 # The runtime's own process environment: fake credentials, and no X-Ray/CloudWatch emitters.
 LOCAL_ENV = {
     "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
@@ -78,7 +82,7 @@ class EmbeddedRuntime:
                  parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
                  worker_concurrency: int | None = None, log_file: Path | None = None,
                  environment: dict[str, str] | None = None, function_timeouts: dict[str, int] | None = None,
-                 visibility_timeout: int | None = None):
+                 visibility_timeout: int | None = None, public_url: str = LOCAL_PUBLIC_URL):
         """`environment`, `function_timeouts` and `visibility_timeout` override what the template says,
         for fault-injection runs that must recover from crashes in seconds rather than minutes."""
         self.template_path = template or PROJECT_ROOT / "template.yaml"
@@ -87,7 +91,8 @@ class EmbeddedRuntime:
         self.outbox_dir = outbox or Path("outbox")
         self.verified_identities = verified_identities
         self.worker_concurrency = worker_concurrency
-        self.environment_overrides = environment or {}
+        # Function environment values that differ locally: links in mail point at the local API.
+        self.environment_overrides = {"UNSUBSCRIBE_BASE_URL": public_url.rstrip("/"), **(environment or {})}
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
@@ -103,7 +108,8 @@ class EmbeddedRuntime:
         self._suffix = uuid.uuid4().hex[:8].upper()
         self.resolve = Resolver(
             self.parameters,
-            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK},
+            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK,
+             "AWS::URLSuffix": "amazonaws.com"},
             ref=lambda name: self.physical[name],
             get_att=lambda name, attr: self.attributes[(name, attr)],
         )
@@ -155,6 +161,9 @@ class EmbeddedRuntime:
         self._create_tables()
         self._create_queues()
         self._verify_identities()
+        self._create_secrets()
+        self._create_configuration_sets()
+        self._name_apis()
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
@@ -201,6 +210,35 @@ class EmbeddedRuntime:
         for identity in self.verified_identities:
             ses.create_email_identity(EmailIdentity=identity)
 
+    def _create_secrets(self) -> None:
+        sm = self.client("secretsmanager")
+        for logical_id, props in self._resources("AWS::SecretsManager::Secret").items():
+            if "SecretString" in props:
+                value = str(self.resolve(props["SecretString"]))
+            else:
+                spec = props.get("GenerateSecretString", {})
+                if "SecretStringTemplate" in spec or "GenerateStringKey" in spec:
+                    raise NotImplementedError(f"{logical_id}: only plain generated secrets are provisioned locally")
+                alphabet = string.ascii_letters + string.digits
+                if not spec.get("ExcludePunctuation"):
+                    alphabet += "!#$%&()*+,-.:;<=>?[]^_{|}~"
+                value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+            arn = sm.create_secret(Name=self._name(logical_id), SecretString=value)["ARN"]
+            self.physical[logical_id] = arn  # Ref of a secret is its ARN
+            self.attributes[(logical_id, "Id")] = arn
+
+    def _create_configuration_sets(self) -> None:
+        # Event destinations are not emulated: tests hand FeedbackFunction the events SES would publish.
+        ses = self.client("sesv2")
+        for logical_id in self._resources("AWS::SES::ConfigurationSet"):
+            ses.create_configuration_set(ConfigurationSetName=self._name(logical_id))
+            self.physical[logical_id] = self._name(logical_id)
+
+    def _name_apis(self) -> None:
+        # APIs are not emulated here (bulkmail serve serves them): they get an id for Ref and !Sub.
+        for logical_id in self._resources("AWS::Serverless::Api"):
+            self.physical[logical_id] = self._name(logical_id).lower()
+
     def _create_functions(self) -> None:
         iam = self.client("iam")
         role = iam.create_role(RoleName=self._name("FunctionRole"), AssumeRolePolicyDocument=json.dumps({
@@ -217,7 +255,9 @@ class EmbeddedRuntime:
             self.physical[logical_id] = self._name(logical_id)
             self.attributes[(logical_id, "Arn")] = arn
         for logical_id, props in functions.items():
-            for key, value in self.resolve(props.get("Environment", {}).get("Variables", {})).items():
+            variables = self.resolve(props.get("Environment", {}).get("Variables", {}))
+            variables.update({k: v for k, v in self.environment_overrides.items() if k in variables})
+            for key, value in variables.items():
                 if environment.setdefault(key, str(value)) != str(value):
                     raise ValueError(f"{logical_id}: environment variable {key} differs between functions")
         environment.update(self.environment_overrides)
