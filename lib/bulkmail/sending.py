@@ -7,6 +7,7 @@ decision 7) at the price of one GetItem per message."""
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections import Counter
@@ -48,17 +49,23 @@ class Pacer:
     (not sleep-after-send), so the time spent rendering and sending is absorbed by the interval.
     """
 
-    def __init__(self, rate: float, workers: int, clock: Callable[[], float], sleep: Callable[[float], None]):
+    def __init__(self, rate: float, workers: int, clock: Callable[[], float], sleep: Callable[[float], None],
+                 phase: float | None = None):
         self.interval = max(1, workers) / rate
         self.clock = clock
         self.sleep = sleep
-        self.next_at = clock()
+        # A random phase, so that workers starting together do not all send at once.
+        self.next_at = clock() + self.interval * (random.random() if phase is None else phase)
+
+    # A worker that stalled (a slow send, a busy database) may catch up on at most this much of its
+    # schedule: SES itself allows about a second of burst.
+    CATCH_UP_SECONDS = 1.0
 
     def wait(self) -> None:
         now = self.clock()
         if self.next_at > now:
             self.sleep(self.next_at - now)
-        self.next_at = max(self.next_at, now) + self.interval
+        self.next_at = max(self.next_at, now - self.CATCH_UP_SECONDS) + self.interval
 
 
 class Transport(Protocol):

@@ -23,9 +23,10 @@ BENCH_CAMPAIGN = {
 def bench_pacing(*, rate: float, seconds: float, outbox: Path, workers: int = 5) -> dict[str, Any]:
     """A campaign at max_send_rate=rate against an SES that throttles above rate."""
     contacts = int(rate * seconds)
-    # About one second of sending per invocation (4 messages), so that every worker stays busy almost
-    # to the end: per-worker pacing loses up to one invocation's time per worker in the tail.
-    per_message = max(1, min(50, round(rate / workers / 4)))
+    # One second of sending per message: small enough that all workers stay busy almost to the end
+    # (per-worker pacing loses up to one invocation's time per worker in the tail), large enough that
+    # the per-message requests (campaign, claim, contacts, record) stay a small share of the work.
+    per_message = max(1, min(50, round(rate / workers)))
     parameters = {"RecipientsPerMessage": per_message, "FanoutPageSize": max(per_message, 200),
                   "WorkerMaxConcurrency": workers}
     with EmbeddedRuntime(outbox=outbox, parameters=parameters) as rt:

@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 logger = logging.getLogger(__name__)
 
-_IDLE_SLEEP = 0.02
+# An empty receive backs off like Lambda's long polling would wait: 50 ms, doubling to half a second.
+_IDLE_SLEEP, _MAX_IDLE_SLEEP = 0.05, 0.5
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class SqsEventSource:
         return self._busy > 0
 
     def _run(self) -> None:
+        idle = _IDLE_SLEEP
         while not self._stop.is_set():
             self.enabled.wait()
             if self._stop.is_set():
@@ -68,8 +70,11 @@ class SqsEventSource:
             except Exception:  # a poller must survive anything a batch does; the error is logged
                 logger.exception("event source poll failed")
                 worked = False
-            if not worked:
-                time.sleep(_IDLE_SLEEP)
+            if worked:
+                idle = _IDLE_SLEEP
+            else:
+                self._stop.wait(idle)
+                idle = min(_MAX_IDLE_SLEEP, idle * 2)
 
     # --- one batch -------------------------------------------------------------------------------
     def _receive(self) -> list[dict[str, Any]]:

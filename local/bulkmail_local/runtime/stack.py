@@ -97,6 +97,7 @@ class EmbeddedRuntime:
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
         self._stopping = threading.Event()
+        self._clients: dict[str, Any] = {}
         self.log_file = log_file or self.outbox_dir / "lambda.log"
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
@@ -148,7 +149,10 @@ class EmbeddedRuntime:
             self.outbox.flush()
 
     def client(self, service: str):
-        return boto3.client(service, region_name=REGION)
+        """One client per service (boto3 clients are thread-safe; creating one costs milliseconds)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=REGION)
+        return self._clients[service]
 
     # --- provisioning ----------------------------------------------------------------------------
     def _name(self, logical_id: str) -> str:
