@@ -100,6 +100,26 @@ def _bench_pacing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _redrive(args: argparse.Namespace) -> int:
+    import boto3
+
+    from bulkmail.adapters import queue
+
+    console = Console(stderr=True)
+    queue_url, dlq_url = args.queue_url, args.dlq_url
+    if args.stack:
+        cfn = boto3.client("cloudformation", endpoint_url=args.endpoint_url)
+        outputs = {o["OutputKey"]: o["OutputValue"]
+                   for o in cfn.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])}
+        queue_url, dlq_url = outputs.get("SendQueueUrl"), outputs.get("SendDeadLetterQueueUrl")
+    if not (queue_url and dlq_url):
+        console.print("[red]give --stack NAME, or both --queue-url and --dlq-url[/red]")
+        return 2
+    moved = queue.redrive(dlq_url, queue_url, sqs=boto3.client("sqs", endpoint_url=args.endpoint_url))
+    console.print(f"moved {moved} message(s) from the dead-letter queue back to the send queue")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bulkmail", description="Serverless bulk email campaigns on AWS.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -117,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--outbox", default="outbox/chaos", help="sent mail, as .eml, under DIR/seed-S/")
     chaos.add_argument("--json", action="store_true", help="last stdout line: the audit as one JSON object")
     chaos.set_defaults(run=_chaos)
+
+    dlq = commands.add_parser("dlq", help="the send queue's dead-letter queue").add_subparsers(dest="dlq", required=True)
+    redrive = dlq.add_parser("redrive", help="move dead-lettered batches back to the send queue; their "
+                                             "recipients (recorded as failed, dead-lettered) are sent again")
+    redrive.add_argument("--stack", help="a deployed stack's name (its outputs give the queue URLs)")
+    redrive.add_argument("--queue-url")
+    redrive.add_argument("--dlq-url")
+    redrive.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:4566 for `bulkmail serve`")
+    redrive.set_defaults(run=_redrive)
 
     bench = commands.add_parser("bench", help="benchmarks on the embedded runtime").add_subparsers(
         dest="bench", required=True)

@@ -48,18 +48,19 @@ class SendQueue:
         )
 
 
-def redrive(dead_letter_queue_url: str, queue_url: str, max_messages: int = 100_000) -> int:
+def redrive(dead_letter_queue_url: str, queue_url: str, max_messages: int = 100_000, sqs=None) -> int:
     """Move messages from the dead-letter queue back to the send queue; returns how many moved."""
+    sqs = sqs or _sqs()
     moved = 0
     while moved < max_messages:
-        messages = _sqs().receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10,
+        messages = sqs.receive_message(QueueUrl=dead_letter_queue_url, MaxNumberOfMessages=10,
                                           WaitTimeSeconds=0).get("Messages", [])
         if not messages:
             break
-        response = _sqs().send_message_batch(QueueUrl=queue_url, Entries=[
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(messages)])
         sent = {int(e["Id"]) for e in response.get("Successful", [])}
-        _sqs().delete_message_batch(QueueUrl=dead_letter_queue_url, Entries=[
+        sqs.delete_message_batch(QueueUrl=dead_letter_queue_url, Entries=[
             {"Id": str(i), "ReceiptHandle": messages[i]["ReceiptHandle"]} for i in sorted(sent)])
         if response.get("Failed"):
             raise RuntimeError(f"SQS refused {len(response['Failed'])} redriven messages: {response['Failed'][0].get('Message')}")
