@@ -62,18 +62,8 @@ class CampaignStore:
         if cursor is None:
             expression = expression.replace(" ADD", ", fanout_done = :true, total_contacts = queued_count + :n ADD")
             values[":true"] = True
-        try:
-            self.table.update_item(
-                Key={"campaign_id": campaign_id},
-                UpdateExpression=expression,
-                ConditionExpression="fanout_page = :page",
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._update_if(Key={"campaign_id": campaign_id}, UpdateExpression=expression,
+                               ConditionExpression="fanout_page = :page", ExpressionAttributeValues=values)
 
     def transition(self, campaign_id: str, from_statuses: tuple[CampaignStatus, ...], to: CampaignStatus,
                    now: str, extra: dict[str, Any] | None = None) -> bool:
@@ -84,14 +74,18 @@ class CampaignStore:
         for i, (k, v) in enumerate((extra or {}).items()):
             sets.append(f"{k} = :x{i}")
             values[f":x{i}"] = dynamo.to_dynamo(v)
+        return self._update_if(
+            Key={"campaign_id": campaign_id},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+
+    def _update_if(self, **update) -> bool:
+        """An UpdateItem whose condition may not hold: False then, instead of an exception."""
         try:
-            self.table.update_item(
-                Key={"campaign_id": campaign_id},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
+            self.table.update_item(**update)
         except ClientError as exc:
             if is_conditional_failure(exc):
                 return False
