@@ -125,6 +125,7 @@ class EmbeddedRuntime:
         self._create_tables()
         self._create_queues()
         self._verify_identities()
+        self._name_state_machines()
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
@@ -215,6 +216,17 @@ class EmbeddedRuntime:
         self.event_sources.append(SqsEventSource(config, self.client("sqs"), fn.invoke, REGION,
                                                  after_batch=lambda: self.outbox.flush()))
 
+    def _state_machine_arn(self, logical_id: str) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self._name(logical_id)}"
+
+    def _name_state_machines(self) -> None:
+        # Functions may name a state machine in their environment (the API starts executions), but
+        # state machines are created after functions: their ARNs follow from their names.
+        for logical_id in self._resources("AWS::Serverless::StateMachine"):
+            self.physical[logical_id] = self._state_machine_arn(logical_id)
+            self.attributes[(logical_id, "Name")] = self._name(logical_id)
+            self.attributes[(logical_id, "Arn")] = self._state_machine_arn(logical_id)
+
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")
         for logical_id, props in self._resources("AWS::Serverless::StateMachine").items():
@@ -223,7 +235,8 @@ class EmbeddedRuntime:
                 definition = definition.replace("${" + key + "}", str(value))
             arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
                                            roleArn=self.role_arn, type=props.get("Type", "STANDARD"))["stateMachineArn"]
-            self.physical[logical_id] = arn
+            if arn != self.physical[logical_id]:
+                raise RuntimeError(f"{logical_id}: created as {arn}, announced as {self.physical[logical_id]}")
             self.state_machine_arn = arn
 
     # --- using it --------------------------------------------------------------------------------

@@ -1,0 +1,364 @@
+"""The management API: one Powertools REST resolver, routes that call the stores.
+
+Every rejection is a JSON body `{"errors": [{"field", "message"}]}` with 400 (bad input), 404 (unknown
+id), 409 (state does not allow it), 413 (too large) or 415 (wrong media type); a rejected request
+stores nothing. Campaigns are validated with the same `validate_campaign` as the ValidateCampaign
+step, before anything starts.
+
+This module is the HTTP edge (it reaches AWS through `bulkmail.adapters`), not the domain core.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from bulkmail.adapters import control
+from bulkmail.adapters.wiring import stores
+from bulkmail.contact_import import normalise_contacts
+from bulkmail.errors import CampaignInvalid, CampaignNotFound
+from bulkmail.models import CampaignStatus, Contact
+from bulkmail.rendering import render
+from bulkmail.validation import load_schema, validate_campaign
+
+MAX_CONTACTS_PER_REQUEST = 1_000
+MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
+MAX_CSV_BYTES = 5 * 1024 * 1024        # under Lambda's 6 MB synchronous payload
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists")
+EDITABLE_FIELDS = ("campaign_name", "subject", "body", "body_html")
+EDITABLE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED, CampaignStatus.PROCESSING,
+                     CampaignStatus.PAUSED)
+CANCELLABLE_STATUSES = EDITABLE_STATUSES
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+app = APIGatewayRestResolver()
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None):
+        self.status = status
+        self.errors = errors or [{"field": field, "message": message}]
+        super().__init__(message)
+
+
+def _error_response(status: int, errors: list[dict[str, str]]) -> Response:
+    return Response(status_code=status, content_type="application/json", body=json.dumps({"errors": errors}))
+
+
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return _error_response(exc.status, exc.errors)
+
+
+@app.exception_handler(CampaignInvalid)
+def _campaign_invalid(exc: CampaignInvalid) -> Response:
+    return _error_response(400, exc.errors)
+
+
+@app.exception_handler(CampaignNotFound)
+def _campaign_not_found(exc: CampaignNotFound) -> Response:
+    return _error_response(404, [{"field": "campaign_id", "message": str(exc)}])
+
+
+@app.exception_handler(control.BadCursor)
+def _bad_cursor(exc: control.BadCursor) -> Response:
+    return _error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response:
+    return _error_response(422, [{"field": "Idempotency-Key",
+                                  "message": "was already used with a different request body"}])
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+    return _error_response(409, [{"field": "Idempotency-Key", "message": "the first request is still in progress"}])
+
+
+@app.not_found
+def _no_route(exc: Exception) -> Response:
+    return _error_response(404, [{"field": "path", "message": f"no route {app.current_event.http_method} "
+                                                             f"{app.current_event.path}"}])
+
+
+# --- request helpers ------------------------------------------------------------------------------
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _raw_body(limit: int) -> str:
+    body = app.current_event.decoded_body or ""
+    size = len(body.encode())
+    if size > limit:
+        raise ApiError(413, "$", f"the request body is {size} bytes; the limit is {limit}")
+    return body
+
+
+def _json_body(limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    body = _raw_body(limit)
+    if not body.strip():
+        raise ApiError(400, "$", "a JSON object body is required")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "$", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "$", "the body must be a JSON object")
+    return document
+
+
+def _page_args() -> tuple[int, dict[str, Any] | None]:
+    raw = app.current_event.get_query_string_value("limit", str(DEFAULT_PAGE))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ApiError(400, "limit", f"must be an integer, not {raw!r}") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, "limit", f"must be between 1 and {MAX_PAGE}")
+    return limit, control.decode_cursor(app.current_event.get_query_string_value("next_token", None))
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise RuntimeError(f"environment variable {name} is required by the API function")
+    return value
+
+
+# --- contacts -------------------------------------------------------------------------------------
+def _store_contacts(documents: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+    items, rejected = normalise_contacts(documents)
+    imported = stores().contacts.put_many(items) if items else 0
+    return imported, rejected
+
+
+@app.post("/contacts")
+def post_contacts():
+    document = _json_body(MAX_CSV_BYTES)
+    contacts = document.get("contacts")
+    if not isinstance(contacts, list):
+        raise ApiError(400, "contacts", "is required and must be an array of contacts")
+    if len(contacts) > MAX_CONTACTS_PER_REQUEST:
+        raise ApiError(413, "contacts", f"{len(contacts)} contacts; at most {MAX_CONTACTS_PER_REQUEST} per request")
+    imported, rejected = _store_contacts(contacts)
+    return {"imported": imported, "rejected": rejected}
+
+
+def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows as contact documents, with the line number each started on (the header is line 1)."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in header:
+        raise ApiError(400, "email", "the CSV header row must name an email column")
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise ApiError(400, unknown[0], f"unknown CSV column(s) {', '.join(unknown)} (known: {', '.join(CSV_COLUMNS)})")
+    reader.fieldnames = header
+    rows, lines = [], []
+    line = reader.line_num + 1
+    for row in reader:
+        extra = row.pop(None, None)
+        doc: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if (v or "").strip()}
+        if extra:
+            doc["__extra__"] = extra  # schema: "is not a known field" — the row is rejected
+        if "lists" in doc:
+            doc["lists"] = sorted({p.strip() for p in doc["lists"].split(";") if p.strip()})
+        rows.append(doc)
+        lines.append(line)
+        line = reader.line_num + 1
+    return rows, lines
+
+
+@app.post("/contacts/import")
+def import_contacts():
+    content_type = (app.current_event.headers.get("content-type", "") or "").lower()
+    if content_type.split(";")[0].strip() not in ("text/csv", "application/csv"):
+        raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
+    text = _raw_body(MAX_CSV_BYTES)
+    try:
+        rows, lines = parse_csv(text)
+    except csv.Error as exc:
+        raise ApiError(400, "$", f"the CSV cannot be read: {exc}") from None
+    imported, rejected = _store_contacts(rows)
+    return {"imported": imported,
+            "rejected": [{"line": lines[r["index"]], "email": r["email"], "error": r["error"]} for r in rejected]}
+
+
+def _contact_item(email: str) -> dict[str, Any]:
+    from bulkmail.adapters import dynamo
+    item = stores().contacts.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
+    if item is None:
+        raise ApiError(404, "email", f"Contact {email} not found")
+    return dynamo.plain(item)
+
+
+@app.get("/contacts/<email>")
+def get_contact(email: str):
+    return _contact_item(unquote(email).strip().lower())
+
+
+@app.delete("/contacts/<email>")
+def delete_contact(email: str):
+    email = unquote(email).strip().lower()
+    _contact_item(email)
+    stores().contacts.delete(email)
+    return Response(status_code=204, content_type="application/json", body="")
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
+    """What ValidateCampaign accepts again: the schema's fields (created_at and send_at are ours)."""
+    allowed = set(load_schema()["properties"]) - {"send_at"}
+    return {k: v for k, v in campaign.items() if k in allowed}
+
+
+def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
+    campaign = validate_campaign(request["body"], now=_now())
+    campaign_id = campaign["campaign_id"]
+    try:
+        stores().campaigns.get(campaign_id)
+    except CampaignNotFound:
+        pass
+    else:
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    if "send_at" in campaign:
+        raise ApiError(501, "send_at", "scheduled campaigns are not available in this version")
+    arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
+    return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn}
+
+
+def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
+    config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
+                               expires_after_seconds=IDEMPOTENCY_SECONDS)
+    if app.lambda_context is not None:
+        config.register_lambda_context(app.lambda_context)
+    layer = DynamoDBPersistenceLayer(table_name=_env("IDEMPOTENCY_TABLE"))
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)(
+        _create_campaign)
+    return guarded(request={"key": key, "body": body})
+
+
+@app.post("/campaigns")
+def post_campaign():
+    body = _json_body()
+    key = app.current_event.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key.strip()) <= 255:
+        raise ApiError(400, "Idempotency-Key", "must be 1 to 255 characters")
+    result = _idempotent_create(key.strip(), body) if key else _create_campaign({"body": body})
+    return Response(status_code=202, content_type="application/json", body=json.dumps(result))
+
+
+def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
+    total, done = record.get("total_contacts") or 0, record.get("processed_count") or 0
+    record["progress"] = round(done / total, 4) if total else (1.0 if record.get("status") == "completed" else 0.0)
+    record.pop("fanout_cursor", None)
+    return record
+
+
+@app.get("/campaigns")
+def list_campaigns():
+    limit, cursor = _page_args()
+    status = app.current_event.get_query_string_value("status", None)
+    if status is not None and status not in {s.value for s in CampaignStatus}:
+        raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
+    items, last = control.list_page(stores().campaigns.table_name, limit, cursor, status=status)
+    return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
+
+
+@app.get("/campaigns/<campaign_id>")
+def get_campaign(campaign_id: str):
+    return _with_progress(stores().campaigns.get(campaign_id))
+
+
+@app.patch("/campaigns/<campaign_id>")
+def patch_campaign(campaign_id: str):
+    changes = _json_body()
+    not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if not_editable:
+        raise CampaignInvalid([{"field": f, "message": f"cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})"}
+                               for f in not_editable])
+    if not changes:
+        raise ApiError(400, "$", f"name at least one of {', '.join(EDITABLE_FIELDS)}")
+    record = stores().campaigns.get(campaign_id)
+    schema_fields = set(load_schema()["properties"]) - {"send_at"}
+    merged = {k: v for k, v in record.items() if k in schema_fields}
+    merged.update(changes)
+    validate_campaign(merged, now=_now())  # the same rules as a new campaign; raises CampaignInvalid
+    allowed = tuple(s.value for s in EDITABLE_STATUSES)
+    if not control.update_if_status(stores().campaigns.table_name, campaign_id,
+                                    {**changes, "updated_at": _now().isoformat(timespec="milliseconds")}, allowed):
+        raise ApiError(409, "status", f"a {stores().campaigns.get(campaign_id)['status']} campaign cannot be edited")
+    return _with_progress(stores().campaigns.get(campaign_id))
+
+
+def _transition(campaign_id: str, from_statuses: tuple[CampaignStatus, ...], to: CampaignStatus,
+                verb: str) -> dict[str, Any]:
+    record = stores().campaigns.get(campaign_id)
+    if not stores().campaigns.transition(campaign_id, from_statuses, to, _now().isoformat(timespec="milliseconds")):
+        current = stores().campaigns.get(campaign_id)["status"]
+        raise ApiError(409, "status", f"a {current} campaign cannot be {verb}")
+    return {"campaign_id": campaign_id, "status": to.value, "previous_status": record["status"]}
+
+
+@app.post("/campaigns/<campaign_id>/pause")
+def pause_campaign(campaign_id: str):
+    return _transition(campaign_id, (CampaignStatus.QUEUED, CampaignStatus.PROCESSING), CampaignStatus.PAUSED,
+                       "paused")
+
+
+@app.post("/campaigns/<campaign_id>/resume")
+def resume_campaign(campaign_id: str):
+    record = stores().campaigns.get(campaign_id)
+    # Back to where counters say it was: the first recorded send makes a campaign "processing".
+    to = CampaignStatus.PROCESSING if record.get("processed_count") else CampaignStatus.QUEUED
+    return _transition(campaign_id, (CampaignStatus.PAUSED,), to, "resumed")
+
+
+@app.post("/campaigns/<campaign_id>/cancel")
+def cancel_campaign(campaign_id: str):
+    return _transition(campaign_id, CANCELLABLE_STATUSES, CampaignStatus.CANCELLED, "cancelled")
+
+
+@app.get("/campaigns/<campaign_id>/deliveries")
+def list_deliveries(campaign_id: str):
+    stores().campaigns.get(campaign_id)  # 404 for an unknown campaign
+    limit, cursor = _page_args()
+    status = app.current_event.get_query_string_value("status", None)
+    if status is not None and status not in ("sent", "failed", "skipped"):
+        raise ApiError(400, "status", "must be one of sent, failed, skipped")
+    items, last = control.list_page(stores().settings.deliveries_table, limit, cursor,
+                                    key_condition=("campaign_id", campaign_id), status=status)
+    return {"deliveries": items, "next_token": control.encode_cursor(last)}
+
+
+@app.post("/campaigns/preview")
+def preview_campaign():
+    document = _json_body()
+    contact_doc = document.pop("contact", None)
+    if contact_doc is None:
+        raise ApiError(400, "contact", "is required: the contact to render the campaign for")
+    document.pop("send_at", None)
+    campaign = validate_campaign(document, now=_now())
+    items, rejected = normalise_contacts([contact_doc])
+    if rejected:
+        raise ApiError(400, "contact", rejected[0]["error"])
+    rendered = render(campaign, Contact.from_item(items[0]))
+    return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
