@@ -102,3 +102,13 @@ def api(live):
     gateway = ApiGateway(fn)
     gateway.harness = live
     return gateway
+
+
+@pytest.fixture
+def held_api(harness):
+    """The API function on a runtime whose workers run only when the test calls drain()."""
+    from bulkmail_local.runtime.apigw import ApiGateway
+    fn = next(f for f in harness.rt.functions.values() if f.logical_id == "ApiFunction")
+    gateway = ApiGateway(fn)
+    gateway.harness = harness
+    return gateway
