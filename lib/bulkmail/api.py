@@ -240,9 +240,27 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
     else:
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     if "send_at" in campaign:
-        raise ApiError(501, "send_at", "scheduled campaigns are not available in this version")
+        return _schedule_campaign(campaign)
     arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
     return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn}
+
+
+def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
+    """Store the campaign as scheduled (so it can be read, edited, cancelled) and schedule its start."""
+    campaign_id = campaign["campaign_id"]
+    group = _env("SCHEDULE_GROUP")
+    record = {**campaign, "status": CampaignStatus.SCHEDULED.value, "schedule_name": campaign_id,
+              "schedule_group": group, "updated_at": _now().isoformat(timespec="milliseconds")}
+    if not stores().campaigns.create(record):
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    when = datetime.fromisoformat(campaign["send_at"].replace("Z", "+00:00"))
+    try:
+        control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
+                                   _execution_input(campaign))
+    except Exception:
+        stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
+        raise
+    return {"campaign_id": campaign_id, "status": CampaignStatus.SCHEDULED.value, "schedule_name": campaign_id}
 
 
 def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -334,7 +352,13 @@ def resume_campaign(campaign_id: str):
 
 @app.post("/campaigns/<campaign_id>/cancel")
 def cancel_campaign(campaign_id: str):
-    return _transition(campaign_id, CANCELLABLE_STATUSES, CampaignStatus.CANCELLED, "cancelled")
+    result = _transition(campaign_id, CANCELLABLE_STATUSES, CampaignStatus.CANCELLED, "cancelled")
+    if result["previous_status"] == CampaignStatus.SCHEDULED.value:
+        # Cancelled first, then the schedule: if it fires in between, PersistCampaign refuses a
+        # cancelled campaign, so it never starts either way.
+        record = stores().campaigns.get(campaign_id)
+        result["schedule_deleted"] = control.delete_schedule(record["schedule_group"], record["schedule_name"])
+    return result
 
 
 @app.get("/campaigns/<campaign_id>/deliveries")

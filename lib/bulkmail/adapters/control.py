@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +49,38 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
     """StartExecution named after the campaign: a second start of the same campaign cannot run twice."""
     return _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
                                   input=json.dumps(payload))["executionArn"]
+
+
+@lru_cache(maxsize=1)
+def _scheduler():
+    return boto3.client("scheduler")
+
+
+def schedule_execution(group: str, name: str, when: datetime, state_machine_arn: str, role_arn: str,
+                       payload: dict[str, Any]) -> str:
+    """A one-time EventBridge Scheduler schedule whose target starts the workflow; deleted after it fires."""
+    _scheduler().create_schedule(
+        GroupName=group, Name=name,
+        ScheduleExpression=f"at({when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')})",
+        ScheduleExpressionTimezone="UTC",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": json.dumps(payload),
+                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}},
+        Description=f"bulkmail campaign {name}",
+    )
+    return name
+
+
+def delete_schedule(group: str, name: str) -> bool:
+    """False when there was nothing to delete (it has fired already)."""
+    try:
+        _scheduler().delete_schedule(GroupName=group, Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def describe_execution(execution_arn: str) -> dict[str, Any]:
@@ -105,3 +138,4 @@ def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], 
 
 def new_container() -> None:
     _sfn.cache_clear()
+    _scheduler.cache_clear()

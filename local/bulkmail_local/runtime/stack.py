@@ -29,6 +29,7 @@ from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import moto_fixes
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
+from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -126,11 +127,14 @@ class EmbeddedRuntime:
         self._create_queues()
         self._verify_identities()
         self._name_state_machines()
+        self._create_scheduling()
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
         for source in self.event_sources:
             source.start()
+        self.scheduler.start()
+        self._stack.callback(self.scheduler.stop)
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")
@@ -226,6 +230,20 @@ class EmbeddedRuntime:
             self.physical[logical_id] = self._state_machine_arn(logical_id)
             self.attributes[(logical_id, "Name")] = self._name(logical_id)
             self.attributes[(logical_id, "Arn")] = self._state_machine_arn(logical_id)
+
+    def _create_scheduling(self) -> None:
+        """Schedule groups and the roles schedules run as; the runtime fires due one-time schedules."""
+        groups = []
+        for logical_id in self._resources("AWS::Scheduler::ScheduleGroup"):
+            name = self._name(logical_id)
+            arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+            self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
+            groups.append(name)
+        for logical_id, props in self._resources("AWS::IAM::Role").items():
+            document = json.dumps(self.resolve(props["AssumeRolePolicyDocument"]))
+            role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
+            self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
+        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), groups)
 
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")
