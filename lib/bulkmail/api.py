@@ -50,6 +50,20 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 
 app = APIGatewayRestResolver()
 
+_ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
+               409: "The campaign's state does not allow it, or the id exists",
+               413: "Too large (request body, or more than 1,000 contacts)", 415: "Not text/csv",
+               422: "Idempotency-Key reused with a different body"}
+
+
+def _errors(*codes: int, ok: int = 200) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses: the success code, and each error code with {"errors": [{"field", "message"}]}."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
+    success = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
+    if ok != 204:
+        success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
+    return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
+
 
 class ApiError(Exception):
     def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None):
@@ -150,7 +164,7 @@ def _store_contacts(documents: list[Any]) -> tuple[int, list[dict[str, Any]]]:
     return imported, rejected
 
 
-@app.post("/contacts")
+@app.post("/contacts", summary="Add or update up to 1,000 contacts", tags=["contacts"], responses=_errors(400, 413))
 def post_contacts():
     document = _json_body(MAX_CSV_BYTES)
     contacts = document.get("contacts")
@@ -187,7 +201,7 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
     return rows, lines
 
 
-@app.post("/contacts/import")
+@app.post("/contacts/import", summary="Import contacts from CSV (email, first_name, last_name, company, lists)", tags=["contacts"], responses=_errors(400, 413, 415))
 def import_contacts():
     content_type = (app.current_event.headers.get("content-type", "") or "").lower()
     if content_type.split(";")[0].strip() not in ("text/csv", "application/csv"):
@@ -210,12 +224,12 @@ def _contact_item(email: str) -> dict[str, Any]:
     return dynamo.plain(item)
 
 
-@app.get("/contacts/<email>")
+@app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=_errors(404))
 def get_contact(email: str):
     return _contact_item(unquote(email).strip().lower())
 
 
-@app.delete("/contacts/<email>")
+@app.delete("/contacts/<email>", summary="Delete a contact", tags=["contacts"], status_code=204, responses=_errors(404, ok=204))
 def delete_contact(email: str):
     email = unquote(email).strip().lower()
     _contact_item(email)
@@ -274,7 +288,7 @@ def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
     return guarded(request={"key": key, "body": body})
 
 
-@app.post("/campaigns")
+@app.post("/campaigns", summary="Start a campaign now, or schedule it with send_at (honours Idempotency-Key)", tags=["campaigns"], status_code=202, responses=_errors(400, 409, 413, 422, ok=202))
 def post_campaign():
     body = _json_body()
     key = app.current_event.headers.get("idempotency-key")
@@ -291,7 +305,7 @@ def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-@app.get("/campaigns")
+@app.get("/campaigns", summary="Campaigns, a page at a time (limit, next_token, status)", tags=["campaigns"], responses=_errors(400))
 def list_campaigns():
     limit, cursor = _page_args()
     status = app.current_event.get_query_string_value("status", None)
@@ -301,12 +315,12 @@ def list_campaigns():
     return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
 
 
-@app.get("/campaigns/<campaign_id>")
+@app.get("/campaigns/<campaign_id>", summary="A campaign: record, counters, status, progress", tags=["campaigns"], responses=_errors(404))
 def get_campaign(campaign_id: str):
     return _with_progress(stores().campaigns.get(campaign_id))
 
 
-@app.patch("/campaigns/<campaign_id>")
+@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409))
 def patch_campaign(campaign_id: str):
     changes = _json_body()
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
@@ -336,13 +350,13 @@ def _transition(campaign_id: str, from_statuses: tuple[CampaignStatus, ...], to:
     return {"campaign_id": campaign_id, "status": to.value, "previous_status": record["status"]}
 
 
-@app.post("/campaigns/<campaign_id>/pause")
+@app.post("/campaigns/<campaign_id>/pause", summary="Pause a queued or processing campaign", tags=["campaigns"], responses=_errors(404, 409))
 def pause_campaign(campaign_id: str):
     return _transition(campaign_id, (CampaignStatus.QUEUED, CampaignStatus.PROCESSING), CampaignStatus.PAUSED,
                        "paused")
 
 
-@app.post("/campaigns/<campaign_id>/resume")
+@app.post("/campaigns/<campaign_id>/resume", summary="Resume a paused campaign", tags=["campaigns"], responses=_errors(404, 409))
 def resume_campaign(campaign_id: str):
     record = stores().campaigns.get(campaign_id)
     # Back to where counters say it was: the first recorded send makes a campaign "processing".
@@ -350,7 +364,7 @@ def resume_campaign(campaign_id: str):
     return _transition(campaign_id, (CampaignStatus.PAUSED,), to, "resumed")
 
 
-@app.post("/campaigns/<campaign_id>/cancel")
+@app.post("/campaigns/<campaign_id>/cancel", summary="Cancel a campaign (a scheduled one never starts)", tags=["campaigns"], responses=_errors(404, 409))
 def cancel_campaign(campaign_id: str):
     result = _transition(campaign_id, CANCELLABLE_STATUSES, CampaignStatus.CANCELLED, "cancelled")
     if result["previous_status"] == CampaignStatus.SCHEDULED.value:
@@ -361,7 +375,7 @@ def cancel_campaign(campaign_id: str):
     return result
 
 
-@app.get("/campaigns/<campaign_id>/deliveries")
+@app.get("/campaigns/<campaign_id>/deliveries", summary="The delivery ledger, a page at a time (status=sent|failed|skipped)", tags=["campaigns"], responses=_errors(400, 404))
 def list_deliveries(campaign_id: str):
     stores().campaigns.get(campaign_id)  # 404 for an unknown campaign
     limit, cursor = _page_args()
@@ -373,7 +387,7 @@ def list_deliveries(campaign_id: str):
     return {"deliveries": items, "next_token": control.encode_cursor(last)}
 
 
-@app.post("/campaigns/preview")
+@app.post("/campaigns/preview", summary="Render a campaign for one contact: subject, text, html", tags=["campaigns"], responses=_errors(400, 413))
 def preview_campaign():
     document = _json_body()
     contact_doc = document.pop("contact", None)
@@ -386,3 +400,37 @@ def preview_campaign():
         raise ApiError(400, "contact", rejected[0]["error"])
     rendered = render(campaign, Contact.from_item(items[0]))
     return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
+
+
+# --- the OpenAPI document -------------------------------------------------------------------------
+def openapi_document() -> dict[str, Any]:
+    """The resolver's OpenAPI document, with the one campaign and contact schemas and IAM auth added."""
+    document = json.loads(app.get_openapi_json_schema(
+        title="bulkmail management API", version="0.1.0",
+        description="Contacts and campaigns. Every route is signed with SigV4 (IAM, service execute-api)."))
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("campaign", "contact"):
+        schema = {k: v for k, v in load_schema(name).items() if k not in ("$schema", "$id")}
+        schemas[name.capitalize()] = schema
+    schemas["Errors"] = {"type": "object", "required": ["errors"], "properties": {"errors": {
+        "type": "array", "items": {"type": "object", "required": ["field", "message"],
+                                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
+    components["securitySchemes"] = {"sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
+                                               "x-amazon-apigateway-authtype": "awsSigv4"}}
+    document["security"] = [{"sigv4": []}]
+    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Campaign"}}}
+    paths = document["paths"]
+    paths["/campaigns"]["post"]["requestBody"] = {"required": True, "content": json_body}
+    paths["/campaigns"]["post"]["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                                  "schema": {"type": "string", "maxLength": 255}}]
+    paths["/contacts"]["post"]["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["contacts"], "properties": {"contacts": {
+            "type": "array", "maxItems": MAX_CONTACTS_PER_REQUEST, "items": {"$ref": "#/components/schemas/Contact"}}}}}}}
+    paths["/contacts/import"]["post"]["requestBody"] = {"required": True, "content": {"text/csv": {
+        "schema": {"type": "string", "description": f"header row: {', '.join(CSV_COLUMNS)}; lists separated by ';'"}}}}
+    return document
+
+
+if __name__ == "__main__":  # python -m bulkmail.api > docs/openapi.json
+    print(json.dumps(openapi_document(), indent=2, sort_keys=True))
