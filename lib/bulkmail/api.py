@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -29,12 +30,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from bulkmail.adapters import control
-from bulkmail.adapters.wiring import stores
+from bulkmail.adapters.wiring import stores, transport_for
 from bulkmail.contact_import import normalise_contacts
-from bulkmail.errors import CampaignInvalid, CampaignNotFound
+from bulkmail.errors import CampaignInvalid, CampaignNotFound, SendError
 from bulkmail.models import CampaignStatus, Contact
-from bulkmail.rendering import render
-from bulkmail.validation import load_schema, validate_campaign
+from bulkmail.rendering import RenderedEmail, build_mime, render
+from bulkmail.validation import is_email, load_schema, validate_campaign
 
 MAX_CONTACTS_PER_REQUEST = 1_000
 MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
@@ -53,7 +54,7 @@ app = APIGatewayRestResolver()
 _ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
                409: "The campaign's state does not allow it, or the id exists",
                413: "Too large (request body, or more than 1,000 contacts)", 415: "Not text/csv",
-               422: "Idempotency-Key reused with a different body"}
+               422: "Idempotency-Key reused with a different body", 502: "The email service refused the send"}
 
 
 def _errors(*codes: int, ok: int = 200) -> dict[int, dict[str, Any]]:
@@ -385,6 +386,44 @@ def list_deliveries(campaign_id: str):
     items, last = control.list_page(stores().settings.deliveries_table, limit, cursor,
                                     key_condition=("campaign_id", campaign_id), status=status)
     return {"deliveries": items, "next_token": control.encode_cursor(last)}
+
+
+MAX_TEST_RECIPIENTS = 10
+
+
+@app.post("/campaigns/test", summary="Send a test email of a campaign to a few addresses (counted nowhere)",
+          tags=["campaigns"], responses=_errors(400, 413, 502))
+def test_send_campaign():
+    document = _json_body()
+    to = document.pop("to", None)
+    contact_doc = document.pop("contact", {})
+    if not isinstance(to, list) or not to or not all(isinstance(a, str) for a in to):
+        raise ApiError(400, "to", "is required: a list of email addresses")
+    if len(to) > MAX_TEST_RECIPIENTS:
+        raise ApiError(400, "to", f"{len(to)} addresses; at most {MAX_TEST_RECIPIENTS} per test send")
+    bad = [a for a in to if not is_email(a)]
+    if bad:
+        raise ApiError(400, "to", f"{bad[0]!r} is not a valid email address")
+    if not isinstance(contact_doc, dict):
+        raise ApiError(400, "contact", "must be an object of placeholder values (first_name, ...)")
+    document.pop("send_at", None)
+    stamp = _now().strftime("%Y%m%d%H%M%S")
+    campaign = validate_campaign({**document, "campaign_id": f"test-{stamp}-{uuid.uuid4().hex[:6]}"}, now=_now())
+    items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
+    if rejected:
+        raise ApiError(400, "contact", rejected[0]["error"])
+    transport = transport_for(campaign)
+    sent = []
+    for address in to:
+        contact = Contact.from_item({**items[0], "email": address.strip().lower()})
+        rendered = render(campaign, contact)
+        rendered = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
+        try:
+            message_id = transport.send(build_mime(campaign, contact, rendered))
+        except SendError as exc:
+            raise ApiError(502, "to", f"{address}: {exc}") from None
+        sent.append({"to": address, "message_id": message_id})
+    return {"campaign_id": campaign["campaign_id"], "sent": sent}
 
 
 @app.post("/campaigns/preview", summary="Render a campaign for one contact: subject, text, html", tags=["campaigns"], responses=_errors(400, 413))

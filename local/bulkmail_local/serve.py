@@ -24,7 +24,7 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
-def _handler_class(gateway: ApiGateway, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
+def _handler_class(gateway: ApiGateway, lock: threading.Lock, outbox) -> type[BaseHTTPRequestHandler]:
     class ApiRequestHandler(BaseHTTPRequestHandler):
         server_version = "bulkmail-serve"
         protocol_version = "HTTP/1.1"
@@ -46,6 +46,7 @@ def _handler_class(gateway: ApiGateway, lock: threading.Lock) -> type[BaseHTTPRe
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             with lock:  # one container: the resolver holds the current event while it runs
                 response = gateway.request(self.command, self.path, body=body, headers=headers)
+            outbox.flush()  # test sends go out through the API, not through a worker batch
             self._reply(response.status, response.headers, response.body)
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -89,7 +90,8 @@ class LocalStack:
             self._moto.start()
             self.aws_port = self._moto.get_host_and_port()[1]
             api_fn = next(f for f in self.runtime.functions.values() if f.logical_id == "ApiFunction")
-            self._http = ThreadingHTTPServer((HOST, self.api_port), _handler_class(ApiGateway(api_fn), threading.Lock()))
+            self._http = ThreadingHTTPServer((HOST, self.api_port), _handler_class(ApiGateway(api_fn), threading.Lock(),
+                                                                           self.runtime.outbox))
             self._http.daemon_threads = True
             self.api_port = self._http.server_address[1]
             self._http_thread = threading.Thread(target=self._http.serve_forever, name="bulkmail-api", daemon=True)

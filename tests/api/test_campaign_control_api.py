@@ -107,3 +107,30 @@ def test_preview_bad_input(held_api):
     bad_campaign = held_api.request("POST", "/campaigns/preview", json_body={
         **SEED_CAMPAIGN, "subject": "{{ oops", "contact": {"email": "a@example.org"}})
     assert bad_campaign.status == 400 and bad_campaign.json()["errors"][0]["field"] == "subject"
+
+
+def test_test_send_mails_each_address_and_is_counted_nowhere(held_api):
+    api = held_api
+    r = api.request("POST", "/campaigns/test", json_body={
+        **SEED_CAMPAIGN, "to": ["me@example.org", "Boss@Example.org"], "contact": {"first_name": "Ada"}})
+    assert r.status == 200, r.body
+    body = r.json()
+    assert [s["to"] for s in body["sent"]] == ["me@example.org", "Boss@Example.org"]
+    api.harness.rt.outbox.flush()
+    mails = api.harness.sent_messages(body["campaign_id"])
+    assert sorted(m["To"].addresses[0].addr_spec for m in mails) == ["boss@example.org", "me@example.org"]
+    assert {m["Subject"] for m in mails} == {"[TEST] Hello Ada!"}
+    assert api.harness.rt.table("CampaignsTable").scan()["Count"] == 0
+    assert api.harness.rt.table("DeliveriesTable").scan()["Count"] == 0
+
+
+def test_test_send_bad_input_sends_nothing(held_api):
+    api = held_api
+    for extra, field in [({}, "to"), ({"to": "me@example.org"}, "to"), ({"to": ["not-an-address"]}, "to"),
+                         ({"to": [f"u{i}@example.org" for i in range(11)]}, "to"),
+                         ({"to": ["me@example.org"], "subject": "Hi {{frist_name}}"}, "subject")]:
+        r = api.request("POST", "/campaigns/test", json_body={**SEED_CAMPAIGN, **extra})
+        assert r.status == 400, (extra, r.body)
+        assert r.json()["errors"][0]["field"] == field
+    api.harness.rt.outbox.flush()
+    assert not any(api.harness.outbox.glob("*/*.eml"))
