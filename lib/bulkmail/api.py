@@ -316,9 +316,28 @@ def list_campaigns():
     return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
 
 
+def _starting(campaign_id: str) -> dict[str, Any]:
+    """A campaign whose execution has started but not yet stored it (executions are named after campaigns)."""
+    machine = _env("STATE_MACHINE_ARN")
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{campaign_id}"
+    try:
+        execution = control.describe_execution(arn)
+    except control.ExecutionNotFound:
+        raise CampaignNotFound(campaign_id) from None
+    if execution["status"] == "RUNNING":
+        return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn,
+                "progress": 0.0}
+    # Ended without storing the campaign: rejected by ValidateCampaign, or not persisted.
+    return {"campaign_id": campaign_id, "status": CampaignStatus.FAILED.value, "execution_arn": arn,
+            "error": execution.get("error", ""), "cause": execution.get("cause", ""), "progress": 0.0}
+
+
 @app.get("/campaigns/<campaign_id>", summary="A campaign: record, counters, status, progress", tags=["campaigns"], responses=_errors(404))
 def get_campaign(campaign_id: str):
-    return _with_progress(stores().campaigns.get(campaign_id))
+    try:
+        return _with_progress(stores().campaigns.get(campaign_id))
+    except CampaignNotFound:
+        return _starting(campaign_id)
 
 
 @app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409))

@@ -21,7 +21,7 @@ def start_queued(api, campaign_id, n=6):
 
     def fanned_out():
         got = api.request("GET", f"/campaigns/{campaign_id}")
-        return got.status == 200 and got.json()["fanout_done"] and got.json()
+        return got.status == 200 and got.json().get("fanout_done") and got.json()
     wait_for(fanned_out)
     return r.json()["execution_arn"]
 

@@ -123,3 +123,17 @@ def test_list_campaigns_and_deliveries_paginate_and_filter(api):
     assert api.request("GET", "/campaigns/list_a/deliveries?status=lost").status == 400
     assert api.request("GET", "/campaigns/list_a/deliveries?next_token=garbage!").status == 400
     assert api.request("GET", "/campaigns/list_a/deliveries?limit=0").status == 400
+
+
+def test_get_reports_a_campaign_whose_execution_ended_before_storing_it(api):
+    rt = api.harness.rt
+    # An execution started outside the API (as the CLI or the console can) with a campaign the workflow rejects:
+    arn = rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "rejected_1", "subject": "Hi {{frist_name}}"},
+                            name="rejected_1")
+    assert rt.wait_for_execution(arn, timeout=60)["status"] == "FAILED"
+    r = api.request("GET", "/campaigns/rejected_1")
+    assert r.status == 200, r.body
+    body = r.json()
+    assert (body["status"], body["execution_arn"], body["error"]) == ("failed", arn, "CampaignInvalid")
+    assert "frist_name" in body["cause"]
+    assert api.request("GET", "/campaigns/never_started").status == 404

@@ -18,6 +18,10 @@ from bulkmail.adapters import dynamo
 from bulkmail.adapters.campaigns import is_conditional_failure
 
 
+class ExecutionNotFound(LookupError):
+    """No execution by that ARN (or none the caller may see)."""
+
+
 class BadCursor(ValueError):
     """A pagination token that this API did not hand out."""
 
@@ -84,7 +88,12 @@ def delete_schedule(group: str, name: str) -> bool:
 
 
 def describe_execution(execution_arn: str) -> dict[str, Any]:
-    return _sfn().describe_execution(executionArn=execution_arn)
+    try:
+        return _sfn().describe_execution(executionArn=execution_arn)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise ExecutionNotFound(execution_arn) from None
+        raise
 
 
 def execution_history(execution_arn: str) -> list[dict[str, Any]]:
