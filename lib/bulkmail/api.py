@@ -177,9 +177,9 @@ def post_contacts():
     return {"imported": imported, "rejected": rejected}
 
 
-def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows as contact documents, with the line number each started on (the header is line 1)."""
-    reader = csv.DictReader(io.StringIO(text))
+def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str]]:
+    """Rows as contact documents, the line each started on (the header is line 1), and row problems."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # spreadsheets often start with a BOM
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
         raise ApiError(400, "email", "the CSV header row must name an email column")
@@ -187,19 +187,20 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int]]:
     if unknown:
         raise ApiError(400, unknown[0], f"unknown CSV column(s) {', '.join(unknown)} (known: {', '.join(CSV_COLUMNS)})")
     reader.fieldnames = header
-    rows, lines = [], []
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    problems: dict[int, str] = {}
     line = reader.line_num + 1
     for row in reader:
-        extra = row.pop(None, None)
+        if row.pop(None, None):
+            problems[len(rows)] = f"$: the row has more cells than the header's {len(header)}"
         doc: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if (v or "").strip()}
-        if extra:
-            doc["__extra__"] = extra  # schema: "is not a known field" — the row is rejected
         if "lists" in doc:
             doc["lists"] = sorted({p.strip() for p in doc["lists"].split(";") if p.strip()})
         rows.append(doc)
         lines.append(line)
         line = reader.line_num + 1
-    return rows, lines
+    return rows, lines, problems
 
 
 @app.post("/contacts/import", summary="Import contacts from CSV (email, first_name, last_name, company, lists)", tags=["contacts"], responses=_errors(400, 413, 415))
@@ -209,12 +210,14 @@ def import_contacts():
         raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
     text = _raw_body(MAX_CSV_BYTES)
     try:
-        rows, lines = parse_csv(text)
+        rows, lines, problems = parse_csv(text)
     except csv.Error as exc:
         raise ApiError(400, "$", f"the CSV cannot be read: {exc}") from None
-    imported, rejected = _store_contacts(rows)
-    return {"imported": imported,
-            "rejected": [{"line": lines[r["index"]], "email": r["email"], "error": r["error"]} for r in rejected]}
+    well_formed = [i for i in range(len(rows)) if i not in problems]
+    imported, rejected = _store_contacts([rows[i] for i in well_formed])
+    report = [{"line": lines[i], "email": rows[i].get("email"), "error": problems[i]} for i in problems]
+    report += [{"line": lines[well_formed[r["index"]]], "email": r["email"], "error": r["error"]} for r in rejected]
+    return {"imported": imported, "rejected": sorted(report, key=lambda r: r["line"])}
 
 
 def _contact_item(email: str) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def test_csv_import_rejects_bad_rows_with_their_line_and_imports_the_rest(api):
     body = r.json()
     assert body["imported"] == 2
     assert [(x["line"], x["email"]) for x in body["rejected"]] == [(3, "not-an-address"), (5, "alan@example.org")]
+    assert "more cells than the header" in body["rejected"][1]["error"]
     grace = api.request("GET", "/contacts/grace@example.org").json()
     assert grace["company"] == "Navy, US" and grace["lists"] == ["newsletter"]
     assert api.request("GET", "/contacts/ada@example.org").json()["lists"] == ["beta", "newsletter"]

@@ -8,9 +8,10 @@ from bulkmail_local.trace import steps
 
 
 def test_csv_rows_keep_their_starting_line_across_quoted_newlines():
-    rows, lines = parse_csv('email,company\na@example.org,"Two\nLines"\nb@example.org,Acme\n')
+    rows, lines, problems = parse_csv('\ufeffemail,company\na@example.org,"Two\nLines"\nb@example.org,Acme,extra\n')
     assert rows == [{"email": "a@example.org", "company": "Two\nLines"}, {"email": "b@example.org", "company": "Acme"}]
     assert lines == [2, 4]
+    assert problems == {1: "$: the row has more cells than the header's 2"}
 
 
 def test_due_time_reads_at_expressions_in_their_time_zone():
