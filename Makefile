@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test unit sam-check chaos clean
+.PHONY: demo serve test unit sam-check chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
 	$(BIN)/bulkmail demo
+
+serve: $(STAMP) ## the whole stack on 127.0.0.1: API :8000, AWS endpoint :4566 (Ctrl-C stops)
+	$(BIN)/bulkmail serve
 
 test: $(STAMP) sam-check ## the whole suite, then the template through SAM's own checks
 	$(BIN)/pytest

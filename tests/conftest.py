@@ -107,3 +107,23 @@ def live(tmp_path: Path):
 def people(n: int, domain: str = "example.org", **extra: Any) -> list[dict[str, Any]]:
     return [{"email": f"person{i}@{domain}", "first_name": f"First{i}", "last_name": f"Last{i}",
              "company": "Smith & Sons <Ltd>", **extra} for i in range(n)]
+
+
+@pytest.fixture
+def api(live):
+    """The management API function, called as API Gateway's proxy integration calls it."""
+    from bulkmail_local.runtime.apigw import ApiGateway
+    fn = next(f for f in live.rt.functions.values() if f.logical_id == "ApiFunction")
+    gateway = ApiGateway(fn)
+    gateway.harness = live
+    return gateway
+
+
+@pytest.fixture
+def held_api(harness):
+    """The API function on a runtime whose workers run only when the test calls drain()."""
+    from bulkmail_local.runtime.apigw import ApiGateway
+    fn = next(f for f in harness.rt.functions.values() if f.logical_id == "ApiFunction")
+    gateway = ApiGateway(fn)
+    gateway.harness = harness
+    return gateway

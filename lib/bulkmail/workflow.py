@@ -40,8 +40,14 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
         existing = campaigns.get(campaign["campaign_id"])
-        if existing.get("execution_arn") != execution_arn:  # not our own earlier attempt: a real clash
-            raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists"}])
+        # A scheduled campaign was stored by the API (its record may have been edited since): adopt it.
+        adopted = existing.get("status") == CampaignStatus.SCHEDULED.value and campaigns.transition(
+            campaign["campaign_id"], (CampaignStatus.SCHEDULED,), CampaignStatus.QUEUED, record["updated_at"],
+            extra={"execution_arn": execution_arn, "total_contacts": estimate,
+                   "max_send_rate": record["max_send_rate"]})
+        if not adopted and existing.get("execution_arn") != execution_arn:  # not our own earlier attempt
+            raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
+                                                                       f"({existing.get('status')})"}])
     return {
         "campaign_id": campaign["campaign_id"],
         "poll_seconds": settings.poll_seconds,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -120,6 +121,153 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- the local stack and the API ------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from bulkmail_local.serve import LocalStack
+
+    console = Console(stderr=True)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox)) as stack:
+            rt = stack.runtime
+            console.print(f"[bold]bulkmail serve[/bold] · API {stack.api_url} · AWS {stack.aws_url} · "
+                          f"outbox {args.outbox}/")
+            for logical_id in ("CampaignsTable", "ContactsTable", "DeliveriesTable", "SendQueue"):
+                console.print(f"  {logical_id}: {rt.physical[logical_id]}")
+            console.print(f"  CampaignStateMachine: {rt.state_machine_arn}")
+            console.print(f"  try: aws --endpoint-url {stack.aws_url} dynamodb list-tables · Ctrl-C stops")
+            print(json.dumps({"api_url": stack.api_url, "aws_url": stack.aws_url}), flush=True)
+            while not stop.wait(timeout=0.5):
+                pass
+            console.print("stopping …")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _client(args: argparse.Namespace):
+    from bulkmail_local.client import ApiClient
+    return ApiClient(base_url=args.api_url)
+
+
+def _api_call(fn) -> int:
+    from bulkmail_local.client import ApiFailure
+    try:
+        result = fn()
+    except ApiFailure as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        return 1
+    except OSError as exc:
+        Console(stderr=True).print(f"[red]cannot reach the API: {exc}[/red]")
+        return 1
+    if result is not None:
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _contacts_import(args: argparse.Namespace) -> int:
+    data = Path(args.file).read_bytes()
+    return _api_call(lambda: _client(args).request("POST", "/contacts/import", body=data,
+                                                   headers={"Content-Type": "text/csv"}))
+
+
+def _campaigns_send(args: argparse.Namespace) -> int:
+    campaign = {"campaign_name": args.name, "subject": args.subject, "from_email": args.from_email,
+                "body": Path(args.body_file).read_text()}
+    if args.html_file:
+        campaign["body_html"] = Path(args.html_file).read_text()
+    if args.list:
+        campaign["list"] = args.list
+    if args.at:
+        campaign["send_at"] = args.at
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    return _api_call(lambda: _client(args).request("POST", "/campaigns", json_body=campaign, headers=headers))
+
+
+_FINAL = {"completed", "cancelled", "failed"}
+
+
+def _campaigns_status(args: argparse.Namespace) -> int:
+    import time
+
+    from bulkmail_local.client import ApiFailure
+
+    client = _client(args)
+    path = f"/campaigns/{args.campaign_id}"
+    if not args.watch:
+        return _api_call(lambda: client.request("GET", path))
+    console = Console(stderr=True)
+    deadline = time.monotonic() + args.timeout
+    record: dict = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
+                  TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("waiting", total=None, sent=0, failed=0, skipped=0)
+        while time.monotonic() < deadline:
+            try:
+                record = client.request("GET", path)
+            except ApiFailure as exc:
+                if exc.status != 404:  # 404 until the workflow has stored the campaign
+                    console.print(f"[red]{exc}[/red]")
+                    return 1
+            else:
+                bar.update(task, description=record["status"], total=record.get("total_contacts") or None,
+                           completed=record.get("processed_count", 0), sent=record.get("sent_count", 0),
+                           failed=record.get("failed_count", 0), skipped=record.get("skipped_count", 0))
+                if record["status"] in _FINAL:
+                    break
+            time.sleep(args.interval)
+        else:
+            console.print(f"[red]still {record.get('status', 'unknown')} after {args.timeout:.0f} s[/red]")
+            return 1
+    print(json.dumps(record, indent=2, sort_keys=True, default=str))
+    return 0 if record["status"] == "completed" else 1
+
+
+def _campaigns_action(args: argparse.Namespace) -> int:
+    return _api_call(lambda: _client(args).request("POST", f"/campaigns/{args.campaign_id}/{args.action}"))
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    import boto3
+
+    from bulkmail_local.client import ApiFailure
+    from bulkmail_local.trace import steps
+
+    try:
+        record = _client(args).request("GET", f"/campaigns/{args.campaign_id}")
+    except ApiFailure as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        return 1
+    arn = record.get("execution_arn")
+    if not arn:
+        Console(stderr=True).print(f"[red]campaign {args.campaign_id} has no execution yet ({record['status']})[/red]")
+        return 1
+    local = bool(args.aws_url) and urlsplit(args.aws_url).hostname in ("127.0.0.1", "localhost", "::1")
+    # The emulated account takes any credentials; a real one signs with the user's own.
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if local else {}
+    sfn = boto3.client("stepfunctions", endpoint_url=args.aws_url or None, region_name=arn.split(":")[3],
+                       **credentials)
+    events = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events += page["events"]
+    table = Table(title=f"{args.campaign_id} · {arn.rsplit(':', 1)[-1]}")
+    for column in ("#", "state", "at (s)", "took (s)"):
+        table.add_column(column, justify="right" if column != "state" else "left")
+    for i, step in enumerate(steps(events), 1):
+        table.add_row(str(i), step.state, f"{step.started:.3f}",
+                      "running" if step.seconds is None else f"{step.seconds:.3f}")
+    Console().print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bulkmail", description="Serverless bulk email campaigns on AWS.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +303,55 @@ def build_parser() -> argparse.ArgumentParser:
     pacing.add_argument("--outbox", default="outbox/bench")
     pacing.add_argument("--json", action="store_true")
     pacing.set_defaults(run=_bench_pacing)
+
+    serve = commands.add_parser("serve", help="run the whole stack locally: the API, an AWS endpoint, workers")
+    serve.add_argument("--api-port", type=int, default=8000, help="the management API's port (default 8000)")
+    serve.add_argument("--aws-port", type=int, default=4566, help="the emulated AWS endpoint's port (default 4566)")
+    serve.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml (default: outbox/)")
+    serve.set_defaults(run=_serve)
+
+    def api_options(p: argparse.ArgumentParser) -> None:
+        from bulkmail_local.client import DEFAULT_API_URL
+        p.add_argument("--api-url", default=os.environ.get("BULKMAIL_API_URL", DEFAULT_API_URL),
+                       help="the management API (default: $BULKMAIL_API_URL or bulkmail serve's)")
+
+    contacts = commands.add_parser("contacts", help="manage contacts").add_subparsers(dest="action", required=True)
+    imp = contacts.add_parser("import", help="import a CSV file (email, first_name, last_name, company, lists)")
+    imp.add_argument("file")
+    api_options(imp)
+    imp.set_defaults(run=_contacts_import)
+
+    campaigns = commands.add_parser("campaigns", help="send and steer campaigns").add_subparsers(dest="action", required=True)
+    send = campaigns.add_parser("send", help="start a campaign (now, or --at a time)")
+    send.add_argument("--name", required=True)
+    send.add_argument("--subject", required=True)
+    send.add_argument("--body-file", required=True)
+    send.add_argument("--html-file")
+    send.add_argument("--from", dest="from_email", default="noreply@example.com")
+    send.add_argument("--list", help="send to this list's subscribed contacts (default: every subscribed contact)")
+    send.add_argument("--at", help="ISO-8601 time with offset, e.g. 2026-12-01T09:00:00+01:00")
+    send.add_argument("--idempotency-key", help="retrying with the same key never starts a second campaign")
+    api_options(send)
+    send.set_defaults(run=_campaigns_send)
+    status = campaigns.add_parser("status", help="a campaign's record, counters and progress")
+    status.add_argument("campaign_id")
+    status.add_argument("--watch", action="store_true", help="a progress bar until the campaign ends")
+    status.add_argument("--timeout", type=float, default=3600, help="give up watching after this many seconds")
+    status.add_argument("--interval", type=float, default=0.5, help="seconds between polls when watching")
+    api_options(status)
+    status.set_defaults(run=_campaigns_status)
+    for action in ("pause", "resume", "cancel", "resend-failed"):
+        p = campaigns.add_parser(action, help=f"{action} a campaign")
+        p.add_argument("campaign_id")
+        api_options(p)
+        p.set_defaults(run=_campaigns_action)
+
+    trace = commands.add_parser("trace", help="a campaign's path through the workflow, with timings")
+    trace.add_argument("campaign_id")
+    trace.add_argument("--aws-url", default=os.environ.get("BULKMAIL_AWS_URL", "http://127.0.0.1:4566"),
+                       help="the AWS endpoint (default: bulkmail serve's; empty for real AWS)")
+    api_options(trace)
+    trace.set_defaults(run=_trace)
     return parser
 
 

@@ -73,7 +73,9 @@ def run_demo(*, contacts: int | None = None, outbox: Path = Path("outbox"), prog
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 record = campaign_record()
-                if record and (record.get("fanout_done") or record["queued_count"] >= record["total_contacts"]):
+                # Only fanout_done says every contact is queued: CampaignStore.create zeroes total_contacts,
+                # so "queued >= total" also holds in the instant between PersistCampaign and FanOutPage.
+                if record and record.get("fanout_done"):
                     break
                 if rt.describe_execution(arn)["status"] != "RUNNING":
                     break

@@ -77,9 +77,9 @@ def new_container() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from bulkmail.adapters import dynamo, queue, ses
+    from bulkmail.adapters import control, dynamo, queue, ses
     from bulkmail.settings import settings as settings_cache
 
-    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client):
+    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client, control._sfn, control._scheduler):
         cached.cache_clear()
     parameters.clear_caches()

@@ -32,6 +32,7 @@ from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import moto_fixes
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
+from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -168,6 +169,8 @@ class EmbeddedRuntime:
         self._create_secrets()
         self._create_configuration_sets()
         self._name_apis()
+        self._name_state_machines()
+        self._create_scheduling()
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
@@ -175,6 +178,8 @@ class EmbeddedRuntime:
             source.start()
         self._outbox_writer = threading.Thread(target=self._write_outbox, name="outbox-writer", daemon=True)
         self._outbox_writer.start()
+        self.scheduler.start()
+        self._stack.callback(self.scheduler.stop)
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")
@@ -297,6 +302,31 @@ class EmbeddedRuntime:
         )
         self.event_sources.append(SqsEventSource(config, self.client("sqs"), fn.invoke, REGION))
 
+    def _state_machine_arn(self, logical_id: str) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self._name(logical_id)}"
+
+    def _name_state_machines(self) -> None:
+        # Functions may name a state machine in their environment (the API starts executions), but
+        # state machines are created after functions: their ARNs follow from their names.
+        for logical_id in self._resources("AWS::Serverless::StateMachine"):
+            self.physical[logical_id] = self._state_machine_arn(logical_id)
+            self.attributes[(logical_id, "Name")] = self._name(logical_id)
+            self.attributes[(logical_id, "Arn")] = self._state_machine_arn(logical_id)
+
+    def _create_scheduling(self) -> None:
+        """Schedule groups and the roles schedules run as; the runtime fires due one-time schedules."""
+        groups = []
+        for logical_id in self._resources("AWS::Scheduler::ScheduleGroup"):
+            name = self._name(logical_id)
+            arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+            self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
+            groups.append(name)
+        for logical_id, props in self._resources("AWS::IAM::Role").items():
+            document = json.dumps(self.resolve(props["AssumeRolePolicyDocument"]))
+            role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
+            self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
+        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), groups)
+
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")
         for logical_id, props in self._resources("AWS::Serverless::StateMachine").items():
@@ -305,7 +335,8 @@ class EmbeddedRuntime:
                 definition = definition.replace("${" + key + "}", str(value))
             arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
                                            roleArn=self.role_arn, type=props.get("Type", "STANDARD"))["stateMachineArn"]
-            self.physical[logical_id] = arn
+            if arn != self.physical[logical_id]:
+                raise RuntimeError(f"{logical_id}: created as {arn}, announced as {self.physical[logical_id]}")
             self.state_machine_arn = arn
 
     # --- using it --------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""What the management API does to AWS beyond the stores: start executions, list pages, guarded edits.
+
+Separate from campaigns.py / ledger.py so that the API's needs do not reshape the worker's adapters.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from bulkmail.adapters import dynamo
+from bulkmail.adapters.campaigns import is_conditional_failure
+
+
+class ExecutionNotFound(LookupError):
+    """No execution by that ARN (or none the caller may see)."""
+
+
+class BadCursor(ValueError):
+    """A pagination token that this API did not hand out."""
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(dynamo.plain(key), sort_keys=True).encode()).decode()
+
+
+def decode_cursor(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadCursor(token) from None
+    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
+        raise BadCursor(token)
+    return key
+
+
+@lru_cache(maxsize=1)
+def _sfn():
+    return boto3.client("stepfunctions")
+
+
+def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+    """StartExecution named after the campaign: a second start of the same campaign cannot run twice."""
+    return _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
+                                  input=json.dumps(payload))["executionArn"]
+
+
+@lru_cache(maxsize=1)
+def _scheduler():
+    return boto3.client("scheduler")
+
+
+def schedule_execution(group: str, name: str, when: datetime, state_machine_arn: str, role_arn: str,
+                       payload: dict[str, Any]) -> str:
+    """A one-time EventBridge Scheduler schedule whose target starts the workflow; deleted after it fires."""
+    _scheduler().create_schedule(
+        GroupName=group, Name=name,
+        ScheduleExpression=f"at({when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')})",
+        ScheduleExpressionTimezone="UTC",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": json.dumps(payload),
+                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}},
+        Description=f"bulkmail campaign {name}",
+    )
+    return name
+
+
+def delete_schedule(group: str, name: str) -> bool:
+    """False when there was nothing to delete (it has fired already)."""
+    try:
+        _scheduler().delete_schedule(GroupName=group, Name=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+    return True
+
+
+def describe_execution(execution_arn: str) -> dict[str, Any]:
+    try:
+        return _sfn().describe_execution(executionArn=execution_arn)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise ExecutionNotFound(execution_arn) from None
+        raise
+
+
+def execution_history(execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for page in _sfn().get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events += page["events"]
+    return events
+
+
+def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None,
+              key_condition: tuple[str, str] | None = None,
+              status: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a table (scan) or of one partition (query), optionally filtered on `status`."""
+    kwargs: dict[str, Any] = {"TableName": table_name, "Limit": limit}
+    values: dict[str, Any] = {}
+    if cursor:
+        kwargs["ExclusiveStartKey"] = cursor
+    if status:
+        kwargs["FilterExpression"] = "#status = :status"
+        kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+        values[":status"] = status
+    if key_condition:
+        kwargs["KeyConditionExpression"] = f"{key_condition[0]} = :pk"
+        values[":pk"] = key_condition[1]
+    if values:
+        kwargs["ExpressionAttributeValues"] = values
+    call = dynamo.client().query if key_condition else dynamo.client().scan
+    page = call(**kwargs)
+    return [dynamo.plain(item) for item in page["Items"]], page.get("LastEvaluatedKey")
+
+
+def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:
+    """SET fields only while the campaign's status is one of `statuses` (False otherwise)."""
+    names = {"#status": "status", **{f"#f{i}": k for i, k in enumerate(fields)}}
+    values = {f":v{i}": dynamo.to_dynamo(v) for i, v in enumerate(fields.values())}
+    values.update({f":s{i}": s for i, s in enumerate(statuses)})
+    try:
+        dynamo.table(table_name).update_item(
+            Key={"campaign_id": campaign_id},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            ConditionExpression=f"#status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def new_container() -> None:
+    _sfn.cache_clear()
+    _scheduler.cache_clear()

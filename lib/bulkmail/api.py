@@ -1,0 +1,507 @@
+"""The management API: one Powertools REST resolver, routes that call the stores.
+
+Every rejection is a JSON body `{"errors": [{"field", "message"}]}` with 400 (bad input), 404 (unknown
+id), 409 (state does not allow it), 413 (too large) or 415 (wrong media type); a rejected request
+stores nothing. Campaigns are validated with the same `validate_campaign` as the ValidateCampaign
+step, before anything starts.
+
+This module is the HTTP edge (it reaches AWS through `bulkmail.adapters`), not the domain core.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from bulkmail import control as operations
+from bulkmail.adapters import control
+from bulkmail.adapters.wiring import stores, transport_for
+from bulkmail.contact_import import normalise_contacts
+from bulkmail.control import InvalidTransition
+from bulkmail.errors import CampaignInvalid, CampaignNotFound, SendError
+from bulkmail.models import CampaignStatus, Contact
+from bulkmail.rendering import RenderedEmail, build_mime, render
+from bulkmail.validation import is_email, load_schema, validate_campaign
+
+MAX_CONTACTS_PER_REQUEST = 1_000
+MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
+MAX_CSV_BYTES = 5 * 1024 * 1024        # under Lambda's 6 MB synchronous payload
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists")
+EDITABLE_FIELDS = ("campaign_name", "subject", "body", "body_html")
+EDITABLE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED, CampaignStatus.PROCESSING,
+                     CampaignStatus.PAUSED)
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+app = APIGatewayRestResolver()
+
+_ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
+               409: "The campaign's state does not allow it, or the id exists",
+               413: "Too large (request body, or more than 1,000 contacts)", 415: "Not text/csv",
+               422: "Idempotency-Key reused with a different body", 502: "The email service refused the send"}
+
+
+def _errors(*codes: int, ok: int = 200) -> dict[int, dict[str, Any]]:
+    """OpenAPI responses: the success code, and each error code with {"errors": [{"field", "message"}]}."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
+    success = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
+    if ok != 204:
+        success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
+    return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None):
+        self.status = status
+        self.errors = errors or [{"field": field, "message": message}]
+        super().__init__(message)
+
+
+def _error_response(status: int, errors: list[dict[str, str]]) -> Response:
+    return Response(status_code=status, content_type="application/json", body=json.dumps({"errors": errors}))
+
+
+@app.exception_handler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return _error_response(exc.status, exc.errors)
+
+
+@app.exception_handler(CampaignInvalid)
+def _campaign_invalid(exc: CampaignInvalid) -> Response:
+    return _error_response(400, exc.errors)
+
+
+@app.exception_handler(CampaignNotFound)
+def _campaign_not_found(exc: CampaignNotFound) -> Response:
+    return _error_response(404, [{"field": "campaign_id", "message": str(exc)}])
+
+
+@app.exception_handler(control.BadCursor)
+def _bad_cursor(exc: control.BadCursor) -> Response:
+    return _error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
+
+
+@app.exception_handler(IdempotencyValidationError)
+def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response:
+    return _error_response(422, [{"field": "Idempotency-Key",
+                                  "message": "was already used with a different request body"}])
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+    return _error_response(409, [{"field": "Idempotency-Key", "message": "the first request is still in progress"}])
+
+
+@app.not_found
+def _no_route(exc: Exception) -> Response:
+    return _error_response(404, [{"field": "path", "message": f"no route {app.current_event.http_method} "
+                                                             f"{app.current_event.path}"}])
+
+
+# --- request helpers ------------------------------------------------------------------------------
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _raw_body(limit: int) -> str:
+    body = app.current_event.decoded_body or ""
+    size = len(body.encode())
+    if size > limit:
+        raise ApiError(413, "$", f"the request body is {size} bytes; the limit is {limit}")
+    return body
+
+
+def _json_body(limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    body = _raw_body(limit)
+    if not body.strip():
+        raise ApiError(400, "$", "a JSON object body is required")
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "$", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "$", "the body must be a JSON object")
+    return document
+
+
+def _page_args() -> tuple[int, dict[str, Any] | None]:
+    raw = app.current_event.get_query_string_value("limit", str(DEFAULT_PAGE))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ApiError(400, "limit", f"must be an integer, not {raw!r}") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, "limit", f"must be between 1 and {MAX_PAGE}")
+    return limit, control.decode_cursor(app.current_event.get_query_string_value("next_token", None))
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise RuntimeError(f"environment variable {name} is required by the API function")
+    return value
+
+
+# --- contacts -------------------------------------------------------------------------------------
+def _store_contacts(documents: list[Any]) -> tuple[int, list[dict[str, Any]]]:
+    items, rejected = normalise_contacts(documents)
+    imported = stores().contacts.put_many(items) if items else 0
+    return imported, rejected
+
+
+@app.post("/contacts", summary="Add or update up to 1,000 contacts", tags=["contacts"], responses=_errors(400, 413))
+def post_contacts():
+    document = _json_body(MAX_CSV_BYTES)
+    contacts = document.get("contacts")
+    if not isinstance(contacts, list):
+        raise ApiError(400, "contacts", "is required and must be an array of contacts")
+    if len(contacts) > MAX_CONTACTS_PER_REQUEST:
+        raise ApiError(413, "contacts", f"{len(contacts)} contacts; at most {MAX_CONTACTS_PER_REQUEST} per request")
+    imported, rejected = _store_contacts(contacts)
+    return {"imported": imported, "rejected": rejected}
+
+
+def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str]]:
+    """Rows as contact documents, the line each started on (the header is line 1), and row problems."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # spreadsheets often start with a BOM
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in header:
+        raise ApiError(400, "email", "the CSV header row must name an email column")
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise ApiError(400, unknown[0], f"unknown CSV column(s) {', '.join(unknown)} (known: {', '.join(CSV_COLUMNS)})")
+    reader.fieldnames = header
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    problems: dict[int, str] = {}
+    line = reader.line_num + 1
+    for row in reader:
+        if row.pop(None, None):
+            problems[len(rows)] = f"$: the row has more cells than the header's {len(header)}"
+        doc: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if (v or "").strip()}
+        if "lists" in doc:
+            doc["lists"] = sorted({p.strip() for p in doc["lists"].split(";") if p.strip()})
+        rows.append(doc)
+        lines.append(line)
+        line = reader.line_num + 1
+    return rows, lines, problems
+
+
+@app.post("/contacts/import", summary="Import contacts from CSV (email, first_name, last_name, company, lists)", tags=["contacts"], responses=_errors(400, 413, 415))
+def import_contacts():
+    content_type = (app.current_event.headers.get("content-type", "") or "").lower()
+    if content_type.split(";")[0].strip() not in ("text/csv", "application/csv"):
+        raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
+    text = _raw_body(MAX_CSV_BYTES)
+    try:
+        rows, lines, problems = parse_csv(text)
+    except csv.Error as exc:
+        raise ApiError(400, "$", f"the CSV cannot be read: {exc}") from None
+    well_formed = [i for i in range(len(rows)) if i not in problems]
+    imported, rejected = _store_contacts([rows[i] for i in well_formed])
+    report = [{"line": lines[i], "email": rows[i].get("email"), "error": problems[i]} for i in problems]
+    report += [{"line": lines[well_formed[r["index"]]], "email": r["email"], "error": r["error"]} for r in rejected]
+    return {"imported": imported, "rejected": sorted(report, key=lambda r: r["line"])}
+
+
+def _contact_item(email: str) -> dict[str, Any]:
+    from bulkmail.adapters import dynamo
+    item = stores().contacts.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
+    if item is None:
+        raise ApiError(404, "email", f"Contact {email} not found")
+    return dynamo.plain(item)
+
+
+@app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=_errors(404))
+def get_contact(email: str):
+    return _contact_item(unquote(email).strip().lower())
+
+
+@app.delete("/contacts/<email>", summary="Delete a contact", tags=["contacts"], status_code=204, responses=_errors(404, ok=204))
+def delete_contact(email: str):
+    email = unquote(email).strip().lower()
+    _contact_item(email)
+    stores().contacts.delete(email)
+    return Response(status_code=204, content_type="application/json", body="")
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
+    """What ValidateCampaign accepts again: the schema's fields (created_at and send_at are ours)."""
+    allowed = set(load_schema()["properties"]) - {"send_at"}
+    return {k: v for k, v in campaign.items() if k in allowed}
+
+
+def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
+    campaign = validate_campaign(request["body"], now=_now())
+    campaign_id = campaign["campaign_id"]
+    try:
+        stores().campaigns.get(campaign_id)
+    except CampaignNotFound:
+        pass
+    else:
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    if "send_at" in campaign:
+        return _schedule_campaign(campaign)
+    arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
+    return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn}
+
+
+def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
+    """Store the campaign as scheduled (so it can be read, edited, cancelled) and schedule its start."""
+    campaign_id = campaign["campaign_id"]
+    group = _env("SCHEDULE_GROUP")
+    record = {**campaign, "status": CampaignStatus.SCHEDULED.value, "schedule_name": campaign_id,
+              "schedule_group": group, "updated_at": _now().isoformat(timespec="milliseconds")}
+    if not stores().campaigns.create(record):
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    when = datetime.fromisoformat(campaign["send_at"].replace("Z", "+00:00"))
+    try:
+        control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
+                                   _execution_input(campaign))
+    except Exception:
+        stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
+        raise
+    return {"campaign_id": campaign_id, "status": CampaignStatus.SCHEDULED.value, "schedule_name": campaign_id}
+
+
+def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
+    config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
+                               expires_after_seconds=IDEMPOTENCY_SECONDS)
+    if app.lambda_context is not None:
+        config.register_lambda_context(app.lambda_context)
+    layer = DynamoDBPersistenceLayer(table_name=_env("IDEMPOTENCY_TABLE"))
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)(
+        _create_campaign)
+    return guarded(request={"key": key, "body": body})
+
+
+@app.post("/campaigns", summary="Start a campaign now, or schedule it with send_at (honours Idempotency-Key)", tags=["campaigns"], status_code=202, responses=_errors(400, 409, 413, 422, ok=202))
+def post_campaign():
+    body = _json_body()
+    key = app.current_event.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key.strip()) <= 255:
+        raise ApiError(400, "Idempotency-Key", "must be 1 to 255 characters")
+    result = _idempotent_create(key.strip(), body) if key else _create_campaign({"body": body})
+    return Response(status_code=202, content_type="application/json", body=json.dumps(result))
+
+
+def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
+    total, done = record.get("total_contacts") or 0, record.get("processed_count") or 0
+    record["progress"] = round(done / total, 4) if total else (1.0 if record.get("status") == "completed" else 0.0)
+    record.pop("fanout_cursor", None)
+    return record
+
+
+@app.get("/campaigns", summary="Campaigns, a page at a time (limit, next_token, status)", tags=["campaigns"], responses=_errors(400))
+def list_campaigns():
+    limit, cursor = _page_args()
+    status = app.current_event.get_query_string_value("status", None)
+    if status is not None and status not in {s.value for s in CampaignStatus}:
+        raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
+    items, last = control.list_page(stores().campaigns.table_name, limit, cursor, status=status)
+    return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
+
+
+def _starting(campaign_id: str) -> dict[str, Any]:
+    """A campaign whose execution has started but not yet stored it (executions are named after campaigns)."""
+    machine = _env("STATE_MACHINE_ARN")
+    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{campaign_id}"
+    try:
+        execution = control.describe_execution(arn)
+    except control.ExecutionNotFound:
+        raise CampaignNotFound(campaign_id) from None
+    if execution["status"] == "RUNNING":
+        return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn,
+                "progress": 0.0}
+    # Ended without storing the campaign: rejected by ValidateCampaign, or not persisted.
+    return {"campaign_id": campaign_id, "status": CampaignStatus.FAILED.value, "execution_arn": arn,
+            "error": execution.get("error", ""), "cause": execution.get("cause", ""), "progress": 0.0}
+
+
+@app.get("/campaigns/<campaign_id>", summary="A campaign: record, counters, status, progress", tags=["campaigns"], responses=_errors(404))
+def get_campaign(campaign_id: str):
+    try:
+        return _with_progress(stores().campaigns.get(campaign_id))
+    except CampaignNotFound:
+        return _starting(campaign_id)
+
+
+@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409))
+def patch_campaign(campaign_id: str):
+    changes = _json_body()
+    not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if not_editable:
+        raise CampaignInvalid([{"field": f, "message": f"cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})"}
+                               for f in not_editable])
+    if not changes:
+        raise ApiError(400, "$", f"name at least one of {', '.join(EDITABLE_FIELDS)}")
+    record = stores().campaigns.get(campaign_id)
+    schema_fields = set(load_schema()["properties"]) - {"send_at"}
+    merged = {k: v for k, v in record.items() if k in schema_fields}
+    merged.update(changes)
+    validate_campaign(merged, now=_now())  # the same rules as a new campaign; raises CampaignInvalid
+    allowed = tuple(s.value for s in EDITABLE_STATUSES)
+    if not control.update_if_status(stores().campaigns.table_name, campaign_id,
+                                    {**changes, "updated_at": _now().isoformat(timespec="milliseconds")}, allowed):
+        raise ApiError(409, "status", f"a {stores().campaigns.get(campaign_id)['status']} campaign cannot be edited")
+    return _with_progress(stores().campaigns.get(campaign_id))
+
+
+def _operation(campaign_id: str, operation, **adapters) -> dict[str, Any]:
+    """Run one of bulkmail.operations on a campaign; a status it does not apply to is a 409."""
+    previous = stores().campaigns.get(campaign_id)["status"]  # 404 for an unknown campaign
+    try:
+        record = operation(campaign_id, campaigns=stores().campaigns, **adapters)
+    except InvalidTransition as exc:
+        raise ApiError(409, "status", str(exc)) from None
+    return {"campaign_id": campaign_id, "status": record["status"], "previous_status": previous}
+
+
+@app.post("/campaigns/<campaign_id>/pause", summary="Pause a queued or processing campaign", tags=["campaigns"], responses=_errors(404, 409))
+def pause_campaign(campaign_id: str):
+    return _operation(campaign_id, operations.pause)
+
+
+@app.post("/campaigns/<campaign_id>/resume", summary="Resume a paused campaign: exactly the recipients not yet sent are sent", tags=["campaigns"], responses=_errors(404, 409))
+def resume_campaign(campaign_id: str):
+    return _operation(campaign_id, operations.resume, ledger=stores().ledger, queue=stores().queue)
+
+
+@app.post("/campaigns/<campaign_id>/cancel", summary="Cancel a campaign: every recipient not yet sent is skipped (a scheduled one never starts)", tags=["campaigns"], responses=_errors(404, 409))
+def cancel_campaign(campaign_id: str):
+    result = _operation(campaign_id, operations.cancel, ledger=stores().ledger, queue=stores().queue)
+    if result["previous_status"] == CampaignStatus.SCHEDULED.value:
+        # Cancelled first, then the schedule: if it fires in between, PersistCampaign refuses a
+        # cancelled campaign, so it never starts either way.
+        record = stores().campaigns.get(campaign_id)
+        result["schedule_deleted"] = control.delete_schedule(record["schedule_group"], record["schedule_name"])
+    return result
+
+
+@app.post("/campaigns/<campaign_id>/resend-failed", summary="Start a new campaign to this one's failed recipients only", tags=["campaigns"], status_code=202, responses=_errors(404, 409, ok=202))
+def resend_failed(campaign_id: str):
+    try:
+        campaign = validate_campaign(operations.resend_failed_input(campaign_id, campaigns=stores().campaigns,
+                                                                     ledger=stores().ledger), now=_now())
+    except InvalidTransition as exc:
+        raise ApiError(409, "status", str(exc)) from None
+    arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign["campaign_id"], _execution_input(campaign))
+    return {"campaign_id": campaign["campaign_id"], "resend_of": campaign_id, "status": CampaignStatus.QUEUED.value,
+            "execution_arn": arn}
+
+
+@app.get("/campaigns/<campaign_id>/deliveries", summary="The delivery ledger, a page at a time (status=sent|failed|skipped)", tags=["campaigns"], responses=_errors(400, 404))
+def list_deliveries(campaign_id: str):
+    stores().campaigns.get(campaign_id)  # 404 for an unknown campaign
+    limit, cursor = _page_args()
+    status = app.current_event.get_query_string_value("status", None)
+    if status is not None and status not in ("sent", "failed", "skipped"):
+        raise ApiError(400, "status", "must be one of sent, failed, skipped")
+    items, last = control.list_page(stores().settings.deliveries_table, limit, cursor,
+                                    key_condition=("campaign_id", campaign_id), status=status)
+    return {"deliveries": items, "next_token": control.encode_cursor(last)}
+
+
+MAX_TEST_RECIPIENTS = 10
+
+
+@app.post("/campaigns/test", summary="Send a test email of a campaign to a few addresses (counted nowhere)",
+          tags=["campaigns"], responses=_errors(400, 413, 502))
+def test_send_campaign():
+    document = _json_body()
+    to = document.pop("to", None)
+    contact_doc = document.pop("contact", {})
+    if not isinstance(to, list) or not to or not all(isinstance(a, str) for a in to):
+        raise ApiError(400, "to", "is required: a list of email addresses")
+    if len(to) > MAX_TEST_RECIPIENTS:
+        raise ApiError(400, "to", f"{len(to)} addresses; at most {MAX_TEST_RECIPIENTS} per test send")
+    bad = [a for a in to if not is_email(a)]
+    if bad:
+        raise ApiError(400, "to", f"{bad[0]!r} is not a valid email address")
+    if not isinstance(contact_doc, dict):
+        raise ApiError(400, "contact", "must be an object of placeholder values (first_name, ...)")
+    document.pop("send_at", None)
+    stamp = _now().strftime("%Y%m%d%H%M%S")
+    campaign = validate_campaign({**document, "campaign_id": f"test-{stamp}-{uuid.uuid4().hex[:6]}"}, now=_now())
+    items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
+    if rejected:
+        raise ApiError(400, "contact", rejected[0]["error"])
+    transport = transport_for(campaign)
+    sent = []
+    for address in to:
+        contact = Contact.from_item({**items[0], "email": address.strip().lower()})
+        rendered = render(campaign, contact)
+        rendered = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
+        try:
+            message_id = transport.send(build_mime(campaign, contact, rendered))
+        except SendError as exc:
+            raise ApiError(502, "to", f"{address}: {exc}") from None
+        sent.append({"to": address, "message_id": message_id})
+    return {"campaign_id": campaign["campaign_id"], "sent": sent}
+
+
+@app.post("/campaigns/preview", summary="Render a campaign for one contact: subject, text, html", tags=["campaigns"], responses=_errors(400, 413))
+def preview_campaign():
+    document = _json_body()
+    contact_doc = document.pop("contact", None)
+    if contact_doc is None:
+        raise ApiError(400, "contact", "is required: the contact to render the campaign for")
+    document.pop("send_at", None)
+    campaign = validate_campaign(document, now=_now())
+    items, rejected = normalise_contacts([contact_doc])
+    if rejected:
+        raise ApiError(400, "contact", rejected[0]["error"])
+    rendered = render(campaign, Contact.from_item(items[0]))
+    return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}
+
+
+# --- the OpenAPI document -------------------------------------------------------------------------
+def openapi_document() -> dict[str, Any]:
+    """The resolver's OpenAPI document, with the one campaign and contact schemas and IAM auth added."""
+    document = json.loads(app.get_openapi_json_schema(
+        title="bulkmail management API", version="0.1.0",
+        description="Contacts and campaigns. Every route is signed with SigV4 (IAM, service execute-api)."))
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for name in ("campaign", "contact"):
+        schema = {k: v for k, v in load_schema(name).items() if k not in ("$schema", "$id")}
+        schemas[name.capitalize()] = schema
+    schemas["Errors"] = {"type": "object", "required": ["errors"], "properties": {"errors": {
+        "type": "array", "items": {"type": "object", "required": ["field", "message"],
+                                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
+    components["securitySchemes"] = {"sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
+                                               "x-amazon-apigateway-authtype": "awsSigv4"}}
+    document["security"] = [{"sigv4": []}]
+    json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Campaign"}}}
+    paths = document["paths"]
+    paths["/campaigns"]["post"]["requestBody"] = {"required": True, "content": json_body}
+    paths["/campaigns"]["post"]["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                                  "schema": {"type": "string", "maxLength": 255}}]
+    paths["/contacts"]["post"]["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["contacts"], "properties": {"contacts": {
+            "type": "array", "maxItems": MAX_CONTACTS_PER_REQUEST, "items": {"$ref": "#/components/schemas/Contact"}}}}}}}
+    paths["/contacts/import"]["post"]["requestBody"] = {"required": True, "content": {"text/csv": {
+        "schema": {"type": "string", "description": f"header row: {', '.join(CSV_COLUMNS)}; lists separated by ';'"}}}}
+    return document
+
+
+if __name__ == "__main__":  # python -m bulkmail.api > docs/openapi.json
+    print(json.dumps(openapi_document(), indent=2, sort_keys=True))

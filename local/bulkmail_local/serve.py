@@ -1,0 +1,135 @@
+"""`bulkmail serve`: the embedded runtime as a long-running local stack on 127.0.0.1.
+
+- the management API over real HTTP: each request becomes an API Gateway REST proxy event for the
+  same ApiFunction handler that template.yaml deploys (one request at a time, as one Lambda container);
+- moto's threaded server, so the AWS CLI and boto3 reach the same emulated account;
+- the workers (the emulated SQS event source) and due one-time schedules, running on their own.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+from moto.server import ThreadedMotoServer
+
+from bulkmail_local.runtime import EmbeddedRuntime
+from bulkmail_local.runtime.apigw import ApiGateway
+
+HOST = "127.0.0.1"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+# Paths served by the public API (no auth on AWS): the unsubscribe links in every email.
+PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction"}
+
+
+def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
+                   flush_outbox: Callable[[], Any]) -> type[BaseHTTPRequestHandler]:
+    """`gateways`: the function behind each public path prefix, and "" for the management API."""
+    class ApiRequestHandler(BaseHTTPRequestHandler):
+        server_version = "bulkmail-serve"
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                remaining = min(length, 4 * MAX_REQUEST_BYTES)  # read what was sent, so the client sees the answer
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"Content-Type": "application/json"},
+                            b'{"message": "Request Too Long"}')
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            prefix = next((p for p in gateways if p and self.path.startswith(p)), "")
+            with lock:  # one container: the resolver holds the current event while it runs
+                response = gateways[prefix].request(self.command, self.path, body=body, headers=headers)
+            flush_outbox()  # test sends go out through the API, not through a worker batch
+            self._reply(response.status, response.headers, response.body)
+
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() not in _HOP_BY_HOP:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            logging.getLogger("bulkmail.serve").info("%s - %s", self.address_string(), format % args)
+
+    return ApiRequestHandler
+
+
+class LocalStack:
+    """Start with `with LocalStack(...) as stack:`; `stack.api_url` and `stack.aws_url` are live inside."""
+
+    def __init__(self, *, api_port: int = 8000, aws_port: int = 4566, outbox: Path = Path("outbox"),
+                 parameters: dict[str, Any] | None = None):
+        self.api_port = api_port
+        self.aws_port = aws_port
+        self.outbox = outbox
+        self.parameters = parameters
+        self.runtime: EmbeddedRuntime | None = None
+        self._moto: ThreadedMotoServer | None = None
+        self._http: ThreadingHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
+
+    def __enter__(self) -> "LocalStack":
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        # The HTTP port first (bound, not yet listening): the unsubscribe links in mail must point at it.
+        gateways: dict[str, ApiGateway] = {}
+        self._http = ThreadingHTTPServer((HOST, self.api_port), _handler_class(
+            gateways, threading.Lock(), lambda: self.runtime.outbox.flush()), bind_and_activate=False)
+        self._http.daemon_threads = True
+        self._http.server_bind()
+        self.api_port = self._http.server_address[1]
+        self.runtime = EmbeddedRuntime(outbox=self.outbox, parameters=self.parameters,
+                                       public_url=f"http://{HOST}:{self.api_port}")
+        self.runtime.__enter__()
+        try:
+            self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+            self._moto.start()
+            self.aws_port = self._moto.get_host_and_port()[1]
+            by_id = {f.logical_id: f for f in self.runtime.functions.values()}
+            gateways[""] = ApiGateway(by_id["ApiFunction"])
+            gateways.update({prefix: ApiGateway(by_id[fn]) for prefix, fn in PUBLIC_PREFIXES.items()})
+            self._http.server_activate()
+            self._http_thread = threading.Thread(target=self._http.serve_forever, name="bulkmail-api", daemon=True)
+            self._http_thread.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._http is not None:
+            if self._http_thread is not None:  # shutdown() waits for serve_forever, which may not have started
+                self._http.shutdown()
+                self._http_thread.join(timeout=10)
+            self._http.server_close()
+        if self._moto is not None and self._moto._server is not None:
+            self._moto.stop()
+        if self.runtime is not None:
+            self.runtime.__exit__(*exc)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
