@@ -33,7 +33,7 @@ sam-check: $(STAMP)
 chaos: $(STAMP) ## many seeds of fault injection; exits non-zero if any audit fails
 	mkdir -p outbox
 	$(BIN)/bulkmail chaos --contacts 300 --seeds $${SEEDS:-50} --json > outbox/chaos-summary.json || (tail -c 2000 outbox/chaos-summary.json; exit 1)
-	@$(BIN)/python -c "import json; d=json.load(open('outbox/chaos-summary.json')); print({k: d[k] for k in ('seeds','ok','duplicates','crash_window_duplicates','lost','counter_mismatches','faults_injected')})"
+	@$(BIN)/python -c "import json; d=json.load(open('outbox/chaos-summary.json')); print({k: d[k] for k in ('seeds','ok','duplicates','crash_window_duplicates','crash_window_unrecorded','lost','counter_mismatches','faults_injected')})"
 
 clean:
 	rm -rf $(VENV) .aws-sam outbox

@@ -6,6 +6,7 @@ the delivery ledger, and the campaign's counters.
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections import Counter
 from email import message_from_bytes
@@ -37,9 +38,10 @@ FAST_RECOVERY = {"environment": {"LEASE_SECONDS": "8"}, "function_timeouts": {"S
 
 
 def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = FaultRates(),
-              duplicate_rate: float = 0.2, timeout: float = 600) -> dict[str, Any]:
+              timeout: float = 600) -> dict[str, Any]:
     rng = random.Random(seed)
     campaign_id = f"chaos_{seed}"
+    shutil.rmtree(outbox / campaign_id, ignore_errors=True)  # the audit reads this folder: only this run's mail
     scenario = rng.choice(["pause_resume", "edit", "cancel", "pause_resume_edit"])
     parameters = {"RecipientsPerMessage": 10, "FanoutPageSize": 100, "BacklogSeconds": 1}
     with EmbeddedRuntime(outbox=outbox, parameters=parameters, **FAST_RECOVERY) as rt:
@@ -52,20 +54,15 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
 
         faults = ChaosFaults(seed, batches_table=rt.physical["BatchesTable"],
                              deliveries_table=rt.physical["DeliveriesTable"], rates=rates)
+        faults.attach_queue(rt.client("sqs"), rt.physical["SendQueue"])
         rt.faults = faults
         arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
         injected = faults.injected
-        sqs = rt.client("sqs")
         steps = {"edit": 0.3, "pause": 0.5, "cancel": 0.6}
         done_steps: set[str] = set()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and rt.describe_execution(arn)["status"] == "RUNNING":
             time.sleep(0.1)
-            if rng.random() < duplicate_rate:  # SQS at-least-once: a copy of a visible message
-                got = sqs.receive_message(QueueUrl=rt.physical["SendQueue"], VisibilityTimeout=0).get("Messages", [])
-                if got:
-                    sqs.send_message(QueueUrl=rt.physical["SendQueue"], MessageBody=got[0]["Body"])
-                    injected["duplicate_delivery"] += 1
             try:
                 record = campaigns.get(campaign_id)
             except Exception:  # not persisted yet
@@ -114,6 +111,10 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
                 "skipped_count": by_status["skipped"], "processed_count": len(rows)}
     mismatches = {k: {"counter": final.get(k), "ledger": v} for k, v in counters.items() if final.get(k) != v}
     sent_rows = {r["email"] for r in rows if r["status"] == "sent"}
+    # A worker that died after SES accepted an email and before the ledger write leaves that email's
+    # fate unknown: the next attempt sends it again (a crash-window duplicate) or, once the campaign
+    # is cancelled, records it as skipped. Both are counted, apart from real disagreements.
+    unrecorded = set(received) - sent_rows
     return {
         "seed": seed,
         "contacts": contacts,
@@ -129,8 +130,10 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "counter_mismatches": len(mismatches),
         "counter_mismatch_detail": mismatches,
         "eml_recipients": len(received),
-        "eml_agrees_with_record": set(received) == sent_rows and len(received) == final.get("sent_count"),
+        "crash_window_unrecorded": len(unrecorded & faults.crash_window),
+        "eml_agrees_with_record": (sent_rows <= set(received) and unrecorded <= faults.crash_window
+                                   and len(sent_rows) == final.get("sent_count")),
         "ok": (execution["status"] == "SUCCEEDED" and not (twice - faults.crash_window)
-               and not (audience - ledger_emails) and not mismatches
-               and set(received) == sent_rows and final.get("status") in ("completed", "cancelled")),
+               and not (audience - ledger_emails) and not mismatches and sent_rows <= set(received)
+               and unrecorded <= faults.crash_window and final.get("status") in ("completed", "cancelled")),
     }

@@ -72,14 +72,14 @@ def _chaos(args: argparse.Namespace) -> int:
         console.print(f"seed {seed:>4} {result['scenario']:<18} {'ok ' if result['ok'] else 'BAD'} "
                       f"sent {result['final']['sent_count']} failed {result['final']['failed_count']} "
                       f"skipped {result['final']['skipped_count']} · duplicates {result['duplicates']} "
-                      f"(crash window {result['crash_window_duplicates']}) · lost {result['lost']} · "
+                      f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · lost {result['lost']} · "
                       f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}")
     if args.json:
         if len(results) == 1:
             print(json.dumps(results[0], sort_keys=True))
         else:
             totals = {k: sum(r[k] for r in results) for k in ("duplicates", "crash_window_duplicates", "lost",
-                                                              "counter_mismatches")}
+                                                              "counter_mismatches", "crash_window_unrecorded")}
             faults: dict[str, int] = {}
             for r in results:
                 for k, v in r["faults_injected"].items():

@@ -5,7 +5,8 @@ from bulkmail_local.chaos import run_chaos
 from bulkmail_local.runtime.faults import FaultRates
 
 # Higher crash rates than `bulkmail chaos` uses, so that a short run still crashes at every point.
-RATES = FaultRates(crash_after_claim=0.15, crash_after_ses_accepted=0.01, crash_before_record=0.15)
+RATES = FaultRates(crash_after_claim=0.15, crash_after_ses_accepted=0.01, crash_before_record=0.15,
+                   duplicate_delivery=0.2)
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -19,5 +20,6 @@ def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
     assert result["final"]["status"] in ("completed", "cancelled")
     injected = result["faults_injected"]
     assert injected.get("ses_throttled", 0) > 0 and injected.get("ses_rejected", 0) > 0
+    assert injected.get("duplicate_delivery", 0) > 0
     assert injected.get("crash_after_claim", 0) + injected.get("crash_before_record", 0) > 0, injected
     assert result["ok"]

@@ -36,6 +36,7 @@ class FaultRates:
     ses_throttle: float = 0.30
     ses_transient: float = 0.03
     ses_reject_address: float = 0.02
+    duplicate_delivery: float = 0.10     # a received message is delivered once more (SQS at-least-once)
 
 
 def _operation(request) -> tuple[str, str]:
@@ -70,6 +71,12 @@ class ChaosFaults:
         self._accepted: dict[str, list[str]] = defaultdict(list)   # per worker thread, since its last record
         self.crash_window: set[str] = set()   # recipients SES accepted in an attempt that then crashed
         self.enabled = True
+        self._sqs = None  # for duplicate deliveries: set by the runtime's owner (attach_queue)
+        self._queue_url = ""
+
+    def attach_queue(self, sqs, queue_url: str) -> None:
+        """Where duplicate deliveries are put: the send queue, through this client."""
+        self._sqs, self._queue_url = sqs, queue_url
 
     def _chance(self, what: str, key: str) -> float:
         self._seen[(what, key)] += 1
@@ -127,8 +134,15 @@ class ChaosFaults:
             return
         service, op = _operation(request)
         body = _body(request)
-        ok = response[0] == 200 if isinstance(response, tuple) else getattr(response, "status_code", 200) == 200
-        if not ok:
+        if getattr(response, "status_code", None) != 200:
+            return
+        if (service, op) == ("sqs", "ReceiveMessage") and self._sqs is not None:
+            # The queue hands a message out once more, as SQS's at-least-once delivery may: a copy
+            # (without touching the original's receive count, which drives its retry backoff).
+            for message in json.loads(response.content or b"{}").get("Messages", []):
+                if self._chance("duplicate", message["MessageId"]) < self.rates.duplicate_delivery:
+                    self.injected["duplicate_delivery"] += 1
+                    self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"])
             return
         thread = threading.current_thread().name
         if (service, op) == ("dynamodb", "UpdateItem") and self.batches_table in body and b"lease_until = :lease" in body:
@@ -171,5 +185,5 @@ class SesRateLimit:
         return None
 
     def after(self, request, response) -> None:
-        if response and response[0] == 200 and _operation(request) == ("sesv2", "SendEmail"):
+        if getattr(response, "status_code", None) == 200 and _operation(request) == ("sesv2", "SendEmail"):
             self.accepted.append(self.clock())

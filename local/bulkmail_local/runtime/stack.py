@@ -72,7 +72,7 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
                     return injected
             response = original(self, event_name, request, **kwargs)
             if faults is not None:
-                faults.after(request, (response.status_code,) if response is not None else None)
+                faults.after(request, response)
             return response
 
     return __call__
