@@ -109,21 +109,21 @@ def people(n: int, domain: str = "example.org", **extra: Any) -> list[dict[str, 
              "company": "Smith & Sons <Ltd>", **extra} for i in range(n)]
 
 
-@pytest.fixture
-def api(live):
+def _api_gateway(harness: Harness):
     """The management API function, called as API Gateway's proxy integration calls it."""
     from bulkmail_local.runtime.apigw import ApiGateway
-    fn = next(f for f in live.rt.functions.values() if f.logical_id == "ApiFunction")
-    gateway = ApiGateway(fn)
-    gateway.harness = live
+    gateway = ApiGateway(next(f for f in harness.rt.functions.values() if f.logical_id == "ApiFunction"))
+    gateway.harness = harness
     return gateway
+
+
+@pytest.fixture
+def api(live):
+    """The API on a runtime whose workers poll on their own."""
+    return _api_gateway(live)
 
 
 @pytest.fixture
 def held_api(harness):
-    """The API function on a runtime whose workers run only when the test calls drain()."""
-    from bulkmail_local.runtime.apigw import ApiGateway
-    fn = next(f for f in harness.rt.functions.values() if f.logical_id == "ApiFunction")
-    gateway = ApiGateway(fn)
-    gateway.harness = harness
-    return gateway
+    """The API on a runtime whose workers run only when the test calls drain()."""
+    return _api_gateway(harness)

@@ -37,8 +37,6 @@ class SqsEventSource:
         self.enabled.set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._busy = 0
-        self._lock = threading.Lock()
         self.batches = 0
         self.failed_records = 0
 
@@ -54,10 +52,6 @@ class SqsEventSource:
         self.enabled.set()
         for t in self._threads:
             t.join(timeout)
-
-    @property
-    def busy(self) -> bool:
-        return self._busy > 0
 
     def _run(self) -> None:
         idle = _IDLE_SLEEP
@@ -107,26 +101,20 @@ class SqsEventSource:
         }
 
     def poll_once(self) -> bool:
-        with self._lock:
-            self._busy += 1
-        try:
-            messages = self._receive()
-            if not messages:
-                return False
-            self.batches += 1
-            failed = self._invoke([self._record(m) for m in messages])
-            self.failed_records += len(failed)
-            done = [m for m in messages if m["MessageId"] not in failed]
-            for start in range(0, len(done), 10):
-                self.sqs.delete_message_batch(
-                    QueueUrl=self.config.queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                             for i, m in enumerate(done[start:start + 10])],
-                )
-            return True
-        finally:
-            with self._lock:
-                self._busy -= 1
+        messages = self._receive()
+        if not messages:
+            return False
+        self.batches += 1
+        failed = self._invoke([self._record(m) for m in messages])
+        self.failed_records += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.config.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                         for i, m in enumerate(done[start:start + 10])],
+            )
+        return True
 
     def _invoke(self, records: list[dict[str, Any]]) -> set[str]:
         """Message ids to leave on the queue, by Lambda's rules for the function's response."""
