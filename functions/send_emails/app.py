@@ -1,6 +1,5 @@
 """SendEmailsFunction: the SQS worker. Each record is one batch of contact references."""
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -52,6 +51,5 @@ def handler(event, context):
                                             context=context)
     finally:
         sender.close()  # one SMTP connection per invocation's batch, closed at its end
-    for status, count in sender.counts.items():
-        metrics.add_metric(name=f"Emails{status.capitalize()}", unit=MetricUnit.Count, value=count)
+    sender.stats.emit(metrics)  # this invocation's aggregates (bulkmail.metrics), flushed once by log_metrics
     return response

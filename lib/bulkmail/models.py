@@ -70,6 +70,7 @@ class Outcome:
     message_id: str = ""
     dead_lettered: bool = False          # failed because its message is going to the DLQ (redrivable)
     replaces_dead_letter: bool = False   # a redriven recipient: this outcome replaces that failure
+    failure_class: str = ""              # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import logging
 import random
 import time
 import uuid
-from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
@@ -24,6 +23,7 @@ from bulkmail.errors import (
     Throttled,
     TransientSendError,
 )
+from bulkmail.metrics import SendStats
 from bulkmail.models import BatchMessage, Claim, CampaignStatus, Contact, ContactStatus, DeliveryStatus, Outcome
 from bulkmail.rendering import build_mime, render
 from bulkmail.validation import is_email
@@ -98,7 +98,7 @@ class BatchSender:
         self.sleep = sleep
         self._transports: dict[str, Transport] = {}
         self._pacers: dict[str, Pacer] = {}
-        self.counts: Counter[str] = Counter()
+        self.stats = SendStats()  # this invocation's metrics (bulkmail.metrics)
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
         """Read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to the next one."""
@@ -149,7 +149,8 @@ class BatchSender:
             if final_attempt:
                 done = {o.email for o in outcomes}
                 outcomes += [Outcome(e, DeliveryStatus.FAILED, reason=f"dead-lettered: {exc}", dead_lettered=True,
-                                     replaces_dead_letter=e in replaces) for e in emails if e not in done]
+                                     replaces_dead_letter=e in replaces, failure_class="DeadLettered")
+                             for e in emails if e not in done]
             self._record(campaign, msg, token, outcomes, "dead" if final_attempt else "pending")
             if isinstance(exc, SendingPaused):
                 self.campaigns.transition(msg.campaign_id, (CampaignStatus.QUEUED, CampaignStatus.PROCESSING),
@@ -164,29 +165,34 @@ class BatchSender:
         if contact.status != ContactStatus.SUBSCRIBED.value:
             return Outcome(email, DeliveryStatus.SKIPPED, reason=contact.status)
         if not is_email(email):
-            return Outcome(email, DeliveryStatus.FAILED, reason="invalid email address")
+            return Outcome(email, DeliveryStatus.FAILED, reason="invalid email address", failure_class="InvalidAddress")
         try:
             links = self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
             message = build_mime(campaign, contact, render(campaign, contact, **links))
         except Exception as exc:  # a template that fails for this contact fails this recipient only
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})
-            return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}")
+            return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}", failure_class="RenderError")
         transport = self._transport(campaign)
         self._pacer(campaign).wait()
         transient_left, throttle_left = self.settings.transient_retries, self.settings.throttle_retries
         for attempt in range(self.settings.transient_retries + self.settings.throttle_retries + 1):
             try:
-                return Outcome(email, DeliveryStatus.SENT, message_id=transport.send(message))
+                started = self.clock()
+                message_id = transport.send(message)
+                self.stats.latencies_ms.append((self.clock() - started) * 1000)
+                return Outcome(email, DeliveryStatus.SENT, message_id=message_id)
             except PermanentSendError as exc:
-                return Outcome(email, DeliveryStatus.FAILED, reason=str(exc))
+                return Outcome(email, DeliveryStatus.FAILED, reason=str(exc), failure_class="Rejected")
             except Throttled:
+                self.stats.throttled += 1
                 # A short in-place backoff rides out a brief burst; a longer one goes back to the queue.
                 if throttle_left == 0:
                     raise
                 throttle_left -= 1
             except TransientSendError as exc:
                 if transient_left == 0:
-                    return Outcome(email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}")
+                    return Outcome(email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}",
+                                   failure_class="Transient")
                 transient_left -= 1
             self.sleep(self.settings.retry_base_seconds * 2 ** attempt)
         raise AssertionError("unreachable")
@@ -211,7 +217,8 @@ class BatchSender:
         if len(recorded) != len(outcomes):
             duplicates = sorted({o.email for o in outcomes} - {o.email for o in recorded})
             logger.error("recipients were already recorded by another batch", extra={"emails": duplicates})
-        self.counts.update(o.status.value for o in recorded)
+        for outcome in recorded:
+            self.stats.record(outcome)
         if campaign["status"] == CampaignStatus.QUEUED.value and any(o.status is DeliveryStatus.SENT for o in recorded):
             self.campaigns.transition(msg.campaign_id, (CampaignStatus.QUEUED,), CampaignStatus.PROCESSING,
                                       now_iso(), {"started_at": now_iso()})

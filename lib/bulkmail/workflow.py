@@ -52,6 +52,9 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
         "campaign_id": campaign["campaign_id"],
         "poll_seconds": settings.poll_seconds,
         "fanout": {"page_no": 0, "done": False, "backlogged": False},
+        # What the workflow's CampaignStarted event reports.
+        "campaign_name": campaign["campaign_name"],
+        "total_contacts": estimate,
     }
 
 
@@ -87,4 +90,5 @@ def fan_out_page(campaign_id: str, *, campaigns, contacts, ledger, queue, settin
     queue.send(messages)
     done = cursor is None
     campaigns.record_fanout_page(campaign_id, page_no, cursor, len(emails), _now())
-    return {"page_no": page_no + 1, "done": done, "backlogged": False}
+    # "queued" is for the step's metrics; the state machine keeps only page_no, done and backlogged.
+    return {"page_no": page_no + 1, "done": done, "backlogged": False, "queued": len(emails)}

@@ -19,8 +19,8 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
     arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_1"})
     assert execution["status"] == "SUCCEEDED", execution
     path = live.rt.state_path(arn)
-    assert path[:3] == ["ValidateCampaign", "PersistCampaign", "FanOutPage"]
-    assert path[-2:] == ["MarkCompleted", "CampaignCompleted"]
+    assert path[:4] == ["ValidateCampaign", "PersistCampaign", "PublishCampaignStarted", "FanOutPage"]
+    assert path[-3:] == ["MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"]
     rec = live.campaigns.get("e2e_1")
     assert rec["status"] == "completed" and rec["completed_at"]
     assert rec["total_contacts"] == 260 == rec["queued_count"]

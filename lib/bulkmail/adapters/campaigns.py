@@ -6,6 +6,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
+from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
 from bulkmail.models import CampaignStatus
 
@@ -17,9 +18,11 @@ def is_conditional_failure(exc: ClientError) -> bool:
 
 
 class CampaignStore:
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str, events: CampaignEvents | None = None):
         self.table_name = table_name
         self.table = dynamo.table(table_name)
+        # Announces the status changes that happen outside the workflow (paused, cancelled).
+        self.events = events
 
     def get(self, campaign_id: str) -> dict[str, Any]:
         item = self.table.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
@@ -74,20 +77,31 @@ class CampaignStore:
         for i, (k, v) in enumerate((extra or {}).items()):
             sets.append(f"{k} = :x{i}")
             values[f":x{i}"] = dynamo.to_dynamo(v)
-        return self._update_if(
+        update = dict(
             Key={"campaign_id": campaign_id},
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=values,
         )
+        if self.events is None or to.value not in ANNOUNCED:
+            return self._update_if(**update)
+        # The event reports the record as this update left it: ALL_NEW costs no extra request.
+        response = self._updated(**update, ReturnValues="ALL_NEW")
+        if response is None:
+            return False
+        self.events.status_changed(dynamo.plain(response["Attributes"]), now)
+        return True
 
     def _update_if(self, **update) -> bool:
         """An UpdateItem whose condition may not hold: False then, instead of an exception."""
+        return self._updated(**update) is not None
+
+    def _updated(self, **update) -> dict[str, Any] | None:
+        """UpdateItem's response, or None when its condition did not hold."""
         try:
-            self.table.update_item(**update)
+            return self.table.update_item(**update)
         except ClientError as exc:
             if is_conditional_failure(exc):
-                return False
+                return None
             raise
-        return True

@@ -8,6 +8,7 @@ from typing import Any
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
+from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
@@ -32,7 +33,7 @@ def stores() -> Stores:
     s = settings()
     return Stores(
         settings=s,
-        campaigns=CampaignStore(s.campaigns_table),
+        campaigns=CampaignStore(s.campaigns_table, CampaignEvents(s.event_bus_name) if s.event_bus_name else None),
         contacts=ContactStore(s.contacts_table),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
@@ -77,9 +78,10 @@ def new_container() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from bulkmail.adapters import control, dynamo, queue, ses
+    from bulkmail.adapters import control, dynamo, events, queue, ses
     from bulkmail.settings import settings as settings_cache
 
-    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client, control._sfn, control._scheduler):
+    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client, control._sfn, control._scheduler,
+                   events._events):
         cached.cache_clear()
     parameters.clear_caches()

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from bulkmail_local.runtime.metrics import private_metrics
+
 
 @dataclass
 class LambdaContext:
@@ -81,6 +83,7 @@ def load_handler(code_dir: Path, handler: str, logical_id: str) -> Callable:
         raise FileNotFoundError(f"{logical_id}: no handler module at {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    private_metrics(module)  # a container's Powertools metric set is its own, as in a Lambda process
     return getattr(module, function_name)
 
 

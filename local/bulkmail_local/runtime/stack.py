@@ -8,6 +8,7 @@ Parameters are the template's, with overrides for local speed (PollSeconds=1 by 
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import moto_fixes
+from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
@@ -44,12 +46,23 @@ STACK = "bulkmail"
 LOCAL_PARAMETERS = {"PollSeconds": 1, "DefaultMaxSendRate": 10000}
 # Where the public API (unsubscribe links) is served locally; on AWS it is the PublicApi's URL.
 LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"
-# The runtime's own process environment: fake credentials, and no X-Ray/CloudWatch emitters.
+# The runtime's own process environment: fake credentials, no X-Ray. Metrics stay on: their EMF
+# documents go to the function log and EmfSink (runtime/metrics.py), never to stdout. (Disabled, as
+# they once were, Powertools never cleared its metric set and printed it to stdout at 100 values.)
 LOCAL_ENV = {
     "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "false",
     "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+}
+# Resource types the runtime does not create, and why (tests/infrastructure checks that every type
+# in the template is either provisioned or here).
+NOT_PROVISIONED = {
+    "AWS::Serverless::LayerVersion": "the layer's package is installed into the virtualenv",
+    "AWS::SES::ConfigurationSetEventDestination": "tests hand FeedbackFunction the events SES would publish",
+    "AWS::CloudWatch::Alarm": "nothing evaluates alarms locally; metrics are summed in runtime.metrics",
+    "AWS::CloudWatch::Dashboard": "nothing to show it",
+    "AWS::SNS::Topic": "only alarms publish to it",
 }
 
 
@@ -118,7 +131,7 @@ class EmbeddedRuntime:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def __enter__(self) -> "EmbeddedRuntime":
-        # Metrics are disabled locally; Powertools still warns when an invocation recorded none.
+        # Powertools warns when an invocation recorded no metric (the API, the unsubscribe page).
         self._stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
@@ -129,6 +142,10 @@ class EmbeddedRuntime:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
+        self.metrics = EmfSink(self._log_stream)
+        for module in EMF_MODULES:
+            self._stack.enter_context(mock.patch.object(importlib.import_module(module), "print", self.metrics,
+                                                        create=True))
         self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION)
         try:
             self._provision()
@@ -168,6 +185,7 @@ class EmbeddedRuntime:
         self._verify_identities()
         self._create_secrets()
         self._create_configuration_sets()
+        self._create_event_buses()
         self._name_apis()
         self._name_state_machines()
         self._create_scheduling()
@@ -242,6 +260,13 @@ class EmbeddedRuntime:
         for logical_id in self._resources("AWS::SES::ConfigurationSet"):
             ses.create_configuration_set(ConfigurationSetName=self._name(logical_id))
             self.physical[logical_id] = self._name(logical_id)
+
+    def _create_event_buses(self) -> None:
+        for logical_id in self._resources("AWS::Events::EventBus"):
+            name = self._name(logical_id)
+            arn = self.client("events").create_event_bus(Name=name)["EventBusArn"]
+            self.physical[logical_id] = name
+            self.attributes[(logical_id, "Name")], self.attributes[(logical_id, "Arn")] = name, arn
 
     def _name_apis(self) -> None:
         # APIs are not emulated here (bulkmail serve serves them): they get an id for Ref and !Sub.
