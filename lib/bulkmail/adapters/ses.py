@@ -31,9 +31,11 @@ def classify(exc: ClientError) -> Exception:
 @lru_cache(maxsize=16)
 def _client(region: str | None, access_key: str | None, secret_key: str | None, session_token: str | None):
     # No SDK retries: throttles go back to the queue, transients are retried by the worker, bounded.
+    # (botocore's "max_attempts" counts retries, so 1 meant one silent retry; "total_max_attempts"
+    # counts the first attempt too.)
     return boto3.client("sesv2", region_name=region or None, aws_access_key_id=access_key,
                         aws_secret_access_key=secret_key, aws_session_token=session_token,
-                        config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+                        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 class SesTransport:
