@@ -32,6 +32,10 @@ SKIP_REASONS = {"unsubscribed": "Unsubscribed", "bounced": "Bounced", "complaine
                 "contact_deleted": "ContactDeleted", "cancelled": "Cancelled", "campaign_failed": "CampaignFailed"}
 _TOTALS = {DeliveryStatus.SENT: "EmailsSent", DeliveryStatus.FAILED: "EmailsFailed",
            DeliveryStatus.SKIPPED: "EmailsSkipped"}
+# Every name this module can emit (the template's alarms and dashboard may use only these).
+METRIC_NAMES = frozenset([*_TOTALS.values(), *(f"EmailsFailed.{c}" for c in FAILURE_CLASSES),
+                          *(f"EmailsSkipped.{r}" for r in [*SKIP_REASONS.values(), "Other"]),
+                          "EmailsThrottled", "SendLatency", "RecipientsQueued", "FanOutBackpressureWaits"])
 
 
 class MetricsSink(Protocol):
