@@ -2,24 +2,14 @@
 SQS queue, as a subscriber would get them), metrics are emitted with the right names and values, and
 none of it reaches stdout."""
 import json
-import time
 
 import pytest
 
+from tests.api.test_campaign_control_api import wait_for
 from tests.conftest import SEED_CAMPAIGN, people
 from tests.scripted_faults import ScriptedFaults
 
 NAMESPACE = "Bulkmail"  # the template's MetricsNamespace default
-
-
-def wait_for(predicate, timeout=30.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError("condition not met in time")
 
 
 class BusObserver:
