@@ -5,11 +5,11 @@ bounce excepted), and the event is noted on the campaign's ledger row and counte
 bounced_count / complained_count — once, however often the event is delivered.
 """
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 
 from bulkmail.adapters.contacts import suppress_contact
 from bulkmail.adapters.wiring import stores
 from bulkmail.feedback import parse, ses_events
+from bulkmail.metrics import emit_feedback
 from bulkmail.sending import now_iso
 
 logger = Logger()
@@ -36,6 +36,6 @@ def handler(event, context):
             logger.info("feedback", extra={"kind": fb.kind, "campaign_id": fb.campaign_id, "suppressed": fb.suppress,
                                            "contact_status": status, "recorded_on_ledger": recorded})
             if recorded:
-                metrics.add_metric(name=f"Emails{fb.kind.capitalize()}", unit=MetricUnit.Count, value=1)
+                emit_feedback(metrics, fb.kind)
             results.append({"email": fb.email, "kind": fb.kind, "contact_status": status, "recorded": recorded})
     return {"processed": results}

@@ -14,6 +14,7 @@ Worker, per invocation (summed over its batches):
   EmailsThrottled                               throttled send attempts (retried in place or via the queue)
   SendLatency                                   milliseconds per accepted email (a value each: percentiles work)
 Workflow, per FanOutPage step: RecipientsQueued, FanOutBackpressureWaits.
+Feedback, per recorded event: EmailsBounced, EmailsComplained.
 """
 from __future__ import annotations
 
@@ -32,10 +33,13 @@ SKIP_REASONS = {"unsubscribed": "Unsubscribed", "bounced": "Bounced", "complaine
                 "contact_deleted": "ContactDeleted", "cancelled": "Cancelled", "campaign_failed": "CampaignFailed"}
 _TOTALS = {DeliveryStatus.SENT: "EmailsSent", DeliveryStatus.FAILED: "EmailsFailed",
            DeliveryStatus.SKIPPED: "EmailsSkipped"}
+# Feedback (FeedbackFunction): a bounce or complaint recorded on a ledger row, by its kind.
+_FEEDBACK = {"bounced": "EmailsBounced", "complained": "EmailsComplained"}
 # Every name this module can emit (the template's alarms and dashboard may use only these).
 METRIC_NAMES = frozenset([*_TOTALS.values(), *(f"EmailsFailed.{c}" for c in FAILURE_CLASSES),
                           *(f"EmailsSkipped.{r}" for r in [*SKIP_REASONS.values(), "Other"]),
-                          "EmailsThrottled", "SendLatency", "RecipientsQueued", "FanOutBackpressureWaits"])
+                          "EmailsThrottled", "SendLatency", "RecipientsQueued", "FanOutBackpressureWaits",
+                          *_FEEDBACK.values()])
 
 
 class MetricsSink(Protocol):
@@ -77,3 +81,8 @@ def emit_fanout(metrics: MetricsSink, step: dict[str, Any]) -> None:
         metrics.add_metric(name="FanOutBackpressureWaits", unit=COUNT, value=1)
     else:
         metrics.add_metric(name="RecipientsQueued", unit=COUNT, value=step.get("queued", 0))
+
+
+def emit_feedback(metrics: MetricsSink, kind: str) -> None:
+    """One bounce or complaint recorded on its ledger row (counted once however often SES delivers it)."""
+    metrics.add_metric(name=_FEEDBACK[kind], unit=COUNT, value=1)

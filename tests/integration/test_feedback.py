@@ -58,6 +58,7 @@ def test_hard_bounce_suppresses_the_contact_and_counts_once(sent):
     campaign = h.campaigns.get(c["campaign_id"])
     assert campaign.get("bounced_count") == 1 and not campaign.get("complained_count")
     assert campaign["sent_count"] == 4  # a bounce does not rewrite what was sent
+    assert h.rt.metrics.totals().get("EmailsBounced") == 1 and "EmailsComplained" not in h.rt.metrics.totals()
 
 
 def test_complaint_suppresses_and_counts(sent):
