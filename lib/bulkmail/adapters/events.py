@@ -61,7 +61,7 @@ class CampaignEvents:
     def publish(self, detail_type: str, detail: dict[str, Any]) -> bool:
         """PutEvents one event. The status change it reports has already happened and stands, so a
         refusal is logged as an error (the campaign record stays the truth), not raised: a pause that
-        worked must not answer 500 to the operator, nor stop a worker from recording what it sent."""
+        worked must not answer 500 to the operator, nor replace the SendingPaused a worker re-raises."""
         entry = {"EventBusName": self.bus_name, "Source": SOURCE, "DetailType": detail_type,
                  "Detail": json.dumps(detail, separators=(",", ":"), default=str)}
         try:
