@@ -25,6 +25,7 @@ import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
@@ -126,6 +127,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
         self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock(), self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
+        self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
