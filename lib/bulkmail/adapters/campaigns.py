@@ -53,7 +53,7 @@ class CampaignStore:
         )
 
     def record_fanout_page(self, campaign_id: str, page_no: int, cursor: dict | None, queued: int, now: str) -> bool:
-        """Count one enqueued page and move the cursor, once: a retried FanOutPage finds it moved on.
+        """Count one enqueued page and move the cursor, once: a retried step finds it moved on.
 
         On the last page (no cursor) the total becomes what was queued, replacing the estimate.
         """

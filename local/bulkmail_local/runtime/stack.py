@@ -31,6 +31,7 @@ from moto.dynamodb.models import DynamoDBBackend
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import moto_fixes
+from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
@@ -56,7 +57,8 @@ LOCAL_ENV = {
 
 def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
     """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
-    and give fault injection (runtime.faults) its place before and after each request.
+    give fault injection (runtime.faults) its place before and after each request, and let a meter
+    (runtime.meter) count it.
 
     Lambda invocations are left out: a function's own requests then take the lock one by one.
     """
@@ -66,15 +68,21 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
         if "/functions/" in request.url and request.url.endswith("/invocations"):
             return original(self, event_name, request, **kwargs)
         with lock:
-            faults = runtime.faults
-            if faults is not None:
-                injected = faults.before(request)
-                if injected is not None:
-                    return injected
-            response = original(self, event_name, request, **kwargs)
-            if faults is not None:
-                faults.after(request, response)
+            response = _answer(self, event_name, request, **kwargs)
+            if runtime.meter is not None:
+                runtime.meter.record(event_name, request, response)
             return response
+
+    def _answer(self, event_name, request, **kwargs):
+        faults = runtime.faults
+        if faults is not None:
+            injected = faults.before(request)
+            if injected is not None:
+                return injected
+        response = original(self, event_name, request, **kwargs)
+        if faults is not None:
+            faults.after(request, response)
+        return response
 
     return __call__
 
@@ -98,6 +106,7 @@ class EmbeddedRuntime:
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
         self.log_file = log_file or self.outbox_dir / "lambda.log"
