@@ -93,9 +93,9 @@ def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--sizes: expected numbers separated by commas, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
     if not sizes or any(n < 1 for n in sizes):
-        raise argparse.ArgumentTypeError("--sizes: each size must be 1 or more")
+        raise argparse.ArgumentTypeError("each size must be 1 or more")
     return sizes
 
 

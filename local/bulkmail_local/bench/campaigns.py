@@ -36,10 +36,9 @@ CAMPAIGN = {
     "from_email": "noreply@example.com",
     "max_send_rate": BENCH_RATE,
 }
-# States that run once per fan-out page, and once per poll (each Wait and the two states after it).
-PAGE_STATES = ("FanOutPage", "IsFanOutDone")
-WAIT_STATES = ("WaitForBacklogToDrain", "WaitForCompletion")
-POLL_STATES = WAIT_STATES + ("CheckProgress", "IsCampaignFinished")
+# Each step of the workflow's loop is its task and its choice; a poll is a wait, then a step.
+STEP_STATES = ("AdvanceCampaign", "NextStep")
+WAIT_STATE = "WaitForProgress"
 
 
 def _load_contacts(rt: EmbeddedRuntime, contacts: int) -> None:
@@ -65,27 +64,21 @@ def history_by_state(rt: EmbeddedRuntime, arn: str) -> tuple[Counter, Counter, i
     return entered, events_of, total
 
 
-def workflow_figures(entered: Counter, events_of: Counter, total_events: int) -> dict[str, Any]:
-    """Split transitions and history events into per page, per poll, and the fixed rest.
-
-    A FanOutPage step either enqueues a page or finds the backlog at its bound, and then the workflow
-    waits: so back-pressured steps = WaitForBacklogToDrain entries, and they count as polls."""
-    backlogged = entered["WaitForBacklogToDrain"]
-    page_steps = entered["FanOutPage"] - backlogged
-    waits = sum(entered[s] for s in WAIT_STATES)
-    events_per_step = sum(events_of[s] / entered[s] for s in PAGE_STATES if entered[s])
-    poll_transitions = sum(entered[s] for s in POLL_STATES) + len(PAGE_STATES) * backlogged
-    poll_events = sum(events_of[s] for s in POLL_STATES) + backlogged * events_per_step
+def workflow_figures(entered: Counter, events_of: Counter, total_events: int, pages: int) -> dict[str, Any]:
+    """Transitions and history events per step and per wait, and so per page (a step) and per poll
+    (a wait and a step), plus the fixed rest (validation, persistence, the end)."""
+    steps, waits = entered[STEP_STATES[0]], entered[WAIT_STATE]
+    events_per_step = sum(events_of[s] / entered[s] for s in STEP_STATES if entered[s])
+    events_per_wait = events_of[WAIT_STATE] / waits if waits else 0.0
     transitions = sum(entered.values())
     return {
         "state_transitions": transitions, "history_events": total_events,
-        "pages": page_steps, "polls": waits,
-        "transitions_per_page": float(len(PAGE_STATES)),
-        "transitions_per_poll": round(poll_transitions / waits, 2) if waits else 0.0,
-        "transitions_fixed": transitions - len(PAGE_STATES) * page_steps - poll_transitions,
+        "pages": pages, "steps": steps, "polls": waits,
+        "transitions_per_page": float(len(STEP_STATES)), "transitions_per_poll": float(len(STEP_STATES) + 1),
+        "transitions_fixed": transitions - len(STEP_STATES) * steps - waits,
         "events_per_page": round(events_per_step, 2),
-        "events_per_poll": round(poll_events / waits, 2) if waits else 0.0,
-        "events_fixed": round(total_events - events_per_step * page_steps - poll_events),
+        "events_per_poll": round(events_per_step + events_per_wait, 2),
+        "events_fixed": round(total_events - events_per_step * steps - events_per_wait * waits),
     }
 
 
@@ -113,8 +106,7 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
     by_service = Counter()
     for op, n in meter.requests.items():
         by_service[op.split(".")[0]] += n
-    workflow = workflow_figures(entered, events_of, total_events)
-    workflow_invocations = sum(n for f, n in invocations.items() if f != "SendEmailsFunction")
+    workflow = workflow_figures(entered, events_of, total_events, int(record["fanout_page"]))
     usage = {
         "ses_requests": by_service["sesv2"] / sent,
         "sqs_requests": by_service["sqs"] / sent,
@@ -122,7 +114,6 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
         "dynamodb_read_units": meter.capacity["read"] / sent,
         "dynamodb_write_units": meter.capacity["write"] / sent,
         "worker_invocations": invocations["SendEmailsFunction"] / sent,
-        "workflow_invocations_per_page": workflow_invocations / max(1, workflow["pages"]),
         "transitions_per_page": workflow["transitions_per_page"],
         "transitions_per_poll": workflow["transitions_per_poll"],
     }

@@ -41,7 +41,7 @@ class Deployment:
         return cls(send_rate=float(params["DefaultMaxSendRate"]), poll_seconds=float(params["PollSeconds"]),
                    page_size=int(params["FanoutPageSize"]), recipients_per_message=int(params["RecipientsPerMessage"]),
                    worker_concurrency=int(params["WorkerMaxConcurrency"]),
-                   worker_memory_mb=int(memory["SendEmailsFunction"]), workflow_memory_mb=int(memory["FanOutPageFunction"]))
+                   worker_memory_mb=int(memory["SendEmailsFunction"]), workflow_memory_mb=int(memory["AdvanceCampaignFunction"]))
 
 
 def worker_seconds_per_email(d: Deployment, assumptions: dict[str, float]) -> float:
@@ -53,12 +53,12 @@ def worker_seconds_per_email(d: Deployment, assumptions: dict[str, float]) -> fl
 
 def cost_per_million(usage: dict[str, float], d: Deployment, prices: dict[str, Any]) -> dict[str, float]:
     """usage, per email: requests by service ("sesv2", "sqs", "secretsmanager"), dynamodb read/write
-    units, worker and workflow invocations, and Step Functions transitions (per page, per poll, fixed
-    per campaign at the measured size)."""
+    units and worker invocations; and Step Functions transitions per page and per poll. The workflow's
+    Lambda steps are one per page and one per poll."""
     a = prices["assumptions"]
     polls = MILLION / d.send_rate / d.poll_seconds
     transitions = MILLION * usage["transitions_per_page"] / d.page_size + polls * usage["transitions_per_poll"]
-    workflow_invocations = MILLION * usage["workflow_invocations_per_page"] / d.page_size
+    workflow_invocations = MILLION / d.page_size + polls
     gb_seconds = (MILLION * worker_seconds_per_email(d, a) * d.worker_memory_mb
                   + workflow_invocations * a["workflow_invocation_seconds"] * d.workflow_memory_mb) / 1024
     lines = {
