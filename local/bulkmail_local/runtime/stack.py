@@ -9,6 +9,7 @@ Parameters are the template's, with overrides for local speed (PollSeconds=1 by 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import string
@@ -18,7 +19,7 @@ import uuid
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 from unittest import mock
 
 import boto3
@@ -185,12 +186,26 @@ class EmbeddedRuntime:
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
+        self._stack.callback(self._keep_interpreter_logs_in_log_file())
         for source in self.event_sources:
             source.start()
         self._outbox_writer = threading.Thread(target=self._write_outbox, name="outbox-writer", daemon=True)
         self._outbox_writer.start()
         self.scheduler.start()
         self._stack.callback(self.scheduler.stop)
+
+    def _keep_interpreter_logs_in_log_file(self) -> Callable[[], None]:
+        """moto's ASL interpreter logs what would be an execution's log (including an `IsPresent`
+        that found nothing, at ERROR): into the log file with the functions' logs, not the terminal."""
+        interpreter = logging.getLogger("moto.stepfunctions")
+        handler = logging.StreamHandler(self._log_stream)
+        interpreter.addHandler(handler)
+        propagate, interpreter.propagate = interpreter.propagate, False
+
+        def restore() -> None:
+            interpreter.removeHandler(handler)
+            interpreter.propagate = propagate
+        return restore
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")
