@@ -103,7 +103,7 @@ def _bench(args: argparse.Namespace) -> int:
     from bulkmail_local.bench.campaigns import run_bench
     from bulkmail_local.bench.report import print_report
 
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 132)  # wide tables in logs
     result = run_bench(args.sizes, seed_contacts=args.seed_contacts or None, outbox=Path(args.outbox),
                        progress=lambda line: console.print(f"[dim]{line}[/dim]"))
     print_report(result, console)
