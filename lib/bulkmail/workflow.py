@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bulkmail.errors import CampaignInvalid
-from bulkmail.models import BatchMessage, CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
 
 
 
@@ -74,26 +74,33 @@ def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue,
     - "continue_as_new": this execution has taken its share of steps. A Standard workflow keeps at
       most 25,000 history events; a step (wait, this task, the choice) makes at most 9, so after
       settings.steps_per_execution steps the campaign goes on in a fresh execution.
+
+    Each step also reports the campaign's counters as it found them: the execution's history then
+    holds the campaign's progress over time, and the end states have the figures to announce.
     """
     steps += 1
     if steps > settings.steps_per_execution:
-        return {"next": "continue_as_new", "steps": steps}
+        return {"next": "continue_as_new", "steps": steps, "counts": {}}
     campaign = campaigns.get(campaign_id)
+    return {"next": _next_step(campaign, contacts=contacts, ledger=ledger, queue=queue, campaigns=campaigns,
+                               settings=settings),
+            "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
+
+
+def _next_step(campaign: dict[str, Any], **stores) -> str:
     status = campaign["status"]
     if status == CampaignStatus.FAILED.value:
-        return {"next": "failed", "steps": steps}
+        return "failed"
     if campaign["fanout_done"]:
         if campaign["processed_count"] < campaign["total_contacts"]:
-            return {"next": "wait", "steps": steps}
-        return {"next": "cancelled" if status == CampaignStatus.CANCELLED.value else "complete", "steps": steps}
+            return "wait"
+        return "cancelled" if status == CampaignStatus.CANCELLED.value else "complete"
     backlog = campaign["queued_count"] - campaign["processed_count"]
     # A cancelled campaign still fans out, unthrottled: workers account each recipient as skipped.
     if status != CampaignStatus.CANCELLED.value and (
-            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)):
-        return {"next": "wait", "steps": steps}
-    done = fan_out_page(campaign, contacts=contacts, ledger=ledger, queue=queue, campaigns=campaigns,
-                        settings=settings)
-    return {"next": "wait" if done else "advance", "steps": steps}
+            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, stores["settings"])):
+        return "wait"
+    return "wait" if fan_out_page(campaign, **stores) else "advance"
 
 
 def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue, settings) -> bool:

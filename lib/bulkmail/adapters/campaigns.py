@@ -7,9 +7,8 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.errors import CampaignNotFound
-from bulkmail.models import CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, CampaignStatus
 
-COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
 
 
 def is_conditional_failure(exc: ClientError) -> bool:
@@ -31,7 +30,7 @@ class CampaignStore:
         """Store a new campaign with zeroed counters. False when this id already exists."""
         # Counters start at zero, except the recipient estimate the caller gives (the fan-out's last
         # page replaces it with the exact count).
-        item = {**campaign, **{c: 0 for c in COUNTERS}, "total_contacts": campaign.get("total_contacts", 0),
+        item = {**campaign, **{c: 0 for c in CAMPAIGN_COUNTERS}, "total_contacts": campaign.get("total_contacts", 0),
                 "fanout_done": False, "fanout_page": 0, "fanout_cursor": None}
         try:
             self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(campaign_id)")
