@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo serve test unit sam-check chaos clean
+.PHONY: demo serve test unit sam-check chaos bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ chaos: $(STAMP) ## many seeds of fault injection; exits non-zero if any audit fa
 	mkdir -p outbox
 	$(BIN)/bulkmail chaos --contacts 300 --seeds $${SEEDS:-50} --json > outbox/chaos-summary.json || (tail -c 2000 outbox/chaos-summary.json; exit 1)
 	@$(BIN)/python -c "import json; d=json.load(open('outbox/chaos-summary.json')); print({k: d[k] for k in ('seeds','ok','duplicates','crash_window_duplicates','crash_window_unrecorded','lost','counter_mismatches','faults_injected')})"
+
+bench: $(STAMP) ## campaigns of 2,000 / 10,000 / 50,000 contacts and the seed design: time, requests, cost per email
+	mkdir -p outbox
+	$(BIN)/bulkmail bench --sizes $${SIZES:-2000,10000,50000} --json > outbox/bench.json
+	@tail -n 1 outbox/bench.json | $(BIN)/python -c "import json,sys; d=json.loads(sys.stdin.read()); print(json.dumps({k: d[k] for k in ('speedup_vs_seed','non_ses_requests_per_email','non_ses_cost_spread','cost_per_million')}, indent=1))"
 
 clean:
 	rm -rf $(VENV) .aws-sam outbox

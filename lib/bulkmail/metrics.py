@@ -13,7 +13,8 @@ Worker, per invocation (summed over its batches):
   EmailsFailed.<class>, EmailsSkipped.<reason>  when non-zero
   EmailsThrottled                               throttled send attempts (retried in place or via the queue)
   SendLatency                                   milliseconds per accepted email (a value each: percentiles work)
-Workflow, per FanOutPage step: RecipientsQueued, FanOutBackpressureWaits.
+Workflow, per AdvanceCampaign step: RecipientsBacklog (queued, not yet sent, failed or skipped, as the
+  step found the campaign: its Maximum shows workers falling behind).
 Feedback, per recorded event: EmailsBounced, EmailsComplained.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ _FEEDBACK = {"bounced": "EmailsBounced", "complained": "EmailsComplained"}
 # Every name this module can emit (the template's alarms and dashboard may use only these).
 METRIC_NAMES = frozenset([*_TOTALS.values(), *(f"EmailsFailed.{c}" for c in FAILURE_CLASSES),
                           *(f"EmailsSkipped.{r}" for r in [*SKIP_REASONS.values(), "Other"]),
-                          "EmailsThrottled", "SendLatency", "RecipientsQueued", "FanOutBackpressureWaits",
+                          "EmailsThrottled", "SendLatency", "RecipientsBacklog",
                           *_FEEDBACK.values()])
 
 
@@ -75,12 +76,12 @@ class SendStats:
             metrics.add_metric(name="SendLatency", unit=MILLISECONDS, value=round(ms, 3))
 
 
-def emit_fanout(metrics: MetricsSink, step: dict[str, Any]) -> None:
-    """One FanOutPage step's result (workflow.fan_out_page)."""
-    if step.get("backlogged"):
-        metrics.add_metric(name="FanOutBackpressureWaits", unit=COUNT, value=1)
-    else:
-        metrics.add_metric(name="RecipientsQueued", unit=COUNT, value=step.get("queued", 0))
+def emit_advance(metrics: MetricsSink, step: dict[str, Any]) -> None:
+    """One AdvanceCampaign step's result (workflow.advance): the backlog it found."""
+    counts = step.get("counts") or {}
+    if "queued_count" in counts:
+        metrics.add_metric(name="RecipientsBacklog", unit=COUNT,
+                           value=counts["queued_count"] - counts["processed_count"])
 
 
 def emit_feedback(metrics: MetricsSink, kind: str) -> None:

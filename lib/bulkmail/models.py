@@ -5,6 +5,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+# A campaign's counters: the workers keep them in the same transaction as the ledger rows.
+CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
+
 
 class CampaignStatus(str, enum.Enum):
     SCHEDULED = "scheduled"

@@ -1,11 +1,12 @@
-"""The logic behind the workflow's Lambda steps: persist a validated campaign, fan out one page."""
+"""The logic behind the workflow's Lambda steps: persist a validated campaign, advance it one step,
+continue it as a new execution."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
 from bulkmail.errors import CampaignInvalid
-from bulkmail.models import BatchMessage, CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
 
 
 
@@ -48,14 +49,15 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
         if not adopted and existing.get("execution_arn") != execution_arn:  # not our own earlier attempt
             raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
                                                                        f"({existing.get('status')})"}])
-    return {
-        "campaign_id": campaign["campaign_id"],
-        "poll_seconds": settings.poll_seconds,
-        "fanout": {"page_no": 0, "done": False, "backlogged": False},
-        # What the workflow's CampaignStarted event reports.
-        "campaign_name": campaign["campaign_name"],
-        "total_contacts": estimate,
-    }
+    # campaign_name and total_contacts: what the workflow's CampaignStarted event reports.
+    return {**workflow_state(campaign["campaign_id"], settings, continuation=0),
+            "campaign_name": campaign["campaign_name"], "total_contacts": estimate}
+
+
+def workflow_state(campaign_id: str, settings, *, continuation: int) -> dict[str, Any]:
+    """What the workflow's loop carries: the campaign, its poll interval, and this execution's steps."""
+    return {"campaign_id": campaign_id, "poll_seconds": settings.poll_seconds, "continuation": continuation,
+            "advance": {"next": "advance", "steps": 0}}
 
 
 def backlog_bound(campaign: dict[str, Any], settings) -> int:
@@ -64,20 +66,50 @@ def backlog_bound(campaign: dict[str, Any], settings) -> int:
     return max(settings.fanout_page_size, int(rate * settings.backlog_seconds))
 
 
-def fan_out_page(campaign_id: str, *, campaigns, contacts, ledger, queue, settings) -> dict[str, Any]:
+def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue, settings) -> dict[str, Any]:
+    """One step of the workflow's loop, and what it should do next:
+
+    - "advance": a page was enqueued and the backlog allows another at once;
+    - "wait": the backlog is at its bound, the campaign is paused, or recipients are still being sent;
+    - "complete" / "cancelled": every recipient is accounted for (sent, failed or skipped);
+    - "failed": the campaign was marked failed while its workflow ran;
+    - "continue_as_new": this execution has taken its share of steps. A Standard workflow keeps at
+      most 25,000 history events; a step (wait, this task, the choice) makes at most 9, so after
+      settings.steps_per_execution steps the campaign goes on in a fresh execution.
+
+    Each step also reports the campaign's counters as it found them: the execution's history then
+    holds the campaign's progress over time, and the end states have the figures to announce.
+    """
+    steps += 1
+    if steps > settings.steps_per_execution:
+        return {"next": "continue_as_new", "steps": steps, "counts": {}}
     campaign = campaigns.get(campaign_id)
-    # The campaign item, not the workflow state, holds the cursor: a retried step resumes where the
-    # last recorded page ended.
-    state = {"page_no": campaign["fanout_page"], "done": False, "backlogged": False}
-    if campaign["status"] == CampaignStatus.FAILED.value:
-        return {**state, "done": True}
+    return {"next": _next_step(campaign, contacts=contacts, ledger=ledger, queue=queue, campaigns=campaigns,
+                               settings=settings),
+            "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
+
+
+def _next_step(campaign: dict[str, Any], **stores) -> str:
+    status = campaign["status"]
+    if status == CampaignStatus.FAILED.value:
+        return "failed"
+    if campaign["fanout_done"]:
+        if campaign["processed_count"] < campaign["total_contacts"]:
+            return "wait"
+        return "cancelled" if status == CampaignStatus.CANCELLED.value else "complete"
     backlog = campaign["queued_count"] - campaign["processed_count"]
     # A cancelled campaign still fans out, unthrottled: workers account each recipient as skipped.
-    if campaign["status"] != CampaignStatus.CANCELLED.value and (
-            campaign["status"] == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)):
-        return {**state, "backlogged": True}
+    if status != CampaignStatus.CANCELLED.value and (
+            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, stores["settings"])):
+        return "wait"
+    return "wait" if fan_out_page(campaign, **stores) else "advance"
 
-    page_no = campaign["fanout_page"]
+
+def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue, settings) -> bool:
+    """Enqueue the next page of recipients; True when it was the last."""
+    # The campaign item, not the workflow state, holds the cursor: a retried step resumes where the
+    # last recorded page ended.
+    campaign_id, page_no = campaign["campaign_id"], campaign["fanout_page"]
     emails, cursor = audience_page(campaign, campaign.get("fanout_cursor"), settings.fanout_page_size,
                                    contacts=contacts, ledger=ledger)
     n = settings.recipients_per_message
@@ -88,7 +120,16 @@ def fan_out_page(campaign_id: str, *, campaigns, contacts, ledger, queue, settin
         for i in range(0, len(emails), n)
     ]
     queue.send(messages)
-    done = cursor is None
     campaigns.record_fanout_page(campaign_id, page_no, cursor, len(emails), _now())
-    # "queued" is for the step's metrics; the state machine keeps only page_no, done and backlogged.
-    return {"page_no": page_no + 1, "done": done, "backlogged": False, "queued": len(emails)}
+    return cursor is None
+
+
+def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns, start_execution) -> dict[str, Any]:
+    """Start the campaign's next execution from the loop (the cursor and counters live in the campaign
+    item, so nothing else needs carrying) and point the campaign at it. The name derives from the
+    campaign and the continuation's number, so a retried step finds its execution already started."""
+    campaign_id, continuation = state["campaign_id"], int(state["continuation"]) + 1
+    next_state = {**state, "continuation": continuation, "advance": {"next": "advance", "steps": 0}}
+    arn = start_execution(state_machine_arn, f"{campaign_id}-continued-{continuation}", next_state)
+    campaigns.update_fields(campaign_id, {"execution_arn": arn, "continuations": continuation, "updated_at": _now()})
+    return {"execution_arn": arn, "continuation": continuation}

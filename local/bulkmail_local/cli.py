@@ -89,8 +89,32 @@ def _chaos(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in results) else 1
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise argparse.ArgumentTypeError("each size must be 1 or more")
+    return sizes
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from bulkmail_local.bench.campaigns import run_bench
+    from bulkmail_local.bench.report import print_report
+
+    console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 132)  # wide tables in logs
+    result = run_bench(args.sizes, seed_contacts=args.seed_contacts or None, outbox=Path(args.outbox),
+                       progress=lambda line: console.print(f"[dim]{line}[/dim]"))
+    print_report(result, console)
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    ok = all(r["status"] == "completed" and r["sent"] == r["contacts"] for r in result["sizes"])
+    return 0 if ok else 1
+
+
 def _bench_pacing(args: argparse.Namespace) -> int:
-    from bulkmail_local.bench import bench_pacing
+    from bulkmail_local.bench.pacing import bench_pacing
 
     result = bench_pacing(rate=args.rate, seconds=args.seconds, outbox=Path(args.outbox))
     Console(stderr=args.json).print(
@@ -295,8 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--endpoint-url", help="e.g. http://127.0.0.1:4566 for `bulkmail serve`")
     redrive.set_defaults(run=_redrive)
 
-    bench = commands.add_parser("bench", help="benchmarks on the embedded runtime").add_subparsers(
-        dest="bench", required=True)
+    bench_command = commands.add_parser(
+        "bench", help="campaigns at several sizes on the embedded runtime: time, AWS requests and cost per email, "
+                      "against the seed's per-email design")
+    bench_command.add_argument("--sizes", type=_sizes, default=[2000, 10000, 50000],
+                               help="contacts per campaign, comma-separated (default 2000,10000,50000)")
+    bench_command.add_argument("--seed-contacts", type=int, default=2000,
+                               help="contacts for the seed design's run (0 skips it; default 2000)")
+    bench_command.add_argument("--outbox", default="outbox/bench")
+    bench_command.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
+    bench_command.set_defaults(run=_bench)
+    bench = bench_command.add_subparsers(dest="bench")
     pacing = bench.add_parser("pacing", help="a campaign against an SES that throttles above --rate")
     pacing.add_argument("--rate", type=float, required=True, help="emails per second (SES maximum send rate)")
     pacing.add_argument("--seconds", type=float, default=20)

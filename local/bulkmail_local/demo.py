@@ -74,7 +74,7 @@ def run_demo(*, contacts: int | None = None, outbox: Path = Path("outbox"), prog
             while time.monotonic() < deadline:
                 record = campaign_record()
                 # Only fanout_done says every contact is queued: CampaignStore.create zeroes total_contacts,
-                # so "queued >= total" also holds in the instant between PersistCampaign and FanOutPage.
+                # so "queued >= total" also holds in the instant between PersistCampaign and the first AdvanceCampaign.
                 if record and record.get("fanout_done"):
                     break
                 if rt.describe_execution(arn)["status"] != "RUNNING":

@@ -73,7 +73,7 @@ def test_a_schedule_firing_after_cancel_is_refused_by_the_workflow(api):
     arn = rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "sched_3"})
     execution = rt.wait_for_execution(arn, timeout=60)
     assert execution["status"] == "FAILED"
-    assert "PersistCampaign" in rt.state_path(arn) and "FanOutPage" not in rt.state_path(arn)
+    assert "PersistCampaign" in rt.state_path(arn) and "AdvanceCampaign" not in rt.state_path(arn)
     assert api.request("GET", "/campaigns/sched_3").json()["status"] == "cancelled"
     assert api.harness.sent_messages("sched_3") == []
 

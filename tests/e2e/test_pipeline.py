@@ -19,7 +19,8 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
     arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_1"})
     assert execution["status"] == "SUCCEEDED", execution
     path = live.rt.state_path(arn)
-    assert path[:4] == ["ValidateCampaign", "PersistCampaign", "PublishCampaignStarted", "FanOutPage"]
+    assert path[:5] == ["IsContinuation", "ValidateCampaign", "PersistCampaign", "PublishCampaignStarted",
+                        "AdvanceCampaign"]
     assert path[-3:] == ["MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"]
     rec = live.campaigns.get("e2e_1")
     assert rec["status"] == "completed" and rec["completed_at"]
@@ -42,7 +43,7 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
 def test_fan_out_is_back_pressured_in_pages(tmp_path):
     from bulkmail_local.runtime import EmbeddedRuntime
     from tests.conftest import Harness
-    # Small pages and no backlog allowance: the bound is one page, so FanOutPage waits for the workers.
+    # Small pages and no backlog allowance: the bound is one page, so the loop waits for the workers.
     with EmbeddedRuntime(outbox=tmp_path / "o", parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10,
                                                              "BacklogSeconds": 0}) as rt:
         h = Harness(rt, tmp_path / "o")
@@ -50,8 +51,8 @@ def test_fan_out_is_back_pressured_in_pages(tmp_path):
         arn, execution = run(h, {**SEED_CAMPAIGN, "campaign_id": "e2e_bp"})
         assert execution["status"] == "SUCCEEDED"
         path = rt.state_path(arn)
-        assert path.count("FanOutPage") >= 4
-        assert "WaitForBacklogToDrain" in path
+        # Each page leaves a backlog at the bound: the loop waits after each of the first three at least.
+        assert path.count("WaitForProgress") >= 3 and path.count("AdvanceCampaign") >= 7
         rec = h.campaigns.get("e2e_bp")
         assert (rec["sent_count"], rec["total_contacts"], rec["fanout_page"]) == (180, 180, 4)
 
@@ -63,7 +64,7 @@ def test_invalid_campaign_fails_validation_and_persists_nothing(live):
     cause = json.loads(execution["cause"])
     assert "subject: unknown placeholder {{frist_name}}" in cause["errorMessage"]
     assert "from_email: 'nope' is not a valid email address" in cause["errorMessage"]
-    assert live.rt.state_path(arn) == ["ValidateCampaign", "CampaignRejected"]
+    assert live.rt.state_path(arn) == ["IsContinuation", "ValidateCampaign", "CampaignRejected"]
     assert live.rt.table("CampaignsTable").scan()["Count"] == 0
 
 
@@ -103,3 +104,42 @@ def test_sample_demo_accounts_for_every_contact(tmp_path):
     assert c["sent_count"] + c["failed_count"] + c["skipped_count"] == c["total_contacts"] >= 200
     assert result.skipped_reasons == {"contact_deleted": 1}
     assert result.eml_files == c["sent_count"]
+
+
+def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
+    """The 10M-contact plan, scaled down: a few steps per execution instead of 2,000, pages of 50."""
+    from bulkmail_local.runtime import EmbeddedRuntime
+    from tests.conftest import Harness
+    steps = 4
+    with EmbeddedRuntime(outbox=tmp_path / "o", parameters={
+            "FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": steps}) as rt:
+        h = Harness(rt, tmp_path / "o")
+        h.add_contacts(people(220))
+        first, execution = run(h, {**SEED_CAMPAIGN, "campaign_id": "e2e_long"})
+        assert execution["status"] == "SUCCEEDED"
+        assert rt.state_path(first)[-2:] == ["ContinueAsNewExecution", "ContinuedAsNewExecution"]
+
+        chain, arn = [first], first
+        while True:  # follow the chain: each execution names the next in its output
+            output = json.loads(rt.describe_execution(arn)["output"])
+            if "continued_as" not in output:
+                break
+            arn = output["continued_as"]["execution_arn"]
+            assert arn.endswith(f":e2e_long-continued-{len(chain)}")
+            chain.append(arn)
+            assert len(chain) < 60, "the campaign never finished"
+            assert rt.wait_for_execution(arn, timeout=120)["status"] == "SUCCEEDED"
+
+        last_path = rt.state_path(chain[-1])
+        assert last_path[0] == "IsContinuation" and "ValidateCampaign" not in last_path
+        assert last_path[-3:] == ["MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"]
+        assert len(chain) >= 3
+        # Announced once: a continuation neither persists nor announces the campaign again.
+        assert [rt.state_path(arn).count("PublishCampaignStarted") for arn in chain] == [1] + [0] * (len(chain) - 1)
+        for arn in chain:  # each execution keeps to its step budget; the step past it only hands over
+            assert rt.state_path(arn).count("AdvanceCampaign") <= steps + 1
+        rec = h.campaigns.get("e2e_long")
+        assert (rec["status"], rec["sent_count"], rec["total_contacts"]) == ("completed", 220, 220)
+        assert rec["execution_arn"] == chain[-1] and rec["continuations"] == len(chain) - 1
+        sent_to = [m["To"].addresses[0].addr_spec for m in h.sent_messages("e2e_long")]
+        assert sorted(sent_to) == sorted(p["email"] for p in people(220))  # everyone, once

@@ -89,7 +89,7 @@ def test_serve_runs_a_campaign_over_http_and_stops_cleanly_on_ctrl_c(served):
 
     traced = cli(served, "trace", campaign_id)
     assert traced.returncode == 0, traced.stderr
-    for state in ("ValidateCampaign", "PersistCampaign", "FanOutPage", "MarkCompleted"):
+    for state in ("ValidateCampaign", "PersistCampaign", "AdvanceCampaign", "MarkCompleted"):
         assert state in traced.stdout
 
     ddb = boto3.client("dynamodb", endpoint_url=served["aws"], region_name="us-east-1",

@@ -120,7 +120,7 @@ def test_only_the_workflow_api_and_worker_may_put_events_and_only_on_the_campaig
     assert "PutMetricData" not in text  # EMF goes through the logs
 
 
-@pytest.mark.parametrize("after, publish, then", [("PersistCampaign", "PublishCampaignStarted", "FanOutPage"),
+@pytest.mark.parametrize("after, publish, then", [("PersistCampaign", "PublishCampaignStarted", "AdvanceCampaign"),
                                                   ("MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"),
                                                   ("MarkFailed", "PublishCampaignFailed", "CampaignFailed")])
 def test_the_workflow_publishes_after_its_state_changes_and_a_refusal_changes_nothing(after, publish, then):

@@ -107,8 +107,8 @@ def test_every_task_retries_service_errors_and_is_caught():
         assert all(r.get("BackoffRate", 1) >= 2 for r in state["Retry"]), name
 
 
-@pytest.mark.parametrize("state", ["ValidateCampaign", "PersistCampaign", "FanOutPage", "WaitForCompletion",
-                                   "CheckProgress", "MarkCompleted", "MarkFailed"])
+@pytest.mark.parametrize("state", ["ValidateCampaign", "PersistCampaign", "AdvanceCampaign", "WaitForProgress",
+                                   "ContinueAsNewExecution", "MarkCompleted", "MarkFailed"])
 def test_states_are_named_for_what_they_do(state):
     assert state in json.loads(ASL_PATH.read_text())["States"]
 

@@ -8,9 +8,8 @@ from botocore.exceptions import ClientError
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
-from bulkmail.models import CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, CampaignStatus
 
-COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
 
 
 def is_conditional_failure(exc: ClientError) -> bool:
@@ -34,7 +33,7 @@ class CampaignStore:
         """Store a new campaign with zeroed counters. False when this id already exists."""
         # Counters start at zero, except the recipient estimate the caller gives (the fan-out's last
         # page replaces it with the exact count).
-        item = {**campaign, **{c: 0 for c in COUNTERS}, "total_contacts": campaign.get("total_contacts", 0),
+        item = {**campaign, **{c: 0 for c in CAMPAIGN_COUNTERS}, "total_contacts": campaign.get("total_contacts", 0),
                 "fanout_done": False, "fanout_page": 0, "fanout_cursor": None}
         try:
             self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(campaign_id)")
@@ -56,7 +55,7 @@ class CampaignStore:
         )
 
     def record_fanout_page(self, campaign_id: str, page_no: int, cursor: dict | None, queued: int, now: str) -> bool:
-        """Count one enqueued page and move the cursor, once: a retried FanOutPage finds it moved on.
+        """Count one enqueued page and move the cursor, once: a retried step finds it moved on.
 
         On the last page (no cursor) the total becomes what was queued, replacing the estimate.
         """

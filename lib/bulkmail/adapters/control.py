@@ -55,6 +55,16 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
                                   input=json.dumps(payload))["executionArn"]
 
 
+def start_execution_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+    """StartExecution that a retry may repeat: an execution already started by this name is the one."""
+    try:
+        return start_execution(state_machine_arn, name, payload)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
 @lru_cache(maxsize=1)
 def _scheduler():
     return boto3.client("scheduler")

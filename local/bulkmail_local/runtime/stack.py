@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import secrets
 import string
@@ -19,18 +20,20 @@ import uuid
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 from unittest import mock
 
 import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import moto_fixes
+from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
@@ -63,12 +66,14 @@ NOT_PROVISIONED = {
     "AWS::CloudWatch::Alarm": "nothing evaluates alarms locally; metrics are summed in runtime.metrics",
     "AWS::CloudWatch::Dashboard": "nothing to show it",
     "AWS::SNS::Topic": "only alarms publish to it",
+    "AWS::IAM::Policy": "IAM is not enforced locally: every function runs as one local role",
 }
 
 
 def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
     """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
-    and give fault injection (runtime.faults) its place before and after each request.
+    give fault injection (runtime.faults) its place before and after each request, and let a meter
+    (runtime.meter) count it.
 
     Lambda invocations are left out: a function's own requests then take the lock one by one.
     """
@@ -78,15 +83,21 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
         if "/functions/" in request.url and request.url.endswith("/invocations"):
             return original(self, event_name, request, **kwargs)
         with lock:
-            faults = runtime.faults
-            if faults is not None:
-                injected = faults.before(request)
-                if injected is not None:
-                    return injected
-            response = original(self, event_name, request, **kwargs)
-            if faults is not None:
-                faults.after(request, response)
+            response = _answer(self, event_name, request, **kwargs)
+            if runtime.meter is not None:
+                runtime.meter.record(event_name, request, response)
             return response
+
+    def _answer(self, event_name, request, **kwargs):
+        faults = runtime.faults
+        if faults is not None:
+            injected = faults.before(request)
+            if injected is not None:
+                return injected
+        response = original(self, event_name, request, **kwargs)
+        if faults is not None:
+            faults.after(request, response)
+        return response
 
     return __call__
 
@@ -110,6 +121,7 @@ class EmbeddedRuntime:
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
         self.log_file = log_file or self.outbox_dir / "lambda.log"
@@ -139,6 +151,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
         self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock(), self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
+        self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
@@ -192,12 +205,26 @@ class EmbeddedRuntime:
         self._create_functions()
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
+        self._stack.callback(self._keep_interpreter_logs_in_log_file())
         for source in self.event_sources:
             source.start()
         self._outbox_writer = threading.Thread(target=self._write_outbox, name="outbox-writer", daemon=True)
         self._outbox_writer.start()
         self.scheduler.start()
         self._stack.callback(self.scheduler.stop)
+
+    def _keep_interpreter_logs_in_log_file(self) -> Callable[[], None]:
+        """moto's ASL interpreter logs what would be an execution's log (including an `IsPresent`
+        that found nothing, at ERROR): into the log file with the functions' logs, not the terminal."""
+        interpreter = logging.getLogger("moto.stepfunctions")
+        handler = logging.StreamHandler(self._log_stream)
+        interpreter.addHandler(handler)
+        propagate, interpreter.propagate = interpreter.propagate, False
+
+        def restore() -> None:
+            interpreter.removeHandler(handler)
+            interpreter.propagate = propagate
+        return restore
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")

@@ -1,0 +1,18 @@
+"""ContinueCampaignFunction: carry a long campaign on in a fresh execution (history stays bounded)."""
+from aws_lambda_powertools import Logger, Tracer
+
+from bulkmail.adapters.control import start_execution_once
+from bulkmail.adapters.wiring import stores
+from bulkmail.workflow import continue_as_new
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(correlation_id_path="state.campaign_id")
+@tracer.capture_lambda_handler
+def handler(event, context):
+    result = continue_as_new(event["state"], event["state_machine_arn"], campaigns=stores().campaigns,
+                             start_execution=start_execution_once)
+    logger.info("continued as a new execution", extra=result)
+    return result

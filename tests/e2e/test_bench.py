@@ -1,0 +1,35 @@
+"""The benchmark's measurements on small campaigns: what it counts is what the design says happens."""
+from pathlib import Path
+
+from bulkmail_local.bench.campaigns import bench_seed, bench_size
+from bulkmail_local.bench.cost import Deployment, load_prices
+from bulkmail_local.runtime.stack import PROJECT_ROOT
+from bulkmail_local.runtime.template import load_template
+
+
+def test_bench_counts_the_requests_of_a_campaign(tmp_path: Path):
+    deployment = Deployment.from_template(load_template(PROJECT_ROOT / "template.yaml"))
+    r = bench_size(300, tmp_path / "o", load_prices(), deployment)
+    assert (r["status"], r["sent"]) == ("completed", 300)
+    per_email = r["requests_per_email"]
+    messages = 300 / deployment.recipients_per_message
+    assert per_email["sesv2.SendEmail"] == 1.0
+    # One ledger transaction and one contacts read per message; the SDK integrations count too.
+    assert per_email["dynamodb.TransactWriteItems"] == round(messages / 300, 4)
+    assert per_email["dynamodb.BatchGetItem"] == round(messages / 300, 4)
+    assert r["dynamodb_units_per_email"]["write"] >= 2.0   # each ledger row is a transactional write
+    w = r["workflow"]
+    assert w["pages"] == 1
+    assert w["state_transitions"] == w["transitions_fixed"] + 2 * w["steps"] + w["polls"]
+    assert w["steps"] >= max(w["pages"], w["polls"] + 1)  # a step per page, and one after each wait
+    assert r["lambda_invocations"]["AdvanceCampaignFunction"] == w["steps"]
+    assert r["cost_per_million"]["ses"] > 50 * r["cost_per_million"]["non_ses_total"] > 0
+
+
+def test_the_seed_design_makes_its_four_requests_per_email(tmp_path: Path):
+    seed = bench_seed(60, tmp_path / "o", workers=2)
+    assert seed["sent"] == 60
+    per_email = seed["requests_per_email"]
+    assert (per_email["dynamodb.GetItem"], per_email["dynamodb.UpdateItem"], per_email["sesv2.SendEmail"]) == (2, 1, 1)
+    assert per_email["sqs.SendMessageBatch"] == 0.1   # ten references per batch from the API
+    assert seed["non_ses_requests_per_email"] > 3
