@@ -320,6 +320,7 @@ function campaignView(rawId) {
     }
   }
 
+  // True when loaded; a campaign the workflow has not stored yet has no ledger to read (404): try again.
   async function loadFailed(append) {
     const query = new URLSearchParams({ status: "failed", limit: "50" });
     if (append && failedToken) query.set("next_token", failedToken);
@@ -332,8 +333,10 @@ function campaignView(rawId) {
       failedMore.hidden = !failedToken;
       failedNote.textContent = failedRows.children.length ? "" : "None.";
       failedTable.hidden = !failedRows.children.length;
+      return true;
     } catch (error) {
-      failedNote.textContent = `Could not load failed deliveries: ${error.message}`;
+      failedNote.textContent = error.status === 404 ? "" : `Could not load failed deliveries: ${error.message}`;
+      return false;
     }
   }
   failedMore.addEventListener("click", () => loadFailed(true));
@@ -355,10 +358,7 @@ function campaignView(rawId) {
     const ending = FINAL.has(record.status) && !traceDone;   // MarkCompleted runs on after the status changes
     const stale = traceStatus !== record.status || ending || (!traceDone && Date.now() - traceAt > TRACE_EVERY_MS);
     if (stale) await loadTrace();
-    if ((record.failed_count || 0) !== failedSeen) {
-      failedSeen = record.failed_count || 0;
-      await loadFailed(false);
-    }
+    if ((record.failed_count || 0) !== failedSeen && await loadFailed(false)) failedSeen = record.failed_count || 0;
     drawChart();
     if (FINAL.has(record.status) && traceStatus === record.status && traceDone) stop();
   }
@@ -411,6 +411,8 @@ function newCampaignView() {
     field("HTML body (optional)", area("body_html", { rows: 5, placeholder: "<p>Dear {{first_name}}, …</p>" })),
     field("List (optional)", input("list", { autocomplete: "off" }), "Only the subscribed contacts on this list; everyone subscribed when empty."),
     field("Send at (optional)", input("send_at", { type: "datetime-local" }), "Your local time; empty sends now."),
+    field("Emails per second (optional)", input("max_send_rate", { type: "number", min: "0", step: "any", inputmode: "decimal" }),
+          "At most your SES sending rate; the deployment's default when empty."),
     h("ul", { class: "form-errors", role: "alert" }),
     h("div", { class: "actions" }, submit, formStatus));
 
@@ -436,9 +438,12 @@ function newCampaignView() {
 
   function campaignDocument() {
     const doc = {};
-    for (const name of ["campaign_name", "from_email", "subject", "body", "body_html", "list", "send_at"]) {
+    for (const name of ["campaign_name", "from_email", "subject", "body", "body_html", "list", "send_at", "max_send_rate"]) {
       const value = form.elements.namedItem(name).value;
-      if (value.trim()) doc[name] = name === "send_at" ? withOffset(value) : value;
+      if (!value.trim()) continue;
+      if (name === "send_at") doc[name] = withOffset(value);
+      else if (name === "max_send_rate") doc[name] = Number.isFinite(Number(value)) ? Number(value) : value;  // the API names a bad one
+      else doc[name] = value;
     }
     return doc;
   }
