@@ -157,8 +157,14 @@ def _dashboard(args: argparse.Namespace) -> int:
     from bulkmail_local.client import stack_api_url
     from bulkmail_local.dashboard import DashboardProxy
 
+    from botocore.exceptions import BotoCoreError, ClientError
+
     console = Console(stderr=True)
-    api_url = args.api_url or stack_api_url(args.stack)
+    try:
+        api_url = args.api_url or stack_api_url(args.stack)
+    except (BotoCoreError, ClientError, RuntimeError) as exc:
+        console.print(f"[red]cannot find the API of stack {args.stack}: {exc}[/red]")
+        return 1
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

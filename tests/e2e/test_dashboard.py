@@ -96,7 +96,10 @@ def test_csv_upload_shows_each_rejected_row_with_its_line_and_reason(page, tmp_p
     shot(page, "contacts")
 
     page.get_by_role("search").get_by_label("Email").fill("nobody@example.org")   # the API's 404 names "email"
-    page.get_by_role("button", name="Find contact").click()
+    page.keyboard.press("Tab")                                                     # by keyboard, focus in sight
+    assert page.evaluate("document.activeElement.textContent") == "Find contact"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.keyboard.press("Enter")
     expect(page.locator("#field-email-error")).to_have_text("Contact nobody@example.org not found")
 
     import_csv(page, tmp_path, "mail,first_name\nx@example.org,X\n")               # a 400 about the file itself

@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -106,13 +109,20 @@ def test_api_calls_arrive_signed_with_sigv4_and_answers_come_back_unchanged(upst
     assert (request["method"], request["target"], request["body"]) == ("POST", "/v1/campaigns?limit=5&status=queued", body)
     sent = {k.lower(): v for k, v in request["headers"].items()}
     assert "cookie" not in sent and sent["idempotency-key"] == "k-1"
+    assert_signed(request)
+
+
+def assert_signed(request):
+    """What API Gateway checks: the key, scope and signature of the request as it arrived."""
+    sent = {k.lower(): v for k, v in request["headers"].items()}
     auth = AUTHORIZATION.match(sent["authorization"])
     assert auth, sent["authorization"]
     assert (auth["key"], auth["region"], auth["service"]) == (KEY_ID, REGION, "execute-api")
     assert {"host", "x-amz-date"} <= set(auth["signed"].split(";"))
     assert sent["x-amz-date"].startswith(auth["date"])
-    assert auth["signature"] == expected_signature("POST", request["target"], request["headers"], request["body"],
-                                                   auth["signed"], auth["date"], REGION, "execute-api", SECRET)
+    assert auth["signature"] == expected_signature(request["method"], request["target"], request["headers"],
+                                                   request["body"], auth["signed"], auth["date"], REGION,
+                                                   "execute-api", SECRET)
 
 
 def test_the_signing_region_is_the_apis_own(credentials):
@@ -145,3 +155,31 @@ def test_stack_api_url_reads_the_stacks_output():
     cfn.create_stack(StackName="other", TemplateBody=json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}))
     with pytest.raises(RuntimeError, match="stack other has no ApiUrl output"):
         stack_api_url("other", cfn)
+
+
+def test_the_dashboard_command_serves_until_ctrl_c(upstream, credentials):
+    api_url, received = upstream
+    proc = subprocess.Popen([sys.executable, "-m", "bulkmail_local.cli", "dashboard", "--api-url", api_url,
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(proc.stdout.readline())   # the first stdout line, once it listens
+        assert started["api_url"] == api_url
+        status, _, page = call(started["dashboard_url"] + "/")
+        assert status == 200 and b"<title>bulkmail</title>" in page
+        status, _, _ = call(started["dashboard_url"] + "/contacts/someone%40example.org")
+        assert status == 400 and received[-1]["target"] == "/contacts/someone%40example.org"
+        assert_signed(received[-1])   # an encoded path segment: AWS canonicalises it encoded once more
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_the_dashboard_command_names_a_stack_it_cannot_find(credentials, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", "http://127.0.0.1:9")   # nothing listens: no AWS reached
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    done = subprocess.run([sys.executable, "-m", "bulkmail_local.cli", "dashboard", "--stack", "nope"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "cannot find the API of stack nope" in done.stderr
