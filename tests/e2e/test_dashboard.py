@@ -4,6 +4,7 @@ Screenshots go to outbox/screenshots/ (ignored by git) for a person to look at; 
 one of them, copied by hand.
 """
 import os
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -151,6 +152,8 @@ def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_the
     expect(page.locator(".path li").last).to_contain_text("CampaignCompleted")
     expect(page.locator(".path")).to_contain_text("MarkCompleted")
     expect(page.locator("svg.chart polyline")).to_have_count(1)
+    expect(page.locator("svg.chart")).to_have_attribute(
+        "aria-label", re.compile(rf"^Recipients processed over time: {RECIPIENTS} of {RECIPIENTS} after \d+ s$"))
     expect(page.get_by_text("None.")).to_be_visible()                              # no failed deliveries
     expect(page.get_by_role("button", name="Pause")).to_be_disabled()
     shot(page, "campaign")
@@ -187,3 +190,26 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     page.get_by_role("button", name="Cancel").click()
     expect(page.locator(".action-status")).to_have_text("scheduled → cancelled")
     expect(page.locator(".page-head .badge")).to_have_text("cancelled")
+
+
+def test_pause_resume_and_cancel_buttons_steer_a_running_campaign(page, tmp_path):
+    import_csv(page, tmp_path, "email,lists\n" + "".join(f"s{i}@example.org,slow\n" for i in range(10)))
+    expect(page.get_by_text("Imported 10 contacts.")).to_be_visible()
+    # One email every few seconds per worker: the first batch outlasts the clicks below.
+    fill_campaign(page, name="Slow", sender="news@example.com", subject="Hi", body="Hello")
+    page.get_by_label("List (optional)").fill("slow")
+    page.get_by_label("Emails per second (optional)").fill("1")
+    page.get_by_role("button", name="Start campaign").click()
+    page.wait_for_url("**/#/campaigns/campaign_*")
+    status = page.locator(".action-status")
+    page.get_by_role("button", name="Pause").click()
+    expect(status).to_have_text(re.compile(r"^(queued|processing) → paused$"))
+    expect(page.locator(".page-head .badge")).to_have_text("paused")
+    expect(page.get_by_role("button", name="Resume")).to_be_enabled()
+    page.get_by_role("button", name="Resume").click()
+    expect(status).to_have_text(re.compile(r"^paused → (queued|processing)$"))
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel").click()
+    expect(status).to_have_text(re.compile(r"^(queued|processing) → cancelled$"))
+    expect(page.locator(".page-head .badge")).to_have_text("cancelled")
+    expect(page.get_by_role("button", name="Resume")).to_be_disabled()

@@ -185,11 +185,12 @@ function campaignsView() {
 // (before this page opened) joined with the counters this page polls.
 function sendsChart(samples, total, endTime) {
   const width = 960, height = 240, left = 64, right = 16, top = 12, bottom = 28;
-  const figure = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart",
-                              "aria-label": "Recipients processed over time" });
-  if (samples.length < 2) return figure;
   const t0 = samples[0].t;
   const span = Math.max(1000, endTime - t0);
+  const last = samples[samples.length - 1];
+  const figure = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart",
+                              "aria-label": `Recipients processed over time: ${number(last.processed)} of ${number(total)} `
+                                            + `after ${Math.round((last.t - t0) / 1000)} s` });
   const top_ = Math.max(1, total, ...samples.map((s) => s.processed));
   const x = (t) => left + ((t - t0) / span) * (width - left - right);
   const y = (v) => top + (1 - v / top_) * (height - top - bottom);
@@ -202,7 +203,6 @@ function sendsChart(samples, total, endTime) {
   figure.append(svg("text", { x: left, y: height - 8, class: "axis" }, "0 s"),
                 svg("text", { x: width - right, y: height - 8, class: "axis", "text-anchor": "end" }, label(seconds)));
   const points = samples.map((s) => `${x(s.t).toFixed(1)},${y(s.processed).toFixed(1)}`);
-  const last = samples[samples.length - 1];
   points.push(`${x(endTime).toFixed(1)},${y(last.processed).toFixed(1)}`);
   figure.append(
     svg("polygon", { class: "area", points: `${x(t0)},${y(0)} ${points.join(" ")} ${x(endTime)},${y(0)}` }),
@@ -219,10 +219,10 @@ function campaignView(rawId) {
   const counters = h("div", { class: "counters" });
   const actionStatus = h("p", { class: "action-status", role: "status" });
   const buttons = {
-    pause: h("button", { type: "button", class: "button" }, "Pause"),
-    resume: h("button", { type: "button", class: "button" }, "Resume"),
-    cancel: h("button", { type: "button", class: "button danger" }, "Cancel"),
-    "resend-failed": h("button", { type: "button", class: "button" }, "Resend to failed"),
+    pause: h("button", { type: "button", class: "button", disabled: true }, "Pause"),   // until the status is known
+    resume: h("button", { type: "button", class: "button", disabled: true }, "Resume"),
+    cancel: h("button", { type: "button", class: "button danger", disabled: true }, "Cancel"),
+    "resend-failed": h("button", { type: "button", class: "button", disabled: true }, "Resend to failed"),
   };
   const chart = h("div", { class: "chart-box" });
   const rate = h("p", { class: "muted small" });
@@ -271,7 +271,8 @@ function campaignView(rawId) {
     counters.replaceChildren(
       card("Sent", r.sent_count), card("Failed", r.failed_count), card("Skipped", r.skipped_count),
       card("Recipients", r.total_contacts), h("div", { class: "counter counter-progress" }, progressBar(r, "Progress")));
-    const s = r.status;
+    // Until the workflow has stored the campaign, the API answers for it from the execution alone.
+    const s = r.created_at ? r.status : "starting";
     buttons.pause.disabled = !["queued", "processing"].includes(s);
     buttons.resume.disabled = s !== "paused";
     buttons.cancel.disabled = !["scheduled", "queued", "processing", "paused"].includes(s);
