@@ -213,3 +213,26 @@ def test_pause_resume_and_cancel_buttons_steer_a_running_campaign(page, tmp_path
     expect(status).to_have_text(re.compile(r"^(queued|processing) → cancelled$"))
     expect(page.locator(".page-head .badge")).to_have_text("cancelled")
     expect(page.get_by_role("button", name="Resume")).to_be_disabled()
+
+
+def test_the_same_pages_work_through_the_signing_proxy_of_bulkmail_dashboard(browser, stack, tmp_path, monkeypatch):
+    """`bulkmail dashboard`'s proxy in front of a real API (serve ignores the signature; the signature
+    itself is checked in tests/integration/test_dashboard_proxy.py)."""
+    from bulkmail_local.dashboard import DashboardProxy
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with DashboardProxy(stack["api"], port=0) as proxy:
+        context = browser.new_context(base_url=proxy.url)
+        try:
+            page = context.new_page()
+            import_csv(page, tmp_path, "email,first_name\nproxied@example.org,Pat\n")   # a same-origin POST
+            expect(page.get_by_text("Imported 1 contact.")).to_be_visible()
+            page.get_by_role("search").get_by_label("Email").fill("proxied@example.org")
+            page.get_by_role("button", name="Find contact").click()
+            expect(page.locator(".contact-card")).to_contain_text("Pat")
+            page.goto("/#/")
+            expect(page.locator("main p[role=status]")).to_have_text(re.compile(r"^(No campaigns yet\.)?$"))  # loaded
+        finally:
+            context.close()

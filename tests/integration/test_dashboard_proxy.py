@@ -125,6 +125,21 @@ def assert_signed(request):
                                                    "execute-api", SECRET)
 
 
+def test_requests_from_other_sites_are_refused_unsigned(upstream, credentials):
+    api_url, received = upstream
+    with DashboardProxy(api_url, port=0) as proxy:
+        port = proxy.url.rsplit(":", 1)[1]
+        status, _, answer = call(f"{proxy.url}/campaigns", b"{}", method="POST",
+                                 headers={"Origin": "https://evil.example", "Content-Type": "text/plain"})
+        assert status == 403 and json.loads(answer)["errors"][0]["field"] == "Origin"
+        status, _, answer = call(f"{proxy.url}/campaigns", headers={"Host": f"rebound.example:{port}"})
+        assert status == 403 and json.loads(answer)["errors"][0]["field"] == "Host"
+        assert received == []
+        status, _, _ = call(f"http://localhost:{port}/campaigns", b"{}", method="POST",
+                            headers={"Origin": f"http://localhost:{port}"})
+        assert status == 400 and len(received) == 1   # the page's own origin goes through
+
+
 def test_the_signing_region_is_the_apis_own(credentials):
     from bulkmail_local.client import sigv4_headers
 

@@ -63,6 +63,9 @@ def _proxy_handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
             static = static_file(self.command, self.path)
             if static is not None:
                 return self._reply(*static)
+            refused = self._foreign()
+            if refused is not None:
+                return self._reply(403, {"Content-Type": "application/json"}, json.dumps({"errors": [refused]}).encode())
             headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
             try:
                 status, answer_headers, answer = api.send(self.command, self.path, body, headers)
@@ -70,6 +73,18 @@ def _proxy_handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
                 status, answer_headers = 502, {"Content-Type": "application/json"}
                 answer = json.dumps({"errors": [{"field": "$", "message": f"cannot reach the API: {exc}"}]}).encode()
             self._reply(status, {k: v for k, v in answer_headers.items() if k.lower() not in _HOP_BY_HOP}, answer)
+
+        def _foreign(self) -> dict[str, str] | None:
+            """A request this proxy must not sign: from another site's page (CSRF), or by another
+            host name resolved to loopback (DNS rebinding). Browsers send Origin on every POST."""
+            host = self.headers.get("Host", "")
+            port = self.server.server_address[1]
+            if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                return {"field": "Host", "message": f"{host!r} is not this dashboard's address"}
+            origin = self.headers.get("Origin")
+            if origin is not None and origin != f"http://{host}":
+                return {"field": "Origin", "message": f"{origin} is not this dashboard: not signed, not sent"}
+            return None
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
