@@ -154,10 +154,10 @@ def _dashboard(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from bulkmail_local.client import stack_api_url
     from bulkmail_local.dashboard import DashboardProxy
-
-    from botocore.exceptions import BotoCoreError, ClientError
 
     console = Console(stderr=True)
     try:
