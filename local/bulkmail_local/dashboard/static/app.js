@@ -3,7 +3,8 @@
 
 const FINAL = new Set(["completed", "cancelled", "failed"]);
 const POLL_MS = 1500;          // one GetItem per poll: a campaign's counters
-const TRACE_EVERY_MS = 15000;  // the execution history costs one request per 1,000 events: not every poll
+const TRACE_EVERY_MS = 15000;
+const MAX_LIVE_SAMPLES = 2400;  // an hour of polls  // the execution history costs one request per 1,000 events: not every poll
 const SVG = "http://www.w3.org/2000/svg";
 const main = document.getElementById("main");
 let leaveView = () => {};      // stops the current view's timers
@@ -199,7 +200,8 @@ function sendsChart(samples, total, endTime) {
                   svg("text", { x: left - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, number(Math.round(v))));
   }
   const seconds = span / 1000;
-  const label = (s) => (s >= 120 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(s < 10 ? 1 : 0)} s`);
+  const label = (s) => (s >= 7200 ? `${(s / 3600).toFixed(1)} h`
+    : s >= 120 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(s < 10 ? 1 : 0)} s`);
   figure.append(svg("text", { x: left, y: height - 8, class: "axis" }, "0 s"),
                 svg("text", { x: width - right, y: height - 8, class: "axis", "text-anchor": "end" }, label(seconds)));
   const points = samples.map((s) => `${x(s.t).toFixed(1)},${y(s.processed).toFixed(1)}`);
@@ -354,6 +356,7 @@ function campaignView(rawId) {
     // A campaign that had ended before this page opened has its whole story in the history.
     if (!FINAL.has(record.status) || (previous && !FINAL.has(previous.status))) {
       live.push({ t: Date.now(), processed: record.processed_count || 0 });
+      if (live.length > MAX_LIVE_SAMPLES) live.shift();   // a page left open for days; the history has the rest
     }
     drawCounters();
     const ending = FINAL.has(record.status) && !traceDone;   // MarkCompleted runs on after the status changes
