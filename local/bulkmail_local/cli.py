@@ -158,8 +158,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox)) as stack:
             rt = stack.runtime
-            console.print(f"[bold]bulkmail serve[/bold] · API {stack.api_url} · AWS {stack.aws_url} · "
-                          f"outbox {args.outbox}/")
+            console.print(f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
+                          f"AWS {stack.aws_url} · outbox {args.outbox}/")
             for logical_id in ("CampaignsTable", "ContactsTable", "DeliveriesTable", "SendQueue"):
                 console.print(f"  {logical_id}: {rt.physical[logical_id]}")
             console.print(f"  CampaignStateMachine: {rt.state_machine_arn}")
@@ -168,6 +168,36 @@ def _serve(args: argparse.Namespace) -> int:
             while not stop.wait(timeout=0.5):
                 pass
             console.print("stopping …")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from bulkmail_local.client import stack_api_url
+    from bulkmail_local.dashboard import DashboardProxy
+
+    console = Console(stderr=True)
+    try:
+        api_url = args.api_url or stack_api_url(args.stack)
+    except (BotoCoreError, ClientError, RuntimeError) as exc:
+        console.print(f"[red]cannot find the API of stack {args.stack}: {exc}[/red]")
+        return 1
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with DashboardProxy(api_url, port=args.port) as proxy:
+            console.print(f"[bold]bulkmail dashboard[/bold] · {proxy.url}/ · API {api_url} (each request signed "
+                          f"with your AWS credentials) · Ctrl-C stops")
+            print(json.dumps({"dashboard_url": proxy.url, "api_url": api_url}), flush=True)
+            while not stop.wait(timeout=0.5):
+                pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -258,37 +288,24 @@ def _campaigns_action(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from urllib.parse import urlsplit
-
-    import boto3
-
     from bulkmail_local.client import ApiFailure
-    from bulkmail_local.trace import steps
 
     try:
-        record = _client(args).request("GET", f"/campaigns/{args.campaign_id}")
+        trace = _client(args).request("GET", f"/campaigns/{args.campaign_id}/trace")
     except ApiFailure as exc:
         Console(stderr=True).print(f"[red]{exc}[/red]")
         return 1
-    arn = record.get("execution_arn")
-    if not arn:
-        Console(stderr=True).print(f"[red]campaign {args.campaign_id} has no execution yet ({record['status']})[/red]")
-        return 1
-    local = bool(args.aws_url) and urlsplit(args.aws_url).hostname in ("127.0.0.1", "localhost", "::1")
-    # The emulated account takes any credentials; a real one signs with the user's own.
-    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if local else {}
-    sfn = boto3.client("stepfunctions", endpoint_url=args.aws_url or None, region_name=arn.split(":")[3],
-                       **credentials)
-    events = []
-    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
-        events += page["events"]
-    table = Table(title=f"{args.campaign_id} · {arn.rsplit(':', 1)[-1]}")
+    table = Table(title=f"{args.campaign_id} · {trace['execution_arn'].rsplit(':', 1)[-1]} · {trace['execution_status']}")
     for column in ("#", "state", "at (s)", "took (s)"):
         table.add_column(column, justify="right" if column != "state" else "left")
-    for i, step in enumerate(steps(events), 1):
-        table.add_row(str(i), step.state, f"{step.started:.3f}",
-                      "running" if step.seconds is None else f"{step.seconds:.3f}")
-    Console().print(table)
+    first = trace["steps_omitted"] + 1
+    for i, step in enumerate(trace["steps"], first):
+        table.add_row(str(i), step["state"], f"{step['started']:.3f}",
+                      "running" if step["seconds"] is None else f"{step['seconds']:.3f}")
+    console = Console()
+    if trace["steps_omitted"]:
+        console.print(f"(the first {trace['steps_omitted']} steps are left out)")
+    console.print(table)
     return 0
 
 
@@ -343,6 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml (default: outbox/)")
     serve.set_defaults(run=_serve)
 
+    dashboard = commands.add_parser("dashboard", help="the web dashboard for a deployed stack, on 127.0.0.1 "
+                                                      "(API calls signed with your AWS credentials)")
+    where = dashboard.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack", help="the deployed stack's name (its ApiUrl output is the API)")
+    where.add_argument("--api-url", help="the management API's URL, instead of --stack")
+    dashboard.add_argument("--port", type=int, default=8080, help="the local port (default 8080)")
+    dashboard.set_defaults(run=_dashboard)
+
     def api_options(p: argparse.ArgumentParser) -> None:
         from bulkmail_local.client import DEFAULT_API_URL
         p.add_argument("--api-url", default=os.environ.get("BULKMAIL_API_URL", DEFAULT_API_URL),
@@ -381,8 +406,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     trace = commands.add_parser("trace", help="a campaign's path through the workflow, with timings")
     trace.add_argument("campaign_id")
-    trace.add_argument("--aws-url", default=os.environ.get("BULKMAIL_AWS_URL", "http://127.0.0.1:4566"),
-                       help="the AWS endpoint (default: bulkmail serve's; empty for real AWS)")
     api_options(trace)
     trace.set_defaults(run=_trace)
     return parser

@@ -1,5 +1,6 @@
 """`bulkmail serve`: the embedded runtime as a long-running local stack on 127.0.0.1.
 
+- the dashboard at / (bulkmail_local.dashboard), calling
 - the management API over real HTTP: each request becomes an API Gateway REST proxy event for the
   same ApiFunction handler that template.yaml deploys (one request at a time, as one Lambda container);
 - moto's threaded server, so the AWS CLI and boto3 reach the same emulated account;
@@ -16,6 +17,7 @@ from typing import Any, Callable
 
 from moto.server import ThreadedMotoServer
 
+from bulkmail_local.dashboard import static_file
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
 
@@ -49,6 +51,9 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else None
+            static = static_file(self.command, self.path)  # the dashboard, at /
+            if static is not None:
+                return self._reply(*static)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             prefix = next((p for p in gateways if p and self.path.startswith(p)), "")
             with lock:  # one container: the resolver holds the current event while it runs

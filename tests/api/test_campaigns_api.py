@@ -31,6 +31,15 @@ def test_post_campaign_starts_the_workflow_and_the_campaign_completes(api):
     assert (record["status"], record["sent_count"], record["total_contacts"], record["progress"]) == ("completed", 7, 7, 1.0)
     assert len(api.harness.sent_messages("api_1")) == 7
 
+    trace = api.request("GET", "/campaigns/api_1/trace").json()
+    assert (trace["execution_arn"], trace["execution_status"], trace["steps_omitted"]) == (body["execution_arn"], "SUCCEEDED", 0)
+    states = [p["state"] for p in trace["path"]]
+    assert states[:4] == ["IsContinuation", "ValidateCampaign", "PersistCampaign", "AdvanceCampaign"]
+    assert states[-1] == "CampaignCompleted"
+    assert not any(p["running"] for p in trace["path"])
+    assert [s["state"] for s in trace["steps"]].count("AdvanceCampaign") == len(trace["progress"]) >= 1
+    assert trace["progress"][-1]["processed"] == trace["progress"][-1]["total"] == 7
+
 
 def test_idempotency_key_returns_the_first_answer_and_starts_nothing_new(api):
     headers = {"Idempotency-Key": "retry-me"}
@@ -90,7 +99,8 @@ def test_existing_campaign_id_is_409(api):
 def test_unknown_campaign_is_404_on_every_route(api):
     for method, path in [("GET", "/campaigns/nope"), ("GET", "/campaigns/nope/deliveries"),
                          ("PATCH", "/campaigns/nope"), ("POST", "/campaigns/nope/pause"),
-                         ("POST", "/campaigns/nope/resume"), ("POST", "/campaigns/nope/cancel")]:
+                         ("POST", "/campaigns/nope/resume"), ("POST", "/campaigns/nope/cancel"),
+                         ("GET", "/campaigns/nope/trace")]:
         r = api.request(method, path, json_body={"subject": "x"} if method == "PATCH" else None)
         assert r.status == 404, (method, path, r.body)
         assert r.json()["errors"][0]["field"] == "campaign_id"

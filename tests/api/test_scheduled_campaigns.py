@@ -32,6 +32,8 @@ def test_campaign_with_send_at_starts_at_its_time_with_later_edits(api):
     assert schedule["Target"]["Arn"] == rt.state_machine_arn
     assert due_time(schedule) == datetime.fromisoformat(send_at)
     assert api.request("GET", "/campaigns/sched_1").json()["status"] == "scheduled"
+    not_started = api.request("GET", "/campaigns/sched_1/trace")
+    assert not_started.status == 409 and not_started.json()["errors"][0]["field"] == "status"
     assert api.request("PATCH", "/campaigns/sched_1", json_body={"subject": "Later, {{first_name}}"}).status == 200
     assert executions(rt) == []
 

@@ -1,4 +1,5 @@
 """`bulkmail serve` as a user runs it: a real process, real HTTP on loopback, the AWS endpoint, the CLI."""
+import contextlib
 import json
 import os
 import shutil
@@ -30,11 +31,12 @@ def http(method, url, body=None, headers=None, timeout=10):
         return e.code, json.loads(e.read() or b"null")
 
 
-@pytest.fixture
-def served(tmp_path):
+@contextlib.contextmanager
+def serve_process(workdir):
+    """A real `bulkmail serve` on free ports in `workdir`, up and answering; killed on the way out."""
     api_port, aws_port = free_port(), free_port()
     proc = subprocess.Popen([*CLI, "serve", "--api-port", str(api_port), "--aws-port", str(aws_port),
-                             "--outbox", str(tmp_path / "outbox")], cwd=tmp_path,
+                             "--outbox", str(workdir / "outbox")], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 60
@@ -50,10 +52,18 @@ def served(tmp_path):
         proc.kill()
         pytest.fail("serve did not answer within 60 s")
     env = {**os.environ, "BULKMAIL_API_URL": api, "BULKMAIL_AWS_URL": f"http://127.0.0.1:{aws_port}"}
-    yield {"api": api, "aws": f"http://127.0.0.1:{aws_port}", "proc": proc, "env": env, "dir": tmp_path}
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
+    try:
+        yield {"api": api, "aws": f"http://127.0.0.1:{aws_port}", "proc": proc, "env": env, "dir": workdir}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def served(tmp_path):
+    with serve_process(tmp_path) as stack:
+        yield stack
 
 
 def cli(served, *args, timeout=120):

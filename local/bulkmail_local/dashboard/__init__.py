@@ -1,0 +1,127 @@
+"""The web dashboard: static pages that call the management API from the same origin.
+
+`bulkmail serve` serves them beside the local API; `bulkmail dashboard --stack NAME` serves them on
+loopback and forwards every other request to a deployed stack's API, signed with the user's own AWS
+credentials (SigV4) — so there is no public web app and nothing new to secure.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bulkmail_local.client import ApiClient
+
+STATIC = Path(__file__).parent / "static"
+ASSET_PREFIX = "/dashboard/"
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+# Same-origin only; email previews render in a sandboxed iframe, whose inline styles are the email's own.
+_SECURITY = {"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+                                        "frame-ancestors 'none'; form-action 'self'",
+             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+# What a browser's request carries on to the API: nothing else (no cookies, no origin of a loopback page).
+_FORWARDED = {"content-type", "idempotency-key", "accept"}
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def static_file(method: str, target: str) -> tuple[int, dict[str, str], bytes] | None:
+    """The dashboard's answer for `target`, or None when the request is for the API."""
+    if method not in ("GET", "HEAD"):
+        return None
+    route = urlsplit(target).path
+    if route in ("/", "/index.html"):
+        name = "index.html"
+    elif route.startswith(ASSET_PREFIX):
+        name = route[len(ASSET_PREFIX):]
+    else:
+        return None
+    if name not in {p.name for p in STATIC.iterdir()}:  # only the files shipped: no path tricks
+        return (404, {"Content-Type": "application/json"},
+                json.dumps({"errors": [{"field": "path", "message": f"no dashboard file {name}"}]}).encode())
+    file = STATIC / name
+    return 200, {"Content-Type": _TYPES.get(file.suffix, "application/octet-stream"), **_SECURITY}, file.read_bytes()
+
+
+def _proxy_handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
+    class DashboardProxyHandler(BaseHTTPRequestHandler):
+        server_version = "bulkmail-dashboard"
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self.close_connection = True
+                return self._reply(413, {"Content-Type": "application/json"}, json.dumps(
+                    {"errors": [{"field": "$", "message": f"the request body is over {MAX_REQUEST_BYTES} bytes"}]}).encode())
+            body = self.rfile.read(length) if length else None
+            static = static_file(self.command, self.path)
+            if static is not None:
+                return self._reply(*static)
+            refused = self._foreign()
+            if refused is not None:
+                return self._reply(403, {"Content-Type": "application/json"}, json.dumps({"errors": [refused]}).encode())
+            headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
+            try:
+                status, answer_headers, answer = api.send(self.command, self.path, body, headers)
+            except OSError as exc:
+                status, answer_headers = 502, {"Content-Type": "application/json"}
+                answer = json.dumps({"errors": [{"field": "$", "message": f"cannot reach the API: {exc}"}]}).encode()
+            self._reply(status, {k: v for k, v in answer_headers.items() if k.lower() not in _HOP_BY_HOP}, answer)
+
+        def _foreign(self) -> dict[str, str] | None:
+            """A request this proxy must not sign: from another site's page (CSRF), or by another
+            host name resolved to loopback (DNS rebinding). Browsers send Origin on every POST."""
+            host = self.headers.get("Host", "")
+            port = self.server.server_address[1]
+            if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                return {"field": "Host", "message": f"{host!r} is not this dashboard's address"}
+            origin = self.headers.get("Origin")
+            if origin is not None and origin != f"http://{host}":
+                return {"field": "Origin", "message": f"{origin} is not this dashboard: not signed, not sent"}
+            return None
+
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+            logging.getLogger("bulkmail.dashboard").info("%s - %s", self.address_string(), format % args)
+
+    return DashboardProxyHandler
+
+
+class DashboardProxy:
+    """`with DashboardProxy(api_url) as proxy:` serves the dashboard on `proxy.url`, every API call signed."""
+
+    def __init__(self, api_url: str, *, port: int = 8080, host: str = "127.0.0.1"):
+        self.api = ApiClient(base_url=api_url, sign=True)
+        self._http = ThreadingHTTPServer((host, port), _proxy_handler(self.api))
+        self._http.daemon_threads = True
+        self._thread = threading.Thread(target=self._http.serve_forever, name="bulkmail-dashboard", daemon=True)
+
+    def __enter__(self) -> "DashboardProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._http.shutdown()
+        self._thread.join(timeout=10)
+        self._http.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._http.server_address[:2]
+        return f"http://{host}:{port}"
