@@ -34,7 +34,8 @@ def test_post_campaign_starts_the_workflow_and_the_campaign_completes(api):
     trace = api.request("GET", "/campaigns/api_1/trace").json()
     assert (trace["execution_arn"], trace["execution_status"], trace["steps_omitted"]) == (body["execution_arn"], "SUCCEEDED", 0)
     states = [p["state"] for p in trace["path"]]
-    assert states[:4] == ["IsContinuation", "ValidateCampaign", "PersistCampaign", "AdvanceCampaign"]
+    assert states[:5] == ["IsContinuation", "ValidateCampaign", "PersistCampaign", "PublishCampaignStarted",
+                          "AdvanceCampaign"]
     assert states[-1] == "CampaignCompleted"
     assert not any(p["running"] for p in trace["path"])
     assert [s["state"] for s in trace["steps"]].count("AdvanceCampaign") == len(trace["progress"]) >= 1
