@@ -21,7 +21,7 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
     path = live.rt.state_path(arn)
     assert path[:5] == ["IsContinuation", "ValidateCampaign", "PersistCampaign", "PublishCampaignStarted",
                         "AdvanceCampaign"]
-    assert path[-3:] == ["MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"]
+    assert path[-4:] == ["MarkCompleted", "ReadCompletedCounts", "PublishCampaignCompleted", "CampaignCompleted"]
     rec = live.campaigns.get("e2e_1")
     assert rec["status"] == "completed" and rec["completed_at"]
     assert rec["total_contacts"] == 260 == rec["queued_count"]
@@ -132,7 +132,7 @@ def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
 
         last_path = rt.state_path(chain[-1])
         assert last_path[0] == "IsContinuation" and "ValidateCampaign" not in last_path
-        assert last_path[-3:] == ["MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"]
+        assert last_path[-4:] == ["MarkCompleted", "ReadCompletedCounts", "PublishCampaignCompleted", "CampaignCompleted"]
         assert len(chain) >= 3
         # Announced once: a continuation neither persists nor announces the campaign again.
         assert [rt.state_path(arn).count("PublishCampaignStarted") for arn in chain] == [1] + [0] * (len(chain) - 1)

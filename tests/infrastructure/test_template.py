@@ -139,3 +139,15 @@ def test_bounces_and_complaints_reach_the_feedback_function():
     assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "EmailConfigurationSet"}]
     worker_env = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]
     assert worker_env["SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+
+
+def test_no_state_reads_the_whole_campaign_item():
+    """A campaign item holds its bodies (up to 150,000 characters each): returned whole into a state it
+    could pass the 256 KiB a state may carry. States read counters by projection, or nothing."""
+    for name, state in json.loads(ASL_PATH.read_text())["States"].items():
+        if ":::dynamodb:" not in state.get("Resource", ""):
+            continue
+        params = state["Parameters"]
+        assert params.get("ReturnValues", "NONE") in ("NONE", "UPDATED_OLD", "UPDATED_NEW"), name
+        if state["Resource"].endswith("dynamodb:getItem"):
+            assert "body" not in params["ProjectionExpression"], name
