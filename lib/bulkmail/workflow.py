@@ -54,10 +54,14 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
             "campaign_name": campaign["campaign_name"], "total_contacts": estimate}
 
 
+# Where each execution's loop starts: no steps taken yet.
+FIRST_STEP = {"next": "advance", "steps": 0}
+
+
 def workflow_state(campaign_id: str, settings, *, continuation: int) -> dict[str, Any]:
     """What the workflow's loop carries: the campaign, its poll interval, and this execution's steps."""
     return {"campaign_id": campaign_id, "poll_seconds": settings.poll_seconds, "continuation": continuation,
-            "advance": {"next": "advance", "steps": 0}}
+            "advance": dict(FIRST_STEP)}
 
 
 def backlog_bound(campaign: dict[str, Any], settings) -> int:
@@ -84,12 +88,16 @@ def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue,
     if steps > settings.steps_per_execution:
         return {"next": "continue_as_new", "steps": steps, "counts": {}}
     campaign = campaigns.get(campaign_id)
-    return {"next": _next_step(campaign, contacts=contacts, ledger=ledger, queue=queue, campaigns=campaigns,
-                               settings=settings),
-            "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
+    next_step = _next_step(campaign, settings)
+    if next_step == "fan_out":
+        last = fan_out_page(campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue,
+                            settings=settings)
+        next_step = "wait" if last else "advance"
+    return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
 
 
-def _next_step(campaign: dict[str, Any], **stores) -> str:
+def _next_step(campaign: dict[str, Any], settings) -> str:
+    """What the campaign's state asks for: "fan_out" when its next page may be queued now."""
     status = campaign["status"]
     if status == CampaignStatus.FAILED.value:
         return "failed"
@@ -100,9 +108,9 @@ def _next_step(campaign: dict[str, Any], **stores) -> str:
     backlog = campaign["queued_count"] - campaign["processed_count"]
     # A cancelled campaign still fans out, unthrottled: workers account each recipient as skipped.
     if status != CampaignStatus.CANCELLED.value and (
-            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, stores["settings"])):
+            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)):
         return "wait"
-    return "wait" if fan_out_page(campaign, **stores) else "advance"
+    return "fan_out"
 
 
 def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue, settings) -> bool:
@@ -129,7 +137,7 @@ def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns,
     item, so nothing else needs carrying) and point the campaign at it. The name derives from the
     campaign and the continuation's number, so a retried step finds its execution already started."""
     campaign_id, continuation = state["campaign_id"], int(state["continuation"]) + 1
-    next_state = {**state, "continuation": continuation, "advance": {"next": "advance", "steps": 0}}
+    next_state = {**state, "continuation": continuation, "advance": dict(FIRST_STEP)}
     arn = start_execution(state_machine_arn, f"{campaign_id}-continued-{continuation}", next_state)
     campaigns.update_fields(campaign_id, {"execution_arn": arn, "continuations": continuation, "updated_at": _now()})
     return {"execution_arn": arn, "continuation": continuation}

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bulkmail.adapters.campaigns import CampaignStore
-from bulkmail.adapters.contacts import ContactStore
-from bulkmail.contact_import import normalise_contacts
+from bulkmail_local.bench import load_generated_contacts
 from bulkmail_local.bench.cost import Deployment, cost_per_million, load_prices
 from bulkmail_local.bench.seed_design import run_seed_design
 from bulkmail_local.demo import generated_contacts
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.metering import Meter
-from bulkmail_local.runtime.stack import ACCOUNT, REGION
+from bulkmail_local.runtime.stack import ACCOUNT, PROJECT_ROOT, REGION
+from bulkmail_local.runtime.template import load_template
 
 BENCH_PARAMETERS = {"BacklogSeconds": 3}
 BENCH_RATE = 1000  # emails/s: a bound of 3 s × 1000 = 3,000 queued recipients, and no pacing here
@@ -39,11 +39,6 @@ CAMPAIGN = {
 # Each step of the workflow's loop is its task and its choice; a poll is a wait, then a step.
 STEP_STATES = ("AdvanceCampaign", "NextStep")
 WAIT_STATE = "WaitForProgress"
-
-
-def _load_contacts(rt: EmbeddedRuntime, contacts: int) -> None:
-    items, _ = normalise_contacts(generated_contacts(contacts))
-    ContactStore(rt.physical["ContactsTable"]).put_many(items)
 
 
 def history_by_state(rt: EmbeddedRuntime, arn: str) -> tuple[Counter, Counter, int]:
@@ -82,10 +77,9 @@ def workflow_figures(entered: Counter, events_of: Counter, total_events: int, pa
     }
 
 
-def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: Deployment,
-               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
     with EmbeddedRuntime(outbox=outbox, parameters=BENCH_PARAMETERS) as rt:
-        _load_contacts(rt, contacts)
+        load_generated_contacts(rt, contacts)
         meter = Meter(ACCOUNT, REGION)
         invocations_before = {f.logical_id: f.invocations for f in rt.functions.values()}
         rt.meter = meter
@@ -102,10 +96,7 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
     sent = max(1, int(record["sent_count"]))
     first, last = meter.first_at.get("sesv2.SendEmail", started), meter.last_at.get("sesv2.SendEmail", started)
     send_phase = max(last - first, 1e-9)
-    per_email = {op: n / sent for op, n in sorted(meter.requests.items())}
-    by_service = Counter()
-    for op, n in meter.requests.items():
-        by_service[op.split(".")[0]] += n
+    by_service = meter.by_service()
     workflow = workflow_figures(entered, events_of, total_events, int(record["fanout_page"]))
     usage = {
         "ses_requests": by_service["sesv2"] / sent,
@@ -117,12 +108,12 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
         "transitions_per_page": workflow["transitions_per_page"],
         "transitions_per_poll": workflow["transitions_per_poll"],
     }
-    non_ses = sum(n for op, n in meter.requests.items() if not op.startswith("sesv2.")) + sum(invocations.values())
+    non_ses = meter.non_ses_requests() + sum(invocations.values())
     return {
         "contacts": contacts, "sent": int(record["sent_count"]), "status": record["status"], "execution": execution["status"],
         "whole_seconds": round(whole, 2), "send_seconds": round(send_phase, 2),
         "emails_per_second": round(sent / whole, 1), "send_phase_emails_per_second": round(sent / send_phase, 1),
-        "requests_per_email": {op: round(v, 4) for op, v in per_email.items()},
+        "requests_per_email": meter.per_email(sent),
         "lambda_invocations": dict(invocations),
         "non_ses_requests_per_email": round(non_ses / sent, 4),
         "dynamodb_units_per_email": {"read": round(usage["dynamodb_read_units"], 3),
@@ -134,18 +125,18 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
 
 def bench_seed(contacts: int, outbox: Path, workers: int) -> dict[str, Any]:
     with EmbeddedRuntime(outbox=outbox, parameters=BENCH_PARAMETERS) as rt:
-        _load_contacts(rt, contacts)
+        load_generated_contacts(rt, contacts)
         meter = Meter(ACCOUNT, REGION)
         rt.meter = meter
         result = run_seed_design(rt, [c["email"] for c in generated_contacts(contacts)], workers=workers,
                                  timeout=max(900, contacts))
         rt.meter = None
     sent = max(1, result["sent"])
-    non_ses = sum(n for op, n in meter.requests.items() if not op.startswith("sesv2.")) + result["invocations"]
+    non_ses = meter.non_ses_requests() + result["invocations"]
     return {
         "contacts": contacts, "sent": result["sent"], "whole_seconds": round(result["seconds"], 2),
         "emails_per_second": round(result["sent"] / result["seconds"], 1),
-        "requests_per_email": {op: round(n / sent, 4) for op, n in sorted(meter.requests.items())},
+        "requests_per_email": meter.per_email(sent),
         "lambda_invocations": result["invocations"],
         "non_ses_requests_per_email": round(non_ses / sent, 4),
     }
@@ -153,9 +144,6 @@ def bench_seed(contacts: int, outbox: Path, workers: int) -> dict[str, Any]:
 
 def run_bench(sizes: list[int], *, seed_contacts: int | None, outbox: Path,
               progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    from bulkmail_local.runtime.template import load_template
-    from bulkmail_local.runtime.stack import PROJECT_ROOT
-
     prices = load_prices()
     deployment = Deployment.from_template(load_template(PROJECT_ROOT / "template.yaml"))
     results = []

@@ -1,4 +1,4 @@
-"""Benchmarks on the embedded runtime (figures, not pass/fail tests)."""
+"""`bulkmail bench pacing`: how close a paced campaign comes to its rate against a throttling SES."""
 from __future__ import annotations
 
 import time
@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bulkmail.adapters.campaigns import CampaignStore
-from bulkmail.adapters.contacts import ContactStore
-from bulkmail.contact_import import normalise_contacts
-from bulkmail_local.demo import generated_contacts
+from bulkmail_local.bench import load_generated_contacts
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.faults import SesRateLimit
 
@@ -30,8 +28,7 @@ def bench_pacing(*, rate: float, seconds: float, outbox: Path, workers: int = 5)
     parameters = {"RecipientsPerMessage": per_message, "FanoutPageSize": max(per_message, 200),
                   "WorkerMaxConcurrency": workers}
     with EmbeddedRuntime(outbox=outbox, parameters=parameters) as rt:
-        items, _ = normalise_contacts(generated_contacts(contacts))
-        ContactStore(rt.physical["ContactsTable"]).put_many(items)
+        load_generated_contacts(rt, contacts)
         limiter = SesRateLimit(rate)
         rt.faults = limiter
         campaign_id = f"pacing_{int(rate)}_{int(time.time())}"

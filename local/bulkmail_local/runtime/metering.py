@@ -88,6 +88,18 @@ class Meter:
             self.capacity["read"] += read
             self.capacity["write"] += write
 
+    def by_service(self) -> Counter[str]:
+        services: Counter[str] = Counter()
+        for name, n in self.requests.items():
+            services[name.split(".")[0]] += n
+        return services
+
+    def non_ses_requests(self) -> int:
+        return sum(n for name, n in self.requests.items() if not name.startswith("sesv2."))
+
+    def per_email(self, emails: int) -> dict[str, float]:
+        return {name: round(n / emails, 4) for name, n in sorted(self.requests.items())}
+
     # --- DynamoDB capacity units -----------------------------------------------------------------
     def _stored(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         backend = dynamodb_backends[self.account][self.region]
