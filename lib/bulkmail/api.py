@@ -38,7 +38,7 @@ from bulkmail.errors import CampaignInvalid, CampaignNotFound, SendError
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
-from bulkmail.validation import is_email, load_schema, validate_campaign
+from bulkmail.validation import is_email, load_schema, submitted_fields, validate_campaign
 
 MAX_CONTACTS_PER_REQUEST = 1_000
 MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
@@ -247,8 +247,7 @@ def delete_contact(email: str):
 # --- campaigns ------------------------------------------------------------------------------------
 def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
     """What ValidateCampaign accepts again: the schema's fields (created_at and send_at are ours)."""
-    allowed = set(load_schema()["properties"]) - {"send_at"}
-    return {k: v for k, v in campaign.items() if k in allowed}
+    return submitted_fields(campaign)
 
 
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
@@ -356,9 +355,7 @@ def patch_campaign(campaign_id: str):
     if not changes:
         raise ApiError(400, "$", f"name at least one of {', '.join(EDITABLE_FIELDS)}")
     record = stores().campaigns.get(campaign_id)
-    schema_fields = set(load_schema()["properties"]) - {"send_at"}
-    merged = {k: v for k, v in record.items() if k in schema_fields}
-    merged.update(changes)
+    merged = {**submitted_fields(record), **changes}
     validate_campaign(merged, now=_now())  # the same rules as a new campaign; raises CampaignInvalid
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
     if not control.update_if_status(stores().campaigns.table_name, campaign_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 from bulkmail.errors import BulkmailError
 from bulkmail.models import BatchMessage, CampaignStatus
-from bulkmail.validation import load_schema
+from bulkmail.validation import submitted_fields
 
 ACTIVE = (CampaignStatus.QUEUED, CampaignStatus.PROCESSING)
 
@@ -73,9 +73,9 @@ def resend_failed_input(campaign_id: str, *, campaigns, ledger) -> dict[str, Any
         raise InvalidTransition(f"campaign {campaign_id} is {original['status']}: re-send once it has finished")
     if ledger.count_failed(campaign_id) == 0:
         raise InvalidTransition(f"campaign {campaign_id} has no failed recipients")
-    fields = set(load_schema()["properties"])  # what a user submits: exactly the schema's fields - {"campaign_id", "send_at", "resend_of", "list"}
     return {
-        **{k: v for k, v in original.items() if k in fields},
+        # The audience is the original's failed recipients, not its list.
+        **submitted_fields(original, leave_out=("campaign_id", "resend_of", "list")),
         "campaign_id": f"{campaign_id[:40]}_resend_{uuid.uuid4().hex[:6]}",
         "resend_of": campaign_id,
     }

@@ -32,6 +32,13 @@ def load_schema(name: str = "campaign") -> dict[str, Any]:
     return json.loads(resources.files("bulkmail.schema").joinpath(f"{name}.schema.json").read_text())
 
 
+def submitted_fields(record: dict[str, Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A stored campaign as a user would submit it again: the schema's fields, without send_at (its
+    time has passed once the campaign exists) and without `leave_out`; what we added stays behind."""
+    fields = set(load_schema()["properties"]) - {"send_at", *leave_out}
+    return {k: v for k, v in record.items() if k in fields}
+
+
 @lru_cache(maxsize=None)
 def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name), format_checker=FormatChecker())

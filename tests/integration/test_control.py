@@ -5,6 +5,7 @@ import pytest
 
 from bulkmail import control
 from bulkmail.adapters.queue import redrive
+from bulkmail.validation import validate_campaign
 from tests.conftest import SEED_CAMPAIGN, Harness, people
 
 
@@ -124,3 +125,14 @@ def test_a_message_that_keeps_failing_is_dead_lettered_accounted_and_redrivable(
         assert (rec["sent_count"], rec["failed_count"], rec["processed_count"]) == (3, 0, 3)
         assert {r["status"] for r in h.ledger.deliveries_for(c["campaign_id"])} == {"sent"}
         assert len(h.sent_messages(c["campaign_id"])) == 3
+
+
+def test_a_scheduled_campaign_can_be_resent_to_its_failed_recipients(live):
+    # Its record keeps the send_at it was scheduled for, which has passed by the time it is re-sent.
+    live.add_contacts(people(2))
+    arn = live.rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "sched", "from_email": "news@later.example"})
+    assert live.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
+    live.campaigns.update_fields("sched", {"send_at": "2020-01-01T09:00:00+00:00"})
+    retry = control.resend_failed_input("sched", campaigns=live.campaigns, ledger=live.ledger)
+    assert "send_at" not in retry and "list" not in retry and retry["resend_of"] == "sched"
+    validate_campaign(retry)  # what ValidateCampaign will check: accepted
