@@ -63,3 +63,8 @@ class BatchBusy(BulkmailError):
 
 class InvalidUnsubscribeToken(BulkmailError):
     """An unsubscribe token that is malformed or whose signature does not match: change nothing."""
+
+
+class DatabaseBusy(BulkmailError):
+    """DynamoDB kept refusing a write with a fault that wrote nothing (conflict, throttling, 500) after
+    the retries: the workflow step is retried by its state machine Retry (the error's name), never failed."""

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 # A campaign's counters: the workers keep them in the same transaction as the ledger rows.
 CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
@@ -74,6 +75,7 @@ class Outcome:
     dead_lettered: bool = False          # failed because its message is going to the DLQ (redrivable)
     replaces_dead_letter: bool = False   # a redriven recipient: this outcome replaces that failure
     failure_class: str = ""              # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
+    noted: bool = False                  # sent, and its ledger row already written (uncounted until recorded)
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,17 @@ class Claim(enum.Enum):
 class BatchRecord:
     claim: Claim
     attempts: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on one batch, and how long it may keep trying to write (the ledger retries a
+    refused write, extending the lease, while `time_left()` is positive)."""
+
+    campaign_id: str
+    batch_id: str
+    token: str
+    lease_seconds: int
+    time_left: Callable[[], float] = lambda: 0.0
+    wall_clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep

@@ -132,12 +132,23 @@ def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue
     return cursor is None
 
 
+# Campaign ids are letters, digits, "_" and "-" (the schema): an execution name with a "." can never
+# be a campaign's own (first) execution, so no campaign can take another's continuation name.
+CONTINUATION_SEPARATOR = "."
+
+
+def continuation_name(campaign_id: str, continuation: int) -> str:
+    """The execution name of a campaign's n-th continuation (≤ 80 characters: a 64-character id
+    leaves room for 99,999 continuations)."""
+    return f"{campaign_id}{CONTINUATION_SEPARATOR}continued-{continuation}"
+
+
 def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns, start_execution) -> dict[str, Any]:
     """Start the campaign's next execution from the loop (the cursor and counters live in the campaign
     item, so nothing else needs carrying) and point the campaign at it. The name derives from the
     campaign and the continuation's number, so a retried step finds its execution already started."""
     campaign_id, continuation = state["campaign_id"], int(state["continuation"]) + 1
     next_state = {**state, "continuation": continuation, "advance": dict(FIRST_STEP)}
-    arn = start_execution(state_machine_arn, f"{campaign_id}-continued-{continuation}", next_state)
+    arn = start_execution(state_machine_arn, continuation_name(campaign_id, continuation), next_state)
     campaigns.update_fields(campaign_id, {"execution_arn": arn, "continuations": continuation, "updated_at": _now()})
     return {"execution_arn": arn, "continuation": continuation}

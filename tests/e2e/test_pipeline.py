@@ -125,7 +125,7 @@ def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
             if "continued_as" not in output:
                 break
             arn = output["continued_as"]["execution_arn"]
-            assert arn.endswith(f":e2e_long-continued-{len(chain)}")
+            assert arn.endswith(f":e2e_long.continued-{len(chain)}")
             chain.append(arn)
             assert len(chain) < 60, "the campaign never finished"
             assert rt.wait_for_execution(arn, timeout=120)["status"] == "SUCCEEDED"
