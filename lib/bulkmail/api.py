@@ -39,6 +39,7 @@ from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
 from bulkmail.validation import is_email, load_schema, submitted_fields, validate_campaign
+from bulkmail.workflow import queued_record
 
 MAX_CONTACTS_PER_REQUEST = 1_000
 MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
@@ -261,7 +262,17 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     if "send_at" in campaign:
         return _schedule_campaign(campaign)
-    arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
+    # Stored before the execution starts, so that it can be read, paused or cancelled from the moment
+    # this answers (PersistCampaign then adopts the record of its own execution).
+    machine = _env("STATE_MACHINE_ARN")
+    arn = control.execution_arn(machine, campaign_id)
+    if not stores().campaigns.create(queued_record(campaign, arn, stores().settings)):
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    try:
+        control.start_execution(machine, campaign_id, _execution_input(campaign))
+    except Exception:
+        stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
+        raise
     return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn}
 
 
@@ -323,8 +334,7 @@ def list_campaigns():
 
 def _starting(campaign_id: str) -> dict[str, Any]:
     """A campaign whose execution has started but not yet stored it (executions are named after campaigns)."""
-    machine = _env("STATE_MACHINE_ARN")
-    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{campaign_id}"
+    arn = control.execution_arn(_env("STATE_MACHINE_ARN"), campaign_id)
     try:
         execution = control.describe_execution(arn)
     except control.ExecutionNotFound:

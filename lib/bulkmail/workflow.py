@@ -28,16 +28,22 @@ def audience_page(campaign: dict[str, Any], cursor: dict | None, limit: int, *, 
     return contacts.scan_page(cursor, limit, campaign.get("list"))
 
 
-def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
-                     ) -> dict[str, Any]:
-    """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
-    record = {
+def queued_record(campaign: dict[str, Any], execution_arn: str, settings) -> dict[str, Any]:
+    """The stored form of a campaign that is starting now (the API stores it before it answers, so
+    that it can be read, paused or cancelled at once; PersistCampaign stores it if nobody did)."""
+    return {
         **campaign,
         "status": CampaignStatus.QUEUED.value,
         "execution_arn": execution_arn,
         "max_send_rate": campaign.get("max_send_rate", settings.default_max_send_rate),
         "updated_at": _now(),
     }
+
+
+def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
+                     ) -> dict[str, Any]:
+    """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
+    record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
         existing = campaigns.get(campaign["campaign_id"])
@@ -46,9 +52,13 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
             campaign["campaign_id"], (CampaignStatus.SCHEDULED,), CampaignStatus.QUEUED, record["updated_at"],
             extra={"execution_arn": execution_arn, "total_contacts": estimate,
                    "max_send_rate": record["max_send_rate"]})
-        if not adopted and existing.get("execution_arn") != execution_arn:  # not our own earlier attempt
-            raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
-                                                                       f"({existing.get('status')})"}])
+        if not adopted:
+            if existing.get("execution_arn") != execution_arn:  # neither the API's record of this start nor ours
+                raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
+                                                                           f"({existing.get('status')})"}])
+            # Stored by the API as it started this execution (and perhaps paused or cancelled since):
+            # it gets its recipient estimate; its status is left as it is.
+            campaigns.set_estimate(campaign["campaign_id"], estimate)
     # campaign_name and total_contacts: what the workflow's CampaignStarted event reports.
     return {**workflow_state(campaign["campaign_id"], settings, continuation=0),
             "campaign_name": campaign["campaign_name"], "total_contacts": estimate}

@@ -27,8 +27,8 @@ from bulkmail.errors import DatabaseBusy
 _deserializer = TypeDeserializer()
 
 MAX_ATTEMPTS = 10             # per request, first attempt included
-BACKOFF_BASE_SECONDS = 0.05
-BACKOFF_CAP_SECONDS = 2.0
+BACKOFF_BASE_SECONDS = 0.02
+BACKOFF_CAP_SECONDS = 0.5
 # Cancellation reasons of a transaction that wrote nothing and may simply be tried again.
 RETRYABLE_CANCELLATION = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 RETRYABLE_CODES = frozenset({"TransactionConflictException", "ProvisionedThroughputExceededException",

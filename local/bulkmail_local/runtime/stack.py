@@ -121,6 +121,9 @@ class EmbeddedRuntime:
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        # Held while one emulated AWS request is answered (re-entrant: a test holding it still makes
+        # requests of its own, while every other thread waits).
+        self.request_lock = threading.RLock()
         self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
@@ -149,7 +152,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock(), self)))
+        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
