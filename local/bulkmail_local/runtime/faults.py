@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import threading
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -71,7 +72,8 @@ def _body(request) -> bytes:
 
 
 def _error(status: int, code: str, message: str, url: str, **fields) -> AWSResponse:
-    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json"}
+    # As AWS answers: every response carries a request id (Step Functions' error cause quotes it).
+    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex}
     # The code in the header (REST-JSON services) and in `__type` (JSON services such as DynamoDB).
     body = {"__type": code, "message": message, **fields}
     return AWSResponse(url, status, headers, MockRawResponse(json.dumps(body)))
