@@ -53,7 +53,7 @@ def is_retryable(exc: BaseException) -> bool:
     if code == "TransactionCanceledException":
         reasons = set(cancellation_reasons(exc.response)) - {"None"}
         return bool(reasons) and reasons <= RETRYABLE_CANCELLATION
-    return code in RETRYABLE_CODES or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return code in RETRYABLE_CODES
 
 
 def _retry_conflicts(response=None, attempts: int = 0, **_kwargs) -> float | None:
