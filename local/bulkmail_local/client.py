@@ -24,6 +24,14 @@ class ApiFailure(Exception):
         super().__init__(f"HTTP {status}: {detail}")
 
 
+class ApiUnreachable(OSError):
+    """No answer from the API: the message names the URL tried."""
+
+    def __init__(self, url: str, reason: object):
+        self.url = url
+        super().__init__(f"cannot reach the API at {url}: {reason}")
+
+
 def sigv4_headers(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> dict[str, str]:
     """`headers` plus SigV4 (service execute-api) with the user's own AWS credentials.
 
@@ -65,13 +73,18 @@ class ApiClient:
                 return response.status, dict(response.headers.items()), response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers.items()), exc.read()
+        except urllib.error.URLError as exc:
+            raise ApiUnreachable(url, exc.reason) from None
+        except (OSError, ValueError) as exc:  # a reset, a timeout, or an --api-url that is not a URL
+            raise ApiUnreachable(url, exc) from None
 
     def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Any:
         headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
+        if json_body is not None or (method != "GET" and "Content-Type" not in headers):
+            headers["Content-Type"] = "application/json"  # even with no body: what a page of another site cannot send
         status, _, raw = self.send(method, path, body, headers)
         if status >= 400:
             try:

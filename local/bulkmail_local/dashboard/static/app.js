@@ -50,10 +50,9 @@ class ApiError extends Error {
 async function api(method, path, body, headers = {}) {
   const init = { method, headers: { ...headers } };
   if (typeof body === "string") init.body = body;
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers["Content-Type"] = "application/json";
-  }
+  else if (body !== undefined) init.body = JSON.stringify(body);
+  // JSON even with no body: the local servers refuse a change sent as anything a page of another site could send.
+  if (method !== "GET" && !init.headers["Content-Type"]) init.headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path, init);
