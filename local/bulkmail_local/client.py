@@ -24,6 +24,10 @@ class ApiFailure(Exception):
         super().__init__(f"HTTP {status}: {detail}")
 
 
+class CredentialsMissing(RuntimeError):
+    """A deployed API needs SigV4 and no AWS credentials were found."""
+
+
 class ApiUnreachable(OSError):
     """No answer from the API: the message names the URL tried."""
 
@@ -44,7 +48,8 @@ def sigv4_headers(method: str, url: str, body: bytes | None, headers: dict[str, 
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise RuntimeError("no AWS credentials found to sign the request (IAM auth)")
+        raise CredentialsMissing(f"no AWS credentials to sign the request to {url} (the API takes IAM auth): "
+                                 "run `aws configure` or set AWS_PROFILE")
     host = _EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
     region = host.group(1) if host else session.region_name or "us-east-1"
     request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
