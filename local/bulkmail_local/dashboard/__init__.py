@@ -38,6 +38,8 @@ def static_file(method: str, target: str) -> tuple[int, dict[str, str], bytes] |
     route = urlsplit(target).path
     if route in ("/", "/index.html"):
         name = "index.html"
+    elif route == "/favicon.ico":  # asked for by browsers whatever the page names
+        name = "favicon.svg"
     elif route.startswith(ASSET_PREFIX):
         name = route[len(ASSET_PREFIX):]
     else:
