@@ -430,7 +430,7 @@ def _campaigns_status(args: argparse.Namespace) -> int:
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
-                      TimeElapsedColumn(), console=console) as bar:
+                      TimeElapsedColumn(), console=console, transient=True) as bar:  # the table follows
             task = bar.add_task("waiting", total=None, sent=0, failed=0, skipped=0)
             while time.monotonic() < deadline:
                 record = _api(args, "GET", path)
@@ -445,7 +445,7 @@ def _campaigns_status(args: argparse.Namespace) -> int:
                                f"{_counts(record) if record else ''} — watch again, or give --timeout")
     except KeyboardInterrupt:
         raise CliError(f"stopped watching; {_counts(record) if record else f'campaign {args.campaign_id}'} goes on "
-                       f"without you — stop it with: bulkmail campaigns pause {args.campaign_id}", 130) from None
+                       f"without you (to stop it: bulkmail campaigns pause or cancel {args.campaign_id})", 130) from None
     _output(args, record, lambda out: out.print(_campaign_table(record)))
     return 0 if record["status"] == "completed" else 1
 
