@@ -273,6 +273,9 @@ def _serve(args: argparse.Namespace) -> int:
             while not stop.wait(timeout=0.5):
                 pass
             console.print("stopping …")
+    except OSError as exc:  # a port in use
+        raise CliError(f"cannot start: {exc.strerror or exc} — is another bulkmail serve running on port {args.api_port} "
+                       f"or {args.aws_port}? Stop it, or choose --api-port / --aws-port") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -292,8 +295,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         api_url = args.api_url or stack_api_url(args.stack)
     except (BotoCoreError, ClientError, RuntimeError) as exc:
-        console.print(f"[red]cannot find the API of stack {args.stack}: {exc}[/red]")
-        return 1
+        raise CliError(f"cannot find the API of stack {args.stack}: {_aws_failure(exc, None) if isinstance(exc, (BotoCoreError, ClientError)) else exc}") from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -14,6 +14,7 @@ proxy, which signs what it forwards with the user's own AWS credentials:
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -106,6 +107,14 @@ class LoopbackMotoServer(ThreadedMotoServer):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
         app = guarded_wsgi(DomainDispatcherApplication(create_backend_app), lambda: self.get_host_and_port()[1])
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler,
+                                   fd=self._listening.fileno())
+        self._listening.close()  # the server holds its own copy
         self._server_ready_event.set()
         self._server.serve_forever()
+
+    def start(self) -> None:
+        # Bound here, so that a port in use is an OSError for the caller; inside moto's thread werkzeug
+        # would print and exit that thread, and start() would wait for ever.
+        self._listening = socket.create_server((self._ip_address, self._port))
+        super().start()

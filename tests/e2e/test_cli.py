@@ -142,3 +142,15 @@ def test_ctrl_c_during_the_demo_stops_it_and_says_where_it_was(tmp_path):
     assert "interrupted: the demo stopped with campaign demo_" in err and "sent" in err
     folder = next((tmp_path / "outbox").iterdir())
     assert len(list(folder.glob("*.eml"))) < 3000 and stopped_after < 30            # it did not send on to the end
+
+
+@pytest.mark.parametrize("which", ["--api-port", "--aws-port"])
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path, which):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        other = "--aws-port" if which == "--api-port" else "--api-port"
+        line = one_line_error(run("serve", which, str(port), other, "0", "--outbox", str(tmp_path / "outbox"),
+                                  cwd=tmp_path, timeout=90))
+    assert "Address already in use" in line and str(port) in line and "is another bulkmail serve running" in line

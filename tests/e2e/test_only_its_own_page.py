@@ -204,3 +204,22 @@ def test_the_note_of_an_action_goes_once_the_campaign_moves_on(browser, stack): 
         expect(note).to_have_text("")
     finally:
         context.close()
+
+
+def test_the_form_names_a_misspelt_list_beside_its_field(browser, stack):  # noqa: F811
+    context = browser.new_context(base_url=stack["api"])
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto("/#/new")
+        page.get_by_label("Name").fill("Typo")
+        page.get_by_label("From address").fill("news@example.com")
+        page.get_by_label("Subject").fill("Hi")
+        page.get_by_label("Text body").fill("Hello")
+        page.get_by_label("List (optional)").fill("nwes")
+        page.get_by_role("button", name="Start campaign").click()
+        expect(page.locator("#field-list-error")).to_have_text("there is no list 'nwes': the known lists are news")
+        expect(page.get_by_label("List (optional)")).to_be_focused()
+        assert page.url.endswith("#/new")                                                # nothing started
+    finally:
+        context.close()
