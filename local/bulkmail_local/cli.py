@@ -60,8 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     # With --json, stdout carries only the final record: everything for people goes to stderr.
     console = Console(stderr=args.json)
     if args.contacts is not None and args.contacts < 0:
-        console.print("[red]--contacts must be 0 or more[/red]")
-        return 2
+        raise CliError("--contacts must be 0 or more", 2)
     last: dict = {}
     with _stopping_on_ctrl_c(console, "stopping the demo: the batch being sent finishes, nothing more is sent …"), \
             Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -78,8 +77,12 @@ def _demo(args: argparse.Namespace) -> int:
         try:
             result = run_demo(contacts=args.contacts, outbox=Path(args.outbox), progress=progress)
         except KeyboardInterrupt:
-            raise CliError(f"interrupted: the demo stopped with {_counts(last) if last else 'its campaign not yet started'}; "
-                           f"its emulated account is gone (a demo keeps nothing), the mail sent is in {args.outbox}/",
+            if not last:
+                raise CliError("interrupted: the demo stopped before its campaign started; nothing was sent", 130) from None
+            folder = Path(args.outbox) / str(last.get("campaign_id"))
+            written = len(list(folder.glob("*.eml"))) if folder.is_dir() else 0
+            raise CliError(f"interrupted: the demo stopped, nothing more is sent; {written} emails are in {folder}/ "
+                           f"(last seen: {_counts(last)}); its emulated account is gone (a demo keeps nothing)",
                            130) from None
         if result.campaign:
             progress(result.campaign)
@@ -328,6 +331,8 @@ def _api(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any
         raise CliError(f"{exc} — is `bulkmail serve` running? (another API: --api-url URL or BULKMAIL_API_URL)") from None
     except CredentialsMissing as exc:
         raise CliError(str(exc)) from None
+    except ValueError:  # a 2xx that is not JSON: something else answers at that URL
+        raise CliError(f"the answer from {args.api_url}{path} is not JSON: is --api-url the bulkmail API?") from None
 
 
 def _output(args: argparse.Namespace, result: Any, human: Callable[[Console], None]) -> int:
