@@ -381,7 +381,7 @@ class EmbeddedRuntime:
             document = json.dumps(self.resolve(props["AssumeRolePolicyDocument"]))
             role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
             self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
-        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), groups)
+        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups)
 
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")
