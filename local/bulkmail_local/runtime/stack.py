@@ -67,6 +67,7 @@ NOT_PROVISIONED = {
     "AWS::CloudWatch::Dashboard": "nothing to show it",
     "AWS::SNS::Topic": "only alarms publish to it",
     "AWS::IAM::Policy": "IAM is not enforced locally: every function runs as one local role",
+    "AWS::Logs::LogGroup": "function logs go to the log file (outbox/lambda.log), kept as long as the file",
 }
 
 
