@@ -88,7 +88,7 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
             if response.status not in (200, 409):  # 409: the campaign ended in between
                 raise RuntimeError(f"{method} {path}: {response.status} {response.body[:300]!r}")
         items, _ = normalise_contacts(generated_contacts(contacts))
-        ContactStore(rt.physical["ContactsTable"]).put_many(items)
+        ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"]).put_many(items)
         audience = {i["email"] for i in items}
 
         faults = ChaosFaults(seed, batches_table=rt.physical["BatchesTable"],
