@@ -63,3 +63,7 @@ class BatchBusy(BulkmailError):
 
 class InvalidUnsubscribeToken(BulkmailError):
     """An unsubscribe token that is malformed or whose signature does not match: change nothing."""
+
+
+class TemplateBudgetExceeded(BulkmailError):
+    """A template took longer, looped more or produced more than a render may (a budget, not a bug)."""
