@@ -18,7 +18,9 @@ def test_importing_again_never_resubscribes_a_suppressed_contact(harness):
     assert suppress_contact(h.contacts, "a@example.org", "unsubscribed", "2026-11-27T00:00:00+00:00", {}) == "unsubscribed"
     assert suppress_contact(h.contacts, "b@example.org", "bounced", "2026-11-27T00:00:00+00:00", {}) == "bounced"
     assert suppress_contact(h.contacts, "a@example.org", "complained", "2026-11-27T00:00:01+00:00", {}) == "unsubscribed"
-    assert suppress_contact(h.contacts, "nobody@example.org", "bounced", "2026-11-27T00:00:00+00:00", {}) is None
+    # An address that is not a contact keeps a suppression: importing it later cannot subscribe it.
+    assert suppress_contact(h.contacts, "nobody@example.org", "bounced", "2026-11-27T00:00:00+00:00", {}) == "bounced"
+    assert h.contacts.get("nobody@example.org") is None
     h.add_contacts([{"email": "A@example.org", "first_name": "Anna"}, {"email": "b@example.org", "status": "subscribed"},
                     {"email": "c@example.org", "status": "unsubscribed"}])
     a, b, c = (h.contacts.get(f"{x}@example.org") for x in "abc")

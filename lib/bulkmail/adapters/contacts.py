@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from boto3.dynamodb.conditions import Attr
@@ -115,10 +116,11 @@ class ContactStore:
             put["ExpressionAttributeValues"] = {":read": stored.get("status", ContactStatus.SUBSCRIBED.value)}
         return {"Put": put}
 
-    def delete(self, email: str, now_iso: str) -> bool:
+    def delete(self, email: str, now_iso: str | None = None) -> bool:
         """Forget a contact (False if there is none). A suppressed one leaves its suppression behind
         (address, status, reason, date; no name, lists or attributes), so that importing the address
         again cannot resubscribe it."""
+        now_iso = now_iso or datetime.now(timezone.utc).isoformat(timespec="seconds")
         for _ in range(_CONFLICT_RETRIES + 1):
             item = self.get_item(email)
             if item is None:
