@@ -41,6 +41,7 @@ MAX_RENDER_SECONDS = 0.25
 MAX_RENDERED_CHARS = 1_000_000     # any one value a template makes, and each part it renders
 MAX_TEMPLATE_STEPS = 100_000       # loop iterations + calls + filters, all loops together
 _MAX_EXPONENT = 1024
+_MAX_INT_BITS = 100_000            # integers too: big-number arithmetic runs in C, past any time check
 _LARGE_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(?:\*|\d{5,})|%[-#0 +]*\d*\.(?:\*|\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 # Filters whose output grows with an argument (width, count) rather than with their input.
 _UNBOUNDED_FILTERS = ("center", "indent", "wordwrap", "format")
@@ -74,6 +75,8 @@ def _check_length(length: int) -> None:
 def _sized(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)):
         _check_length(len(value))
+    elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        raise TemplateBudgetExceeded(f"the template made a number of more than {_MAX_INT_BITS} bits")
     return value
 
 
@@ -132,8 +135,10 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
                     _check_length(len(seq) * times)
-        elif operator == "**" and isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
-            raise TemplateBudgetExceeded(f"exponents above {_MAX_EXPONENT} are not available")
+        elif operator == "**" and isinstance(right, (int, float)) and (
+                abs(right) > _MAX_EXPONENT or isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS):
+            raise TemplateBudgetExceeded(f"the power is too large (exponents up to {_MAX_EXPONENT}, "
+                                         f"results up to {_MAX_INT_BITS} bits)")
         elif operator == "%":
             _check_format(left)
         elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):

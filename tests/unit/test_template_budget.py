@@ -63,3 +63,11 @@ def test_rendered_output_is_capped_while_it_is_generated():
     validate_campaign(campaign)
     with pytest.raises(TemplateBudgetExceeded, match="rendered text"):
         render(campaign, Contact(email="a@example.org", attributes={"bio": "x" * 100}))
+
+
+@pytest.mark.parametrize("template", ["{{ ((10**1000)**1000)**1000 }}",
+                                      "{% macro sq(n) %}{{ sq(n * n) }}{% endmacro %}{{ sq(10**100) }}"])
+def test_big_numbers_stop_before_c_arithmetic_runs_away(template):
+    started = time.monotonic()
+    assert "template budget" in " ".join(template_problems(template))
+    assert time.monotonic() - started < 1
