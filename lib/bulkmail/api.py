@@ -61,7 +61,7 @@ app = APIGatewayRestResolver()
 
 _ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
                409: "The campaign's state does not allow it, or the id exists",
-               413: "Too large (request body, or more than 1,000 contacts)", 415: "Not text/csv",
+               413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions carries)", 415: "Not text/csv",
                422: "Idempotency-Key reused with a different body", 502: "The email service refused the send"}
 
 
@@ -391,7 +391,7 @@ def get_campaign(campaign_id: str):
         return _starting(campaign_id)
 
 
-@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409))
+@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409, 413))
 def patch_campaign(campaign_id: str):
     changes = _json_body()
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
