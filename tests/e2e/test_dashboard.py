@@ -86,7 +86,8 @@ def test_csv_upload_shows_each_rejected_row_with_its_line_and_reason(page, tmp_p
     expect(page.get_by_text("Imported 6 contacts.")).to_be_visible()
     rows = page.locator("table.rejected tbody tr")
     expect(rows).to_have_count(2)
-    expect(rows.nth(0).locator("td")).to_have_text(["8", "not-an-email", "email: 'not-an-email' is not a valid email address"])
+    expect(rows.nth(0).locator("td")).to_have_text(
+        ["8", "not-an-email", "email: 'not-an-email' is not a valid email address: An email address must have an @-sign."])
     expect(rows.nth(1).locator("td").nth(0)).to_have_text("9")
     expect(rows.nth(1).locator("td").nth(2)).to_contain_text("more cells than the header")
 

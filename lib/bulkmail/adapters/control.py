@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.campaigns import is_conditional_failure
-from bulkmail.models import state_json
+from bulkmail.models import dynamodb_item_size, state_json
 
 
 class ExecutionNotFound(LookupError):
@@ -130,6 +130,8 @@ def execution_history(execution_arn: str) -> list[dict[str, Any]]:
 # A filtered listing reads on until its page is full; on a huge partition with few matches it stops
 # here with a token that goes on reading (API Gateway answers within 29 s).
 LIST_READ_SECONDS = 10.0
+# A page holds at most what one DynamoDB page does: campaign items can be large, Lambda answers <= 6 MB.
+LIST_PAGE_BYTES = 1024 * 1024
 
 
 def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_names: tuple[str, ...],
@@ -139,7 +141,8 @@ def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_na
     key to go on from: None when nothing is left.
 
     DynamoDB applies a filter after `Limit`, so a filtered page is read on until it holds `limit`
-    items; one item more is read to know whether there is more. `key_names`: the table's key."""
+    items (or LIST_PAGE_BYTES); a next key is handed out only for an item that was read and left for
+    the next page. `key_names`: the table's key attributes."""
     kwargs: dict[str, Any] = {"TableName": table_name}
     values: dict[str, Any] = {}
     if not status:
@@ -155,17 +158,18 @@ def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_na
         kwargs["ExpressionAttributeValues"] = values
     call = dynamo.client().query if key_condition else dynamo.client().scan
     items: list[dict[str, Any]] = []
-    start, deadline = cursor, clock() + LIST_READ_SECONDS
+    size, start, deadline = 0, cursor, clock() + LIST_READ_SECONDS
     while True:
         page = call(**kwargs, **({"ExclusiveStartKey": start} if start else {}))
-        items += page["Items"]
+        for item in page["Items"]:
+            item_size = dynamodb_item_size(item)
+            if len(items) == limit or (items and size + item_size > LIST_PAGE_BYTES):
+                return [dynamo.plain(i) for i in items], {name: items[-1][name] for name in key_names}
+            items.append(item)
+            size += item_size
         start = page.get("LastEvaluatedKey")
-        if len(items) > limit or not start or clock() > deadline:
-            break
-    if len(items) > limit:
-        items = items[:limit]
-        start = {name: items[-1][name] for name in key_names}
-    return [dynamo.plain(item) for item in items], start
+        if not start or clock() > deadline:
+            return [dynamo.plain(i) for i in items], start
 
 
 def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
