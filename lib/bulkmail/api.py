@@ -322,7 +322,7 @@ def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
     when = parse_timestamp(campaign["send_at"])
     try:
         control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
-                                   _execution_input(campaign))
+                                   _execution_input(campaign), _env("SCHEDULE_DEAD_LETTER_ARN"))
     except Exception:
         stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
         raise
