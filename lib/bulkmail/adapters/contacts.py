@@ -10,6 +10,7 @@ from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
+from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
 from bulkmail.validation import parse_timestamp
 
@@ -145,8 +146,6 @@ class ContactStore:
 # A deleted contact whose suppression is kept: the item holds the address, SUPPRESSION_FIELDS and this.
 DELETED = "deleted_at"
 SUPPRESSION_FIELDS = ("status", "suppressed_at", "suppression")
-# Room an item needs beyond what was imported: its suppression record (status, date, details).
-SUPPRESSION_ROOM_BYTES = 2048
 _CONFLICT_RETRIES = 5
 _TRANSACTION_ITEMS = 100                  # TransactWriteItems: at most 100 actions ...
 _TRANSACTION_BYTES = 4_000_000            # ... and 4 MB together
