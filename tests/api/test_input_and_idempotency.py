@@ -175,6 +175,7 @@ def test_a_body_that_is_not_utf8_is_a_400(api):
 
 
 def test_send_at_in_lower_case_rfc3339_is_scheduled(api):
+    api.harness.add_contacts(people(1))
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "lower", "send_at": "2030-01-01t00:00:00z"})
     assert r.status == 202, r.body
     assert api.request("GET", "/campaigns/lower").json()["status"] == "scheduled"
@@ -182,6 +183,7 @@ def test_send_at_in_lower_case_rfc3339_is_scheduled(api):
 
 def test_the_same_id_posted_twice_with_different_bodies_is_a_409(held_api):
     api = held_api
+    api.harness.add_contacts(people(1))
     first = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "twice"})
     second = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "twice", "subject": "Other"})
     assert first.status == 202 and second.status == 409, second.body

@@ -10,6 +10,7 @@ from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
+from bulkmail.adapters.lists import ListRegistry
 from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
 from bulkmail.validation import parse_timestamp
@@ -19,9 +20,11 @@ _UNPROCESSED_RETRIES = 5
 
 
 class ContactStore:
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str, lists_table: str | None = None):
+        """`lists_table`: the registry of list names that imports keep (the API's stack always has one)."""
         self.table_name = table_name
         self.table = dynamo.table(table_name)
+        self.lists = ListRegistry(lists_table) if lists_table else None
 
     @staticmethod
     def _recipients_filter(list_name: str | None):
@@ -41,6 +44,12 @@ class ContactStore:
             kwargs["ExclusiveStartKey"] = cursor
         page = self.table.scan(**kwargs)
         return [item["email"] for item in page["Items"]], page.get("LastEvaluatedKey")
+
+    def has_recipient(self, list_name: str | None) -> bool:
+        """Whether anyone would receive a campaign to `list_name`: stops at the first recipient found."""
+        pages = dynamo.client().get_paginator("scan").paginate(
+            TableName=self.table_name, FilterExpression=self._recipients_filter(list_name), ProjectionExpression="email")
+        return any(page["Items"] for page in pages)
 
     def count_recipients(self, list_name: str | None) -> int:
         pages = dynamo.client().get_paginator("scan").paginate(
@@ -90,6 +99,8 @@ class ContactStore:
         merged again. Returns how many contacts were stored."""
         count = 0
         for chunk in _transaction_chunks(contacts):
+            if self.lists is not None:  # the names first: a contact is never on an unknown list
+                self.lists.register(name for contact in chunk for name in contact.get("lists", ()))
             self._put_chunk(chunk)
             count += len(chunk)
         return count
