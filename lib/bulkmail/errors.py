@@ -16,6 +16,10 @@ class CampaignInvalid(BulkmailError):
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
+class CampaignTooLarge(CampaignInvalid):
+    """The campaign is valid but too large to store or to carry through the workflow (HTTP 413)."""
+
+
 class CampaignNotFound(BulkmailError):
     def __init__(self, campaign_id: str):
         super().__init__(f"Campaign {campaign_id} not found in DynamoDB")
@@ -68,3 +72,7 @@ class InvalidUnsubscribeToken(BulkmailError):
 class DatabaseBusy(BulkmailError):
     """DynamoDB kept refusing a write with a fault that wrote nothing (conflict, throttling, 500) after
     the retries: the workflow step is retried by its state machine Retry (the error's name), never failed."""
+
+
+class TemplateBudgetExceeded(BulkmailError):
+    """A template took longer, looped more or produced more than a render may (a budget, not a bug)."""
