@@ -146,20 +146,38 @@ def _redrive(args: argparse.Namespace) -> int:
 
 
 # --- the local stack and the API ------------------------------------------------------------------
+DEFAULT_STATE_DIR = ".bulkmail-state"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
+    import time
 
-    from bulkmail_local.serve import LocalStack
+    from bulkmail_local.runtime.persistence import StateUnavailable
+    from bulkmail_local.serve import LocalStack, describe_resumed
 
     console = Console(stderr=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox)) as stack:
+        started = time.monotonic()
+        with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox),
+                        state_dir=Path(args.state_dir), reset=args.reset, worker_timeout=args.worker_timeout) as stack:
             rt = stack.runtime
             console.print(f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
                           f"AWS {stack.aws_url} · outbox {args.outbox}/")
+            console.print(describe_resumed(rt.resumed, args.state_dir, time.monotonic() - started))
             for logical_id in ("CampaignsTable", "ContactsTable", "DeliveriesTable", "SendQueue"):
                 console.print(f"  {logical_id}: {rt.physical[logical_id]}")
             console.print(f"  CampaignStateMachine: {rt.state_machine_arn}")
@@ -168,6 +186,9 @@ def _serve(args: argparse.Namespace) -> int:
             while not stop.wait(timeout=0.5):
                 pass
             console.print("stopping …")
+    except StateUnavailable as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -358,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-port", type=int, default=8000, help="the management API's port (default 8000)")
     serve.add_argument("--aws-port", type=int, default=4566, help="the emulated AWS endpoint's port (default 4566)")
     serve.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml (default: outbox/)")
+    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
+                       help=f"where the emulated account is kept across restarts (default: {DEFAULT_STATE_DIR}/)")
+    serve.add_argument("--reset", action="store_true", help="start with an empty account (deletes --state-dir)")
+    serve.add_argument("--worker-timeout", type=_positive_int, metavar="SECONDS",
+                       help="the send worker's timeout (default: the template's 120 s); a batch held by a killed "
+                            "worker is sent again 1.5 × this later")
     serve.set_defaults(run=_serve)
 
     dashboard = commands.add_parser("dashboard", help="the web dashboard for a deployed stack, on 127.0.0.1 "
