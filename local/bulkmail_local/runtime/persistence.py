@@ -225,12 +225,13 @@ class DurableState:
         sfn = runtime.client("stepfunctions")
         for name, state_machine, payload in started:
             record = records.get(json.loads(payload).get("campaign_id") or name)
-            if record is None or record["status"] == "scheduled":  # stopped before PersistCampaign stored it
+            if record is None or record.get("status") == "scheduled":  # stopped before PersistCampaign stored it
                 sfn.start_execution(stateMachineArn=state_machine, name=name, input=payload)
                 resumed.restarted.append(name)
         for campaign_id, record in records.items():
-            finished = record["fanout_done"] and record["processed_count"] >= record["total_contacts"]
-            if record["status"] in _RUNNING_STATUSES and not (record["status"] == "cancelled" and finished):
+            status = record.get("status")
+            finished = record.get("fanout_done") and record.get("processed_count", 0) >= record.get("total_contacts", 0)
+            if status in _RUNNING_STATUSES and not (status == "cancelled" and finished):
                 state = workflow_state(campaign_id, settings, continuation=int(record.get("continuations", 0)))
                 continue_as_new(state, runtime.state_machine_arn, campaigns=campaigns,
                                 start_execution=start_execution_once)
