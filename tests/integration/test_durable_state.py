@@ -132,3 +132,19 @@ def test_an_execution_that_had_not_stored_its_campaign_starts_again(tmp_path):
         assert rt.resumed.restarted == ["gap_1"]
         record = wait_for_status(CampaignStore(rt.physical["CampaignsTable"]), "gap_1", "completed")
         assert record["sent_count"] == 1
+
+
+def test_writes_sent_straight_to_the_aws_endpoint_are_kept_too(tmp_path):
+    import boto3
+
+    from bulkmail_local.serve import LocalStack
+
+    def stack():
+        return LocalStack(api_port=0, aws_port=0, outbox=tmp_path / "outbox", state_dir=tmp_path / "state")
+
+    with stack() as local:
+        ddb = boto3.client("dynamodb", endpoint_url=local.aws_url, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        ddb.put_item(TableName=local.runtime.physical["ContactsTable"], Item={"email": {"S": "cli@example.org"}})
+    with stack() as local:
+        assert local.runtime.table("ContactsTable").get_item(Key={"email": "cli@example.org"}).get("Item")

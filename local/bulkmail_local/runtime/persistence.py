@@ -27,8 +27,9 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from moto.core.responses import BaseResponse
 from moto.dynamodb.models import dynamodb_backends
 from moto.scheduler.models import scheduler_backends
 from moto.secretsmanager.models import secretsmanager_backends
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS schedules (group_name TEXT NOT NULL, name TEXT NOT NU
 CREATE TABLE IF NOT EXISTS executions (arn TEXT PRIMARY KEY, state_machine TEXT NOT NULL, name TEXT NOT NULL,
                                        input TEXT NOT NULL);
 """
+_MIRRORED = frozenset({"dynamodb", "sqs", "secretsmanager", "scheduler", "stepfunctions", "sesv2", "ses"})
 # Operations that change nothing: no mirror work after them.
 _READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "TransactGet", "Query", "Scan")
 # A campaign's workflow is running in these states (a cancelled one until its last recipient is accounted for).
@@ -258,36 +260,44 @@ class DurableState:
             raise
         self._db.execute("COMMIT")
 
-    def record(self, event_name: str, request, response) -> None:
-        """After each emulated AWS request, under the runtime's request lock: mirror what it changed."""
-        _, service, operation = event_name.split(".", 2)
-        if operation.startswith(_READ_PREFIXES):
-            return
-        with self._lock:
-            runtime = self._runtime
-            if runtime is None:
-                return  # provisioning, loading or closed: nothing to mirror
-            with self._transaction():
-                self._mirror(runtime, service, operation, request, response)
+    def observing(self, call_action: Callable[[BaseResponse], Any]) -> Callable[[BaseResponse], Any]:
+        """moto's BaseResponse.call_action, followed by mirroring what the request changed. Every request
+        moto answers passes there: the runtime's own (already under its request lock) and those sent
+        straight to the AWS endpoint (which take the lock for the mirroring)."""
+        def call_action_and_mirror(response: BaseResponse) -> Any:
+            result = call_action(response)
+            if response.service_name in _MIRRORED:
+                self.record(response.service_name, response._get_action(), response.raw_body, result)
+            return result
+        return call_action_and_mirror
 
-    def _mirror(self, runtime: "EmbeddedRuntime", service: str, operation: str, request, response) -> None:
-        if service == "dynamodb":
-            self._mirror_items(operation, request)
-        elif service == "sqs":
-            self._mirror_messages()
-        elif service == "secretsmanager":
-            self._mirror_secrets()
-        elif service == "scheduler":
-            self._mirror_schedules()
-        elif service == "stepfunctions" and operation == "StartExecution":
-            self._mirror_execution(request, response)
-        elif service in ("sesv2", "ses") and operation.startswith("Send"):
-            runtime.outbox.flush()  # the .eml is on disk before SES's answer returns
+    def record(self, service: str, operation: str, body: Any, result: tuple[int, Any, Any]) -> None:
+        """After a request: mirror what it changed, in one transaction."""
+        if operation.startswith(_READ_PREFIXES) or (service == "stepfunctions" and operation != "StartExecution"):
+            return
+        runtime = self._runtime
+        if runtime is None:
+            return  # provisioning or loading: nothing to mirror yet
+        with runtime.lock, self._lock:
+            if self._runtime is None:
+                return  # closed meanwhile
+            with self._transaction():
+                if service == "dynamodb":
+                    self._mirror_items(operation, json.loads(body or "{}"))
+                elif service == "sqs":
+                    self._mirror_messages()
+                elif service == "secretsmanager":
+                    self._mirror_secrets()
+                elif service == "scheduler":
+                    self._mirror_schedules()
+                elif service == "stepfunctions":
+                    self._mirror_execution(json.loads(body or "{}"), result)
+                elif operation.startswith("Send"):  # SES
+                    runtime.outbox.flush()  # the .eml is on disk before SES's answer returns
 
     # DynamoDB: the items a write names, as they are now
-    def _mirror_items(self, operation: str, request) -> None:
+    def _mirror_items(self, operation: str, params: dict[str, Any]) -> None:
         backend = dynamodb_backends[ACCOUNT][REGION]
-        params = json.loads(request.body or b"{}")
         for table_name, key in self._written_keys(backend, operation, params):
             try:
                 table = backend.get_table(table_name)
@@ -330,7 +340,7 @@ class DurableState:
     # SQS: every queue's messages against the mirror (queues stay shallow: the backlog is bounded)
     def _mirror_messages(self) -> None:
         backend = sqs_backends[ACCOUNT][REGION]
-        for name, queue in backend.queues.items():
+        for name, queue in list(backend.queues.items()):
             known = self._queues.setdefault(name, {})
             now = {m.id: m for m in queue._messages}
             gone = [i for i in known if i not in now]
@@ -350,7 +360,7 @@ class DurableState:
     def _mirror_secrets(self) -> None:
         backend = secretsmanager_backends[ACCOUNT][REGION]
         self._db.execute("DELETE FROM secrets")
-        for name, secret in backend.secrets.items():
+        for name, secret in list(backend.secrets.items()):
             version = secret.versions.get(secret.default_version_id) or {}
             if not secret.is_deleted() and version.get("secret_string") is not None:
                 self._db.execute("INSERT INTO secrets VALUES (?, ?)", (name, version["secret_string"]))
@@ -358,16 +368,16 @@ class DurableState:
     def _mirror_schedules(self) -> None:
         backend = scheduler_backends[ACCOUNT][REGION]
         self._db.execute("DELETE FROM schedules")
-        for group in backend.schedule_groups.values():
-            for schedule in group.schedules.values():
+        for group in list(backend.schedule_groups.values()):
+            for schedule in list(group.schedules.values()):
                 self._db.execute("INSERT INTO schedules VALUES (?, ?, ?)",
                                  (group.name, schedule.name, json.dumps(schedule.to_dict(), default=str)))
 
-    def _mirror_execution(self, request, response) -> None:
-        if response is None or response.status_code >= 300:
+    def _mirror_execution(self, params: dict[str, Any], result: tuple[int, Any, Any]) -> None:
+        status, _, answer = result
+        if status >= 300:
             return
-        params = json.loads(request.body or b"{}")
-        arn = json.loads(response.content)["executionArn"]
+        arn = json.loads(answer)["executionArn"]
         backend = stepfunctions_backend(ACCOUNT, REGION)
         running = {e.execution_arn for e in backend._get_executions() if e.status == "RUNNING"}
         self._db.executemany("DELETE FROM executions WHERE arn = ?",

@@ -27,6 +27,7 @@ import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.responses import BaseResponse
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 
@@ -89,8 +90,6 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
             response = _answer(self, event_name, request, **kwargs)
             if runtime.meter is not None:
                 runtime.meter.record(event_name, request, response)
-            if runtime.state is not None:  # written through before the caller sees the answer
-                runtime.state.record(event_name, request, response)
             return response
 
     def _answer(self, event_name, request, **kwargs):
@@ -140,6 +139,7 @@ class EmbeddedRuntime:
         self._stack = ExitStack()
         self._log_stream: TextIO | None = None
         self.state = state
+        self.lock = threading.RLock()  # one emulated AWS request at a time (see _serialised_stubber)
         self._suffix = uuid.uuid4().hex[:8].upper()
         if state is not None:
             self._suffix = state.physical_suffix(self._suffix)  # the same names as the stored account's
@@ -160,7 +160,10 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock(), self)))
+        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.lock, self)))
+        if self.state is not None:  # what each request changed is on disk before its answer leaves
+            self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
+                                                        self.state.observing(BaseResponse.call_action)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
