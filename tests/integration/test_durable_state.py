@@ -53,6 +53,7 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
         ddb.transact_write_items(TransactItems=[
             {"Put": {"TableName": rt.physical["CampaignsTable"], "Item": {"campaign_id": {"S": "c1"}}}},
             {"Delete": {"TableName": contacts, "Key": {"email": {"S": "b2@example.org"}}}}])
+        ddb.execute_statement(Statement=f"INSERT INTO \"{contacts}\" VALUE {{'email': 'partiql@example.org'}}")
         dlq = rt.physical["SendDeadLetterQueue"]  # no worker reads it: what is sent stays
         for body in ("first", "second", "third"):
             sqs.send_message(QueueUrl=dlq, MessageBody=body)
@@ -74,7 +75,7 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
         assert {k: v for k, v in rt.physical.items() if k != "UnsubscribeSigningKey"} == physical
         assert {t: items(rt, t) for t in before} == before
         assert [i["email"] for i in before["ContactsTable"]] == [
-            "b0@example.org", "b1@example.org", "kept@example.org"]
+            "b0@example.org", "b1@example.org", "kept@example.org", "partiql@example.org"]
         messages = rt.client("sqs").receive_message(QueueUrl=rt.physical["SendDeadLetterQueue"], MaxNumberOfMessages=10,
                                                     AttributeNames=["All"])["Messages"]
         counts = {m["Body"]: m["Attributes"]["ApproximateReceiveCount"] for m in messages}

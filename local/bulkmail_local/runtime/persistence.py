@@ -36,6 +36,11 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.sqs.models import Message, sqs_backends
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
+from bulkmail.adapters.campaigns import CampaignStore
+from bulkmail.adapters.control import start_execution_once
+from bulkmail.adapters.dynamo import plain
+from bulkmail.settings import Settings
+from bulkmail.workflow import continue_as_new, workflow_state
 from bulkmail_local.runtime.stack import ACCOUNT, REGION
 
 if TYPE_CHECKING:
@@ -212,12 +217,6 @@ class DurableState:
         """Executions do not survive (moto's run in threads of the old process). A campaign's cursor and
         counters live in its item, so its workflow goes on in a new execution, as it does after
         StepsPerExecution steps; an execution that had not yet stored its campaign starts again."""
-        from bulkmail.adapters.campaigns import CampaignStore
-        from bulkmail.adapters.control import start_execution_once
-        from bulkmail.adapters.dynamo import plain
-        from bulkmail.settings import Settings
-        from bulkmail.workflow import continue_as_new, workflow_state
-
         settings = Settings.from_env()
         campaigns = CampaignStore(runtime.physical["CampaignsTable"])
         records = {c["campaign_id"]: c for c in (plain(i) for i in self._scan(runtime, "CampaignsTable"))}
@@ -298,7 +297,14 @@ class DurableState:
     # DynamoDB: the items a write names, as they are now
     def _mirror_items(self, operation: str, params: dict[str, Any]) -> None:
         backend = dynamodb_backends[ACCOUNT][REGION]
-        for table_name, key in self._written_keys(backend, operation, params):
+        keys = self._written_keys(backend, operation, params)
+        if keys is None:  # an operation whose writes are not named item by item (PartiQL, DeleteTable, …)
+            self._db.execute("DELETE FROM items")
+            self._db.executemany("INSERT INTO items VALUES (?, ?, ?)", (
+                (table.name, _key_text(_item_key(table, item.to_json()["Attributes"])), _item_text(item))
+                for table in list(backend.tables.values()) for item in list(table.all_items())))
+            return
+        for table_name, key in keys:
             try:
                 table = backend.get_table(table_name)
             except Exception:  # a write to a table that does not exist changed nothing
@@ -308,14 +314,13 @@ class DurableState:
                 self._db.execute("DELETE FROM items WHERE table_name = ? AND item_key = ?", (table.name, _key_text(key)))
             else:
                 self._db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
-                                 (table.name, _key_text(key), json.dumps(item.to_json()["Attributes"], separators=(",", ":"))))
+                                 (table.name, _key_text(key), _item_text(item)))
 
     @staticmethod
-    def _written_keys(backend, operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    def _written_keys(backend, operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
+        """The (table, key) of each item the request may have written; None when it does not say."""
         def key_of(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
-            table = backend.get_table(table_name)
-            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-            return {n: item[n] for n in names if n in item}
+            return _item_key(backend.get_table(table_name), item)
 
         if operation == "PutItem":
             return [(params["TableName"], key_of(params["TableName"], params["Item"]))]
@@ -333,9 +338,9 @@ class DurableState:
                 elif kind in ("Update", "Delete"):
                     keys.append((op["TableName"], op["Key"]))
             return keys
-        if operation in ("CreateTable", "UpdateTimeToLive", "UpdateTable", "TagResource"):
+        if operation in ("CreateTable", "UpdateTimeToLive", "UpdateTable", "TagResource", "UntagResource"):
             return []
-        raise NotImplementedError(f"dynamodb {operation}: not mirrored into the local state")
+        return None
 
     # SQS: every queue's messages against the mirror (queues stay shallow: the backlog is bounded)
     def _mirror_messages(self) -> None:
@@ -391,6 +396,15 @@ class DurableState:
     def size_bytes(self) -> int:
         """The state's size on disk (the database and its write-ahead log)."""
         return sum(p.stat().st_size for p in self.directory.glob(STATE_FILE + "*"))
+
+
+def _item_key(table, item: dict[str, Any]) -> dict[str, Any]:
+    names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    return {n: item[n] for n in names if n in item}
+
+
+def _item_text(item) -> str:
+    return json.dumps(item.to_json()["Attributes"], separators=(",", ":"))
 
 
 def _message_data(m: Message) -> dict[str, Any]:
