@@ -177,7 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
             rt = stack.runtime
             console.print(f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
                           f"AWS {stack.aws_url} · outbox {args.outbox}/")
-            console.print(describe_resumed(rt.resumed, args.state_dir, time.monotonic() - started))
+            console.print(describe_resumed(rt.resumed, Path(args.state_dir), time.monotonic() - started))
             for logical_id in ("CampaignsTable", "ContactsTable", "DeliveriesTable", "SendQueue"):
                 console.print(f"  {logical_id}: {rt.physical[logical_id]}")
             console.print(f"  CampaignStateMachine: {rt.state_machine_arn}")
@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml (default: outbox/)")
     serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
                        help=f"where the emulated account is kept across restarts (default: {DEFAULT_STATE_DIR}/)")
-    serve.add_argument("--reset", action="store_true", help="start with an empty account (deletes --state-dir)")
+    serve.add_argument("--reset", action="store_true", help="start with an empty account (deletes the state kept in --state-dir)")
     serve.add_argument("--worker-timeout", type=_positive_int, metavar="SECONDS",
                        help="the send worker's timeout (default: the template's 120 s); a batch held by a killed "
                             "worker is sent again 1.5 × this later")

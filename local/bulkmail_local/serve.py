@@ -88,15 +88,16 @@ def _worker_timeout(seconds: int | None) -> dict[str, Any]:
             "environment": {"LEASE_SECONDS": str(math.ceil(1.5 * seconds))}}
 
 
-def describe_resumed(resumed: Resumed | None, state_dir: str, seconds: float) -> str:
+def describe_resumed(resumed: Resumed | None, state_dir: Path, seconds: float) -> str:
     """One line for `bulkmail serve`: where the state lives, what came back, how to start afresh."""
     if resumed is None:
         return "state: in memory only (gone when serve stops)"
+    where = f"state: {state_dir.resolve()}/"
     if resumed.fresh:
-        return f"state: {state_dir}/ (new) · kept across restarts · `bulkmail serve --reset` starts afresh"
+        return f"{where} (new, kept across restarts) · `bulkmail serve --reset` starts afresh"
     going_on = resumed.continued + resumed.restarted
-    return (f"state: {state_dir}/ · loaded {resumed.items} items, {resumed.messages} queued messages, "
-            f"{resumed.schedules} schedules in {seconds:.1f} s · "
+    return (f"{where} · loaded {resumed.items} items, {resumed.messages} queued messages, {resumed.schedules} "
+            f"schedules · up in {seconds:.1f} s · "
             + (f"campaigns going on: {', '.join(going_on)}" if going_on else "no campaign was running")
             + " · `bulkmail serve --reset` starts afresh")
 
