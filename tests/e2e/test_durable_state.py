@@ -175,3 +175,14 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
     assert final["sent_count"] == len(sent) and sent <= set(received) and set(received) <= sent
     assert later["status"] == "completed"
     assert set(later_mail) == {f"p{i}@example.org" for i in range(5)} - {suppressed, clicked_later}
+
+
+def test_a_second_serve_on_the_same_state_is_refused_in_one_line(tmp_path):
+    with serve(tmp_path, free_port(), free_port()):
+        second = subprocess.run([*CLI, "serve", "--api-port", str(free_port()), "--aws-port", str(free_port()),
+                                 "--state-dir", str(tmp_path / "state")], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+    assert second.returncode == 1
+    said = " ".join(second.stderr.split())  # rich wraps at the terminal's width
+    assert "state is in use by another bulkmail serve: stop it, or give another --state-dir" in said
+    assert "Traceback" not in said
