@@ -277,7 +277,7 @@ class DurableState:
         runtime = self._runtime
         if runtime is None:
             return  # provisioning or loading: nothing to mirror yet
-        with runtime.lock, self._lock:
+        with runtime.request_lock, self._lock:
             if self._runtime is None:
                 return  # closed meanwhile
             with self._transaction():

@@ -127,6 +127,9 @@ class EmbeddedRuntime:
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        # Held while one emulated AWS request is answered (re-entrant: a test holding it still makes
+        # requests of its own, while every other thread waits).
+        self.request_lock = threading.RLock()
         self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
@@ -139,7 +142,6 @@ class EmbeddedRuntime:
         self._stack = ExitStack()
         self._log_stream: TextIO | None = None
         self.state = state
-        self.lock = threading.RLock()  # one emulated AWS request at a time (see _serialised_stubber)
         self._suffix = uuid.uuid4().hex[:8].upper()
         if state is not None:
             self._suffix = state.physical_suffix(self._suffix)  # the same names as the stored account's
@@ -160,7 +162,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.lock, self)))
+        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
         if self.state is not None:  # what each request changed is on disk before its answer leaves
             self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
                                                         self.state.observing(BaseResponse.call_action)))
@@ -218,11 +220,11 @@ class EmbeddedRuntime:
         self._create_scheduling()
         self._create_functions()
         self._create_state_machines()
-        if self.state is not None:
-            self.resumed = self.state.attach(self)
-            self._stack.callback(self.state.close)
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
+        if self.state is not None:  # the stored account back in place before anything runs
+            self.resumed = self.state.attach(self)
+            self._stack.callback(self.state.close)
         for source in self.event_sources:
             source.start()
         self._outbox_writer = threading.Thread(target=self._write_outbox, name="outbox-writer", daemon=True)
