@@ -165,9 +165,6 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
-        if self.state is not None:  # what each request changed is on disk before its answer leaves
-            self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
-                                                        self.state.observing(BaseResponse.call_action)))
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
@@ -222,7 +219,10 @@ class EmbeddedRuntime:
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
-        if self.state is not None:  # the stored account back in place before anything runs
+        if self.state is not None:  # the stored account back in place before anything runs; from then
+            # on, what each request changes is on disk before its answer leaves
+            self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
+                                                        self.state.observing(BaseResponse.call_action)))
             self.resumed = self.state.attach(self)
             self._stack.callback(self.state.close)
         for source in self.event_sources:
