@@ -94,10 +94,14 @@ class DurableState:
 
     def __init__(self, directory: Path, *, reset: bool = False):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / STATE_FILE
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(self.directory / "lock", "w")
+        except OSError as exc:
+            raise StateUnavailable(f"cannot keep the state in {self.directory}: {exc.strerror or exc}; "
+                                   f"give another --state-dir") from None
         # One process per state: a second serve on it would send the same campaigns again.
-        self._lock_file = open(self.directory / "lock", "w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
