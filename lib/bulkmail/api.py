@@ -48,7 +48,7 @@ from bulkmail.validation import (INTERNAL_FIELDS, email_problem, load_schema, pa
 from bulkmail.workflow import queued_record
 
 MAX_CONTACTS_PER_REQUEST = 1_000
-MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
+MAX_JSON_BYTES = 2 * 1024 * 1024  # content is capped at 250 KB of UTF-8; sent as \u escapes (6 bytes a character) up to 1.5 MB
 MAX_CSV_BYTES = 5 * 1024 * 1024        # under Lambda's 6 MB synchronous payload
 DEFAULT_PAGE = 50
 MAX_PAGE = 500

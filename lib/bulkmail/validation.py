@@ -67,6 +67,14 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
 
 
+_BOUNDS = {"maxLength": "characters", "minLength": "characters", "maxItems": "items", "minItems": "items"}
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]:
     """Every schema violation as {"field", "message"}, in a stable order."""
     errors = []
@@ -88,9 +96,13 @@ def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]
             errors.append({"field": field, "message": f"must be of type {err.validator_value}"})
         elif err.validator == "enum":
             allowed = ", ".join(repr(v) for v in err.validator_value)
-            errors.append({"field": field, "message": f"must be one of {allowed}, not {err.instance!r}"})
-        else:
-            errors.append({"field": field, "message": err.message})
+            errors.append({"field": field, "message": f"must be one of {allowed}, not {_excerpt(err.instance)}"})
+        elif err.validator in _BOUNDS:
+            size, unit = len(err.instance), _BOUNDS[err.validator]
+            errors.append({"field": field, "message": f"is {size} {unit}; at {'most' if err.validator.startswith('max') else 'least'} {err.validator_value}"})
+        else:  # jsonschema quotes the value: never echo a large one back
+            errors.append({"field": field, "message": err.message if len(err.message) <= 300 else
+                           f"{_excerpt(err.instance)} does not satisfy {err.validator} {_excerpt(err.validator_value)}"})
     return errors
 
 

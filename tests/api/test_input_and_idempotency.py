@@ -198,6 +198,24 @@ def test_a_campaign_too_large_for_the_workflow_is_a_413_naming_the_field(api):
     nothing_persisted(api)
 
 
+def test_non_ascii_text_over_what_step_functions_carries_is_a_413_naming_the_field(api):
+    """140,000 characters of Cyrillic are ~258 KB of UTF-8 (and 840 KB as the \\u escapes the client sends):
+    under the schema's length, over what the campaign item and StartExecution take."""
+    body = "Здравствуйте, дорогие читатели! " * 4_375
+    assert len(body) == 140_000 and len(body.encode()) > 250_000
+    r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "body": body})
+    assert r.status == 413, r.body
+    assert r.json()["errors"][0]["field"] == "body"
+    nothing_persisted(api)
+
+
+def test_a_field_over_its_length_is_named_without_echoing_it(api):
+    r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "body": "Ж" * 200_000})
+    assert r.status == 400 and len(r.body) < 500, r.body[:500]
+    assert r.json()["errors"] == [{"field": "body", "message": "is 200000 characters; at most 150000"}]
+    nothing_persisted(api)
+
+
 @pytest.mark.parametrize("secret", [None, "not json"])
 def test_a_missing_or_non_json_smtp_secret_is_a_400_naming_it(held_api, secret):
     api = held_api
