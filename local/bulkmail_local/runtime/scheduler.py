@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from bulkmail_local.runtime.iam import acting_as
+
 logger = logging.getLogger("bulkmail_local.scheduler")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 
@@ -67,8 +69,9 @@ class OneTimeScheduler:
                 target = schedule["Target"]
                 if ":states:" not in target["Arn"]:
                     raise NotImplementedError(f"schedule {summary['Name']}: only Step Functions targets are emulated")
-                arn = self.sfn.start_execution(stateMachineArn=target["Arn"], name=str(uuid.uuid4()),
-                                               input=target.get("Input", "{}"))["executionArn"]
+                with acting_as(target["RoleArn"]):  # Scheduler calls the target as the schedule's role
+                    arn = self.sfn.start_execution(stateMachineArn=target["Arn"], name=str(uuid.uuid4()),
+                                                   input=target.get("Input", "{}"))["executionArn"]
                 self.fired.append((summary["Name"], arn))
                 fired += 1
                 if schedule.get("ActionAfterCompletion") == "DELETE":
