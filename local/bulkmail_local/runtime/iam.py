@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterator
 from unittest import mock
@@ -77,6 +77,7 @@ def acting_as(role_arn: str | None) -> Iterator[None]:
 # --- the template after the SAM transform -------------------------------------------------------
 def sam_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
     """template.yaml as CloudFormation receives it (offline: local code URIs stand in as S3 ones)."""
+    from samtranslator.metrics.metrics import Metrics
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
@@ -90,8 +91,11 @@ def sam_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
     def no_managed_policy_names() -> dict[str, str]:
         raise ValueError("Policies name a managed policy by name: give its ARN")
 
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
-    return translator.translate(fragment, parameter_values={}, get_managed_policy_map=no_managed_policy_names)
+    metrics = Metrics()  # the translator's own usage metrics: published to nowhere (its default)
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics)
+    transformed = translator.translate(fragment, parameter_values={}, get_managed_policy_map=no_managed_policy_names)
+    metrics.publish()
+    return transformed
 
 
 @lru_cache(maxsize=1)
@@ -117,8 +121,9 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _checked(statement: dict[str, Any], where: str) -> dict[str, Any]:
-    """The statement with its actions lower-cased (IAM actions are case-insensitive, moto's match is not)."""
+def _evaluable(statement: dict[str, Any], where: str) -> dict[str, Any]:
+    """The statement as moto evaluates it: actions lower-cased (IAM's are case-insensitive, moto's match
+    is not); refused when it has a condition moto would not check."""
     for operator, keys in statement.get("Condition", {}).items():
         values = [v for vs in keys.values() for v in _as_list(vs)]
         if operator not in _CONDITION_OPERATORS or (operator == "ArnEquals" and any("*" in v for v in values)):
@@ -145,6 +150,7 @@ class Role:
     logical_id: str
     used_by: str                      # the function, state machine or scheduler running as it
     statements: list[tuple[str, dict[str, Any]]]   # (policy name, statement)
+    evaluated: list[dict[str, Any]] = field(default_factory=list)   # the same, as moto evaluates them
 
     def grants(self) -> list[Grant]:
         return [Grant(policy, action, tuple(_as_list(s.get("Resource", "*"))))
@@ -180,7 +186,7 @@ def roles_from(transformed: dict[str, Any], resolve: Callable[[Any], Any],
             for role_ref in props["Roles"]:
                 by_logical_id[role_ref["Ref"]].statements += [(props["PolicyName"], s) for s in _statements(document)]
     for role in roles.values():
-        role.statements = [(p, _checked(s, f"{role.logical_id}/{p}")) for p, s in role.statements]
+        role.evaluated = [_evaluable(s, f"{role.logical_id}/{p}") for p, s in role.statements]
     return roles
 
 
@@ -193,7 +199,7 @@ def queue_policies(transformed: dict[str, Any], resolve: Callable[[Any], Any],
             props = resolve(resource["Properties"])
             for url in props["Queues"]:
                 policies.setdefault(queue_arn(url), []).extend(
-                    _checked(s, logical_id) for s in _statements(props["PolicyDocument"]))
+                    _evaluable(s, logical_id) for s in _statements(props["PolicyDocument"]))
     return policies
 
 
@@ -349,7 +355,7 @@ class Authorizer:
         _, service_id, operation = event_name.split(".", 2)
         needed = self.arns.needed(service_id, operation, request_parameters(service_id, request))
         role = self.roles.get(principal)
-        statements = [s for _, s in role.statements] if role else []
+        statements = role.evaluated if role else []
         for need in needed:
             allowed = _allowed(statements, need)
             with self._lock:
@@ -375,7 +381,8 @@ class Authorizer:
         used = [(a, r) for (p, a, r) in self.authorized if p == role_arn]
         spare = []
         for grant in self.roles[role_arn].grants():
-            statement = IAMPolicyStatement({"Effect": "Allow", "Action": grant.action, "Resource": list(grant.resources)})
+            statement = IAMPolicyStatement({"Effect": "Allow", "Action": grant.action.lower(),
+                                            "Resource": list(grant.resources)})
             if not any(statement.is_action_permitted(a.lower(), r) == PermissionResult.PERMITTED for a, r in used):
                 spare.append(grant)
         return spare
