@@ -77,14 +77,14 @@ def test_without_its_ses_permission_the_worker_sends_nothing_and_access_denied_i
         assert not list((tmp_path / "outbox").glob("*/*.eml"))
         reported = json.dumps([record, rows], default=str)
         assert "AccessDenied" in reported and "ses:SendEmail" in reported
-        worker_role = rt._role_of("SendEmailsFunction")
+        worker_role = rt.role_of("SendEmailsFunction")
         identity = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
         assert rt.iam.denied[(worker_role, "ses:SendEmail", identity)] >= 1
 
 
 def test_a_request_outside_the_role_is_access_denied_naming_action_and_resource(harness):
     rt = harness.rt
-    unsubscribe_role = rt._role_of("UnsubscribeFunction")
+    unsubscribe_role = rt.role_of("UnsubscribeFunction")
     with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:
         rt.client("dynamodb").get_item(TableName=rt.physical["CampaignsTable"], Key={"campaign_id": {"S": "x"}})
     error = denied.value.response["Error"]

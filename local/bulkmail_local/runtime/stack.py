@@ -317,7 +317,8 @@ class EmbeddedRuntime:
                 role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
                 self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
 
-    def _role_of(self, logical_id: str) -> str:
+    def role_of(self, logical_id: str) -> str:
+        """The ARN of the role a function or state machine runs as (from the transformed template)."""
         props = self.transformed["Resources"][logical_id]["Properties"]
         return self.resolve(props.get("Role") or props["RoleArn"])
 
@@ -326,7 +327,7 @@ class EmbeddedRuntime:
         for logical_id, resource in self.transformed["Resources"].items():
             if resource["Type"] == "AWS::Events::Rule":  # named for the conditions that name them
                 self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
-        state_machine_roles = {self._role_of(k) for k in self._resources("AWS::Serverless::StateMachine")}
+        state_machine_roles = {self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")}
         if len(state_machine_roles) > 1:
             raise NotImplementedError("the runtime tells one state machine's requests from the functions' only")
         def secret_arn(secret_id: str) -> str | None:
@@ -362,7 +363,7 @@ class EmbeddedRuntime:
         for logical_id, props in functions.items():
             name = self._name(logical_id)
             props["Timeout"] = self.function_timeouts.get(logical_id, props["Timeout"])
-            role = self._role_of(logical_id)
+            role = self.role_of(logical_id)
             lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
                                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
                                 MemorySize=int(props["MemorySize"]))
@@ -418,7 +419,7 @@ class EmbeddedRuntime:
             for key, value in self.resolve(props.get("DefinitionSubstitutions", {})).items():
                 definition = definition.replace("${" + key + "}", str(value))
             arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
-                                           roleArn=self._role_of(logical_id), type=props.get("Type", "STANDARD"))["stateMachineArn"]
+                                           roleArn=self.role_of(logical_id), type=props.get("Type", "STANDARD"))["stateMachineArn"]
             if arn != self.physical[logical_id]:
                 raise RuntimeError(f"{logical_id}: created as {arn}, announced as {self.physical[logical_id]}")
             self.state_machine_arn = arn
