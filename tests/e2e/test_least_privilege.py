@@ -1,6 +1,6 @@
 """Least privilege, proven: the demo-sized pipeline and every API, control, feedback and unsubscribe
 path run on one runtime that enforces each role (runtime/iam.py); then every request must have been
-allowed and every action each role grants must have been used by something.
+allowed and every action each role grants, on each resource it names, must have been used by something.
 
 The table of every (principal, action, resource) checked is printed and written next to the outbox
 (docs/iam.md is its reading, with why each action is there).
@@ -25,8 +25,8 @@ EVENTS = PROJECT_ROOT / "events"
 # Granted, and used only where this test cannot reach: (role, action) -> why.
 UNREACHABLE = {
     # Attached by SAM to every function: used by the Lambda service and the X-Ray SDK, not by our code.
-    **{(role, action): "SAM's managed policy: the Lambda service writes the function's logs with it"
-       for role in ("*",) for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")},
+    **{("*", action): "SAM's managed policy: the Lambda service writes the function's logs with it"
+       for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")},
     **{("*", action): "SAM's managed policy for Tracing: Active: the X-Ray SDK sends segments (tracing is off locally)"
        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                       "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries")},
@@ -181,9 +181,8 @@ def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
         spare = []
         for arn, role in authorizer.roles.items():
             for grant in authorizer.unused(arn):
-                resources = {_short(r, rt._suffix).split("/")[-1] for r in grant.resources}
-                keys = [(role.logical_id, grant.action), ("*", grant.action)] + [
-                    (role.logical_id, f"{grant.action}@{r}") for r in resources]
+                resource = _short(grant.resource, rt._suffix).split("/")[-1]
+                keys = [(role.logical_id, grant.action), ("*", grant.action), (role.logical_id, f"{grant.action}@{resource}")]
                 if not any(k in UNREACHABLE for k in keys):
-                    spare.append((role.logical_id, grant.policy, grant.action, sorted(resources)))
+                    spare.append((role.logical_id, grant.policy, grant.action, resource))
         assert spare == [], "granted but never used:\n" + "\n".join(map(str, spare))

@@ -18,6 +18,7 @@ import copy
 import email.parser
 import email.utils
 import json
+import os
 import re
 import threading
 from collections import Counter
@@ -38,6 +39,8 @@ from moto.core.utils import get_service_model
 from moto.iam import policy_conditions
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.ses.models import ses_backends
 
 # Template resource types this module honours (the roles are created by the runtime).
 POLICY_TYPES = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::SQS::QueuePolicy")
@@ -51,7 +54,7 @@ _IAM_PREFIXES = {"sfn": "states", "secrets-manager": "secretsmanager", "eventbri
 # Operations whose IAM action is another operation's (batches are authorized as their single form).
 _ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
               "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
-              "lambda:Invoke": "lambda:InvokeFunction", "states:StartSyncExecution": "states:StartSyncExecution"}
+              "lambda:Invoke": "lambda:InvokeFunction"}
 _TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                      "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 # moto evaluates StringEquals only and passes any other operator: an exact ARN under ArnEquals is
@@ -68,6 +71,16 @@ def acting_as(role_arn: str | None) -> Iterator[None]:
         yield
         return
     token = _principal.set(role_arn)
+    try:
+        yield
+    finally:
+        _principal.reset(token)
+
+
+@contextmanager
+def as_operator() -> Iterator[None]:
+    """AWS requests made inside are the operator's (the emulation of a service, not the system's code)."""
+    token = _principal.set(None)
     try:
         yield
     finally:
@@ -137,11 +150,11 @@ def _evaluable(statement: dict[str, Any], where: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Grant:
-    """One action a policy statement allows, on the statement's resources."""
+    """One action a policy statement allows on one of its resources."""
 
     policy: str
     action: str
-    resources: tuple[str, ...]
+    resource: str
 
 
 @dataclass
@@ -153,8 +166,8 @@ class Role:
     evaluated: list[dict[str, Any]] = field(default_factory=list)   # the same, as moto evaluates them
 
     def grants(self) -> list[Grant]:
-        return [Grant(policy, action, tuple(_as_list(s.get("Resource", "*"))))
-                for policy, s in self.statements if s["Effect"] == "Allow" for action in _as_list(s["Action"])]
+        return [Grant(policy, action, resource) for policy, s in self.statements if s["Effect"] == "Allow"
+                for action in _as_list(s.get("Action", [])) for resource in _as_list(s.get("Resource", "*"))]
 
 
 def roles_from(transformed: dict[str, Any], resolve: Callable[[Any], Any],
@@ -377,15 +390,30 @@ class Authorizer:
                                   f"(for {source_arn}): no queue policy allows it")
 
     def unused(self, role_arn: str) -> list[Grant]:
-        """The grants of a role that no authorized request matched."""
+        """The grants of a role (each action on each resource) that no authorized request matched."""
         used = [(a, r) for (p, a, r) in self.authorized if p == role_arn]
         spare = []
         for grant in self.roles[role_arn].grants():
-            statement = IAMPolicyStatement({"Effect": "Allow", "Action": grant.action.lower(),
-                                            "Resource": list(grant.resources)})
+            statement = IAMPolicyStatement({"Effect": "Allow", "Action": grant.action.lower(), "Resource": grant.resource})
             if not any(statement.is_action_permitted(a.lower(), r) == PermissionResult.PERMITTED for a, r in used):
                 spare.append(grant)
         return spare
+
+
+def authorizer(transformed: dict[str, Any], resolve: Callable[[Any], Any], arn_of: Callable[[str], str],
+               state_machine_roles: list[str], account: str, region: str) -> Authorizer:
+    """The authorizer of a stack provisioned on moto (in the current mock_aws, whose credentials sign
+    the functions' requests)."""
+    if len(set(state_machine_roles)) > 1:
+        raise NotImplementedError("the runtime tells one state machine's requests from the functions' only")
+
+    def secret_arn(secret_id: str) -> str | None:
+        secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+        return secret.arn if secret is not None else None
+
+    arns = Arns("aws", region, account, secret_arn, lambda: set(ses_backends[account][region].email_identities))
+    return Authorizer(roles_from(transformed, resolve, arn_of), queue_policies(transformed, resolve, arns.queue), arns,
+                      next(iter(state_machine_roles), None), os.environ["AWS_ACCESS_KEY_ID"])
 
 
 _JSON_DENIAL = "AccessDeniedException"

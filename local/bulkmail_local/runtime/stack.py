@@ -29,8 +29,6 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
-from moto.secretsmanager.models import secretsmanager_backends
-from moto.ses.models import ses_backends
 
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
@@ -327,18 +325,9 @@ class EmbeddedRuntime:
         for logical_id, resource in self.transformed["Resources"].items():
             if resource["Type"] == "AWS::Events::Rule":  # named for the conditions that name them
                 self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
-        state_machine_roles = {self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")}
-        if len(state_machine_roles) > 1:
-            raise NotImplementedError("the runtime tells one state machine's requests from the functions' only")
-        def secret_arn(secret_id: str) -> str | None:
-            secret = secretsmanager_backends[ACCOUNT][REGION].secrets.get(secret_id)
-            return secret.arn if secret is not None else None
-
-        arns = iam.Arns("aws", REGION, ACCOUNT, secret_arn, lambda: set(ses_backends[ACCOUNT][REGION].email_identities))
-        self.iam = iam.Authorizer(
-            iam.roles_from(self.transformed, self.resolve, lambda logical_id: self.attributes[(logical_id, "Arn")]),
-            iam.queue_policies(self.transformed, self.resolve, arns.queue), arns,
-            next(iter(state_machine_roles), None), os.environ["AWS_ACCESS_KEY_ID"])  # mock_aws sets it
+        self.iam = iam.authorizer(self.transformed, self.resolve, lambda logical_id: self.attributes[(logical_id, "Arn")],
+                                  [self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")],
+                                  ACCOUNT, REGION)
 
     def _create_functions(self) -> None:
         lam = self.client("lambda")
