@@ -37,7 +37,7 @@ from moto.core.request import determine_request_protocol, normalize_request
 from moto.core.routing import get_service_router
 from moto.core.utils import get_service_model
 from moto.iam import policy_conditions
-from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ses.models import ses_backends
@@ -318,15 +318,10 @@ class Arns:
 
 # --- the authorizer -------------------------------------------------------------------------------
 def _allowed(statements: list[dict[str, Any]], needed: Needed) -> bool:
-    """moto's evaluation of one identity policy set: an explicit Deny wins, then any Allow."""
-    permitted = False
-    for statement in statements:
-        result = IAMPolicyStatement(statement).is_action_permitted(
-            needed.action.lower(), needed.resource, None, dict(needed.context))
-        if result == PermissionResult.DENIED:
-            return False
-        permitted = permitted or result == PermissionResult.PERMITTED
-    return permitted
+    """moto's evaluation of a set of statements: an explicit Deny wins, then any Allow."""
+    policy = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    return policy.is_action_permitted(needed.action.lower(), needed.resource, None,
+                                      dict(needed.context)) == PermissionResult.PERMITTED
 
 
 def _access_key(request) -> str | None:
