@@ -3,16 +3,26 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# checkov pins an older boto3 than aws-sam-cli: it gets a virtualenv of its own.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := .venv-checkov
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo serve test unit sam-check chaos bench clean
+.PHONY: demo serve test unit sam-check deploy chaos bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
 
 demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
 	$(BIN)/bulkmail demo
@@ -26,9 +36,15 @@ test: $(STAMP) sam-check ## the whole suite, then the template through SAM's own
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/infrastructure
 
-sam-check: $(STAMP)
+sam-check: $(STAMP) $(CHECKOV_STAMP) ## SAM's own checks, the serverless rules and checkov (suppressions: .checkov.yaml, template Metadata)
 	$(BIN)/sam validate --lint
+	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f template.yaml --skip-download
 	$(BIN)/sam build --cached --parallel
+
+deploy: $(STAMP) ## build, then a guided deploy with this project's own SAM CLI (docs/deploy.md)
+	$(BIN)/sam build --cached --parallel
+	$(BIN)/sam deploy --guided
 
 chaos: $(STAMP) ## many seeds of fault injection; exits non-zero if any audit fails
 	mkdir -p outbox
@@ -41,4 +57,4 @@ bench: $(STAMP) ## campaigns of 2,000 / 10,000 / 50,000 contacts and the seed de
 	@tail -n 1 outbox/bench.json | $(BIN)/python -c "import json,sys; d=json.loads(sys.stdin.read()); print(json.dumps({k: d[k] for k in ('speedup_vs_seed','non_ses_requests_per_email','non_ses_cost_spread','cost_per_million')}, indent=1))"
 
 clean:
-	rm -rf $(VENV) .aws-sam outbox
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam outbox

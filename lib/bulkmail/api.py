@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from bulkmail import control as operations
 from bulkmail.adapters import control
 from bulkmail.adapters.wiring import stores, transport_for
+from bulkmail.audience import audience_problems
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.control import InvalidTransition
 from bulkmail.errors import CampaignInvalid, CampaignNotFound, SendError
@@ -57,7 +58,7 @@ app = APIGatewayRestResolver()
 _ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
                409: "The campaign's state does not allow it, or the id exists",
                413: "Too large (request body, or more than 1,000 contacts)", 415: "Not text/csv",
-               422: "Idempotency-Key reused with a different body", 502: "The email service refused the send"}
+               422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact to send to", 502: "The email service refused the send"}
 
 
 def _errors(*codes: int, ok: int = 200) -> dict[int, dict[str, Any]]:
@@ -259,6 +260,9 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         pass
     else:
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    nobody = audience_problems(campaign, stores().contacts)
+    if nobody:
+        raise ApiError(422, "list", "", errors=nobody)
     if "send_at" in campaign:
         return _schedule_campaign(campaign)
     arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
@@ -276,7 +280,7 @@ def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
     when = datetime.fromisoformat(campaign["send_at"].replace("Z", "+00:00"))
     try:
         control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
-                                   _execution_input(campaign))
+                                   _execution_input(campaign), _env("SCHEDULE_DEAD_LETTER_ARN"))
     except Exception:
         stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
         raise

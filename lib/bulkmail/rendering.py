@@ -129,8 +129,14 @@ def _header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
 
+# RFC 5322: at most 998 characters a line before its CRLF (SES refuses longer lines).
+MAX_LINE_CHARACTERS = 998
+
+
 def _text_part(text: str, subtype: str) -> MIMEText:
-    if text.isascii():
+    """7-bit as it is when it can go so; otherwise quoted-printable, whose lines stay under 77
+    characters whatever the content (a minified HTML body is one long ASCII line)."""
+    if text.isascii() and max(map(len, text.splitlines()), default=0) <= MAX_LINE_CHARACTERS:
         return MIMEText(text, subtype, "us-ascii", policy=_WIRE)
     return MIMEText(text, subtype, _UTF8, policy=_WIRE)
 

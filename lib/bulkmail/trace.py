@@ -60,7 +60,7 @@ def path(all_steps: list[Step]) -> list[dict[str, Any]]:
 
 
 def progress_samples(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """(time, processed, total) each time a workflow step read the counters: the campaign's progress over time."""
+    """(time, processed, sent, failed, skipped, total) each time a workflow step read the counters: the campaign's progress over time."""
     samples = []
     for event in events:
         details = event.get("stateExitedEventDetails")
@@ -72,5 +72,6 @@ def progress_samples(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue  # an output Step Functions truncated: the sample is lost, the path is not
         if isinstance(counts.get("processed_count"), int):
             samples.append({"at": event["timestamp"].isoformat(timespec="milliseconds"),
-                            "processed": counts["processed_count"], "total": counts.get("total_contacts")})
+                            "processed": counts["processed_count"], "total": counts.get("total_contacts"),
+                            **{outcome: counts.get(f"{outcome}_count", 0) for outcome in ("sent", "failed", "skipped")}})
     return samples

@@ -81,7 +81,7 @@ def validate_campaign(document: Any, *, now: datetime | None = None) -> dict[str
 
     campaign = dict(document)
     campaign.setdefault("email_service", "ses")
-    campaign.setdefault("smtp_port", 25)
+    campaign.setdefault("smtp_port", load_schema()["properties"]["smtp_port"]["default"])
     now = now or datetime.now(timezone.utc)
 
     for field in ("from_email", "reply_to"):

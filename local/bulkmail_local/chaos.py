@@ -49,7 +49,7 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
         ledger = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"])
         queue = SendQueue(rt.physical["SendQueue"])
         items, _ = normalise_contacts(generated_contacts(contacts))
-        ContactStore(rt.physical["ContactsTable"]).put_many(items)
+        ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"]).put_many(items)
         audience = {i["email"] for i in items}
 
         faults = ChaosFaults(seed, batches_table=rt.physical["BatchesTable"],

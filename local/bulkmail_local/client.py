@@ -24,6 +24,18 @@ class ApiFailure(Exception):
         super().__init__(f"HTTP {status}: {detail}")
 
 
+class CredentialsMissing(RuntimeError):
+    """A deployed API needs SigV4 and no AWS credentials were found."""
+
+
+class ApiUnreachable(OSError):
+    """No answer from the API: the message names the URL tried."""
+
+    def __init__(self, url: str, reason: object):
+        self.url = url
+        super().__init__(f"cannot reach the API at {url}: {reason}")
+
+
 def sigv4_headers(method: str, url: str, body: bytes | None, headers: dict[str, str]) -> dict[str, str]:
     """`headers` plus SigV4 (service execute-api) with the user's own AWS credentials.
 
@@ -36,7 +48,8 @@ def sigv4_headers(method: str, url: str, body: bytes | None, headers: dict[str, 
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise RuntimeError("no AWS credentials found to sign the request (IAM auth)")
+        raise CredentialsMissing(f"no AWS credentials to sign the request to {url} (the API takes IAM auth): "
+                                 "run `aws configure` or set AWS_PROFILE")
     host = _EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
     region = host.group(1) if host else session.region_name or "us-east-1"
     request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
@@ -65,13 +78,18 @@ class ApiClient:
                 return response.status, dict(response.headers.items()), response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers.items()), exc.read()
+        except urllib.error.URLError as exc:
+            raise ApiUnreachable(url, exc.reason) from None
+        except (OSError, ValueError) as exc:  # a reset, a timeout, or an --api-url that is not a URL
+            raise ApiUnreachable(url, exc) from None
 
     def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Any:
         headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
+        if json_body is not None or (method != "GET" and "Content-Type" not in headers):
+            headers["Content-Type"] = "application/json"  # even with no body: what a page of another site cannot send
         status, _, raw = self.send(method, path, body, headers)
         if status >= 400:
             try:

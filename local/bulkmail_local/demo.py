@@ -57,7 +57,7 @@ def run_demo(*, contacts: int | None = None, outbox: Path = Path("outbox"), prog
     campaign_id = campaign_input.setdefault("campaign_id", f"demo_{time.strftime('%Y%m%d_%H%M%S')}")
 
     with EmbeddedRuntime(outbox=outbox) as rt:
-        store = ContactStore(rt.physical["ContactsTable"])
+        store = ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"])
         store.put_many(items)
         campaigns = rt.table("CampaignsTable")
         started = time.monotonic()

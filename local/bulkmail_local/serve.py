@@ -15,9 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
-from moto.server import ThreadedMotoServer
-
 from bulkmail_local.dashboard import static_file
+from bulkmail_local.loopback import LoopbackMotoServer, Refusal, body_length, foreign, needs_api_body_type
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
 
@@ -38,28 +37,40 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                remaining = min(length, 4 * MAX_REQUEST_BYTES)  # read what was sent, so the client sees the answer
-                while remaining > 0:
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        break
-                    remaining -= len(chunk)
-                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"Content-Type": "application/json"},
-                            b'{"message": "Request Too Long"}')
-                self.close_connection = True
-                return
+            length = body_length(self.headers, MAX_REQUEST_BYTES)
+            if isinstance(length, Refusal):
+                if length.status == 413:  # read what was sent, so the client sees the answer
+                    self._discard(min(int(self.headers["Content-Length"]), 4 * MAX_REQUEST_BYTES))
+                    length = Refusal(413, "$", "Request Too Long")  # API Gateway's own words
+                return self._refuse(length)
+            refused = foreign(self.command, self.headers, self.server.server_address[1])
+            if refused is not None:
+                return self._refuse(refused)
             body = self.rfile.read(length) if length else None
             static = static_file(self.command, self.path)  # the dashboard, at /
             if static is not None:
                 return self._reply(*static)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             prefix = next((p for p in gateways if p and self.path.startswith(p)), "")
+            # The public pages (unsubscribe) take the form posts mail clients send; the API only JSON or CSV.
+            refused = None if prefix else needs_api_body_type(self.command, self.headers)
+            if refused is not None:
+                return self._refuse(refused)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             with lock:  # one container: the resolver holds the current event while it runs
                 response = gateways[prefix].request(self.command, self.path, body=body, headers=headers)
             flush_outbox()  # test sends go out through the API, not through a worker batch
             self._reply(response.status, response.headers, response.body)
+
+        def _discard(self, remaining: int) -> None:
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+
+        def _refuse(self, refusal: Refusal) -> None:
+            self.close_connection = True  # the body, if any, is left unread
+            self._reply(refusal.status, {"Content-Type": "application/json"}, refusal.body())
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -89,7 +100,7 @@ class LocalStack:
         self.outbox = outbox
         self.parameters = parameters
         self.runtime: EmbeddedRuntime | None = None
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: LoopbackMotoServer | None = None
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
 
@@ -106,7 +117,7 @@ class LocalStack:
                                        public_url=f"http://{HOST}:{self.api_port}")
         self.runtime.__enter__()
         try:
-            self._moto = ThreadedMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
+            self._moto = LoopbackMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
             self._moto.start()
             self.aws_port = self._moto.get_host_and_port()[1]
             by_id = {f.logical_id: f for f in self.runtime.functions.values()}

@@ -43,6 +43,7 @@ def test_post_campaign_starts_the_workflow_and_the_campaign_completes(api):
 
 
 def test_idempotency_key_returns_the_first_answer_and_starts_nothing_new(api):
+    api.harness.add_contacts(people(1))
     headers = {"Idempotency-Key": "retry-me"}
     first = api.request("POST", "/campaigns", json_body=SEED_CAMPAIGN, headers=headers)
     again = api.request("POST", "/campaigns", json_body=SEED_CAMPAIGN, headers=headers)
@@ -57,6 +58,7 @@ def test_idempotency_key_returns_the_first_answer_and_starts_nothing_new(api):
 
 
 PAST = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+FUTURE = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
 
 
 @pytest.mark.parametrize("body, field, words", [
@@ -90,6 +92,7 @@ def test_oversize_request_is_413_and_nothing_starts(api):
 
 
 def test_existing_campaign_id_is_409(api):
+    api.harness.add_contacts(people(1))
     first = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "dup"})
     api.harness.rt.wait_for_execution(first.json()["execution_arn"], timeout=60)
     again = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "dup"})
@@ -148,3 +151,21 @@ def test_get_reports_a_campaign_whose_execution_ended_before_storing_it(api):
     assert (body["status"], body["execution_arn"], body["error"]) == ("failed", arn, "CampaignInvalid")
     assert "frist_name" in body["cause"]
     assert api.request("GET", "/campaigns/never_started").status == 404
+
+
+def test_a_campaign_to_nobody_is_refused_naming_the_known_lists(api):
+    empty = api.request("POST", "/campaigns", json_body=SEED_CAMPAIGN)
+    assert empty.status == 422 and "no subscribed contact" in empty.json()["errors"][0]["message"]
+    api.harness.add_contacts(people(2, lists=["news"]) + people(1, domain="example.net", lists=["november"]))
+    misspelt = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "list": "nwes"})
+    assert misspelt.status == 422
+    assert misspelt.json()["errors"] == [{"field": "list", "message": "there is no list 'nwes': the known lists are news, november"}]
+    for i in range(2):
+        api.harness.contacts.table.update_item(Key={"email": f"person{i}@example.org"}, UpdateExpression="SET #s = :u",
+                                               ExpressionAttributeNames={"#s": "status"},
+                                               ExpressionAttributeValues={":u": "unsubscribed"})
+    gone = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "list": "news", "send_at": FUTURE})
+    assert gone.status == 422 and "list 'news' has no subscribed contact" in gone.json()["errors"][0]["message"]
+    assert executions(api) == [] and api.harness.campaigns.table.scan()["Items"] == []   # nothing stored half-way
+    fine = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "list": "november"})
+    assert fine.status == 202

@@ -104,3 +104,25 @@ def test_reply_to_is_optional(reply_to):
         assert msg["Reply-To"] is None
     assert msg["To"].addresses[0].display_name == "José Müller"
     assert b"=?utf-8?" in header_block(raw)
+
+
+def test_a_one_line_ascii_html_body_goes_out_with_no_line_over_998_characters(harness):
+    """Minified HTML as editors export it: 3,500 ASCII characters on one line. Sent 7-bit, SES (and
+    the runtime) would refuse it; quoted-printable keeps every line short."""
+    from tests.conftest import people
+    cells = "".join(f'<td class="c{i}">cell {i}</td>' for i in range(120))
+    body_html = f"<html><body><table><tr>{cells}</tr></table></body></html>"
+    body_html = body_html.replace("<table>", "<!--" + "-" * (3500 - len(body_html) - 7) + "--><table>")
+    assert len(body_html) == 3500 and body_html.isascii() and "\n" not in body_html
+    harness.add_contacts(people(1))
+    campaign = validate_campaign({k: v for k, v in SEED_CAMPAIGN.items() if k != "body"} | {"body_html": body_html})
+    harness.campaigns.create({**campaign, "status": "queued", "total_contacts": 1, "max_send_rate": 14})
+    harness.enqueue(campaign["campaign_id"], "p0-0", ["person0@example.org"])
+    harness.drain()
+    (row,) = harness.ledger.deliveries_for(campaign["campaign_id"])
+    assert row["status"] == "sent", row
+    (path,) = (harness.outbox / campaign["campaign_id"]).glob("*.eml")
+    raw = path.read_bytes()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    msg = email.message_from_bytes(raw, policy=email.policy.strict)
+    assert body_html[:3400] in msg.get_body(("html",)).get_content()

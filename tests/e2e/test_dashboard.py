@@ -154,7 +154,7 @@ def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_the
     expect(page.locator(".path")).to_contain_text("MarkCompleted")
     expect(page.locator("svg.chart polyline")).to_have_count(1)
     expect(page.locator("svg.chart")).to_have_attribute(
-        "aria-label", re.compile(rf"^Recipients processed over time: {RECIPIENTS} of {RECIPIENTS} after \d+ s$"))
+        "aria-label", re.compile(rf"^Recipients over time, after \d+ s: {RECIPIENTS} sent, 0 failed, 0 skipped of {RECIPIENTS}$"))
     expect(page.get_by_text("None.")).to_be_visible()                              # no failed deliveries
     expect(page.get_by_role("button", name="Pause")).to_be_disabled()
     shot(page, "campaign")
@@ -183,6 +183,8 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     expect(failed).to_have_count(2)
     expect(failed.first.locator("td.reason")).to_contain_text("MessageRejected")
     expect(page.locator("[data-counter=failed]")).to_have_text("2")
+    expect(page.locator("svg.chart")).to_have_attribute("aria-label", re.compile(r": 0 sent, 2 failed, 0 skipped of 2$"))
+    expect(page.locator("svg.chart polyline[data-outcome=failed]")).to_have_count(1)   # failures are not sends
     shot(page, "campaign-failed")
     first_url = page.url
     page.get_by_role("button", name="Resend to failed").click()             # a new campaign to those two only

@@ -77,18 +77,18 @@ def test_serve_runs_a_campaign_over_http_and_stops_cleanly_on_ctrl_c(served):
     csv_file.write_text("email,first_name,last_name,company,lists\n"
                         + "".join(f"p{i}@example.org,P{i},L{i},Acme,news\n" for i in range(12))
                         + "broken-address,X,Y,,news\n")
-    imported = cli(served, "contacts", "import", str(csv_file))
+    imported = cli(served, "contacts", "import", str(csv_file), "--json")
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["imported"] == 12
     assert json.loads(imported.stdout)["rejected"][0]["line"] == 14
 
     (workdir / "body.txt").write_text("Dear {{first_name}}, the news.")
     sent = cli(served, "campaigns", "send", "--name", "News", "--subject", "Hi {{first_name}}",
-               "--body-file", str(workdir / "body.txt"), "--list", "news")
+               "--body-file", str(workdir / "body.txt"), "--list", "news", "--from", "news@example.com", "--json")
     assert sent.returncode == 0, sent.stderr
     campaign_id = json.loads(sent.stdout)["campaign_id"]
 
-    watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", timeout=120)
+    watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
     assert watched.returncode == 0, watched.stderr[-2000:]
     record = json.loads(watched.stdout)
     assert (record["status"], record["sent_count"], record["total_contacts"]) == ("completed", 12, 12)
@@ -128,12 +128,13 @@ def test_cli_and_http_errors_against_serve(served):
     (served["dir"] / "body.txt").write_text("Hello")
     missing = cli(served, "campaigns", "pause", "no_such_campaign")
     assert missing.returncode == 1 and "HTTP 404" in missing.stderr
-    bad = cli(served, "campaigns", "send", "--name", "X", "--subject", "Hi {{frist_name}}",
+    bad = cli(served, "campaigns", "send", "--name", "X", "--subject", "Hi {{frist_name}}", "--from", "a@example.com",
               "--body-file", str(served["dir"] / "body.txt"))
     assert bad.returncode == 1 and "unknown placeholder" in bad.stderr
     status, listing = http("GET", f"{api}/campaigns")
     assert listing["campaigns"] == []
-    good = cli(served, "campaigns", "send", "--name", "X", "--subject", "Hi", "--body-file", str(served["dir"] / "body.txt"))
+    good = cli(served, "campaigns", "send", "--name", "X", "--subject", "Hi", "--body-file", str(served["dir"] / "body.txt"),
+               "--from", "a@example.com", "--json")
     campaign_id = json.loads(good.stdout)["campaign_id"]
     assert cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "60").returncode == 0
     late = cli(served, "campaigns", "cancel", campaign_id)
@@ -158,10 +159,11 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_serve(served):
 
     def send_and_wait():
         (workdir / "body.txt").write_text("Hello {{first_name}}")
-        sent = cli(served, "campaigns", "send", "--name", "N", "--subject", "Hi", "--body-file", str(workdir / "body.txt"))
+        sent = cli(served, "campaigns", "send", "--name", "N", "--subject", "Hi", "--body-file", str(workdir / "body.txt"),
+                   "--from", "n@example.com", "--json")
         assert sent.returncode == 0, sent.stderr
         campaign_id = json.loads(sent.stdout)["campaign_id"]
-        watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", timeout=120)
+        watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
         assert watched.returncode == 0, watched.stderr[-2000:]
         return campaign_id, json.loads(watched.stdout)
 

@@ -67,7 +67,7 @@ def test_alarms_notify_the_given_topic_or_one_the_stack_creates():
     topic = RESOURCES["AlarmTopic"]
     assert topic["Type"] == "AWS::SNS::Topic" and topic["Condition"] == "CreateAlarmTopic"
     alarms = [k for k, v in RESOURCES.items() if v["Type"] == "AWS::CloudWatch::Alarm"]
-    assert len(alarms) == 7
+    assert len(alarms) == 8
     for name in alarms:
         assert RESOURCES[name]["Properties"]["AlarmActions"] == NOTIFY, name
     assert TEMPLATE["Outputs"]["AlarmTopicArn"]["Value"] == NOTIFY[0]
@@ -97,17 +97,17 @@ def test_the_dashboard_is_json_once_substituted_and_names_no_region_or_resource(
         assert logical in RESOURCES or logical in TEMPLATE["Parameters"] or logical.startswith("AWS::"), name
     dashboard = json.loads(re.sub(r"\$\{[^}]+\}", "x", body.replace("${FailureRateThreshold}", "5")))
     assert len(dashboard["widgets"]) >= 6
-    assert len(dashboard["widgets"][0]["properties"]["alarms"]) == 7
+    assert len(dashboard["widgets"][0]["properties"]["alarms"]) == 8
 
 
-def test_only_the_workflow_api_and_worker_may_put_events_and_only_on_the_campaign_bus():
+def test_only_the_workflow_api_worker_and_schedule_failures_may_put_events_and_only_on_the_campaign_bus():
     bus = RESOURCES["CampaignEventBus"]
     assert bus["Type"] == "AWS::Events::EventBus"
     functions = {k: merged_function(TEMPLATE, v["Properties"]) for k, v in RESOURCES.items()
                  if v["Type"] == "AWS::Serverless::Function"}
     publishers = {k for k, p in functions.items() for policy in p.get("Policies", [])
                   if isinstance(policy, dict) and "EventBridgePutEventsPolicy" in policy}
-    assert publishers == {"ApiFunction", "SendEmailsFunction"}
+    assert publishers == {"ApiFunction", "SendEmailsFunction", "ScheduleFailedFunction"}  # CampaignFailed of a scheduled start
     for name in publishers:
         assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Fn::GetAtt": ["CampaignEventBus", "Name"]}}} \
             in functions[name]["Policies"]

@@ -135,8 +135,11 @@ def test_requests_from_other_sites_are_refused_unsigned(upstream, credentials):
         status, _, answer = call(f"{proxy.url}/campaigns", headers={"Host": f"rebound.example:{port}"})
         assert status == 403 and json.loads(answer)["errors"][0]["field"] == "Host"
         assert received == []
+        status, _, answer = call(f"{proxy.url}/campaigns", b"{}", method="POST", headers={"Content-Type": "text/plain"})
+        assert status == 415 and json.loads(answer)["errors"][0]["field"] == "Content-Type"   # what no-cors can send
+        assert received == []
         status, _, _ = call(f"http://localhost:{port}/campaigns", b"{}", method="POST",
-                            headers={"Origin": f"http://localhost:{port}"})
+                            headers={"Origin": f"http://localhost:{port}", "Content-Type": "application/json"})
         assert status == 400 and len(received) == 1   # the page's own origin goes through
 
 

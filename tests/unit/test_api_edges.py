@@ -38,7 +38,7 @@ def test_trace_path_counts_laps_and_progress_comes_from_the_workflow_steps():
     at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
     events = [{"timestamp": t0, "type": "ExecutionStarted"}]
     for lap, processed in enumerate((4, 10)):
-        counts = {"processed_count": processed, "total_contacts": 10, "sent_count": processed}
+        counts = {"processed_count": processed, "total_contacts": 10, "sent_count": processed - 1, "skipped_count": 1}
         events += [{"timestamp": at(2 * lap), "stateEnteredEventDetails": {"name": "AdvanceCampaign"}},
                    {"timestamp": at(2 * lap + 1), "stateExitedEventDetails": {
                        "name": "AdvanceCampaign",
@@ -48,8 +48,8 @@ def test_trace_path_counts_laps_and_progress_comes_from_the_workflow_steps():
         {"state": "AdvanceCampaign", "entered": 2, "first_started": 0.0, "seconds": 2.0, "running": False},
         {"state": "MarkCompleted", "entered": 1, "first_started": 4.0, "seconds": 0.0, "running": True}]
     assert progress_samples(events) == [
-        {"at": "2026-11-27T12:00:01.000+00:00", "processed": 4, "total": 10},
-        {"at": "2026-11-27T12:00:03.000+00:00", "processed": 10, "total": 10}]
+        {"at": "2026-11-27T12:00:01.000+00:00", "processed": 4, "total": 10, "sent": 3, "failed": 0, "skipped": 1},
+        {"at": "2026-11-27T12:00:03.000+00:00", "processed": 10, "total": 10, "sent": 9, "failed": 0, "skipped": 1}]
 
 
 def test_client_signs_with_sigv4_for_a_deployed_stack_only(monkeypatch):

@@ -16,7 +16,7 @@ def problems(document) -> dict[str, str]:
 def test_seed_campaign_is_valid_and_normalised():
     campaign = validate_campaign(dict(SEED_CAMPAIGN))
     assert campaign["campaign_id"].startswith("campaign_")
-    assert campaign["email_service"] == "ses" and campaign["smtp_port"] == 25
+    assert campaign["email_service"] == "ses" and campaign["smtp_port"] == 587
     assert campaign["created_at"]
 
 

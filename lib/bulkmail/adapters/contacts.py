@@ -8,6 +8,7 @@ from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
+from bulkmail.adapters.lists import ListRegistry
 from bulkmail.models import Contact, ContactStatus
 
 _BATCH_GET_LIMIT = 100
@@ -15,9 +16,11 @@ _UNPROCESSED_RETRIES = 5
 
 
 class ContactStore:
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str, lists_table: str | None = None):
+        """`lists_table`: the registry of list names that imports keep (the API's stack always has one)."""
         self.table_name = table_name
         self.table = dynamo.table(table_name)
+        self.lists = ListRegistry(lists_table) if lists_table else None
 
     @staticmethod
     def _recipients_filter(list_name: str | None):
@@ -37,6 +40,12 @@ class ContactStore:
             kwargs["ExclusiveStartKey"] = cursor
         page = self.table.scan(**kwargs)
         return [item["email"] for item in page["Items"]], page.get("LastEvaluatedKey")
+
+    def has_recipient(self, list_name: str | None) -> bool:
+        """Whether anyone would receive a campaign to `list_name`: stops at the first recipient found."""
+        pages = dynamo.client().get_paginator("scan").paginate(
+            TableName=self.table_name, FilterExpression=self._recipients_filter(list_name), ProjectionExpression="email")
+        return any(page["Items"] for page in pages)
 
     def count_recipients(self, list_name: str | None) -> int:
         pages = dynamo.client().get_paginator("scan").paginate(
@@ -75,6 +84,8 @@ class ContactStore:
         count = 0
         with self.table.batch_writer(overwrite_by_pkeys=["email"]) as writer:
             for chunk in _chunks(contacts, _BATCH_GET_LIMIT):
+                if self.lists is not None:  # the names first: a contact is never on an unknown list
+                    self.lists.register(name for contact in chunk for name in contact.get("lists", ()))
                 existing = self.batch_get(c["email"] for c in chunk)
                 for contact in chunk:
                     writer.put_item(Item=dynamo.to_dynamo(_keep_suppression(contact, existing.get(contact["email"]))))

@@ -71,8 +71,9 @@ def _scheduler():
 
 
 def schedule_execution(group: str, name: str, when: datetime, state_machine_arn: str, role_arn: str,
-                       payload: dict[str, Any]) -> str:
-    """A one-time EventBridge Scheduler schedule whose target starts the workflow; deleted after it fires."""
+                       payload: dict[str, Any], dead_letter_arn: str) -> str:
+    """A one-time EventBridge Scheduler schedule whose target starts the workflow; deleted after it fires.
+    A start that fails after the retries goes to the dead-letter queue (the campaign is marked failed)."""
     _scheduler().create_schedule(
         GroupName=group, Name=name,
         ScheduleExpression=f"at({when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')})",
@@ -80,7 +81,8 @@ def schedule_execution(group: str, name: str, when: datetime, state_machine_arn:
         FlexibleTimeWindow={"Mode": "OFF"},
         ActionAfterCompletion="DELETE",
         Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": json.dumps(payload),
-                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}},
+                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
+                "DeadLetterConfig": {"Arn": dead_letter_arn}},
         Description=f"bulkmail campaign {name}",
     )
     return name

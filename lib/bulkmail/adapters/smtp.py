@@ -23,6 +23,8 @@ from bulkmail.errors import PermanentSendError, SendingPaused, Throttled, Transi
 logger = logging.getLogger(__name__)
 
 THROTTLE_CODES = frozenset({421, 454})
+# Message submission (RFC 6409) with STARTTLS: Lambda cannot reach port 25 (AWS blocks it by default).
+SUBMISSION_PORT = 587
 IMPLICIT_TLS_PORT = 465
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
@@ -45,7 +47,7 @@ def default_tls_context() -> ssl.SSLContext:
 
 
 class SmtpTransport:
-    def __init__(self, host: str, port: int = 25, *, username: str = "", password: str = "",
+    def __init__(self, host: str, port: int = SUBMISSION_PORT, *, username: str = "", password: str = "",
                  tls_context: ssl.SSLContext | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS):
         if not host:
             raise ValueError("an SMTP transport needs a server")

@@ -13,7 +13,7 @@ from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
-from bulkmail.adapters.smtp import SmtpTransport
+from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
 from bulkmail.unsubscribe import UnsubscribeLinks
@@ -34,7 +34,7 @@ def stores() -> Stores:
     return Stores(
         settings=s,
         campaigns=CampaignStore(s.campaigns_table, CampaignEvents(s.event_bus_name) if s.event_bus_name else None),
-        contacts=ContactStore(s.contacts_table),
+        contacts=ContactStore(s.contacts_table, s.lists_table or None),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
     )
@@ -46,7 +46,7 @@ def transport_for(campaign: dict[str, Any]):
         if not campaign.get("aws_secret_name"):
             raise SecretNotConfigured(campaign["campaign_id"])
         login = get_json_secret(campaign["aws_secret_name"])  # {"username": ..., "password": ...}
-        return SmtpTransport(campaign.get("smtp_server", ""), int(campaign.get("smtp_port") or 25),
+        return SmtpTransport(campaign.get("smtp_server", ""), int(campaign.get("smtp_port") or SUBMISSION_PORT),
                              username=str(login.get("username") or ""), password=str(login.get("password") or ""))
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
     # The deployment's configuration set (bounce and complaint events) exists in this account only:

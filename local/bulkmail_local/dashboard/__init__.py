@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bulkmail_local.client import ApiClient
+from bulkmail_local.loopback import Refusal, body_length, foreign, needs_api_body_type
 
 STATIC = Path(__file__).parent / "static"
 ASSET_PREFIX = "/dashboard/"
@@ -37,6 +38,8 @@ def static_file(method: str, target: str) -> tuple[int, dict[str, str], bytes] |
     route = urlsplit(target).path
     if route in ("/", "/index.html"):
         name = "index.html"
+    elif route == "/favicon.ico":  # asked for by browsers whatever the page names
+        name = "favicon.svg"
     elif route.startswith(ASSET_PREFIX):
         name = route[len(ASSET_PREFIX):]
     else:
@@ -54,18 +57,19 @@ def _proxy_handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                self.close_connection = True
-                return self._reply(413, {"Content-Type": "application/json"}, json.dumps(
-                    {"errors": [{"field": "$", "message": f"the request body is over {MAX_REQUEST_BYTES} bytes"}]}).encode())
+            length = body_length(self.headers, MAX_REQUEST_BYTES)
+            refused = length if isinstance(length, Refusal) else (
+                foreign(self.command, self.headers, self.server.server_address[1]))
+            if refused is not None:  # not signed, not sent
+                self.close_connection = True  # the body, if any, is left unread
+                return self._reply(refused.status, {"Content-Type": "application/json"}, refused.body())
             body = self.rfile.read(length) if length else None
             static = static_file(self.command, self.path)
             if static is not None:
                 return self._reply(*static)
-            refused = self._foreign()
+            refused = needs_api_body_type(self.command, self.headers)
             if refused is not None:
-                return self._reply(403, {"Content-Type": "application/json"}, json.dumps({"errors": [refused]}).encode())
+                return self._reply(refused.status, {"Content-Type": "application/json"}, refused.body())
             headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
             try:
                 status, answer_headers, answer = api.send(self.command, self.path, body, headers)
@@ -73,18 +77,6 @@ def _proxy_handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
                 status, answer_headers = 502, {"Content-Type": "application/json"}
                 answer = json.dumps({"errors": [{"field": "$", "message": f"cannot reach the API: {exc}"}]}).encode()
             self._reply(status, {k: v for k, v in answer_headers.items() if k.lower() not in _HOP_BY_HOP}, answer)
-
-        def _foreign(self) -> dict[str, str] | None:
-            """A request this proxy must not sign: from another site's page (CSRF), or by another
-            host name resolved to loopback (DNS rebinding). Browsers send Origin on every POST."""
-            host = self.headers.get("Host", "")
-            port = self.server.server_address[1]
-            if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-                return {"field": "Host", "message": f"{host!r} is not this dashboard's address"}
-            origin = self.headers.get("Origin")
-            if origin is not None and origin != f"http://{host}":
-                return {"field": "Origin", "message": f"{origin} is not this dashboard: not signed, not sent"}
-            return None
 
         def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)

@@ -4,6 +4,8 @@ timeout and redrive (moto applies maxReceiveCount on receive), MaximumConcurrenc
 """
 from __future__ import annotations
 
+import base64
+
 import logging
 import threading
 import time
@@ -16,6 +18,16 @@ logger = logging.getLogger(__name__)
 
 # An empty receive backs off like Lambda's long polling would wait: 50 ms, doubling to half a second.
 _IDLE_SLEEP, _MAX_IDLE_SLEEP = 0.05, 0.5
+
+
+def _lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda's SQS event carries it (camelCase), not as ReceiveMessage does."""
+    attribute: dict[str, Any] = {"dataType": value["DataType"], "stringListValues": [], "binaryListValues": []}
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,7 @@ class SqsEventSource:
             "receiptHandle": m["ReceiptHandle"],
             "body": m["Body"],
             "attributes": m.get("Attributes", {}),
-            "messageAttributes": m.get("MessageAttributes", {}),
+            "messageAttributes": {name: _lambda_attribute(value) for name, value in m.get("MessageAttributes", {}).items()},
             "md5OfBody": m.get("MD5OfBody", ""),
             "eventSource": "aws:sqs",
             "eventSourceARN": self.config.queue_arn,

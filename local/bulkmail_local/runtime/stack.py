@@ -32,7 +32,7 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
-from bulkmail_local.runtime import iam, moto_fixes
+from bulkmail_local.runtime import iam, limits, moto_fixes
 from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
@@ -66,13 +66,14 @@ NOT_PROVISIONED = {
     "AWS::CloudWatch::Alarm": "nothing evaluates alarms locally; metrics are summed in runtime.metrics",
     "AWS::CloudWatch::Dashboard": "nothing to show it",
     "AWS::SNS::Topic": "only alarms publish to it",
+    "AWS::Logs::LogGroup": "function logs go to the log file (outbox/lambda.log), kept as long as the file",
 }
 
 
 def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
     """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
-    give fault injection (runtime.faults) its place before and after each request, and let a meter
-    (runtime.meter) count it.
+    refuse what is over one of AWS's limits (runtime.limits), give fault injection (runtime.faults)
+    its place before and after each request, and let a meter (runtime.meter) count it.
 
     Lambda invocations are left out: a function's own requests then take the lock one by one.
     """
@@ -91,6 +92,9 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
         return runtime.iam.check(event_name, request) if runtime.iam is not None else None
 
     def _answer(self, event_name, request, **kwargs):
+        refused = limits.refuse(request)
+        if refused is not None:
+            return refused
         faults = runtime.faults
         if faults is not None:
             injected = faults.before(request)
@@ -157,6 +161,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
         self._stack.enter_context(iam.condition_operators())
+        limits.patch_state_quota(self._stack)
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
@@ -399,7 +404,7 @@ class EmbeddedRuntime:
             arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
             self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
             groups.append(name)
-        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), groups)
+        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups)
 
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")

@@ -50,10 +50,9 @@ class ApiError extends Error {
 async function api(method, path, body, headers = {}) {
   const init = { method, headers: { ...headers } };
   if (typeof body === "string") init.body = body;
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers["Content-Type"] = "application/json";
-  }
+  else if (body !== undefined) init.body = JSON.stringify(body);
+  // JSON even with no body: the local servers refuse a change sent as anything a page of another site could send.
+  if (method !== "GET" && !init.headers["Content-Type"]) init.headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path, init);
@@ -182,17 +181,18 @@ function campaignsView() {
   return every(POLL_MS * 2, refresh);
 }
 
-// A line of recipients processed over time: the AdvanceCampaign samples of the execution history
-// (before this page opened) joined with the counters this page polls.
+// Sent, failed and skipped recipients over time, one line each: the AdvanceCampaign samples of the execution
+// history (before this page opened) joined with the counters this page polls.
+const OUTCOMES = ["sent", "failed", "skipped"];
 function sendsChart(samples, total, endTime) {
   const width = 960, height = 240, left = 64, right = 16, top = 12, bottom = 28;
   const t0 = samples[0].t;
   const span = Math.max(1000, endTime - t0);
   const last = samples[samples.length - 1];
   const figure = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart",
-                              "aria-label": `Recipients processed over time: ${number(last.processed)} of ${number(total)} `
-                                            + `after ${Math.round((last.t - t0) / 1000)} s` });
-  const top_ = Math.max(1, total, ...samples.map((s) => s.processed));
+                              "aria-label": `Recipients over time, after ${Math.round((last.t - t0) / 1000)} s: `
+                                            + OUTCOMES.map((o) => `${number(last[o])} ${o}`).join(", ") + ` of ${number(total)}` });
+  const top_ = Math.max(1, total, ...samples.map((s) => Math.max(...OUTCOMES.map((o) => s[o]))));
   const x = (t) => left + ((t - t0) / span) * (width - left - right);
   const y = (v) => top + (1 - v / top_) * (height - top - bottom);
   for (const v of top_ >= 10 ? [0, Math.round(top_ / 2), top_] : [0, top_]) {
@@ -204,11 +204,17 @@ function sendsChart(samples, total, endTime) {
     : s >= 120 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(s < 10 ? 1 : 0)} s`);
   figure.append(svg("text", { x: left, y: height - 8, class: "axis" }, "0 s"),
                 svg("text", { x: width - right, y: height - 8, class: "axis", "text-anchor": "end" }, label(seconds)));
-  const points = samples.map((s) => `${x(s.t).toFixed(1)},${y(s.processed).toFixed(1)}`);
-  points.push(`${x(endTime).toFixed(1)},${y(last.processed).toFixed(1)}`);
-  figure.append(
-    svg("polygon", { class: "area", points: `${x(t0)},${y(0)} ${points.join(" ")} ${x(endTime)},${y(0)}` }),
-    svg("polyline", { class: "line", points: points.join(" ") }));
+  for (const outcome of OUTCOMES) {
+    if (outcome !== "sent" && !last[outcome]) continue;   // a line only for an outcome that happened
+    const points = samples.map((s) => `${x(s.t).toFixed(1)},${y(s[outcome]).toFixed(1)}`);
+    points.push(`${x(endTime).toFixed(1)},${y(last[outcome]).toFixed(1)}`);
+    if (outcome === "sent") {
+      figure.append(svg("polygon", { class: "area", points: `${x(t0)},${y(0)} ${points.join(" ")} ${x(endTime)},${y(0)}` }));
+    }
+    figure.append(svg("polyline", { class: `line line-${outcome}`, "data-outcome": outcome, points: points.join(" ") }),
+                  svg("text", { x: x(endTime) - 4, y: y(last[outcome]) - 6, class: `axis label-${outcome}`, "text-anchor": "end" },
+                      `${outcome} ${number(last[outcome])}`));
+  }
   return figure;
 }
 
@@ -248,13 +254,14 @@ function campaignView(rawId) {
       failedTable, failedMore));
 
   let record = null;
-  let history = [];            // from the execution history: {t, processed}
-  const live = [];             // polled here: {t, processed}
+  let history = [];            // from the execution history: {t, processed, sent, failed, skipped}
+  const live = [];             // polled here: the same
   let traceAt = 0;
   let traceStatus = null;
   let traceDone = false;       // the execution has ended: its path no longer changes
   let failedSeen = -1;
   let failedToken = null;
+  let actionLeft = null;       // the status the last action left, while its note is shown
 
   function drawCounters() {
     const r = record;
@@ -283,7 +290,7 @@ function campaignView(rawId) {
 
   function drawChart() {
     const samples = [...history, ...live].sort((a, b) => a.t - b.t);
-    if (record?.created_at) samples.unshift({ t: Date.parse(record.created_at), processed: 0 });
+    if (record?.created_at) samples.unshift({ t: Date.parse(record.created_at), processed: 0, sent: 0, failed: 0, skipped: 0 });
     const finished = FINAL.has(record?.status);
     const end = finished && samples.length ? samples[samples.length - 1].t : Date.now();
     chart.replaceChildren(samples.length < 2 ? h("p", { class: "muted" }, "No sends yet.")
@@ -292,12 +299,12 @@ function campaignView(rawId) {
     const parts = [];
     if (!finished && recent.length >= 2) {
       const a = recent[0], b = recent[recent.length - 1];
-      parts.push(`${((b.processed - a.processed) / Math.max(0.001, (b.t - a.t) / 1000)).toFixed(1)} recipients/s now`);
+      parts.push(`${((b.sent - a.sent) / Math.max(0.001, (b.t - a.t) / 1000)).toFixed(1)} emails sent/s now`);
     }
     if (samples.length >= 2) {
       const a = samples[0], b = samples[samples.length - 1];
       const seconds = Math.max(0.001, (b.t - a.t) / 1000);
-      parts.push(`${(b.processed / seconds).toFixed(1)} recipients/s on average`);
+      parts.push(`${(b.sent / seconds).toFixed(1)} emails sent/s on average`);
     }
     rate.textContent = parts.join(" · ");
   }
@@ -308,7 +315,8 @@ function campaignView(rawId) {
     try {
       const trace = await api("GET", `${path}/trace`);
       traceDone = trace.execution_status !== "RUNNING";
-      history = trace.progress.map((p) => ({ t: Date.parse(p.at), processed: p.processed }));
+      history = trace.progress.map((p) => ({ t: Date.parse(p.at), processed: p.processed, sent: p.sent ?? 0,
+                                             failed: p.failed ?? 0, skipped: p.skipped ?? 0 }));
       trail.replaceChildren(...trace.path.map((step) => h("li", { class: step.running ? "running" : "" },
         h("span", { class: "chip" },
           h("span", { class: "state" }, step.state),
@@ -355,10 +363,15 @@ function campaignView(rawId) {
     }
     // A campaign that had ended before this page opened has its whole story in the history.
     if (!FINAL.has(record.status) || (previous && !FINAL.has(previous.status))) {
-      live.push({ t: Date.now(), processed: record.processed_count || 0 });
+      live.push({ t: Date.now(), processed: record.processed_count || 0, sent: record.sent_count || 0,
+                  failed: record.failed_count || 0, skipped: record.skipped_count || 0 });
       if (live.length > MAX_LIVE_SAMPLES) live.shift();   // a page left open for days; the history has the rest
     }
     drawCounters();
+    if (actionLeft && record.status !== actionLeft) {   // "paused → processing" is old news once the status moves on
+      actionStatus.textContent = "";
+      actionLeft = null;
+    }
     const ending = FINAL.has(record.status) && !traceDone;   // MarkCompleted runs on after the status changes
     const stale = traceStatus !== record.status || ending || (!traceDone && Date.now() - traceAt > TRACE_EVERY_MS);
     if (stale) await loadTrace();
@@ -379,6 +392,7 @@ function campaignView(rawId) {
           return;
         }
         actionStatus.textContent = `${answer.previous_status} → ${answer.status}`;
+        actionLeft = answer.status;
         stop();
         stop = every(POLL_MS, poll);
       } catch (error) {

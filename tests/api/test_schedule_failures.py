@@ -1,0 +1,31 @@
+"""A scheduled campaign whose start fails is marked failed with the error, as on AWS: Scheduler
+sends the schedule's input to the target's dead-letter queue and ScheduleFailedFunction records it."""
+import time
+from datetime import datetime, timedelta, timezone
+
+from tests.conftest import SEED_CAMPAIGN, people
+
+
+def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(api):
+    rt = api.harness.rt
+    api.harness.add_contacts(people(2))
+    send_at = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(timespec="seconds")
+    r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "sched_fail", "send_at": send_at})
+    assert r.status == 202, r.body
+    scheduler, group = rt.client("scheduler"), rt.physical["CampaignSchedules"]
+    schedule = scheduler.get_schedule(GroupName=group, Name="sched_fail")
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"] == rt.attributes[("ScheduleFailureQueue", "Arn")]
+    # The state machine it names is gone by the time it fires (deleted by hand, say): StartExecution
+    # fails. (Another state machine's ARN would be AccessDenied first: the role names this one only.)
+    rt.client("stepfunctions").delete_state_machine(stateMachineArn=rt.state_machine_arn)
+
+    deadline = time.monotonic() + 60
+    record = api.request("GET", "/campaigns/sched_fail").json()
+    while time.monotonic() < deadline and record["status"] == "scheduled":
+        time.sleep(0.2)
+        record = api.request("GET", "/campaigns/sched_fail").json()
+    assert record["status"] == "failed", record
+    assert record["failure_cause"].startswith("the scheduled start failed: StateMachineDoesNotExist")
+    assert rt.scheduler.dead_lettered == [("sched_fail", "StateMachineDoesNotExist")]
+    assert scheduler.list_schedules(GroupName=group)["Schedules"] == []  # the invocation is over: deleted
+    assert api.harness.sent_messages("sched_fail") == []
