@@ -170,6 +170,7 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert r.status == 202, r.body
     rt.client("stepfunctions").delete_state_machine(stateMachineArn=rt.state_machine_arn)
     h.wait_for_campaign("sched_fails", lambda record: record["status"] == "failed", timeout=60)
+    wait_for(lambda: not any(h.queue_depth("ScheduleFailureQueue").values()))  # its message deleted
 
 
 def _short(arn: str, suffix: str) -> str:
