@@ -152,7 +152,10 @@ def _chaos(args: argparse.Namespace) -> int:
                       f"sent {result['final']['sent_count']} failed {result['final']['failed_count']} "
                       f"skipped {result['final']['skipped_count']} · duplicates {result['duplicates']} "
                       f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · lost {result['lost']} · "
-                      f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}")
+                      f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}"
+                      + (f" · re-send of {r['original_failed']}: sent {r['final']['sent_count']} failed "
+                         f"{r['final']['failed_count']}, family duplicates {r['family_duplicates']}"
+                         if (r := result.get("resend")) else ""))
     if args.json:
         if len(results) == 1:
             print(json.dumps(results[0], sort_keys=True))
