@@ -10,6 +10,7 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound
+from bulkmail.workflow import continuation_name
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.persistence import DurableState, StateUnavailable
 from tests.conftest import SEED_CAMPAIGN
@@ -64,7 +65,8 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
         for name in ("kept", "deleted"):
             scheduler.create_schedule(GroupName=group, Name=name, ScheduleExpression=FAR_FUTURE,
                                       FlexibleTimeWindow={"Mode": "OFF"},
-                                      Target={"Arn": rt.state_machine_arn, "RoleArn": rt.role_arn, "Input": "{}"})
+                                      Target={"Arn": rt.state_machine_arn, "Input": "{}",
+                                              "RoleArn": rt.attributes[("CampaignSchedulerRole", "Arn")]})
         scheduler.delete_schedule(GroupName=group, Name="deleted")
         key = rt.client("secretsmanager").get_secret_value(SecretId=rt.physical["UnsubscribeSigningKey"])["SecretString"]
         before = {t: items(rt, t) for t in ("ContactsTable", "CampaignsTable")}
@@ -114,7 +116,7 @@ def test_a_running_campaign_goes_on_in_a_new_execution_after_a_restart(tmp_path)
     with runtime(tmp_path) as rt:
         assert rt.resumed.continued == ["durable_1"]
         record = wait_for_status(CampaignStore(rt.physical["CampaignsTable"]), "durable_1", "completed")
-        assert record["execution_arn"].endswith(":durable_1-continued-1")
+        assert record["execution_arn"].endswith(":" + continuation_name("durable_1", 1))
         assert (record["sent_count"], record["processed_count"]) == (30, 30)
         assert len(list((tmp_path / "outbox" / "durable_1").glob("*.eml"))) == 30
 
