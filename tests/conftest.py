@@ -87,6 +87,34 @@ class Harness:
         return {k: int(v) for k, v in attrs.items()}
 
 
+# Tests in these directories run on the embedded runtime (moto, a whole emulated stack per test):
+# marked `emulator`, so that `make unit` (-m "not emulator") runs the rest in seconds. e2e tests
+# (whole campaigns, subprocesses, a browser) are `slow` too.
+EMULATOR_DIRS = frozenset({"api", "compliance", "e2e", "integration"})
+SLOW_DIRS = frozenset({"e2e"})
+EMULATOR_FIXTURES = frozenset({"harness", "live"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        area = item.path.relative_to(tests).parts[0]
+        if area in EMULATOR_DIRS or EMULATOR_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.emulator)
+        if area in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_off_the_emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked `emulator` that starts the runtime would make `make unit` slow unnoticed."""
+    if request.node.get_closest_marker("emulator") is None:
+        def refuse(self: EmbeddedRuntime) -> EmbeddedRuntime:
+            raise RuntimeError(f"{request.node.nodeid} starts the embedded runtime: put it under "
+                               f"tests/{{{','.join(sorted(EMULATOR_DIRS))}}} or use the harness fixture")
+        monkeypatch.setattr(EmbeddedRuntime, "__enter__", refuse)
+
+
 @pytest.fixture
 def harness(tmp_path: Path):
     """A runtime whose workers run only when a test calls drain() — deterministic."""
