@@ -144,7 +144,13 @@ TRANSACTIONS = {
         _put("new", "attribute_not_exists(pk)"),
         _update("held", "v > :zero"),
         {"Delete": {"TableName": "t", "Key": {"pk": {"S": "gone"}}}},
-        {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "nope"}}, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {
+            "ConditionCheck": {
+                "TableName": "t",
+                "Key": {"pk": {"S": "nope"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
     ],
     "one fails, with the old item": [
         _put("new"),
@@ -189,8 +195,10 @@ def test_moto_still_copies_whole_tables_per_transaction(dynamodb: Any, table: st
         copied.append(type(value))
         return deepcopy(value, *args)
 
-    with mock.patch.object(DynamoDBBackend, "transact_write_items", _UPSTREAM_TRANSACT), \
-            mock.patch("moto.dynamodb.models.copy.deepcopy", recording):
+    with (
+        mock.patch.object(DynamoDBBackend, "transact_write_items", _UPSTREAM_TRANSACT),
+        mock.patch("moto.dynamodb.models.copy.deepcopy", recording),
+    ):
         dynamodb.transact_write_items(TransactItems=_on(table, [_update("held")]))
     assert Table in copied, "moto's TransactWriteItems no longer deep-copies tables: moto_fixes' fork may go"
 
@@ -231,7 +239,9 @@ def _responses(client: Any, serialize: bool) -> list[dict[str, Any]]:
             client.get_item(TableName=table, Key=key),
             client.get_item(TableName=table, Key={"pk": {"S": "absent"}}),
             client.batch_get_item(RequestItems={table: {"Keys": [key, {"pk": {"S": "held"}}]}}),
-            client.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": key["pk"]}),
+            client.query(
+                TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": key["pk"]}
+            ),
             client.update_item(**_on(table, [_update("held")])[0]["Update"], ReturnValues="ALL_NEW"),
             client.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}]),
             client.delete_item(TableName=table, Key=key, ReturnValues="ALL_OLD"),
