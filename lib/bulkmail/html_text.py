@@ -30,7 +30,7 @@ class _Text(HTMLParser):
         if self.out and have < lines:
             self.out.append("\n" * (lines - have))
 
-    def handle_starttag(self, tag: str, attrs) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
             self.hidden += 1
         elif tag == "br":

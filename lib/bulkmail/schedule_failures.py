@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from bulkmail.models import CampaignStatus
+from bulkmail.ports import Campaigns
 
 # The error EventBridge Scheduler reports on a dead-letter message, in its attributes.
 ERROR_CODE, ERROR_MESSAGE = "ERROR_CODE", "ERROR_MESSAGE"
@@ -21,7 +22,7 @@ def failed_start(body: str, attributes: dict[str, str]) -> tuple[str, str]:
     return campaign_id, f"the scheduled start failed: {code}: {message}".rstrip(": ")
 
 
-def mark_start_failed(campaigns, campaign_id: str, cause: str, now: str) -> bool:
+def mark_start_failed(campaigns: Campaigns, campaign_id: str, cause: str, now: str) -> bool:
     """scheduled → failed, with the cause. False when it is no longer scheduled (cancelled, or
     started after all): then there is nothing to mark."""
     return campaigns.transition(campaign_id, (CampaignStatus.SCHEDULED,), CampaignStatus.FAILED, now,

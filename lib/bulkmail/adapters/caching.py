@@ -24,7 +24,8 @@ class per_container(Generic[T]):
         if getattr(self._local, "generation", None) != self._generation:
             self._local.value = self.factory()
             self._local.generation = self._generation
-        return self._local.value
+        value: T = self._local.value
+        return value
 
     def cache_clear(self) -> None:
         self._generation += 1

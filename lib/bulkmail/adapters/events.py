@@ -29,7 +29,7 @@ ANNOUNCED = {CampaignStatus.PAUSED.value: "CampaignPaused", CampaignStatus.CANCE
 
 
 @lru_cache(maxsize=1)
-def _events():
+def _events() -> Any:  # boto3 clients are untyped
     return boto3.client("events")
 
 

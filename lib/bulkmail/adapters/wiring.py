@@ -40,7 +40,7 @@ def stores() -> Stores:
     )
 
 
-def transport_for(campaign: dict[str, Any]):
+def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
     """The transport a campaign sends through, with its credentials from Secrets Manager if named."""
     if campaign.get("email_service", "ses") == "smtp":
         if not campaign.get("aws_secret_name"):

@@ -36,7 +36,7 @@ SES_LINE_CHARACTERS = 998  # 1,000 with the CRLF that ends the line
 def _json_error(request, status: int, code: str, message: str) -> AWSResponse:
     headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
     body = json.dumps({"__type": code, "message": message})
-    return AWSResponse(request.url, status, headers, MockRawResponse(body))
+    return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]  # as moto does
 
 
 def _sqs_error(request, code: str, message: str) -> AWSResponse:

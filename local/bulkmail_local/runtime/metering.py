@@ -67,7 +67,7 @@ class Meter:
         self.account, self.region = account, region
         self.counts = counts
         self.requests: Counter[str] = Counter()       # "service.Operation" -> requests
-        self.capacity: Counter[str] = Counter()       # "read" / "write" -> units
+        self.capacity: dict[str, float] = {"read": 0.0, "write": 0.0}  # units
         self.first_at: dict[str, float] = {}          # "service.Operation" -> time.monotonic() of the first
         self.last_at: dict[str, float] = {}           # ... and of the last
         self._lock = threading.Lock()

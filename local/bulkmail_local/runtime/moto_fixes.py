@@ -44,7 +44,8 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     seen: set[tuple[str, str]] = set()
-    planned, errors = [], []
+    planned: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = []
+    errors: list[tuple[str | None, str | None, Any]] = []
     for item in transact_items:
         if len(item) > 1:
             raise TransactWriteSingleOpException
@@ -92,7 +93,7 @@ _ITEM_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutIt
 _serialize_result = BaseJSONSerializer._serialize_result
 
 
-def serialize_result(self: BaseJSONSerializer, resp: dict[str, Any], result: Any) -> dict[str, Any]:
+def serialize_result(self: BaseJSONSerializer, resp: Any, result: Any) -> Any:
     operation = self.operation_model
     if operation.service_model.service_name == "dynamodb" and operation.name in _ITEM_OPERATIONS \
             and isinstance(result, dict):
