@@ -29,10 +29,6 @@ class Feedback:
     suppress: bool
     detail: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def counter(self) -> str:
-        return f"{self.kind}_count"
-
 
 def ses_events(event: dict[str, Any]) -> list[dict[str, Any]]:
     """The SES events inside a Lambda event from EventBridge or from SNS."""
