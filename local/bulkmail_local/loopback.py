@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from collections.abc import Iterable
+from typing import Any, Callable, Protocol
 
 from moto.server import ThreadedMotoServer
 
@@ -34,11 +35,17 @@ class Refusal:
         return json.dumps({"errors": [{"field": self.field, "message": self.message}]}).encode()
 
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+class Headers(Protocol):
+    """A request's headers: a Mapping (WSGI, tests) or http.server's email.message.Message."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def _lower(headers: Headers) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-def foreign(method: str, headers: Mapping[str, str], port: int) -> Refusal | None:
+def foreign(method: str, headers: Headers, port: int) -> Refusal | None:
     """A 403 for a request that is not from this server's own page or a local program, else None."""
     h = _lower(headers)
     host = h.get("host", "")
@@ -55,7 +62,7 @@ def foreign(method: str, headers: Mapping[str, str], port: int) -> Refusal | Non
     return None
 
 
-def needs_api_body_type(method: str, headers: Mapping[str, str]) -> Refusal | None:
+def needs_api_body_type(method: str, headers: Headers) -> Refusal | None:
     """A 415 for a state-changing request whose Content-Type a cross-origin page could send unchecked
     (text/plain, forms) or that has none: the dashboard and the CLI send application/json (or text/csv)."""
     if method not in STATE_CHANGING:
@@ -67,7 +74,7 @@ def needs_api_body_type(method: str, headers: Mapping[str, str]) -> Refusal | No
                                         f"not {content_type or 'without a Content-Type'}")
 
 
-def body_length(headers: Mapping[str, str], limit: int) -> int | Refusal:
+def body_length(headers: Headers, limit: int) -> int | Refusal:
     """The Content-Length to read, or the refusal of a length that is missing-but-needed, negative,
     not a number, chunked (never read here, so it would be taken for the next request) or over `limit`."""
     h = _lower(headers)
