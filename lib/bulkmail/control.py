@@ -76,6 +76,6 @@ def resend_failed_input(campaign_id: str, *, campaigns, ledger) -> dict[str, Any
     return {
         # The audience is the original's failed recipients, not its list.
         **submitted_fields(original, leave_out=("campaign_id", "resend_of", "list")),
-        "campaign_id": f"{campaign_id[:40]}_resend_{uuid.uuid4().hex[:6]}",
+        "campaign_id": f"{campaign_id[:40]}_resend_{uuid.uuid4().hex[:12]}",
         "resend_of": campaign_id,
     }

@@ -16,6 +16,10 @@ class CampaignInvalid(BulkmailError):
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
 
+class CampaignTooLarge(CampaignInvalid):
+    """The campaign is valid but too large to store or to carry through the workflow (HTTP 413)."""
+
+
 class CampaignNotFound(BulkmailError):
     def __init__(self, campaign_id: str):
         super().__init__(f"Campaign {campaign_id} not found in DynamoDB")
@@ -63,3 +67,7 @@ class BatchBusy(BulkmailError):
 
 class InvalidUnsubscribeToken(BulkmailError):
     """An unsubscribe token that is malformed or whose signature does not match: change nothing."""
+
+
+class TemplateBudgetExceeded(BulkmailError):
+    """A template took longer, looped more or produced more than a render may (a budget, not a bug)."""

@@ -2,8 +2,45 @@
 from __future__ import annotations
 
 import enum
+import json
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any
+
+# Step Functions carries at most 256 KiB of UTF-8 JSON in an execution's input and in any state.
+STATE_PAYLOAD_BYTES = 262_144
+# DynamoDB's largest item: attribute names and values, as `dynamo_item_size` counts them.
+DYNAMODB_ITEM_BYTES = 400 * 1024
+
+
+def state_json(value: Any) -> str:
+    """JSON as bulkmail hands it to Step Functions and Scheduler: compact, non-ASCII as UTF-8 (an
+    escape such as \\u00e9 is 6 bytes where UTF-8 needs 2), so what is counted is what is sent."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def dynamodb_item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it: UTF-8 names and strings, numbers by significant digits,
+    3 bytes per list or map and 1 per element."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, (int, float, Decimal)):
+        digits = len(Decimal(str(value)).normalize().as_tuple().digits)
+        return (digits + 1) // 2 + 1
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + _value_size(v) + 1 for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 3 + sum(_value_size(v) + 1 for v in value)
+    raise TypeError(f"no DynamoDB size for {type(value).__name__}")
+
 
 # A campaign's counters: the workers keep them in the same transaction as the ledger rows.
 CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")

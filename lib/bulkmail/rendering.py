@@ -7,6 +7,8 @@ part. Templates are compiled once per distinct source text, so an edited campaig
 from __future__ import annotations
 
 import re
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -15,13 +17,16 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
-from functools import lru_cache
+from functools import lru_cache, wraps
 from html import escape
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import nodes, pass_eval_context
+from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateSyntaxError
+from jinja2.meta import find_undeclared_variables
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bulkmail.errors import TemplateBudgetExceeded
 from bulkmail.html_text import html_to_text
 from bulkmail.models import Contact
 
@@ -30,28 +35,203 @@ TEMPLATE_FIELDS = frozenset(
     {"email", "first_name", "last_name", "company", "attributes", "campaign_name", "unsubscribe_url"}
 )
 
-_text_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
-_html_env = SandboxedEnvironment(autoescape=True, keep_trailing_newline=True)
-# Used only to find problems at validation time: a typo such as {{frist_name}} is an error there.
-_check_env = SandboxedEnvironment(undefined=StrictUndefined)
+# A template's budget for one render (one part, one recipient). A worker renders three parts for each
+# of up to 90 recipients in one invocation: the time cap keeps a hostile template from eating it.
+MAX_RENDER_SECONDS = 0.25
+MAX_RENDERED_CHARS = 1_000_000     # any one value a template makes, and each part it renders
+MAX_TEMPLATE_STEPS = 100_000       # loop iterations + calls + filters, all loops together
+_MAX_EXPONENT = 1024
+_MAX_INT_BITS = 100_000            # integers too: big-number arithmetic runs in C, past any time check
+_LARGE_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(?:\*|\d{5,})|%[-#0 +]*\d*\.(?:\*|\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
+# Filters whose output grows with an argument (width, count) rather than with their input.
+_UNBOUNDED_FILTERS = ("center", "indent", "wordwrap", "format")
+_budget: ContextVar["_Budget | None"] = ContextVar("bulkmail_template_budget", default=None)
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
+        self.steps = 0
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_TEMPLATE_STEPS:
+            raise TemplateBudgetExceeded(f"the template took more than {MAX_TEMPLATE_STEPS} steps (loops, calls)")
+        if time.monotonic() > self.deadline:
+            raise TemplateBudgetExceeded(f"the template took longer than {MAX_RENDER_SECONDS} s to render")
+
+
+def _step() -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget.step()
+
+
+def _check_length(length: int) -> None:
+    if length > MAX_RENDERED_CHARS:
+        raise TemplateBudgetExceeded(f"the template made a value of more than {MAX_RENDERED_CHARS} characters")
+
+
+def _sized(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple)):
+        _check_length(len(value))
+    elif isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        raise TemplateBudgetExceeded(f"the template made a number of more than {_MAX_INT_BITS} bits")
+    return value
+
+
+def _check_format(template: Any) -> None:
+    if isinstance(template, str) and _LARGE_FORMAT_WIDTH.search(template):
+        raise TemplateBudgetExceeded("format widths and precisions above 9999 are not available")
+
+
+def _budgeted_iterable(iterable: Any) -> Iterator[Any]:
+    for item in iterable:
+        _step()
+        yield item
+
+
+def _budgeted_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _step()
+        if any(isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_RENDERED_CHARS
+               for a in (*args, *kwargs.values())):
+            raise TemplateBudgetExceeded(f"the {name} filter's argument is too large")
+        return _sized(func(*args, **kwargs))
+    return run
+
+
+def _replace(eval_ctx, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
+    """Jinja's replace, refused before it runs when its result would be over budget."""
+    text, old_text, new_text = str(value), str(old), str(new)
+    hits = text.count(old_text) if old_text else len(text) + 1
+    if count is not None and count >= 0:
+        hits = min(hits, count)
+    _check_length(len(text) + hits * (len(new_text) - len(old_text)))
+    return _JINJA_REPLACE(eval_ctx, value, old, new, count)
+
+
+class BudgetedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox (no internals, no mutating lists or dicts) with a budget: every loop iteration,
+    call and filter is a step; steps and wall time are capped, and so is every value a template makes.
+    No loader: a template stands alone (include, import and extends fail)."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        for name in _UNBOUNDED_FILTERS:
+            del self.filters[name]
+        self.filters["replace"] = pass_eval_context(_replace)
+        self.filters = {name: _budgeted_filter(name, f) for name, f in self.filters.items()}
+        for name in ("lipsum", "namespace"):  # lipsum(n) is unbounded; a namespace accumulates across loops
+            del self.globals[name]
+        self.globals["_budgeted_iterable"] = _budgeted_iterable
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        _step()
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+                    _check_length(len(seq) * times)
+        elif operator == "**" and isinstance(right, (int, float)) and (
+                abs(right) > _MAX_EXPONENT or isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS):
+            raise TemplateBudgetExceeded(f"the power is too large (exponents up to {_MAX_EXPONENT}, "
+                                         f"results up to {_MAX_INT_BITS} bits)")
+        elif operator == "%":
+            _check_format(left)
+        elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            _check_length(len(left) + len(right))
+        return _sized(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
+        _step()
+        for value in (*args, *kwargs.values()):
+            _sized(value)
+        return _sized(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:  # str.format and format_map
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _check_format(value.__self__)
+        return wrapped
+
+    def budgeted_ast(self, source: str) -> nodes.Template:
+        """The template's syntax tree with every loop's iterable counted against the budget."""
+        ast = self.parse(source)
+        for loop in ast.find_all(nodes.For):
+            loop.iter = nodes.Call(nodes.Name("_budgeted_iterable", "load"), [loop.iter], [], None, None)
+        return ast
+
+
+_JINJA_REPLACE = ImmutableSandboxedEnvironment().filters["replace"]
+_text_env = BudgetedSandbox(autoescape=False, keep_trailing_newline=True)
+_html_env = BudgetedSandbox(autoescape=True, keep_trailing_newline=True)
+_SAMPLE_CONTACT = Contact(email="sample@example.org", first_name="Ada", last_name="Lovelace", company="Analytical",
+                          attributes={"plan": "pro"})
+_STANDALONE = {nodes.Extends: "{% extends %}", nodes.Include: "{% include %}", nodes.Import: "{% import %}",
+               nodes.FromImport: "{% from ... import %}"}
 
 
 def template_problems(source: str) -> list[str]:
-    """Syntax errors and unknown placeholders in one template, as readable sentences."""
+    """What keeps a template from rendering, as readable sentences: syntax, unknown placeholders,
+    what the sandbox forbids (include/import/extends, internals such as ``__class__``, unknown filters)
+    and a render of a sample contact over its budget."""
     try:
-        ast = _check_env.parse(source)
+        ast = _text_env.parse(source)
     except TemplateSyntaxError as exc:
         return [f"template syntax error on line {exc.lineno}: {exc.message}"]
-    unknown = sorted(meta.find_undeclared_variables(ast) - TEMPLATE_FIELDS)
+    problems = [f"{tag} is not available: a template stands alone (line {node.lineno})"
+                for kind, tag in _STANDALONE.items() for node in ast.find_all(kind)]
+    problems += [f"recursive loops are not available (line {node.lineno})"
+                 for node in ast.find_all(nodes.For) if node.recursive]
+    internal = [node for node in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem))
+                if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")]
+    problems += [f"attribute {getattr(n, 'attr', None) or n.arg.value!r} is not available: the sandbox forbids "
+                 f"internals (line {n.lineno})" for n in internal]
+    try:
+        undeclared = find_undeclared_variables(ast)  # compiles: unknown filters and tests are found here
+    except TemplateAssertionError as exc:
+        return problems + [f"template error on line {exc.lineno}: {exc.message}"]
+    unknown = sorted(name for name in undeclared - TEMPLATE_FIELDS if name not in _text_env.globals)
     if unknown:
         known = ", ".join(sorted(TEMPLATE_FIELDS))
-        return [f"unknown placeholder {{{{{name}}}}} (known: {known})" for name in unknown]
+        problems += [f"unknown placeholder {{{{{name}}}}} (known: {known})" for name in unknown]
+    if problems:
+        return problems
+    try:
+        _render_part(source, False, template_context(_SAMPLE_CONTACT, {"campaign_name": "sample"}, "https://u.test/x"))
+    except SecurityError as exc:
+        return [f"the sandbox forbids it: {exc}"]
+    except TemplateBudgetExceeded as exc:
+        return [f"over the template budget: {exc}"]
+    except Exception:  # noqa: BLE001 — fails for this sample only (e.g. a missing attribute): decided per recipient
+        pass
     return []
 
 
 @lru_cache(maxsize=256)
 def _compile(source: str, html: bool):
-    return (_html_env if html else _text_env).from_string(source)
+    env = _html_env if html else _text_env
+    return env.from_string(env.budgeted_ast(source))
+
+
+def _render_part(source: str, html: bool, context: dict[str, Any]) -> str:
+    """One part rendered within the budget: the output is collected chunk by chunk and stops at the cap."""
+    template = _compile(source, html)
+    token = _budget.set(_Budget())
+    try:
+        chunks, size = [], 0
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_RENDERED_CHARS:
+                raise TemplateBudgetExceeded(f"the rendered text is over {MAX_RENDERED_CHARS} characters")
+            chunks.append(chunk)
+            _step()
+        return "".join(chunks)
+    finally:
+        _budget.reset(token)
 
 
 def template_context(contact: Contact, campaign: dict[str, Any], unsubscribe_url: str = "") -> dict[str, Any]:
@@ -102,12 +282,12 @@ def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = ""
     show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one."""
     context = template_context(contact, campaign, unsubscribe_url)
     # A contact's value must not smuggle a header line into the subject.
-    subject = " ".join(_compile(campaign["subject"], False).render(context).splitlines()).strip()
-    html = _compile(campaign["body_html"], True).render(context) if campaign.get("body_html") else None
+    subject = " ".join(_render_part(campaign["subject"], False, context).splitlines()).strip()
+    html = _render_part(campaign["body_html"], True, context) if campaign.get("body_html") else None
     if html is not None and unsubscribe_url and escape(unsubscribe_url) not in html:
         html = _html_footer(html, unsubscribe_url)
     if campaign.get("body"):
-        text = _compile(campaign["body"], False).render(context)
+        text = _render_part(campaign["body"], False, context)
     else:  # only HTML given: the text alternative is made from it (footer link included)
         text = html_to_text(html or "")
     if unsubscribe_url and unsubscribe_url not in text:

@@ -13,18 +13,41 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker
 
-from bulkmail.errors import CampaignInvalid
+from bulkmail.errors import CampaignInvalid, CampaignTooLarge
+from bulkmail.models import STATE_PAYLOAD_BYTES, state_json
 from bulkmail.rendering import TEMPLATE_FIELDS, template_problems
 
-# Deliberately plain: one @, a dot in the domain, no spaces or angle brackets. SES has the last word.
-_EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 MAX_CONTENT_BYTES = 250_000  # subject + bodies; keeps the campaign item well under DynamoDB's 400 KB
+CONTENT_FIELDS = ("subject", "body", "body_html")
+# Set by bulkmail itself (a re-send's audience), never taken from a client.
+INTERNAL_FIELDS = ("resend_of",)
 
 
-def is_email(value: str) -> bool:
-    return bool(_EMAIL.match(value)) and len(value) <= 254
+def email_problem(value: Any) -> str | None:
+    """Why `value` is not an address SES would send to (ASCII before the @: SES has no SMTPUTF8), or None."""
+    if not isinstance(value, str):
+        return "must be a string"
+    try:
+        validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        return f"{value!r} is not a valid email address: {exc}"
+    return None
+
+
+def is_email(value: Any) -> bool:
+    return email_problem(value) is None
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """An RFC 3339 date-time (lower-case 't' and 'z' included) as an aware datetime; None if it is not one."""
+    try:
+        when = datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
 
 
 @lru_cache(maxsize=None)
@@ -44,6 +67,14 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
 
 
+_BOUNDS = {"maxLength": "characters", "minLength": "characters", "maxItems": "items", "minItems": "items"}
+
+
+def _excerpt(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]:
     """Every schema violation as {"field", "message"}, in a stable order."""
     errors = []
@@ -59,23 +90,33 @@ def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]
         elif err.validator == "additionalProperties":
             for extra in sorted(set(err.instance) - set(err.schema.get("properties", {}))):
                 errors.append({"field": extra, "message": "is not a known field"})
-        elif err.validator == "pattern" and field in ("subject", "from_email", "from_name", "reply_to"):
-            errors.append({"field": field, "message": "must not contain CR or LF characters"})
+        elif err.validator == "not" and "description" in err.validator_value:
+            errors.append({"field": field, "message": f"must not contain {err.validator_value['description']}"})
         elif err.validator == "type":
             errors.append({"field": field, "message": f"must be of type {err.validator_value}"})
         elif err.validator == "enum":
             allowed = ", ".join(repr(v) for v in err.validator_value)
-            errors.append({"field": field, "message": f"must be one of {allowed}, not {err.instance!r}"})
-        else:
-            errors.append({"field": field, "message": err.message})
+            errors.append({"field": field, "message": f"must be one of {allowed}, not {_excerpt(err.instance)}"})
+        elif err.validator in _BOUNDS:
+            size, unit = len(err.instance), _BOUNDS[err.validator]
+            errors.append({"field": field, "message": f"is {size} {unit}; at {'most' if err.validator.startswith('max') else 'least'} {err.validator_value}"})
+        else:  # jsonschema quotes the value: never echo a large one back
+            errors.append({"field": field, "message": err.message if len(err.message) <= 300 else
+                           f"{_excerpt(err.instance)} does not satisfy {err.validator} {_excerpt(err.validator_value)}"})
     return errors
 
 
-def validate_campaign(document: Any, *, now: datetime | None = None) -> dict[str, Any]:
-    """Return the campaign normalised (defaults filled, id generated) or raise CampaignInvalid."""
+def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bool = False) -> dict[str, Any]:
+    """Return the campaign normalised (defaults filled, id generated) or raise CampaignInvalid
+    (CampaignTooLarge when it is too large to store or to carry through the workflow).
+
+    `trusted`: the input comes from bulkmail itself (the workflow), which may set INTERNAL_FIELDS."""
     if not isinstance(document, dict):
         raise CampaignInvalid([{"field": "$", "message": "the campaign must be a JSON object"}])
     errors = schema_errors(document)
+    if not trusted:
+        errors += [{"field": f, "message": "is set by bulkmail (POST /campaigns/{id}/resend-failed), not by clients"}
+                   for f in INTERNAL_FIELDS if f in document]
     if errors:
         raise CampaignInvalid(errors)
 
@@ -85,14 +126,12 @@ def validate_campaign(document: Any, *, now: datetime | None = None) -> dict[str
     now = now or datetime.now(timezone.utc)
 
     for field in ("from_email", "reply_to"):
-        if campaign.get(field) and not is_email(campaign[field]):
-            errors.append({"field": field, "message": f"{campaign[field]!r} is not a valid email address"})
-    for field in ("subject", "body", "body_html"):
+        problem = email_problem(campaign[field]) if campaign.get(field) else None
+        if problem:
+            errors.append({"field": field, "message": problem})
+    for field in CONTENT_FIELDS:
         if field in campaign:
             errors.extend({"field": field, "message": problem} for problem in template_problems(campaign[field]))
-    size = sum(len(campaign.get(f, "").encode()) for f in ("subject", "body", "body_html"))
-    if size > MAX_CONTENT_BYTES:
-        errors.append({"field": "body", "message": f"subject and bodies are {size} bytes; the limit is {MAX_CONTENT_BYTES}"})
     if campaign["email_service"] == "smtp":
         if not campaign.get("smtp_server"):
             errors.append({"field": "smtp_server", "message": "is required when email_service is 'smtp'"})
@@ -100,9 +139,10 @@ def validate_campaign(document: Any, *, now: datetime | None = None) -> dict[str
             errors.append({"field": "aws_secret_name",
                            "message": "No AWS secret name configured in campaign: SMTP needs a login secret"})
     if "send_at" in campaign:
-        when = datetime.fromisoformat(campaign["send_at"].replace("Z", "+00:00"))
-        if when.tzinfo is None:
-            errors.append({"field": "send_at", "message": "must carry a UTC offset, e.g. 2026-12-01T09:00:00+01:00"})
+        when = parse_timestamp(campaign["send_at"])
+        if when is None:
+            errors.append({"field": "send_at", "message": "must be an RFC 3339 date-time with a UTC offset, "
+                                                          "e.g. 2026-12-01T09:00:00+01:00"})
         elif when <= now:
             errors.append({"field": "send_at", "message": f"{campaign['send_at']} is in the past"})
     if errors:
@@ -110,7 +150,27 @@ def validate_campaign(document: Any, *, now: datetime | None = None) -> dict[str
 
     campaign.setdefault("campaign_id", f"campaign_{now.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}")
     campaign.setdefault("created_at", now.isoformat(timespec="seconds"))
+    too_large = size_problems(campaign)
+    if too_large:
+        raise CampaignTooLarge(too_large)
     return campaign
 
 
-__all__ = ["validate_campaign", "schema_errors", "load_schema", "is_email", "TEMPLATE_FIELDS"]
+def size_problems(campaign: dict[str, Any]) -> list[dict[str, str]]:
+    """The campaign against what stores and carries it: its content in the campaign item, and the
+    state ValidateCampaign hands the workflow ({"campaign": ...}), counted as Step Functions counts it
+    (UTF-8 bytes of the JSON sent; the execution input is a part of it)."""
+    largest = max((f for f in CONTENT_FIELDS if f in campaign), key=lambda f: len(campaign[f].encode()))
+    problems = []
+    content = sum(len(campaign.get(f, "").encode()) for f in CONTENT_FIELDS)
+    if content > MAX_CONTENT_BYTES:
+        problems.append({"field": largest, "message": f"subject and bodies are {content} bytes (UTF-8); "
+                                                      f"the limit is {MAX_CONTENT_BYTES}"})
+    state = len(state_json({"campaign": campaign}).encode())
+    if state > STATE_PAYLOAD_BYTES:
+        problems.append({"field": largest, "message": f"the campaign is {state} bytes as the workflow carries it "
+                                                      f"(UTF-8 JSON); Step Functions' limit is {STATE_PAYLOAD_BYTES}"})
+    return problems
+
+
+__all__ = ["validate_campaign", "schema_errors", "load_schema", "is_email", "email_problem", "parse_timestamp", "TEMPLATE_FIELDS"]

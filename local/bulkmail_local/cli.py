@@ -254,20 +254,38 @@ def _redrive(args: argparse.Namespace) -> int:
 
 
 # --- the local stack and the API ------------------------------------------------------------------
+DEFAULT_STATE_DIR = ".bulkmail-state"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
+    import time
 
-    from bulkmail_local.serve import LocalStack
+    from bulkmail_local.runtime.persistence import StateUnavailable
+    from bulkmail_local.serve import LocalStack, describe_resumed
 
     console = Console(stderr=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox)) as stack:
+        started = time.monotonic()
+        with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox),
+                        state_dir=Path(args.state_dir), reset=args.reset, worker_timeout=args.worker_timeout) as stack:
             rt = stack.runtime
             console.print(f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
                           f"AWS {stack.aws_url} · outbox {args.outbox}/")
+            console.print(describe_resumed(rt.resumed, Path(args.state_dir), time.monotonic() - started))
             for logical_id in ("CampaignsTable", "ContactsTable", "DeliveriesTable", "SendQueue"):
                 console.print(f"  {logical_id}: {rt.physical[logical_id]}")
             console.print(f"  CampaignStateMachine: {rt.state_machine_arn}")
@@ -276,6 +294,8 @@ def _serve(args: argparse.Namespace) -> int:
             while not stop.wait(timeout=0.5):
                 pass
             console.print("stopping …")
+    except StateUnavailable as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:  # a port in use
         raise CliError(f"cannot start: {exc.strerror or exc} — is another bulkmail serve running on port {args.api_port} "
                        f"or {args.aws_port}? Stop it, or choose --api-port / --aws-port") from None
@@ -575,6 +595,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-port", type=int, default=8000, help="the management API's and dashboard's port")
     serve.add_argument("--aws-port", type=int, default=4566, help="the emulated AWS endpoint's port")
     serve.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml")
+    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where the emulated account is kept across restarts")
+    serve.add_argument("--reset", action="store_true", help="start with an empty account (deletes the state kept in --state-dir)")
+    serve.add_argument("--worker-timeout", type=_positive_int, metavar="SECONDS",
+                       help="the send worker's timeout (default: the template's 120 s); a batch held by a killed "
+                            "worker is sent again 1.5 × this later")
     serve.set_defaults(run=_serve)
 
     dashboard = command(commands, "dashboard", "the web dashboard for a deployed stack, on 127.0.0.1 "

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ from bulkmail_local.dashboard import static_file
 from bulkmail_local.loopback import LoopbackMotoServer, Refusal, body_length, foreign, needs_api_body_type
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
+from bulkmail_local.runtime.persistence import DurableState, Resumed
 
 HOST = "127.0.0.1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -90,15 +92,44 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
     return ApiRequestHandler
 
 
+def _worker_timeout(seconds: int | None) -> dict[str, Any]:
+    if seconds is None:
+        return {}
+    return {"function_timeouts": {"SendEmailsFunction": seconds}, "visibility_timeout": 6 * seconds,
+            "environment": {"LEASE_SECONDS": str(math.ceil(1.5 * seconds))}}
+
+
+def describe_resumed(resumed: Resumed | None, state_dir: Path, seconds: float) -> str:
+    """One line for `bulkmail serve`: where the state lives, what came back, how to start afresh."""
+    if resumed is None:
+        return "state: in memory only (gone when serve stops)"
+    where = f"state: {state_dir.resolve()}/"
+    if resumed.fresh:
+        return f"{where} (new, kept across restarts) · `bulkmail serve --reset` starts afresh"
+    going_on = resumed.continued + resumed.restarted
+    return (f"{where} · loaded {resumed.items} items, {resumed.messages} queued messages, {resumed.schedules} "
+            f"schedules · up in {seconds:.1f} s · "
+            + (f"campaigns going on: {', '.join(going_on)}" if going_on else "no campaign was running")
+            + " · `bulkmail serve --reset` starts afresh")
+
+
 class LocalStack:
     """Start with `with LocalStack(...) as stack:`; `stack.api_url` and `stack.aws_url` are live inside."""
 
     def __init__(self, *, api_port: int = 8000, aws_port: int = 4566, outbox: Path = Path("outbox"),
-                 parameters: dict[str, Any] | None = None):
+                 parameters: dict[str, Any] | None = None, state_dir: Path | None = None, reset: bool = False,
+                 worker_timeout: int | None = None):
+        """`state_dir`: keep the account there, across restarts (None: in memory only); `reset`: start it
+        afresh. `worker_timeout`: the send worker's timeout instead of the template's; the claim on a batch
+        lapses 1.5 × it later and SQS redelivers after 6 × (the template's ratios), so a lower one brings a
+        killed worker's batch back sooner."""
         self.api_port = api_port
         self.aws_port = aws_port
         self.outbox = outbox
         self.parameters = parameters
+        self.state_dir = state_dir
+        self.reset = reset
+        self.worker_timeout = worker_timeout
         self.runtime: EmbeddedRuntime | None = None
         self._moto: LoopbackMotoServer | None = None
         self._http: ThreadingHTTPServer | None = None
@@ -113,9 +144,18 @@ class LocalStack:
         self._http.daemon_threads = True
         self._http.server_bind()
         self.api_port = self._http.server_address[1]
-        self.runtime = EmbeddedRuntime(outbox=self.outbox, parameters=self.parameters,
-                                       public_url=f"http://{HOST}:{self.api_port}")
-        self.runtime.__enter__()
+        state = None
+        try:
+            state = DurableState(self.state_dir, reset=self.reset) if self.state_dir is not None else None
+            self.runtime = EmbeddedRuntime(outbox=self.outbox, parameters=self.parameters,
+                                           public_url=f"http://{HOST}:{self.api_port}", state=state,
+                                           **_worker_timeout(self.worker_timeout))
+            self.runtime.__enter__()
+        except BaseException:
+            if state is not None:
+                state.close()
+            self._http.server_close()
+            raise
         try:
             self._moto = LoopbackMotoServer(ip_address=HOST, port=self.aws_port, verbose=False)
             self._moto.start()

@@ -8,14 +8,16 @@ def stored_emails(api):
     return sorted(i["email"] for i in api.harness.rt.table("ContactsTable").scan()["Items"])
 
 
-def test_post_contacts_imports_good_ones_and_names_each_rejected_one(api):
+def test_post_contacts_is_all_or_nothing_naming_each_rejected_one(api):
     r = api.request("POST", "/contacts", json_body={"contacts": people(3) + [
         {"email": "not-an-address"}, {"email": "x@example.org", "first_name": 7}, "text"]})
-    assert r.status == 200
-    body = r.json()
-    assert body["imported"] == 3
-    assert [(x["index"], x["email"]) for x in body["rejected"]] == [(3, "not-an-address"), (4, "x@example.org"), (5, None)]
-    assert "first_name: must be of type string" in body["rejected"][1]["error"]
+    assert r.status == 400
+    errors = r.json()["errors"]
+    assert [e["field"] for e in errors] == ["contacts[3].email", "contacts[4].first_name", "contacts[5]"]
+    assert "first_name: must be of type string" in errors[1]["message"]
+    assert stored_emails(api) == []
+    ok = api.request("POST", "/contacts", json_body={"contacts": people(3)})
+    assert ok.status == 200 and ok.json() == {"imported": 3, "rejected": []}
     assert stored_emails(api) == [f"person{i}@example.org" for i in range(3)]
 
 

@@ -86,7 +86,8 @@ def test_csv_upload_shows_each_rejected_row_with_its_line_and_reason(page, tmp_p
     expect(page.get_by_text("Imported 6 contacts.")).to_be_visible()
     rows = page.locator("table.rejected tbody tr")
     expect(rows).to_have_count(2)
-    expect(rows.nth(0).locator("td")).to_have_text(["8", "not-an-email", "email: 'not-an-email' is not a valid email address"])
+    expect(rows.nth(0).locator("td")).to_have_text(
+        ["8", "not-an-email", "email: 'not-an-email' is not a valid email address: An email address must have an @-sign."])
     expect(rows.nth(1).locator("td").nth(0)).to_have_text("9")
     expect(rows.nth(1).locator("td").nth(2)).to_contain_text("more cells than the header")
 
@@ -183,12 +184,18 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     expect(page.locator("svg.chart polyline[data-outcome=failed]")).to_have_count(1)   # failures are not sends
     shot(page, "campaign-failed")
     first_url = page.url
-    page.get_by_role("button", name="Resend to failed").click()             # a new campaign to those two only
+    resend_posts = []
+    page.on("request", lambda r: resend_posts.append(r.url) if r.method == "POST" and r.url.endswith("/resend-failed") else None)
+    page.get_by_role("button", name="Resend to failed").dblclick()          # a new campaign to those two only: one
     page.wait_for_url(lambda url: url != first_url and "#/campaigns/campaign_" in url)
     expect(page.get_by_role("link", name=first_url.rsplit("/", 1)[-1])).to_be_visible()   # "resend of …"
     expect(page.locator(".page-head .badge")).to_have_text("completed")
     expect(page.locator("[data-counter=recipients]")).to_have_text("2")
     expect(page.locator("section[aria-labelledby=failed-h] tbody tr")).to_have_count(2)   # still unverified
+    original = first_url.rsplit("/", 1)[-1]
+    listed = page.evaluate("fetch('/campaigns?limit=500').then((r) => r.json())")["campaigns"]
+    assert len([c for c in listed if c.get("resend_of") == original]) == 1
+    assert len(resend_posts) == 1, resend_posts                             # the double click sent one request
 
     fill_campaign(page, name="Next week", sender="news@example.com", subject="Soon", body="Hello")
     page.get_by_label("Send at (optional)").fill((datetime.now() + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"))

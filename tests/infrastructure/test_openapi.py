@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 from bulkmail.api import app, openapi_document
-from bulkmail.validation import load_schema
+from bulkmail.validation import INTERNAL_FIELDS, load_schema
 from bulkmail_local.runtime.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,8 @@ def test_template_exposes_exactly_the_documented_routes_behind_iam():
 def test_document_carries_the_one_campaign_schema_and_error_shape():
     document = committed()
     schema = document["components"]["schemas"]["Campaign"]
-    assert schema["properties"] == load_schema("campaign")["properties"]
+    client_fields = {k: v for k, v in load_schema("campaign")["properties"].items() if k not in INTERNAL_FIELDS}
+    assert schema["properties"] == client_fields and "resend_of" in INTERNAL_FIELDS
     assert schema["required"] == load_schema("campaign")["required"]
     post = document["paths"]["/campaigns"]["post"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Campaign"

@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +11,10 @@ from tests.conftest import SEED_CAMPAIGN
 def problems(document) -> dict[str, str]:
     with pytest.raises(CampaignInvalid) as caught:
         validate_campaign(document)
-    return {e["field"]: e["message"] for e in caught.value.errors}
+    found: dict[str, str] = {}
+    for e in caught.value.errors:
+        found[e["field"]] = "; ".join(filter(None, (found.get(e["field"]), e["message"])))
+    return found
 
 
 def test_seed_campaign_is_valid_and_normalised():
@@ -44,8 +48,8 @@ def test_wrong_type_names_field_and_type():
 
 def test_cr_lf_in_subject_and_from_are_rejected():
     found = problems({**SEED_CAMPAIGN, "subject": "Hi\r\nBcc: victim@example.org", "from_name": "a\nb"})
-    assert found["subject"] == "must not contain CR or LF characters"
-    assert found["from_name"] == "must not contain CR or LF characters"
+    assert found["subject"] == "must not contain line breaks or control characters"
+    assert found["from_name"] == "must not contain line breaks or control characters"
 
 
 def test_invalid_from_address():
@@ -86,3 +90,46 @@ def test_oversize_body():
 
 def test_custom_attributes_are_known_placeholders():
     validate_campaign({**SEED_CAMPAIGN, "body": "Your plan: {{ attributes.plan | default('free') }}"})
+
+
+@pytest.mark.parametrize("field, value", [
+    ("from_email", "noreply@example.com\n"), ("from_name", "Team\n"), ("reply_to", "help@example.com\n"),
+    ("subject", "Hello\n"), ("campaign_id", "spring-sale\n"), ("aws_region", "eu-west-1\n"), ("list", "vip\n"),
+])
+def test_a_trailing_newline_is_refused_everywhere(field, value):
+    """Python's `$` matches before a final newline: no pattern may let one through to a header or a name."""
+    assert field in problems({**SEED_CAMPAIGN, field: value})
+
+
+@pytest.mark.parametrize("address", ["üser@example.org", "a..b@example.org", ".a@example.org", "a@example",
+                                     "a b@example.org"])
+def test_addresses_ses_cannot_send_to_are_refused(address):
+    assert "not a valid email address" in problems({**SEED_CAMPAIGN, "from_email": address})["from_email"]
+
+
+def test_send_at_in_any_rfc3339_spelling_is_understood_and_a_bad_one_named():
+    assert validate_campaign({**SEED_CAMPAIGN, "send_at": "2030-01-01t00:00:00z"})["send_at"]
+    assert "send_at" in problems({**SEED_CAMPAIGN, "send_at": "2030-01-01T23:59:60Z"})
+
+
+def test_resend_of_is_not_a_client_field():
+    assert "not by clients" in problems({**SEED_CAMPAIGN, "resend_of": "spring"})["resend_of"]
+    assert validate_campaign({**SEED_CAMPAIGN, "resend_of": "spring"}, trusted=True)["resend_of"] == "spring"
+
+
+def test_the_workflow_state_is_counted_in_utf8_bytes_of_what_is_sent():
+    """Counted on the JSON sent to Step Functions, in UTF-8: non-ASCII text is not inflated by escapes
+    (a 216 KB French newsletter fits), and what JSON escapes (quotes, newlines) is counted as sent."""
+    from bulkmail.errors import CampaignTooLarge
+    from bulkmail.models import STATE_PAYLOAD_BYTES, state_json
+    french = "Élégant café à côté, où l'été dure. " * 5_200          # 216,000 bytes of UTF-8
+    newsletter = {**SEED_CAMPAIGN, "body": french[:130_000], "body_html": french[:55_000]}
+    assert 210_000 < len((newsletter["body"] + newsletter["body_html"]).encode()) < 250_000
+    assert len(json.dumps(newsletter).encode()) > STATE_PAYLOAD_BYTES  # as ASCII escapes it would not fit
+    campaign = validate_campaign(newsletter)
+    assert len(state_json({"campaign": campaign}).encode()) <= STATE_PAYLOAD_BYTES
+    quoted = {**SEED_CAMPAIGN, "body": "\n" * 120_000, "body_html": '<p class="x">' * 9_000}
+    assert sum(len(quoted[f].encode()) for f in ("subject", "body", "body_html")) < 250_000
+    with pytest.raises(CampaignTooLarge) as caught:
+        validate_campaign(quoted)
+    assert caught.value.errors[0]["field"] == "body" and "Step Functions" in caught.value.errors[0]["message"]

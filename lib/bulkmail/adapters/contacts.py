@@ -1,7 +1,9 @@
 """The contacts table: who can be sent to, read a page or a batch at a time."""
 from __future__ import annotations
 
+import random
 import time
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from boto3.dynamodb.conditions import Attr
@@ -9,7 +11,9 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.lists import ListRegistry
-from bulkmail.models import Contact, ContactStatus
+from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
+from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
+from bulkmail.validation import parse_timestamp
 
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_RETRIES = 5
@@ -54,16 +58,21 @@ class ContactStore:
         return sum(page["Count"] for page in pages)
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
-        """Contacts by email in as few BatchGetItem calls as possible; missing ones are absent."""
-        found: dict[str, Contact] = {}
+        """Contacts by email in as few BatchGetItem calls as possible; missing and deleted ones are absent."""
+        return {email: Contact.from_item(item) for email, item in self._items(emails).items()
+                if DELETED not in item}
+
+    def _items(self, emails: Iterable[str], consistent: bool = False) -> dict[str, dict[str, Any]]:
+        """Stored items by email (the suppressions deleted contacts left included), as plain Python."""
+        found: dict[str, dict[str, Any]] = {}
         pending = [{"email": e} for e in dict.fromkeys(emails)]
         while pending:
             chunk, pending = pending[:_BATCH_GET_LIMIT], pending[_BATCH_GET_LIMIT:]
-            request = {self.table_name: {"Keys": chunk}}
+            request = {self.table_name: {"Keys": chunk, "ConsistentRead": consistent}}
             for attempt in range(_UNPROCESSED_RETRIES + 1):
                 response = dynamo.resource().batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table_name, []):
-                    found[item["email"]] = Contact.from_item(dynamo.plain(item))
+                    found[item["email"]] = dynamo.plain(item)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -73,69 +82,168 @@ class ContactStore:
         return found
 
     def get(self, email: str) -> Contact | None:
-        item = self.table.get_item(Key={"email": email}).get("Item")
-        return Contact.from_item(dynamo.plain(item)) if item else None
+        item = self.get_item(email, consistent=False)
+        return Contact.from_item(item) if item else None
+
+    def get_item(self, email: str, consistent: bool = True) -> dict[str, Any] | None:
+        """The stored contact as plain Python; None when absent or deleted."""
+        item = self.table.get_item(Key={"email": email}, ConsistentRead=consistent).get("Item")
+        return dynamo.plain(item) if item and DELETED not in item else None
 
     def put_many(self, contacts: Iterable[dict[str, Any]]) -> int:
-        """Store contacts, replacing earlier versions — except that an import never resubscribes:
-        a contact that unsubscribed, bounced or complained keeps that status when it is imported
-        again as subscribed (its other fields are replaced). (Checked by one BatchGetItem per 100 contacts; an
-        unsubscribe landing between that read and the write is the remaining window.)"""
+        """Store contacts (distinct emails), replacing earlier versions, except that an import never lifts
+        a suppression (see `merge_import`), not even one a deleted contact left behind.
+
+        Each chunk is one transaction whose every put is conditional on the status it was merged with:
+        an unsubscribe landing between the read and the write cancels it, and the chunk is read and
+        merged again. Returns how many contacts were stored."""
         count = 0
-        with self.table.batch_writer(overwrite_by_pkeys=["email"]) as writer:
-            for chunk in _chunks(contacts, _BATCH_GET_LIMIT):
-                if self.lists is not None:  # the names first: a contact is never on an unknown list
-                    self.lists.register(name for contact in chunk for name in contact.get("lists", ()))
-                existing = self.batch_get(c["email"] for c in chunk)
-                for contact in chunk:
-                    writer.put_item(Item=dynamo.to_dynamo(_keep_suppression(contact, existing.get(contact["email"]))))
-                    count += 1
+        for chunk in _transaction_chunks(contacts):
+            if self.lists is not None:  # the names first: a contact is never on an unknown list
+                self.lists.register(name for contact in chunk for name in contact.get("lists", ()))
+            self._put_chunk(chunk)
+            count += len(chunk)
         return count
 
-    def delete(self, email: str) -> None:
-        self.table.delete_item(Key={"email": email})
+    def _put_chunk(self, chunk: list[dict[str, Any]]) -> None:
+        for attempt in range(_CONFLICT_RETRIES + 1):
+            stored = self._items((c["email"] for c in chunk), consistent=True)
+            puts = [self._conditional_put(merge_import(c, stored.get(c["email"])), stored.get(c["email"]))
+                    for c in chunk]
+            try:
+                dynamo.client().transact_write_items(TransactItems=puts)
+                return
+            except ClientError as exc:
+                if not _retryable_cancellation(exc) or attempt == _CONFLICT_RETRIES:
+                    raise
+            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # jitter: two racing imports part ways
+
+    def _conditional_put(self, item: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self.table_name, "Item": dynamo.to_dynamo(item)}
+        if stored is None:
+            put["ConditionExpression"] = "attribute_not_exists(email)"
+        else:
+            put["ConditionExpression"] = "#status = :read"
+            put["ExpressionAttributeNames"] = {"#status": "status"}
+            put["ExpressionAttributeValues"] = {":read": stored.get("status", ContactStatus.SUBSCRIBED.value)}
+        return {"Put": put}
+
+    def delete(self, email: str, now_iso: str | None = None) -> bool:
+        """Forget a contact (False if there is none). A suppressed one leaves its suppression behind
+        (address, status, reason, date; no name, lists or attributes), so that importing the address
+        again cannot resubscribe it."""
+        now_iso = now_iso or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for _ in range(_CONFLICT_RETRIES + 1):
+            item = self.get_item(email)
+            if item is None:
+                return False
+            status = item.get("status", ContactStatus.SUBSCRIBED.value)
+            read = {"ConditionExpression": "#status = :read", "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":read": status}}
+            try:
+                if status == ContactStatus.SUBSCRIBED.value:
+                    self.table.delete_item(Key={"email": email}, **read)
+                else:
+                    kept = {k: item[k] for k in ("email", *SUPPRESSION_FIELDS) if k in item}
+                    self.table.put_item(Item=dynamo.to_dynamo({**kept, DELETED: now_iso}), **read)
+                return True
+            except ClientError as exc:
+                if not _conditional_failure(exc):
+                    raise
+                # its status changed meanwhile (an unsubscribe): read it again
+        raise RuntimeError(f"contact {email} kept changing while it was being deleted")
 
 
-def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
+# A deleted contact whose suppression is kept: the item holds the address, SUPPRESSION_FIELDS and this.
+DELETED = "deleted_at"
+SUPPRESSION_FIELDS = ("status", "suppressed_at", "suppression")
+_CONFLICT_RETRIES = 5
+_TRANSACTION_ITEMS = 100                  # TransactWriteItems: at most 100 actions ...
+_TRANSACTION_BYTES = 4_000_000            # ... and 4 MB together
+
+
+def merge_import(contact: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """What an imported contact becomes, given what is stored for its address.
+
+    - Nothing stored, or a subscribed contact: the import replaces it (an import that says
+      unsubscribed, bounced or complained suppresses, dated by the import).
+    - A suppression (of a contact, or left by a deleted one) stands, with its reason and date, unless
+      the import carries `opted_in_at` later than `suppressed_at`: a new opt-in lifts it.
+    """
+    subscribed = ContactStatus.SUBSCRIBED.value
+    if stored is not None and stored.get("status", subscribed) != subscribed:
+        opted_in = parse_timestamp(str(contact.get("opted_in_at") or ""))
+        suppressed = parse_timestamp(str(stored.get("suppressed_at") or ""))
+        suppression = {k: stored[k] for k in SUPPRESSION_FIELDS if k in stored}
+        if not (opted_in and suppressed and opted_in > suppressed):
+            return {**contact, **suppression}
+        contact = {**contact, "lifted_suppression": suppression}
+    status = contact.get("status", subscribed)
+    if status != subscribed:
+        return {**contact, "suppressed_at": contact["created_at"], "suppression": {"reason": f"imported as {status}"}}
+    return contact
+
+
+def _transaction_chunks(contacts: Iterable[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
     chunk: list[dict[str, Any]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
+    size = 0
+    for contact in contacts:
+        item_size = dynamodb_item_size(contact) + SUPPRESSION_ROOM_BYTES
+        if chunk and (len(chunk) == _TRANSACTION_ITEMS or size + item_size > _TRANSACTION_BYTES):
             yield chunk
-            chunk = []
+            chunk, size = [], 0
+        chunk.append(contact)
+        size += item_size
     if chunk:
         yield chunk
 
 
-def _keep_suppression(contact: dict[str, Any], stored: Contact | None) -> dict[str, Any]:
-    subscribed = ContactStatus.SUBSCRIBED.value
-    if stored is None or stored.status == subscribed or contact.get("status", subscribed) != subscribed:
-        return contact
-    return {**contact, "status": stored.status}
+def _retryable_cancellation(exc: ClientError) -> bool:
+    """A transaction cancelled by a race (a condition on what was read, a concurrent transaction) or by
+    throttling: read and try again. Anything else (a validation error) is not retried."""
+    code = exc.response["Error"]["Code"]
+    if code != "TransactionCanceledException":
+        return code in ("TransactionConflictException", "ThrottlingException", "ProvisionedThroughputExceededException")
+    reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])}
+    return reasons <= {None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}
 
 
 def _conditional_failure(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str, details: dict[str, Any]) -> str | None:
-    """Stop sending to a subscribed contact (unsubscribed, bounced, complained), once.
+def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str, details: dict[str, Any]) -> str:
+    """Stop sending to an address (unsubscribed, bounced, complained), once, whether or not it is a
+    contact: an address that is not one (deleted, or never imported) keeps a suppression record, so a
+    later import cannot subscribe it.
 
-    Returns the contact's status afterwards: `status` when this call changed it, the earlier status
-    when it was already suppressed (the first reason stands), None when there is no such contact.
+    Returns the address's status afterwards: `status` when this call changed it, the earlier one when
+    it was already suppressed (the first reason stands).
     """
-    try:
-        store.table.update_item(
-            Key={"email": email},
-            UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
-            ConditionExpression="attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":status": status, ":now": now_iso, ":details": dynamo.to_dynamo(details),
-                                       ":subscribed": ContactStatus.SUBSCRIBED.value},
-        )
-        return status
-    except ClientError as exc:
-        if not _conditional_failure(exc):
-            raise
-    contact = store.get(email)
-    return contact.status if contact else None
+    values = {":status": status, ":now": now_iso, ":details": dynamo.to_dynamo(details),
+              ":subscribed": ContactStatus.SUBSCRIBED.value}
+    for _ in range(_CONFLICT_RETRIES + 1):
+        try:
+            store.table.update_item(
+                Key={"email": email},
+                UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
+                ConditionExpression="attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)",
+                ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
+            return status
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        item = store.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
+        if item is not None:
+            if item.get("status", values[":subscribed"]) != values[":subscribed"]:
+                return item["status"]
+            continue  # subscribed again meanwhile (an import): suppress it on the next round
+        try:
+            store.table.put_item(Item={"email": email, "status": status, "suppressed_at": now_iso,
+                                       "suppression": values[":details"], DELETED: now_iso},
+                                 ConditionExpression="attribute_not_exists(email)")
+            return status
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise  # imported meanwhile: suppress that contact
+    raise RuntimeError(f"address {email} kept changing while it was being suppressed")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -16,10 +17,15 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.campaigns import is_conditional_failure
+from bulkmail.models import dynamodb_item_size, state_json
 
 
 class ExecutionNotFound(LookupError):
     """No execution by that ARN (or none the caller may see)."""
+
+
+class ExecutionExists(Exception):
+    """An execution by this name exists already (running with another input, or finished)."""
 
 
 class BadCursor(ValueError):
@@ -49,20 +55,28 @@ def _sfn():
     return boto3.client("stepfunctions")
 
 
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
-    """StartExecution named after the campaign: a second start of the same campaign cannot run twice."""
-    return _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
-                                  input=json.dumps(payload))["executionArn"]
+    """StartExecution named after the campaign: a second start of the same campaign cannot run twice
+    (ExecutionExists; the same name and input while it runs is the same execution, as on AWS)."""
+    try:
+        return _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
+                                      input=state_json(payload))["executionArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
+            raise ExecutionExists(name) from None
+        raise
 
 
 def start_execution_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
     """StartExecution that a retry may repeat: an execution already started by this name is the one."""
     try:
         return start_execution(state_machine_arn, name, payload)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
-            raise
-        return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+    except ExecutionExists:
+        return execution_arn(state_machine_arn, name)
 
 
 @lru_cache(maxsize=1)
@@ -80,7 +94,7 @@ def schedule_execution(group: str, name: str, when: datetime, state_machine_arn:
         ScheduleExpressionTimezone="UTC",
         FlexibleTimeWindow={"Mode": "OFF"},
         ActionAfterCompletion="DELETE",
-        Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": json.dumps(payload),
+        Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": state_json(payload),
                 "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
                 "DeadLetterConfig": {"Arn": dead_letter_arn}},
         Description=f"bulkmail campaign {name}",
@@ -115,14 +129,26 @@ def execution_history(execution_arn: str) -> list[dict[str, Any]]:
     return events
 
 
-def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None,
-              key_condition: tuple[str, str] | None = None,
-              status: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One page of a table (scan) or of one partition (query), optionally filtered on `status`."""
-    kwargs: dict[str, Any] = {"TableName": table_name, "Limit": limit}
+# A filtered listing reads on until its page is full; on a huge partition with few matches it stops
+# here with a token that goes on reading (API Gateway answers within 29 s).
+LIST_READ_SECONDS = 10.0
+# A page holds at most what one DynamoDB page does: campaign items can be large, Lambda answers <= 6 MB.
+LIST_PAGE_BYTES = 1024 * 1024
+
+
+def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_names: tuple[str, ...],
+              key_condition: tuple[str, str] | None = None, status: str | None = None,
+              clock=time.monotonic) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a table (scan) or of one partition (query), optionally filtered on `status`, and the
+    key to go on from: None when nothing is left.
+
+    DynamoDB applies a filter after `Limit`, so a filtered page is read on until it holds `limit`
+    items (or LIST_PAGE_BYTES); a next key is handed out only for an item that was read and left for
+    the next page. `key_names`: the table's key attributes."""
+    kwargs: dict[str, Any] = {"TableName": table_name}
     values: dict[str, Any] = {}
-    if cursor:
-        kwargs["ExclusiveStartKey"] = cursor
+    if not status:
+        kwargs["Limit"] = limit + 1
     if status:
         kwargs["FilterExpression"] = "#status = :status"
         kwargs["ExpressionAttributeNames"] = {"#status": "status"}
@@ -133,8 +159,34 @@ def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None,
     if values:
         kwargs["ExpressionAttributeValues"] = values
     call = dynamo.client().query if key_condition else dynamo.client().scan
-    page = call(**kwargs)
-    return [dynamo.plain(item) for item in page["Items"]], page.get("LastEvaluatedKey")
+    items: list[dict[str, Any]] = []
+    size, start, deadline = 0, cursor, clock() + LIST_READ_SECONDS
+    while True:
+        page = call(**kwargs, **({"ExclusiveStartKey": start} if start else {}))
+        for item in page["Items"]:
+            item_size = dynamodb_item_size(item)
+            if len(items) == limit or (items and size + item_size > LIST_PAGE_BYTES):
+                return [dynamo.plain(i) for i in items], {name: items[-1][name] for name in key_names}
+            items.append(item)
+            size += item_size
+        start = page.get("LastEvaluatedKey")
+        if not start or clock() > deadline:
+            return [dynamo.plain(i) for i in items], start
+
+
+def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
+    """Record `resend_id` as the campaign's one re-send, unless it has one: the re-send's id either way."""
+    try:
+        dynamo.table(table_name).update_item(
+            Key={"campaign_id": campaign_id}, UpdateExpression="SET resent_as = :id",
+            ConditionExpression="attribute_exists(campaign_id) AND attribute_not_exists(resent_as)",
+            ExpressionAttributeValues={":id": resend_id})
+        return resend_id
+    except ClientError as exc:
+        if not is_conditional_failure(exc):
+            raise
+    return dynamo.table(table_name).get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True,
+                                             ProjectionExpression="resent_as")["Item"]["resent_as"]
 
 
 def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:

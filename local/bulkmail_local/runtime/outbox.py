@@ -1,6 +1,7 @@
 """Every email SES accepted, written as a real RFC 5322 `.eml` file under outbox/<campaign_id>/."""
 from __future__ import annotations
 
+import os
 import re
 import threading
 from email.utils import parseaddr
@@ -39,5 +40,8 @@ class Outbox:
                 folder = self.root / _SAFE.sub("_", campaign.group(1) if campaign else "no-campaign")
                 recipient = _SAFE.sub("_", parseaddr(to.group(1).strip())[1] if to else "") or "unknown"
                 folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{recipient}.{msg.id}.eml").write_text(raw)
+                # Whole or not at all: a reader (or a kill) never meets half a message.
+                partial = folder / f".{recipient}.{msg.id}.eml.partial"
+                partial.write_text(raw)
+                os.replace(partial, folder / f"{recipient}.{msg.id}.eml")
             return len(new)

@@ -20,13 +20,14 @@ import uuid
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 from unittest import mock
 
 import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.responses import BaseResponse
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 
@@ -39,6 +40,9 @@ from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
+
+if TYPE_CHECKING:
+    from bulkmail_local.runtime.persistence import DurableState
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
@@ -111,9 +115,11 @@ class EmbeddedRuntime:
                  parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
                  worker_concurrency: int | None = None, log_file: Path | None = None,
                  environment: dict[str, str] | None = None, function_timeouts: dict[str, int] | None = None,
-                 visibility_timeout: int | None = None, public_url: str = LOCAL_PUBLIC_URL):
+                 visibility_timeout: int | None = None, public_url: str = LOCAL_PUBLIC_URL,
+                 state: "DurableState | None" = None):
         """`environment`, `function_timeouts` and `visibility_timeout` override what the template says,
-        for fault-injection runs that must recover from crashes in seconds rather than minutes."""
+        for fault-injection runs that must recover from crashes in seconds rather than minutes.
+        `state`: keep the account on disk (runtime.persistence); without it, it lives in memory only."""
         self.template_path = template or PROJECT_ROOT / "template.yaml"
         self.template = load_template(self.template_path)
         self.parameters = parameter_values(self.template, {**LOCAL_PARAMETERS, **(parameters or {})})
@@ -125,6 +131,9 @@ class EmbeddedRuntime:
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        # Held while one emulated AWS request is answered (re-entrant: a test holding it still makes
+        # requests of its own, while every other thread waits).
+        self.request_lock = threading.RLock()
         self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
@@ -136,7 +145,11 @@ class EmbeddedRuntime:
         self.state_machine_arn = ""
         self._stack = ExitStack()
         self._log_stream: TextIO | None = None
+        self.state = state
         self._suffix = uuid.uuid4().hex[:8].upper()
+        if state is not None:
+            self._suffix = state.physical_suffix(self._suffix)  # the same names as the stored account's
+        self.resumed = None  # what loading the stored state found (runtime.persistence.Resumed)
         self.resolve = Resolver(
             self.parameters,
             {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK,
@@ -153,7 +166,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(threading.RLock(), self)))
+        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
         limits.patch_state_quota(self._stack)
@@ -211,6 +224,12 @@ class EmbeddedRuntime:
         self._create_state_machines()
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
+        if self.state is not None:  # the stored account back in place before anything runs; from then
+            # on, what each request changes is on disk before its answer leaves
+            self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
+                                                        self.state.observing(BaseResponse.call_action)))
+            self.resumed = self.state.attach(self)
+            self._stack.callback(self.state.close)
         for source in self.event_sources:
             source.start()
         self._outbox_writer = threading.Thread(target=self._write_outbox, name="outbox-writer", daemon=True)

@@ -382,7 +382,10 @@ function campaignView(rawId) {
 
   for (const [action, button] of Object.entries(buttons)) {
     button.addEventListener("click", async () => {
+      if (button.dataset.busy) return;   // a double click sends one request (the API keeps one re-send too)
       if (action === "cancel" && !window.confirm("Cancel this campaign? Every recipient not yet sent is skipped.")) return;
+      button.dataset.busy = "1";
+      button.disabled = true;
       actionStatus.textContent = `${button.textContent}…`;
       actionStatus.className = "action-status";
       try {
@@ -398,6 +401,8 @@ function campaignView(rawId) {
       } catch (error) {
         actionStatus.textContent = error.message;
         actionStatus.className = "action-status field-error";
+      } finally {
+        delete button.dataset.busy;   // the next poll enables it again if the status allows
       }
     });
   }
