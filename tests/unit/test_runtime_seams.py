@@ -333,3 +333,85 @@ def test_each_handler_modules_metric_set_is_its_own() -> None:
     private_metrics(b)
     a.metrics.add_metric(name="Sent", unit="Count", value=1)
     assert "Sent" in a.metrics.provider.metric_set and "Sent" not in b.metrics.metric_set
+
+
+# --- durable local state (runtime/persistence.py): what it reads from moto and puts back -------
+
+
+def test_every_request_passes_base_response_call_action(aws: None) -> None:
+    from moto.core.responses import BaseResponse
+
+    calls: list[str] = []
+    original = BaseResponse.call_action
+
+    def spy(self: BaseResponse) -> Any:
+        calls.append(type(self).__name__)
+        return original(self)
+
+    assert names(original) == ["self"]
+    with mock.patch.object(BaseResponse, "call_action", spy):
+        boto3.client("sqs", region_name=REGION).list_queues()
+    assert calls, "moto no longer answers through BaseResponse.call_action: persistence mirrors nothing"
+
+
+def test_sqs_messages_are_where_persistence_reads_and_puts_them(aws: None) -> None:
+    from moto.sqs.models import Message, sqs_backends
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="seams")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    queue = sqs_backends[ACCOUNT][REGION].queues["seams"]
+    (held,) = queue._messages
+    assert (held.body, held.approximate_receive_count) == ("hello", 0) and held.id
+    assert names(Message.__init__)[1:4] == ["message_id", "body", "system_attributes"]
+    kept = (
+        "message_attributes",
+        "sent_timestamp",
+        "approximate_first_receive_timestamp",
+        "approximate_receive_count",
+        "group_id",
+        "deduplication_id",
+        "sequence_number",
+    )
+    assert all(hasattr(held, name) for name in kept), "a message attribute persistence keeps has moved"
+    again = Message("put-back", "again", {})
+    again.sent_timestamp, again.approximate_receive_count = held.sent_timestamp, 0
+    queue.add_message(again)
+    assert "again" in [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+
+
+def test_secrets_schedules_and_executions_are_where_persistence_reads_them(aws: None) -> None:
+    from moto.scheduler.models import scheduler_backends
+    from moto.secretsmanager.models import SecretsManagerBackend, secretsmanager_backends
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    boto3.client("secretsmanager", region_name=REGION).create_secret(Name="seams", SecretString="s1")
+    secret = secretsmanager_backends[ACCOUNT][REGION].secrets["seams"]
+    assert secret.versions[secret.default_version_id]["secret_string"] == "s1" and not secret.is_deleted()
+    assert {"secret_id", "secret_string", "secret_binary", "client_request_token", "version_stages"} <= set(
+        names(SecretsManagerBackend.put_secret_value)
+    )
+    boto3.client("scheduler", region_name=REGION).create_schedule(
+        Name="seams",
+        ScheduleExpression="at(2030-01-01T00:00:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": "arn:aws:sqs:us-east-1:123456789012:q", "RoleArn": "arn:aws:iam::123456789012:role/r"},
+    )
+    scheduler = scheduler_backends[ACCOUNT][REGION]
+    schedule = scheduler.schedule_groups["default"].schedules["seams"]
+    stored = schedule.to_dict()
+    assert {
+        "Description",
+        "EndDate",
+        "FlexibleTimeWindow",
+        "GroupName",
+        "KmsKeyArn",
+        "Name",
+        "ScheduleExpression",
+        "ScheduleExpressionTimezone",
+        "StartDate",
+        "State",
+        "Target",
+        "ActionAfterCompletion",
+    } <= stored.keys()
+    assert callable(StepFunctionsParserBackend._get_executions)  # the backend when execute_state_machine is on
