@@ -67,4 +67,4 @@ def _largest_field(item: dict[str, Any]) -> str:
     """The (nested) field that takes the most room, to name in a too-large error."""
     sizes = {k: dynamodb_item_size({k: v}) for k, v in item.items() if k != "attributes"}
     sizes.update({f"attributes.{k}": dynamodb_item_size({k: v}) for k, v in item.get("attributes", {}).items()})
-    return max(sizes, key=sizes.get)
+    return max(sizes, key=sizes.__getitem__)

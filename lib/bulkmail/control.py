@@ -14,6 +14,7 @@ from typing import Any
 from bulkmail.errors import BulkmailError
 from bulkmail.models import BatchMessage, CampaignStatus
 from bulkmail.validation import submitted_fields
+from bulkmail.ports import Campaigns, Ledger, Queue
 
 ACTIVE = (CampaignStatus.QUEUED, CampaignStatus.PROCESSING)
 
@@ -26,7 +27,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _transition(campaigns, campaign_id: str, from_: tuple[CampaignStatus, ...], to: CampaignStatus,
+def _transition(campaigns: Campaigns, campaign_id: str, from_: tuple[CampaignStatus, ...], to: CampaignStatus,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     if not campaigns.transition(campaign_id, from_, to, _now(), extra):
         current = campaigns.get(campaign_id)["status"]  # CampaignNotFound if it does not exist
@@ -35,17 +36,17 @@ def _transition(campaigns, campaign_id: str, from_: tuple[CampaignStatus, ...], 
     return campaigns.get(campaign_id)
 
 
-def _requeue_parked(campaign_id: str, *, ledger, queue) -> int:
+def _requeue_parked(campaign_id: str, *, ledger: Ledger, queue: Queue) -> int:
     parked = ledger.unpark_all(campaign_id, _now())
     queue.send([BatchMessage(campaign_id, batch_id, tuple(emails)) for batch_id, emails in parked])
     return sum(len(emails) for _, emails in parked)
 
 
-def pause(campaign_id: str, *, campaigns, reason: str = "paused by operator") -> dict[str, Any]:
+def pause(campaign_id: str, *, campaigns: Campaigns, reason: str = "paused by operator") -> dict[str, Any]:
     return _transition(campaigns, campaign_id, ACTIVE, CampaignStatus.PAUSED, {"pause_reason": reason})
 
 
-def resume(campaign_id: str, *, campaigns, ledger, queue) -> dict[str, Any]:
+def resume(campaign_id: str, *, campaigns: Campaigns, ledger: Ledger, queue: Queue) -> dict[str, Any]:
     """Back to sending: exactly the recipients without an outcome are sent to (the ledger decides)."""
     started = campaigns.get(campaign_id).get("started_at")
     record = _transition(campaigns, campaign_id, (CampaignStatus.PAUSED,),
@@ -54,7 +55,7 @@ def resume(campaign_id: str, *, campaigns, ledger, queue) -> dict[str, Any]:
     return record
 
 
-def cancel(campaign_id: str, *, campaigns, ledger, queue) -> dict[str, Any]:
+def cancel(campaign_id: str, *, campaigns: Campaigns, ledger: Ledger, queue: Queue) -> dict[str, Any]:
     """Stop sending within one batch; every recipient not yet sent is recorded as skipped("cancelled")."""
     record = _transition(campaigns, campaign_id, ACTIVE + (CampaignStatus.PAUSED, CampaignStatus.SCHEDULED),
                          CampaignStatus.CANCELLED, {"cancelled_at": _now()})
@@ -62,7 +63,7 @@ def cancel(campaign_id: str, *, campaigns, ledger, queue) -> dict[str, Any]:
     return record
 
 
-def resend_failed_input(campaign_id: str, *, campaigns, ledger) -> dict[str, Any]:
+def resend_failed_input(campaign_id: str, *, campaigns: Campaigns, ledger: Ledger) -> dict[str, Any]:
     """The state machine input of a new campaign whose audience is this campaign's failed recipients.
 
     The original keeps its ledger as history; the re-send has its own ledger, counters and status.

@@ -21,7 +21,9 @@ from functools import lru_cache, wraps
 from html import escape
 from typing import Any, Callable, Iterator
 
-from jinja2 import nodes, pass_eval_context
+from jinja2 import Template, nodes, pass_eval_context
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateSyntaxError
 from jinja2.meta import find_undeclared_variables
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -102,7 +104,7 @@ def _budgeted_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-def _replace(eval_ctx, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
+def _replace(eval_ctx: EvalContext, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
     """Jinja's replace, refused before it runs when its result would be over budget."""
     text, old_text, new_text = str(value), str(old), str(new)
     hits = text.count(old_text) if old_text else len(text) + 1
@@ -129,7 +131,7 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             del self.globals[name]
         self.globals["_budgeted_iterable"] = _budgeted_iterable
 
-    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _step()
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
@@ -145,7 +147,7 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             _check_length(len(left) + len(right))
         return _sized(super().call_binop(context, operator, left, right))
 
-    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
         _step()
         for value in (*args, *kwargs.values()):
             _sized(value)
@@ -188,7 +190,7 @@ def template_problems(source: str) -> list[str]:
                  for node in ast.find_all(nodes.For) if node.recursive]
     internal = [node for node in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem))
                 if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")]
-    problems += [f"attribute {getattr(n, 'attr', None) or n.arg.value!r} is not available: the sandbox forbids "
+    problems += [f"attribute {getattr(n, 'attr', None) or getattr(getattr(n, 'arg', None), 'value', '')!r} is not available: the sandbox forbids "
                  f"internals (line {n.lineno})" for n in internal]
     try:
         undeclared = find_undeclared_variables(ast)  # compiles: unknown filters and tests are found here
@@ -212,7 +214,7 @@ def template_problems(source: str) -> list[str]:
 
 
 @lru_cache(maxsize=256)
-def _compile(source: str, html: bool):
+def _compile(source: str, html: bool) -> Template:
     env = _html_env if html else _text_env
     return env.from_string(env.budgeted_ast(source))
 
@@ -318,12 +320,13 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     characters whatever the content (a minified HTML body is one long ASCII line)."""
     if text.isascii() and max(map(len, text.splitlines()), default=0) <= MAX_LINE_CHARACTERS:
         return MIMEText(text, subtype, "us-ascii", policy=_WIRE)
-    return MIMEText(text, subtype, _UTF8, policy=_WIRE)
+    return MIMEText(text, subtype, _UTF8, policy=_WIRE)  # type: ignore[arg-type]  # a Charset is what makes it quoted-printable
 
 
 def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEmail) -> Message:
     """The RFC 5322 message sent through SES (raw) or SMTP, and written to the local outbox."""
     text = _text_part(rendered.text, "plain")
+    msg: Message
     if rendered.html is None:
         msg = text
     else:
@@ -335,7 +338,7 @@ def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEma
     msg["To"] = formataddr((full_name, contact.email), charset="utf-8")
     if campaign.get("reply_to"):
         msg["Reply-To"] = campaign["reply_to"]
-    msg["Subject"] = _header(rendered.subject)
+    msg["Subject"] = _header(rendered.subject)  # type: ignore[assignment]  # a Header encodes non-ASCII
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=campaign["from_email"].rpartition("@")[2])
     msg["X-Bulkmail-Campaign"] = campaign["campaign_id"]

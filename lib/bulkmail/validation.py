@@ -52,7 +52,8 @@ def parse_timestamp(text: str) -> datetime | None:
 
 @lru_cache(maxsize=None)
 def load_schema(name: str = "campaign") -> dict[str, Any]:
-    return json.loads(resources.files("bulkmail.schema").joinpath(f"{name}.schema.json").read_text())
+    schema: dict[str, Any] = json.loads(resources.files("bulkmail.schema").joinpath(f"{name}.schema.json").read_text())
+    return schema
 
 
 def submitted_fields(record: dict[str, Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:

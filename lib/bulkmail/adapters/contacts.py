@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
@@ -14,6 +14,7 @@ from bulkmail.adapters.lists import ListRegistry
 from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
 from bulkmail.validation import parse_timestamp
+from bulkmail.ports import Cursor
 
 _BATCH_GET_LIMIT = 100
 _UNPROCESSED_RETRIES = 5
@@ -27,13 +28,13 @@ class ContactStore:
         self.lists = ListRegistry(lists_table) if lists_table else None
 
     @staticmethod
-    def _recipients_filter(list_name: str | None):
-        condition = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
+    def _recipients_filter(list_name: str | None) -> ConditionBase:
+        condition: ConditionBase = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
         if list_name:
             condition = condition & Attr("lists").contains(list_name)
         return condition
 
-    def scan_page(self, cursor: dict | None, limit: int, list_name: str | None) -> tuple[list[str], dict | None]:
+    def scan_page(self, cursor: Cursor | None, limit: int, list_name: str | None) -> tuple[list[str], Cursor | None]:
         """One page of recipients' emails and the cursor for the next page (None at the end)."""
         kwargs: dict[str, Any] = {
             "Limit": limit,
@@ -68,7 +69,7 @@ class ContactStore:
         pending = [{"email": e} for e in dict.fromkeys(emails)]
         while pending:
             chunk, pending = pending[:_BATCH_GET_LIMIT], pending[_BATCH_GET_LIMIT:]
-            request = {self.table_name: {"Keys": chunk, "ConsistentRead": consistent}}
+            request: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": consistent}}
             for attempt in range(_UNPROCESSED_RETRIES + 1):
                 response = dynamo.resource().batch_get_item(RequestItems=request)
                 for item in response["Responses"].get(self.table_name, []):
@@ -236,7 +237,7 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
         item = store.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
         if item is not None:
             if item.get("status", values[":subscribed"]) != values[":subscribed"]:
-                return item["status"]
+                return str(item["status"])
             continue  # subscribed again meanwhile (an import): suppress it on the next round
         try:
             store.table.put_item(Item={"email": email, "status": status, "suppressed_at": now_iso,
