@@ -283,6 +283,7 @@ def _serve(args: argparse.Namespace) -> int:
         with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox),
                         state_dir=Path(args.state_dir), reset=args.reset, worker_timeout=args.worker_timeout) as stack:
             rt = stack.runtime
+            assert rt is not None  # started by LocalStack.__enter__
             console.print(f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
                           f"AWS {stack.aws_url} · outbox {args.outbox}/")
             console.print(describe_resumed(rt.resumed, Path(args.state_dir), time.monotonic() - started))
@@ -449,11 +450,11 @@ def _campaigns_status(args: argparse.Namespace) -> int:
 
     path = f"/campaigns/{args.campaign_id}"
     if not args.watch:
-        record = _api(args, "GET", path)
-        return _output(args, record, lambda console: console.print(_campaign_table(record)))
+        found = _api(args, "GET", path)
+        return _output(args, found, lambda console: console.print(_campaign_table(found)))
     console = Console(stderr=True)
     deadline = time.monotonic() + args.timeout
-    record: dict = {}
+    record: dict[str, Any] = {}
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),

@@ -14,10 +14,12 @@ proxy, which signs what it forwards with the user's own AWS credentials:
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from dataclasses import dataclass
 from collections.abc import Iterable
-from typing import Any, Callable, Protocol
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Callable, Protocol, cast
 
 from moto.server import ThreadedMotoServer
 
@@ -103,6 +105,48 @@ def guarded_wsgi(app: Callable[..., Any], port: Callable[[], int]) -> Callable[.
                                                        ("Content-Length", str(len(body)))])
         return [body]
     return guarded
+
+
+# Headers that describe one hop (this connection), never copied onto another.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+class LoopbackRequestHandler(BaseHTTPRequestHandler):
+    """What `bulkmail serve` and the `bulkmail dashboard` proxy answer alike: a refusal closes the
+    connection (its body is left unread), replies carry no hop-by-hop header of another connection,
+    and requests are logged to `logger_name`, not to stderr. Subclasses define `_serve`."""
+
+    protocol_version = "HTTP/1.1"
+    logger_name = "bulkmail"
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    @property
+    def port(self) -> int:
+        return cast(HTTPServer, self.server).server_port
+
+    def _refuse(self, refusal: Refusal) -> None:
+        self.close_connection = True  # the body, if any, is left unread
+        self._reply(refusal.status, {"Content-Type": "application/json"}, refusal.body())
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        logging.getLogger(self.logger_name).info("%s - %s", self.address_string(), format % args)
 
 
 class LoopbackMotoServer(ThreadedMotoServer):

@@ -27,13 +27,14 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, cast
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.models import dynamodb_backends
 from moto.scheduler.models import scheduler_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.sqs.models import Message, sqs_backends
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 from bulkmail.adapters.campaigns import CampaignStore
@@ -200,8 +201,8 @@ class DurableState:
         backend = secretsmanager_backends[ACCOUNT][REGION]
         for name, value in self._db.execute("SELECT name, value FROM secrets").fetchall():
             if name in backend.secrets:   # provisioned again with a new value: the stored one is the one in use
-                backend.put_secret_value(secret_id=name, secret_string=value, secret_binary=None,
-                                         client_request_token=None, version_stages=["AWSCURRENT"])
+                absent: dict[str, Any] = {"secret_binary": None, "client_request_token": None}  # as moto's API passes them
+                backend.put_secret_value(secret_id=name, secret_string=value, version_stages=["AWSCURRENT"], **absent)
 
     def _load_schedules(self, runtime: "EmbeddedRuntime") -> int:
         backend = scheduler_backends[ACCOUNT][REGION]
@@ -370,7 +371,7 @@ class DurableState:
         backend = secretsmanager_backends[ACCOUNT][REGION]
         self._db.execute("DELETE FROM secrets")
         for name, secret in list(backend.secrets.items()):
-            version = secret.versions.get(secret.default_version_id) or {}
+            version = secret.versions.get(secret.default_version_id or "") or {}
             if not secret.is_deleted() and version.get("secret_string") is not None:
                 self._db.execute("INSERT INTO secrets VALUES (?, ?)", (name, version["secret_string"]))
 
@@ -387,7 +388,8 @@ class DurableState:
         if status >= 300:
             return
         arn = json.loads(answer)["executionArn"]
-        backend = stepfunctions_backend(ACCOUNT, REGION)
+        # execute_state_machine is on: the backend is the ASL interpreter's, which keeps the executions.
+        backend = cast(StepFunctionsParserBackend, stepfunctions_backend(ACCOUNT, REGION))
         running = {e.execution_arn for e in backend._get_executions() if e.status == "RUNNING"}
         self._db.executemany("DELETE FROM executions WHERE arn = ?",
                              [(a,) for (a,) in self._db.execute("SELECT arn FROM executions").fetchall()
