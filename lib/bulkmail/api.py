@@ -18,12 +18,12 @@ import json
 import os
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from bulkmail import control as operations
 from bulkmail.adapters import control
-from bulkmail.adapters.wiring import stores, transport_for
+from bulkmail.adapters.wiring import idempotency_layer, stores, transport_for
 from bulkmail.audience import audience_problems
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.control import InvalidTransition
@@ -66,10 +66,10 @@ _ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unk
                422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact to send to", 502: "The email service refused the send"}
 
 
-def _errors(*codes: int, ok: int = 200) -> dict[int, dict[str, Any]]:
+def _errors(*codes: int, ok: int = 200) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses: the success code, and each error code with {"errors": [{"field", "message"}]}."""
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
-    success = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
+    success: dict[int, Any] = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
     if ok != 204:
         success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
     return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
@@ -82,48 +82,48 @@ class ApiError(Exception):
         super().__init__(message)
 
 
-def _error_response(status: int, errors: list[dict[str, str]]) -> Response:
+def _error_response(status: int, errors: list[dict[str, str]]) -> Response[str]:
     return Response(status_code=status, content_type="application/json", body=json.dumps({"errors": errors}))
 
 
 @app.exception_handler(ApiError)
-def _api_error(exc: ApiError) -> Response:
+def _api_error(exc: ApiError) -> Response[str]:
     return _error_response(exc.status, exc.errors)
 
 
 @app.exception_handler(CampaignInvalid)
-def _campaign_invalid(exc: CampaignInvalid) -> Response:
+def _campaign_invalid(exc: CampaignInvalid) -> Response[str]:
     return _error_response(400, exc.errors)
 
 
 @app.exception_handler(CampaignTooLarge)
-def _campaign_too_large(exc: CampaignTooLarge) -> Response:
+def _campaign_too_large(exc: CampaignTooLarge) -> Response[str]:
     return _error_response(413, exc.errors)
 
 
 @app.exception_handler(CampaignNotFound)
-def _campaign_not_found(exc: CampaignNotFound) -> Response:
+def _campaign_not_found(exc: CampaignNotFound) -> Response[str]:
     return _error_response(404, [{"field": "campaign_id", "message": str(exc)}])
 
 
 @app.exception_handler(control.BadCursor)
-def _bad_cursor(exc: control.BadCursor) -> Response:
+def _bad_cursor(exc: control.BadCursor) -> Response[str]:
     return _error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
 
 
 @app.exception_handler(IdempotencyValidationError)
-def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response:
+def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response[str]:
     return _error_response(422, [{"field": "Idempotency-Key",
                                   "message": "was already used with a different request body"}])
 
 
 @app.exception_handler(IdempotencyAlreadyInProgressError)
-def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[str]:
     return _error_response(409, [{"field": "Idempotency-Key", "message": "the first request is still in progress"}])
 
 
 @app.not_found
-def _no_route(exc: Exception) -> Response:
+def _no_route(exc: Exception) -> Response[str]:
     return _error_response(404, [{"field": "path", "message": f"no route {app.current_event.http_method} "
                                                              f"{app.current_event.path}"}])
 
@@ -207,7 +207,7 @@ def _env(name: str) -> str:
 
 # --- contacts -------------------------------------------------------------------------------------
 @app.post("/contacts", summary="Add or update up to 1,000 contacts: all of them, or none (400 naming each one at fault)", tags=["contacts"], responses=_errors(400, 413))
-def post_contacts():
+def post_contacts() -> dict[str, Any]:
     document = _json_body(MAX_CSV_BYTES)
     contacts = document.get("contacts")
     if not isinstance(contacts, list):
@@ -252,7 +252,7 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str
 
 
 @app.post("/contacts/import", summary="Import contacts from CSV (email, first_name, last_name, company, lists)", tags=["contacts"], responses=_errors(400, 413, 415))
-def import_contacts():
+def import_contacts() -> dict[str, Any]:
     content_type = (app.current_event.headers.get("content-type", "") or "").lower()
     if content_type.split(";")[0].strip() not in ("text/csv", "application/csv"):
         raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
@@ -272,7 +272,7 @@ def import_contacts():
 
 
 @app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=_errors(404))
-def get_contact(email: str):
+def get_contact(email: str) -> dict[str, Any]:
     email = unquote(email).strip().lower()
     item = stores().contacts.get_item(email)
     if item is None:
@@ -281,7 +281,7 @@ def get_contact(email: str):
 
 
 @app.delete("/contacts/<email>", summary="Delete a contact (a suppressed address stays suppressed)", tags=["contacts"], status_code=204, responses=_errors(404, ok=204))
-def delete_contact(email: str):
+def delete_contact(email: str) -> Response[str]:
     email = unquote(email).strip().lower()
     if not stores().contacts.delete(email, _now().isoformat(timespec="seconds")):
         raise ApiError(404, "email", f"Contact {email} not found")
@@ -324,6 +324,7 @@ def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
     if not stores().campaigns.create(record):
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     when = parse_timestamp(campaign["send_at"])
+    assert when is not None  # validate_campaign checked send_at
     try:
         control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
                                    _execution_input(campaign), _env("SCHEDULE_DEAD_LETTER_ARN"))
@@ -338,14 +339,14 @@ def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
                                expires_after_seconds=IDEMPOTENCY_SECONDS)
     if app.lambda_context is not None:
         config.register_lambda_context(app.lambda_context)
-    layer = DynamoDBPersistenceLayer(table_name=_env("IDEMPOTENCY_TABLE"))
-    guarded = idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)(
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=idempotency_layer(), config=config)(
         _create_campaign)
-    return guarded(request={"key": key, "body": body})
+    result: dict[str, Any] = guarded(request={"key": key, "body": body})
+    return result
 
 
 @app.post("/campaigns", summary="Start a campaign now, or schedule it with send_at (honours Idempotency-Key)", tags=["campaigns"], status_code=202, responses=_errors(400, 409, 413, 422, ok=202))
-def post_campaign():
+def post_campaign() -> Response[str]:
     body = _json_body()
     key = app.current_event.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key.strip()) <= 255:
@@ -362,7 +363,7 @@ def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.get("/campaigns", summary="Campaigns, a page at a time (limit, next_token, status)", tags=["campaigns"], responses=_errors(400))
-def list_campaigns():
+def list_campaigns() -> dict[str, Any]:
     limit, cursor = _page_args()
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in {s.value for s in CampaignStatus}:
@@ -388,7 +389,7 @@ def _starting(campaign_id: str) -> dict[str, Any]:
 
 
 @app.get("/campaigns/<campaign_id>", summary="A campaign: record, counters, status, progress", tags=["campaigns"], responses=_errors(404))
-def get_campaign(campaign_id: str):
+def get_campaign(campaign_id: str) -> dict[str, Any]:
     try:
         return _with_progress(stores().campaigns.get(campaign_id))
     except CampaignNotFound:
@@ -396,7 +397,7 @@ def get_campaign(campaign_id: str):
 
 
 @app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409, 413))
-def patch_campaign(campaign_id: str):
+def patch_campaign(campaign_id: str) -> dict[str, Any]:
     changes = _json_body()
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
     if not_editable:
@@ -415,7 +416,7 @@ def patch_campaign(campaign_id: str):
     return _with_progress(stores().campaigns.get(campaign_id))
 
 
-def _operation(campaign_id: str, operation, **adapters) -> dict[str, Any]:
+def _operation(campaign_id: str, operation: Callable[..., dict[str, Any]], **adapters: Any) -> dict[str, Any]:
     """Run one of bulkmail.operations on a campaign; a status it does not apply to is a 409."""
     previous = stores().campaigns.get(campaign_id)["status"]  # 404 for an unknown campaign
     try:
@@ -426,17 +427,17 @@ def _operation(campaign_id: str, operation, **adapters) -> dict[str, Any]:
 
 
 @app.post("/campaigns/<campaign_id>/pause", summary="Pause a queued or processing campaign", tags=["campaigns"], responses=_errors(404, 409))
-def pause_campaign(campaign_id: str):
+def pause_campaign(campaign_id: str) -> dict[str, Any]:
     return _operation(campaign_id, operations.pause)
 
 
 @app.post("/campaigns/<campaign_id>/resume", summary="Resume a paused campaign: exactly the recipients not yet sent are sent", tags=["campaigns"], responses=_errors(404, 409))
-def resume_campaign(campaign_id: str):
+def resume_campaign(campaign_id: str) -> dict[str, Any]:
     return _operation(campaign_id, operations.resume, ledger=stores().ledger, queue=stores().queue)
 
 
 @app.post("/campaigns/<campaign_id>/cancel", summary="Cancel a campaign: every recipient not yet sent is skipped (a scheduled one never starts)", tags=["campaigns"], responses=_errors(404, 409))
-def cancel_campaign(campaign_id: str):
+def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     result = _operation(campaign_id, operations.cancel, ledger=stores().ledger, queue=stores().queue)
     if result["previous_status"] == CampaignStatus.SCHEDULED.value:
         # Cancelled first, then the schedule: if it fires in between, PersistCampaign refuses a
@@ -447,7 +448,7 @@ def cancel_campaign(campaign_id: str):
 
 
 @app.post("/campaigns/<campaign_id>/resend-failed", summary="Start a new campaign to this one's failed recipients only; once: a repeat answers with the first re-send", tags=["campaigns"], status_code=202, responses=_errors(404, 409, ok=202))
-def resend_failed(campaign_id: str):
+def resend_failed(campaign_id: str) -> dict[str, Any]:
     try:
         campaign = validate_campaign(operations.resend_failed_input(campaign_id, campaigns=stores().campaigns,
                                                                      ledger=stores().ledger), now=_now(), trusted=True)
@@ -471,7 +472,7 @@ def resend_failed(campaign_id: str):
 
 
 @app.get("/campaigns/<campaign_id>/deliveries", summary="The delivery ledger, a page at a time (status=sent|failed|skipped)", tags=["campaigns"], responses=_errors(400, 404))
-def list_deliveries(campaign_id: str):
+def list_deliveries(campaign_id: str) -> dict[str, Any]:
     stores().campaigns.get(campaign_id)  # 404 for an unknown campaign
     limit, cursor = _page_args()
     status = app.current_event.get_query_string_value("status", None)
@@ -483,7 +484,7 @@ def list_deliveries(campaign_id: str):
 
 
 @app.get("/campaigns/<campaign_id>/trace", summary="The campaign's path through the workflow's states, with timings, and its progress samples", tags=["campaigns"], responses=_errors(404, 409))
-def trace_campaign(campaign_id: str):
+def trace_campaign(campaign_id: str) -> dict[str, Any]:
     record = get_campaign(campaign_id)  # 404 for an unknown campaign; a starting one has its execution
     arn = record.get("execution_arn")
     if not arn:
@@ -503,7 +504,7 @@ MAX_TEST_RECIPIENTS = 10
 
 @app.post("/campaigns/test", summary="Send a test email of a campaign to a few addresses (counted nowhere)",
           tags=["campaigns"], responses=_errors(400, 413, 502))
-def test_send_campaign():
+def test_send_campaign() -> dict[str, Any]:
     document = _json_body()
     to = document.pop("to", None)
     contact_doc = document.pop("contact", {})
@@ -541,7 +542,7 @@ def test_send_campaign():
 
 
 @app.post("/campaigns/preview", summary="Render a campaign for one contact: subject, text, html", tags=["campaigns"], responses=_errors(400, 413))
-def preview_campaign():
+def preview_campaign() -> dict[str, Any]:
     document = _json_body()
     contact_doc = document.pop("contact", None)
     if contact_doc is None:
@@ -558,7 +559,7 @@ def preview_campaign():
 # --- the OpenAPI document -------------------------------------------------------------------------
 def openapi_document() -> dict[str, Any]:
     """The resolver's OpenAPI document, with the one campaign and contact schemas and IAM auth added."""
-    document = json.loads(app.get_openapi_json_schema(
+    document: dict[str, Any] = json.loads(app.get_openapi_json_schema(
         title="bulkmail management API", version="0.1.0",
         description="Contacts and campaigns. Every route is signed with SigV4 (IAM, service execute-api)."))
     components = document.setdefault("components", {})

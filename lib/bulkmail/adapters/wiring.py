@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
@@ -38,6 +40,15 @@ def stores() -> Stores:
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
     )
+
+
+@per_container
+def idempotency_layer() -> DynamoDBPersistenceLayer:
+    """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
+    name = os.environ.get("IDEMPOTENCY_TABLE", "")
+    if not name:
+        raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
+    return DynamoDBPersistenceLayer(table_name=name)
 
 
 def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
@@ -81,7 +92,7 @@ def new_container() -> None:
     from bulkmail.adapters import control, dynamo, events, queue, ses
     from bulkmail.settings import settings as settings_cache
 
-    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client, control._sfn, control._scheduler,
+    for cached in (settings_cache, stores, idempotency_layer, dynamo.resource, queue._sqs, ses._client, control._sfn, control._scheduler,
                    events._events):
         cached.cache_clear()
     parameters.clear_caches()
