@@ -50,11 +50,19 @@ class Recorder:
 
     rcpt_reply: dict[str, str] = field(default_factory=dict)   # address → reply, "*" for every address
     data_reply: str | None = None
+    mail_reply: str | None = None                               # refuse MAIL FROM (the sender) with this
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     sessions: set[int] = field(default_factory=set)
     logins: list[str] = field(default_factory=list)
     tls_sessions: set[int] = field(default_factory=set)
     quits: int = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_reply.get(address) or self.rcpt_reply.get("*")

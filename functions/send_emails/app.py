@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bulkmail.adapters.wiring import stores, transport_for, unsubscribe_links
 from bulkmail.models import BatchMessage
-from bulkmail.sending import BatchSender
+from bulkmail.sending import BatchSender, PacingDeferred
 
 logger = Logger()
 tracer = Tracer()
@@ -30,7 +30,7 @@ def handler(event, context):
     margin = min(MAX_MARGIN_SECONDS, 0.2 * context.get_remaining_time_in_millis() / 1000)
     sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
                          transport_for=transport_for,  # new per invocation: transports and pacing per invocation
-                         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000 - margin)
+                         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000, send_margin=margin)
     sender.unsubscribe_links = unsubscribe_links()  # every email carries its one-click unsubscribe link
 
     def record_handler(record: SQSRecord) -> None:
@@ -39,6 +39,11 @@ def handler(event, context):
         receive_count = int(record.attributes.approximate_receive_count)
         try:
             sender.process(message, final_attempt=receive_count >= s.settings.max_receive_count)
+        except PacingDeferred as deferred:
+            # The campaign's rate leaves this worker nothing to do for a while: the batch comes back as
+            # a fresh message at its next slot (its receive count, which leads to the DLQ, untouched).
+            s.queue.send([message], delay_seconds=round(deferred.seconds))
+            logger.info("batch deferred by pacing", extra={"retry_in_seconds": deferred.seconds})
         except Exception as exc:
             # Come back sooner than the queue's visibility timeout (which is sized for crashes).
             delay = retry_delay(receive_count)

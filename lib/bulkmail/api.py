@@ -45,6 +45,7 @@ from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
 from bulkmail.validation import (INTERNAL_FIELDS, email_problem, load_schema, parse_timestamp, submitted_fields,
                                  validate_campaign)
+from bulkmail.workflow import queued_record
 
 MAX_CONTACTS_PER_REQUEST = 1_000
 MAX_JSON_BYTES = 2 * 1024 * 1024  # content is capped at 250 KB of UTF-8; sent as \u escapes (6 bytes a character) up to 1.5 MB
@@ -308,10 +309,21 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(422, "list", "", errors=nobody)
     if "send_at" in campaign:
         return _schedule_campaign(campaign)
+    # Stored before the execution starts, so that it can be read, paused or cancelled from the moment
+    # this answers (PersistCampaign then adopts the record of its own execution). The conditional
+    # create also makes a second POST of the same id, while the first is starting, a 409.
+    machine = _env("STATE_MACHINE_ARN")
+    arn = control.execution_arn(machine, campaign_id)
+    if not stores().campaigns.create(queued_record(campaign, arn, stores().settings)):
+        raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     try:
-        arn = control.start_execution(_env("STATE_MACHINE_ARN"), campaign_id, _execution_input(campaign))
-    except control.ExecutionExists:  # posted twice while the first is starting (not stored yet)
+        control.start_execution(machine, campaign_id, _execution_input(campaign))
+    except control.ExecutionExists:  # an execution of this name ran before (its campaign was never stored)
+        stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists") from None
+    except Exception:
+        stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
+        raise
     return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn}
 
 
@@ -374,8 +386,7 @@ def list_campaigns() -> dict[str, Any]:
 
 def _starting(campaign_id: str) -> dict[str, Any]:
     """A campaign whose execution has started but not yet stored it (executions are named after campaigns)."""
-    machine = _env("STATE_MACHINE_ARN")
-    arn = machine.replace(":stateMachine:", ":execution:", 1) + f":{campaign_id}"
+    arn = control.execution_arn(_env("STATE_MACHINE_ARN"), campaign_id)
     try:
         execution = control.describe_execution(arn)
     except control.ExecutionNotFound:
@@ -463,10 +474,13 @@ def resend_failed(campaign_id: str) -> dict[str, Any]:
                 "execution_arn": record.get("execution_arn")}
     except CampaignNotFound:
         pass
-    # Not stored yet: starting, or the first call stopped before it started. The execution is named
-    # after the re-send, so of racing starts only one runs.
-    arn = control.start_execution_once(_env("STATE_MACHINE_ARN"), resend_id,
-                                       _execution_input({**campaign, "campaign_id": resend_id}))
+    # Not stored yet: starting, or the first call stopped before it started. Stored before it starts
+    # (so it can be cancelled from this answer on; a racing call's create finds it), and the execution
+    # is named after the re-send, so of racing starts only one runs.
+    machine = _env("STATE_MACHINE_ARN")
+    resend = {**campaign, "campaign_id": resend_id}
+    stores().campaigns.create(queued_record(resend, control.execution_arn(machine, resend_id), stores().settings))
+    arn = control.start_execution_once(machine, resend_id, _execution_input(resend))
     return {"campaign_id": resend_id, "resend_of": campaign_id, "status": CampaignStatus.QUEUED.value,
             "execution_arn": arn}
 

@@ -69,5 +69,10 @@ class InvalidUnsubscribeToken(BulkmailError):
     """An unsubscribe token that is malformed or whose signature does not match: change nothing."""
 
 
+class DatabaseBusy(BulkmailError):
+    """DynamoDB kept refusing a write with a fault that wrote nothing (conflict, throttling, 500) after
+    the retries: the workflow step is retried by its state machine Retry (the error's name), never failed."""
+
+
 class TemplateBudgetExceeded(BulkmailError):
     """A template took longer, looped more or produced more than a render may (a budget, not a bug)."""

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import enum
 import json
+import time
 from decimal import Decimal
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 # Step Functions carries at most 256 KiB of UTF-8 JSON in an execution's input and in any state.
 STATE_PAYLOAD_BYTES = 262_144
@@ -111,6 +112,7 @@ class Outcome:
     dead_lettered: bool = False          # failed because its message is going to the DLQ (redrivable)
     replaces_dead_letter: bool = False   # a redriven recipient: this outcome replaces that failure
     failure_class: str = ""              # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
+    noted: bool = False                  # sent, and its ledger row already written (uncounted until recorded)
 
 
 @dataclass(frozen=True)
@@ -148,3 +150,17 @@ class Claim(enum.Enum):
 class BatchRecord:
     claim: Claim
     attempts: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's claim on one batch, and how long it may keep trying to write (the ledger retries a
+    refused write, extending the lease, while `time_left()` is positive)."""
+
+    campaign_id: str
+    batch_id: str
+    token: str
+    lease_seconds: int
+    time_left: Callable[[], float] = lambda: 0.0
+    wall_clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep

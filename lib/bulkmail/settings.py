@@ -10,6 +10,12 @@ from bulkmail.errors import ConfigurationError
 
 _TYPES = {"str": str, "int": int, "float": float}
 
+# A campaign's max_send_rate (emails per second), validated against these bounds wherever it is
+# accepted. Below the minimum a worker would wait longer for one send than any message is worth
+# keeping; above the maximum no SES account sends.
+MIN_SEND_RATE = 0.01
+MAX_SEND_RATE = 100_000.0
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -100,7 +100,8 @@ def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]
             errors.append({"field": field, "message": f"must be one of {allowed}, not {_excerpt(err.instance)}"})
         elif err.validator in _BOUNDS:
             size, unit = len(err.instance), _BOUNDS[err.validator]
-            errors.append({"field": field, "message": f"is {size} {unit}; at {'most' if err.validator.startswith('max') else 'least'} {err.validator_value}"})
+            errors.append({"field": field, "message": f"is too {'long' if err.validator.startswith('max') else 'short'}: {size} {unit}; "
+                                                         f"at {'most' if err.validator.startswith('max') else 'least'} {err.validator_value}"})
         else:  # jsonschema quotes the value: never echo a large one back
             errors.append({"field": field, "message": err.message if len(err.message) <= 300 else
                            f"{_excerpt(err.instance)} does not satisfy {err.validator} {_excerpt(err.validator_value)}"})

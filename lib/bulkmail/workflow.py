@@ -28,16 +28,22 @@ def audience_page(campaign: dict[str, Any], cursor: dict | None, limit: int, *, 
     return contacts.scan_page(cursor, limit, campaign.get("list"))
 
 
-def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
-                     ) -> dict[str, Any]:
-    """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
-    record = {
+def queued_record(campaign: dict[str, Any], execution_arn: str, settings) -> dict[str, Any]:
+    """The stored form of a campaign that is starting now (the API stores it before it answers, so
+    that it can be read, paused or cancelled at once; PersistCampaign stores it if nobody did)."""
+    return {
         **campaign,
         "status": CampaignStatus.QUEUED.value,
         "execution_arn": execution_arn,
         "max_send_rate": campaign.get("max_send_rate", settings.default_max_send_rate),
         "updated_at": _now(),
     }
+
+
+def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
+                     ) -> dict[str, Any]:
+    """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
+    record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
         existing = campaigns.get(campaign["campaign_id"])
@@ -46,9 +52,13 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
             campaign["campaign_id"], (CampaignStatus.SCHEDULED,), CampaignStatus.QUEUED, record["updated_at"],
             extra={"execution_arn": execution_arn, "total_contacts": estimate,
                    "max_send_rate": record["max_send_rate"]})
-        if not adopted and existing.get("execution_arn") != execution_arn:  # not our own earlier attempt
-            raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
-                                                                       f"({existing.get('status')})"}])
+        if not adopted:
+            if existing.get("execution_arn") != execution_arn:  # neither the API's record of this start nor ours
+                raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
+                                                                           f"({existing.get('status')})"}])
+            # Stored by the API as it started this execution (and perhaps paused or cancelled since):
+            # it gets its recipient estimate; its status is left as it is.
+            campaigns.set_estimate(campaign["campaign_id"], estimate)
     # campaign_name and total_contacts: what the workflow's CampaignStarted event reports.
     return {**workflow_state(campaign["campaign_id"], settings, continuation=0),
             "campaign_name": campaign["campaign_name"], "total_contacts": estimate}
@@ -132,12 +142,23 @@ def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue
     return cursor is None
 
 
+# Campaign ids are letters, digits, "_" and "-" (the schema): an execution name with a "." can never
+# be a campaign's own (first) execution, so no campaign can take another's continuation name.
+CONTINUATION_SEPARATOR = "."
+
+
+def continuation_name(campaign_id: str, continuation: int) -> str:
+    """The execution name of a campaign's n-th continuation (≤ 80 characters: a 64-character id
+    leaves room for 99,999 continuations)."""
+    return f"{campaign_id}{CONTINUATION_SEPARATOR}continued-{continuation}"
+
+
 def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns, start_execution) -> dict[str, Any]:
     """Start the campaign's next execution from the loop (the cursor and counters live in the campaign
     item, so nothing else needs carrying) and point the campaign at it. The name derives from the
     campaign and the continuation's number, so a retried step finds its execution already started."""
     campaign_id, continuation = state["campaign_id"], int(state["continuation"]) + 1
     next_state = {**state, "continuation": continuation, "advance": dict(FIRST_STEP)}
-    arn = start_execution(state_machine_arn, f"{campaign_id}-continued-{continuation}", next_state)
+    arn = start_execution(state_machine_arn, continuation_name(campaign_id, continuation), next_state)
     campaigns.update_fields(campaign_id, {"execution_arn": arn, "continuations": continuation, "updated_at": _now()})
     return {"execution_arn": arn, "continuation": continuation}

@@ -163,3 +163,22 @@ def test_resend_failed_starts_a_campaign_to_the_failed_recipients_only(held_api)
     assert len(api.harness.sent_messages(child)) == 3
     again = api.request("POST", f"/campaigns/{child}/resend-failed")
     assert again.status == 409 and "no failed recipients" in again.json()["errors"][0]["message"]
+
+
+def test_cancel_works_from_the_moment_post_campaigns_answered(held_api):
+    """Issue 12, finding 7: the cancel arrives before the workflow has stored anything."""
+    api = held_api
+    api.harness.add_contacts(people(6))
+    with api.harness.rt.request_lock:  # every other thread (the workflow's steps) waits meanwhile
+        r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "early_cancel"})
+        assert r.status == 202, r.body
+        cancelled = api.request("POST", "/campaigns/early_cancel/cancel")
+    assert cancelled.status == 200, cancelled.body
+    assert cancelled.json()["status"] == "cancelled"
+    execution = api.harness.rt.wait_for_execution(r.json()["execution_arn"], timeout=60,
+                                                  on_tick=lambda *_: api.harness.drain())
+    assert execution["status"] == "SUCCEEDED"
+    assert "CampaignCancelled" in api.harness.rt.state_path(execution["executionArn"])
+    assert api.harness.sent_messages("early_cancel") == []
+    record = api.request("GET", "/campaigns/early_cancel").json()
+    assert (record["status"], record["skipped_count"], record["total_contacts"]) == ("cancelled", 6, 6)

@@ -23,7 +23,10 @@ def test_bench_counts_the_requests_of_a_campaign(tmp_path: Path):
     assert w["state_transitions"] == w["transitions_fixed"] + 2 * w["steps"] + w["polls"]
     assert w["steps"] >= max(w["pages"], w["polls"] + 1)  # a step per page, and one after each wait
     assert r["lambda_invocations"]["AdvanceCampaignFunction"] == w["steps"]
-    assert r["cost_per_million"]["ses"] > 50 * r["cost_per_million"]["non_ses_total"] > 0
+    # Every sent email is also written down on its own when SES accepts it (the crash window is one
+    # email): one PutItem more per email than the 2 % budget this held before; SES stays ≥ 97 %.
+    assert per_email["dynamodb.PutItem"] >= 1.0
+    assert r["cost_per_million"]["ses"] > 35 * r["cost_per_million"]["non_ses_total"] > 0
 
 
 def test_the_seed_design_makes_its_four_requests_per_email(tmp_path: Path):

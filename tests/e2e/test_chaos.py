@@ -22,4 +22,9 @@ def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
     assert injected.get("ses_throttled", 0) > 0 and injected.get("ses_rejected", 0) > 0
     assert injected.get("duplicate_delivery", 0) > 0
     assert injected.get("crash_after_claim", 0) + injected.get("crash_before_record", 0) > 0, injected
+    # DynamoDB's write faults, on the workers' writes and on those of the other parts.
+    assert injected.get("dynamodb_conflict", 0) > 0, injected
+    assert injected.get("dynamodb_faults@SendEmailsFunction", 0) > 0, injected
+    assert sum(v for k, v in injected.items() if k.startswith("dynamodb_faults@") and "SendEmails" not in k) > 0, injected
+    assert result["final"]["bounced_count"] == injected.get("bounce_delivered_twice", 0)
     assert result["ok"]

@@ -125,7 +125,7 @@ def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
             if "continued_as" not in output:
                 break
             arn = output["continued_as"]["execution_arn"]
-            assert arn.endswith(f":e2e_long-continued-{len(chain)}")
+            assert arn.endswith(f":e2e_long.continued-{len(chain)}")
             chain.append(arn)
             assert len(chain) < 60, "the campaign never finished"
             assert rt.wait_for_execution(arn, timeout=120)["status"] == "SUCCEEDED"
@@ -143,3 +143,22 @@ def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
         assert rec["execution_arn"] == chain[-1] and rec["continuations"] == len(chain) - 1
         sent_to = [m["To"].addresses[0].addr_spec for m in h.sent_messages("e2e_long")]
         assert sorted(sent_to) == sorted(p["email"] for p in people(220))  # everyone, once
+
+
+def test_a_campaign_named_like_another_ones_continuation_does_not_capture_it(tmp_path):
+    """Issue 12, finding 6: `x-continued-1`, created first, must not be taken for x's continuation."""
+    from bulkmail_local.runtime import EmbeddedRuntime
+    from tests.conftest import Harness
+    with EmbeddedRuntime(outbox=tmp_path / "o", parameters={
+            "FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 3}) as rt:
+        h = Harness(rt, tmp_path / "o")
+        h.add_contacts(people(120))
+        # Started as the API starts them: the execution is named after the campaign.
+        rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "x-continued-1"}, name="x-continued-1")
+        h.wait_for_campaign("x-continued-1", lambda r: r["status"] == "completed", timeout=120)
+        rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "x"}, name="x")
+        record = h.wait_for_campaign("x", lambda r: r["status"] == "completed", timeout=120)
+        assert record["continuations"] >= 1 and record["sent_count"] == 120
+        # Its execution is its own continuation, not the other campaign's finished one.
+        own = json.loads(rt.describe_execution(record["execution_arn"])["input"])
+        assert own["campaign_id"] == "x" and record["execution_arn"].endswith(f":x.continued-{record['continuations']}")

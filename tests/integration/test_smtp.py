@@ -117,6 +117,16 @@ def test_data_refused_with_454_is_a_throttle(cert, trust):
         t.close()
 
 
+def test_a_refused_sender_pauses_instead_of_failing_every_recipient(cert, trust):
+    """Issue 11: a configuration error (this relay does not let us send as this sender) is not a
+    property of the recipient: the campaign pauses with the reply."""
+    with SmtpServer(cert, Recorder(mail_reply="550 5.7.1 Sender address rejected: not owned by user")) as server:
+        t = transport(server, trust)
+        with pytest.raises(SendingPaused, match="550"):
+            t.send(message_to("p0@example.org"))
+        t.close()
+
+
 def test_no_server_listening_is_transient():
     t = SmtpTransport(HOST, free_port(), tls_context=ssl.create_default_context())
     with pytest.raises(TransientSendError, match="connection"):

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bulkmail.errors import CampaignInvalid
-from bulkmail.validation import validate_campaign
+from bulkmail.validation import load_schema, validate_campaign
 from tests.conftest import SEED_CAMPAIGN
 
 
@@ -133,3 +133,16 @@ def test_the_workflow_state_is_counted_in_utf8_bytes_of_what_is_sent():
     with pytest.raises(CampaignTooLarge) as caught:
         validate_campaign(quoted)
     assert caught.value.errors[0]["field"] == "body" and "Step Functions" in caught.value.errors[0]["message"]
+
+
+@pytest.mark.parametrize("rate", [0, 0.001, 100_001])
+def test_a_send_rate_outside_what_the_worker_paces_is_refused(rate):
+    with pytest.raises(CampaignInvalid) as caught:
+        validate_campaign({**SEED_CAMPAIGN, "max_send_rate": rate})
+    assert caught.value.errors[0]["field"] == "max_send_rate"
+
+
+def test_the_schemas_send_rate_bounds_are_the_pacers():
+    from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE
+    rate = load_schema()["properties"]["max_send_rate"]
+    assert (rate["minimum"], rate["maximum"]) == (MIN_SEND_RATE, MAX_SEND_RATE)

@@ -54,6 +54,14 @@ class CampaignStore:
             ExpressionAttributeValues=values,
         )
 
+    def set_estimate(self, campaign_id: str, estimate: int) -> bool:
+        """The recipient estimate, only before the first page is fanned out (the last page sets the
+        exact count)."""
+        return self._update_if(Key={"campaign_id": campaign_id},
+                               UpdateExpression="SET total_contacts = :n",
+                               ConditionExpression="fanout_page = :zero AND fanout_done = :false",
+                               ExpressionAttributeValues={":n": estimate, ":zero": 0, ":false": False})
+
     def record_fanout_page(self, campaign_id: str, page_no: int, cursor: dict | None, queued: int, now: str) -> bool:
         """Count one enqueued page and move the cursor, once: a retried step finds it moved on.
 

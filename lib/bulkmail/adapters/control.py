@@ -71,6 +71,11 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
         raise
 
 
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN an execution of this name gets (known before it starts)."""
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+
+
 def start_execution_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
     """StartExecution that a retry may repeat: an execution already started by this name is the one."""
     try:

@@ -1,20 +1,92 @@
-"""Shared DynamoDB plumbing: one resource per container and plain-Python items."""
+"""Shared DynamoDB plumbing: one resource per container, the retry rules, and plain-Python items.
+
+Retries live here, once, for every DynamoDB request bulkmail makes:
+- botocore's standard mode retries throttling (ProvisionedThroughputExceeded, ThrottlingException,
+  RequestLimitExceeded) and 5xx answers, with jittered exponential backoff;
+- it does not retry TransactionConflictException (a plain write to an item a transaction holds) nor a
+  TransactionCanceledException whose only reasons are conflicts or throttling. Neither wrote anything,
+  so `_retry_conflicts` (a `needs-retry` hook on the same client) retries them the same way.
+A request that still fails after that raises; `is_retryable` tells callers it is worth retrying later,
+and a workflow step raises it as DatabaseBusy (`busy_as_named_error`), which its state's Retry covers.
+"""
 from __future__ import annotations
 
+import random
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from bulkmail.adapters.caching import per_container
+from bulkmail.errors import DatabaseBusy
 
 _deserializer = TypeDeserializer()
+
+MAX_ATTEMPTS = 10             # per request, first attempt included
+BACKOFF_BASE_SECONDS = 0.02
+BACKOFF_CAP_SECONDS = 0.5
+# Cancellation reasons of a transaction that wrote nothing and may simply be tried again.
+RETRYABLE_CANCELLATION = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRYABLE_CODES = frozenset({"TransactionConflictException", "ProvisionedThroughputExceededException",
+                             "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
+                             "ServiceUnavailable", "TransactionInProgressException"})
+
+
+def backoff(attempt: int) -> float:
+    """Full jitter: a random delay up to an exponentially growing, capped bound."""
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
+
+
+def cancellation_reasons(error: dict[str, Any]) -> list[str]:
+    return [r.get("Code") or "None" for r in error.get("CancellationReasons", [])]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """A DynamoDB error that wrote nothing and may succeed when tried again."""
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code == "TransactionCanceledException":
+        reasons = set(cancellation_reasons(exc.response)) - {"None"}
+        return bool(reasons) and reasons <= RETRYABLE_CANCELLATION
+    return code in RETRYABLE_CODES
+
+
+def _retry_conflicts(response=None, attempts: int = 0, **_kwargs) -> float | None:
+    """botocore `needs-retry` hook: the delay before trying a conflict again, or None (not ours)."""
+    if response is None or attempts >= MAX_ATTEMPTS:
+        return None
+    error = response[1].get("Error", {}) if isinstance(response[1], dict) else {}
+    code = error.get("Code", "")
+    if code == "TransactionConflictException":
+        return backoff(attempts)
+    if code == "TransactionCanceledException":
+        reasons = set(cancellation_reasons(response[1])) - {"None"}
+        if reasons and reasons <= RETRYABLE_CANCELLATION:
+            return backoff(attempts)
+    return None
+
+
+@contextmanager
+def busy_as_named_error():
+    """Let a retryable fault leave a workflow step as DatabaseBusy, which the state machine retries."""
+    try:
+        yield
+    except ClientError as exc:
+        if is_retryable(exc):
+            raise DatabaseBusy(f"DynamoDB: {exc}") from exc
+        raise
 
 
 @per_container
 def resource():
-    return boto3.resource("dynamodb")
+    dynamodb = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}))
+    dynamodb.meta.client.meta.events.register("needs-retry.dynamodb", _retry_conflicts)
+    return dynamodb
 
 
 def table(name: str):

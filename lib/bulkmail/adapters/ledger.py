@@ -5,22 +5,38 @@ Two tables:
 - batches (campaign_id, batch_id): the claim on one SQS message's recipients, with a lease. A message
   redelivered while its claim is live waits; after the lease (a dead worker) it is claimed again; once
   done, a redelivery is acknowledged without sending.
-Recording a batch is one transaction: every recipient's ledger row, the campaign's counters and the
+Each email SES accepted is written down at once (`note_sent`: its row, marked `uncounted`), so a worker
+that dies loses at most the one email between SES's answer and that write. Recording the batch is then
+one transaction: every recipient's row (the noted ones lose their mark), the campaign's counters and the
 batch's release. Counters therefore always equal the ledger, and a retried record cannot count twice
-(each row is conditional on not existing yet, the release on still holding the claim).
+(each row is conditional, the release on still holding the claim). A write the database refuses for a
+while (conflicts, throttling) is tried again for as long as the invocation has time, and the claim's
+lease is extended meanwhile: a send is never repeated because its record could not be written.
+
+At most one email per recipient per campaign family: a re-send (`resend_of`) takes each recipient
+over from the original's failed row (`take_over_for_resend`), and a redriven dead letter takes its
+own row back (`take_back_dead_letter`); the two are conditional writes on the same row, so only one
+of them sends.
 """
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.errors import BatchBusy
-from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Outcome
+from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Lease, Outcome
 
-_CONFLICT_RETRIES = 5
+logger = logging.getLogger(__name__)
+
+_UNPROCESSED_RETRIES = 5
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response["Error"]["Code"]
 
 
 class Ledger:
@@ -53,28 +69,82 @@ class Ledger:
         attempts = int(item["attempts"])
         return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts)
 
-    def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, bool]:
-        """The recipients among these that have an outcome already: email → whether it was dead-lettered
-        (a dead-lettered failure may be replaced by a redriven message's outcome)."""
+    def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The rows among these recipients that exist already: email → {dead_lettered, uncounted,
+        message_id, replaced_dead_letter}. A dead-lettered failure may be replaced by a redriven
+        message's outcome; an uncounted row was sent by an attempt that ended before recording it."""
         keys = [{"campaign_id": campaign_id, "email": e} for e in dict.fromkeys(emails)]
-        found: dict[str, bool] = {}
+        found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), 100):
-            request = {self.deliveries_table: {"Keys": keys[start:start + 100],
-                                               "ProjectionExpression": "email, dead_lettered"}}
-            for attempt in range(_CONFLICT_RETRIES + 1):
+            request = {self.deliveries_table: {
+                "Keys": keys[start:start + 100],
+                "ProjectionExpression": "email, dead_lettered, uncounted, message_id, replaced_dead_letter"}}
+            for attempt in range(_UNPROCESSED_RETRIES + 1):
                 response = dynamo.resource().batch_get_item(RequestItems=request)
-                found.update((i["email"], bool(i.get("dead_lettered"))) for i in response["Responses"].get(self.deliveries_table, []))
+                found.update((i["email"], dynamo.plain(i)) for i in response["Responses"].get(self.deliveries_table, []))
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                if attempt == _CONFLICT_RETRIES:
+                if attempt == _UNPROCESSED_RETRIES:
                     raise RuntimeError("BatchGetItem on the ledger kept leaving keys unprocessed")
-                time.sleep(0.05 * 2 ** attempt)
+                time.sleep(dynamo.backoff(attempt))
         return found
 
+    # --- holding on: retries and the lease -------------------------------------------------------
+    def _persist(self, lease: Lease, write: Callable[[], Any]) -> Any:
+        """Run a write; while DynamoDB refuses it with a retryable fault (botocore has already retried
+        it), extend the lease and try again, for as long as the invocation has time."""
+        attempt = 0
+        while True:
+            try:
+                return write()
+            except ClientError as exc:
+                if not dynamo.is_retryable(exc) or lease.time_left() <= 0:
+                    raise
+                logger.warning("ledger write refused; trying again", extra={"error": _code(exc), "attempt": attempt,
+                                                                            "batch_id": lease.batch_id})
+            attempt += 1
+            self.extend(lease)
+            lease.sleep(min(dynamo.backoff(attempt), max(0.0, lease.time_left())))
+
+    def extend(self, lease: Lease) -> None:
+        """Push the claim's lease out again (so no other worker takes the batch while this one is
+        still writing). A refused extension is not fatal: the lease outlasts the invocation anyway."""
+        try:
+            self.batches.update_item(
+                Key={"campaign_id": lease.campaign_id, "batch_id": lease.batch_id},
+                UpdateExpression="SET lease_until = :lease",
+                ConditionExpression="claim_token = :t",
+                ExpressionAttributeValues={":t": lease.token, ":lease": int(lease.wall_clock()) + lease.lease_seconds})
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise BatchBusy(f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker") from exc
+            if not dynamo.is_retryable(exc):
+                raise
+            logger.warning("lease extension refused", extra={"error": _code(exc), "batch_id": lease.batch_id})
+
     # --- recording -----------------------------------------------------------------------------
-    def record(self, campaign_id: str, batch_id: str, token: str, outcomes: list[Outcome], *,
-               batch_status: str, now_iso: str) -> list[Outcome]:
+    def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
+        """Write down at once that SES accepted this email (its row, uncounted until the batch is
+        recorded). False when another batch has an outcome for this recipient already."""
+        row: dict[str, Any] = {"campaign_id": lease.campaign_id, "email": outcome.email, "status": DeliveryStatus.SENT.value,
+                               "batch_id": lease.batch_id, "updated_at": now_iso, "uncounted": True}
+        if outcome.message_id:
+            row["message_id"] = outcome.message_id
+        put: dict[str, Any] = {"Item": row, "ConditionExpression": "attribute_not_exists(email)"}
+        if outcome.replaces_dead_letter:
+            row["replaced_dead_letter"] = True
+            put = {"Item": row, "ConditionExpression": "dead_lettered = :true",
+                   "ExpressionAttributeValues": {":true": True}}
+        try:
+            self._persist(lease, lambda: self.deliveries.put_item(**put))
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def record(self, lease: Lease, outcomes: list[Outcome], *, batch_status: str, now_iso: str) -> list[Outcome]:
         """Write outcomes + counters + batch release in one transaction.
 
         `batch_status` is "done" when every recipient has an outcome; "pending" releases the batch for
@@ -82,33 +152,42 @@ class Ledger:
         Returns the outcomes that were recorded; ones another batch had recorded first are left out.
         """
         remaining = list(outcomes)
-        for attempt in range(_CONFLICT_RETRIES + 1):
+        while True:
             try:
-                dynamo.client().transact_write_items(
-                    TransactItems=self._transaction(campaign_id, batch_id, token, remaining, batch_status, now_iso)
-                )
+                self._persist(lease, lambda: dynamo.client().transact_write_items(
+                    TransactItems=self._transaction(lease, remaining, batch_status, now_iso)))
                 return remaining
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                if _code(exc) != "TransactionCanceledException":
                     raise
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                if len(reasons) != len(remaining) + 2:
-                    raise
+                reasons = dynamo.cancellation_reasons(exc.response)
+                if len(reasons) != len(remaining) + 2 or reasons[-2] == "ConditionalCheckFailed":
+                    raise  # not our transaction's shape, or the campaign is gone
                 if reasons[-1] == "ConditionalCheckFailed":
-                    raise BatchBusy(f"batch {batch_id} of {campaign_id} was claimed by another worker") from exc
+                    raise BatchBusy(f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker") from exc
                 conflicted = {o.email for o, code in zip(remaining, reasons) if code == "ConditionalCheckFailed"}
+                if not conflicted:
+                    raise
                 remaining = [o for o in remaining if o.email not in conflicted]
-                if not conflicted:  # TransactionConflict / throttling: back off and try the same again
-                    time.sleep(0.05 * 2 ** attempt)
-        raise RuntimeError(f"could not record batch {batch_id} of {campaign_id} after {_CONFLICT_RETRIES + 1} attempts")
 
-    def _transaction(self, campaign_id: str, batch_id: str, token: str, outcomes: list[Outcome],
-                     batch_status: str, now_iso: str) -> list[dict[str, Any]]:
+    def _transaction(self, lease: Lease, outcomes: list[Outcome], batch_status: str, now_iso: str) -> list[dict[str, Any]]:
+        campaign_id, batch_id = lease.campaign_id, lease.batch_id
         items: list[dict[str, Any]] = []
         counts = {counter: 0 for counter in COUNTER_FOR.values()}
         new_rows = 0
         for o in outcomes:
             counts[COUNTER_FOR[o.status]] += 1
+            if o.replaces_dead_letter:  # a redriven message: its failure row gives way to the new outcome
+                counts["failed_count"] -= 1
+            else:
+                new_rows += 1
+            if o.noted:  # written when SES accepted it: now counted
+                items.append({"Update": {
+                    "TableName": self.deliveries_table, "Key": {"campaign_id": campaign_id, "email": o.email},
+                    "UpdateExpression": "SET updated_at = :now REMOVE uncounted",
+                    "ConditionExpression": "uncounted = :true",
+                    "ExpressionAttributeValues": {":true": True, ":now": now_iso}}})
+                continue
             row = {"campaign_id": campaign_id, "email": o.email, "status": o.status.value,
                    "batch_id": batch_id, "updated_at": now_iso}
             if o.reason:
@@ -118,12 +197,10 @@ class Ledger:
             if o.dead_lettered:
                 row["dead_lettered"] = True
             put: dict[str, Any] = {"TableName": self.deliveries_table, "Item": row}
-            if o.replaces_dead_letter:  # a redriven message: its failure row gives way to the new outcome
-                counts["failed_count"] -= 1
+            if o.replaces_dead_letter:
                 put["ConditionExpression"] = "dead_lettered = :true"
                 put["ExpressionAttributeValues"] = {":true": True}
             else:
-                new_rows += 1
                 put["ConditionExpression"] = "attribute_not_exists(email)"
             items.append({"Put": put})
         items.append({"Update": {
@@ -142,16 +219,46 @@ class Ledger:
             "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE claim_token, lease_until",
             "ConditionExpression": "claim_token = :t",
             "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": batch_status, ":t": token, ":now": now_iso},
+            "ExpressionAttributeValues": {":s": batch_status, ":t": lease.token, ":now": now_iso},
         }})
         return items
 
+    # --- one email per recipient per campaign family ---------------------------------------------
+    def take_over_for_resend(self, original_id: str, email: str, resend_id: str, lease: Lease) -> bool:
+        """A re-send's claim on the original's failed row: False if a redrive of the original took it."""
+        return self._take(lease, original_id, email, "SET resent_in = :me",
+                          "#s = :failed AND attribute_not_exists(redriven_by) "
+                          "AND (attribute_not_exists(resent_in) OR resent_in = :me)",
+                          {":me": resend_id, ":failed": DeliveryStatus.FAILED.value})
+
+    def take_back_dead_letter(self, campaign_id: str, email: str, lease: Lease) -> bool:
+        """A redriven message's claim on its dead-lettered row: False if a re-send has taken it over."""
+        return self._take(lease, campaign_id, email, "SET redriven_by = :me",
+                          "dead_lettered = :true AND attribute_not_exists(resent_in) "
+                          "AND (attribute_not_exists(redriven_by) OR redriven_by = :me)",
+                          {":me": lease.batch_id, ":true": True})
+
+    def _take(self, lease: Lease, campaign_id: str, email: str, update: str, condition: str,
+              values: dict[str, Any]) -> bool:
+        request: dict[str, Any] = {"Key": {"campaign_id": campaign_id, "email": email}, "UpdateExpression": update,
+                                   "ConditionExpression": condition, "ExpressionAttributeValues": values}
+        if "#s" in condition:
+            request["ExpressionAttributeNames"] = {"#s": "status"}
+        try:
+            self._persist(lease, lambda: self.deliveries.update_item(**request))
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     # --- parking (paused campaigns) --------------------------------------------------------------
-    def park(self, campaign_id: str, batch_id: str, token: str, emails: list[str], now_iso: str) -> bool:
+    def park(self, lease: Lease, emails: list[str], now_iso: str) -> bool:
         """Keep a paused campaign's batch here instead of on the queue (where it would age towards the
         DLQ). Only while the campaign is still paused: False if it no longer is."""
+        campaign_id, batch_id, token = lease.campaign_id, lease.batch_id, lease.token
         try:
-            dynamo.client().transact_write_items(TransactItems=[
+            self._persist(lease, lambda: dynamo.client().transact_write_items(TransactItems=[
                 {"ConditionCheck": {
                     "TableName": self.campaigns_table, "Key": {"campaign_id": campaign_id},
                     "ConditionExpression": "#s = :paused",
@@ -162,9 +269,9 @@ class Ledger:
                     "ConditionExpression": "claim_token = :t",
                     "ExpressionAttributeNames": {"#s": "status"},
                     "ExpressionAttributeValues": {":parked": "parked", ":e": emails, ":t": token, ":now": now_iso}}},
-            ])
+            ]))
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            if _code(exc) == "TransactionCanceledException" and not dynamo.is_retryable(exc):
                 return False
             raise
         return True
@@ -191,9 +298,9 @@ class Ledger:
             taken.append((item["batch_id"], list(item["emails"])))
         return taken
 
-    def release(self, campaign_id: str, batch_id: str, token: str, now_iso: str) -> None:
+    def release(self, lease: Lease, now_iso: str) -> None:
         """Give a claim back without recording anything."""
-        self.record(campaign_id, batch_id, token, [], batch_status="pending", now_iso=now_iso)
+        self.record(lease, [], batch_status="pending", now_iso=now_iso)
 
     def failed_page(self, campaign_id: str, cursor: dict | None, limit: int) -> tuple[list[str], dict | None]:
         """A page of a campaign's failed recipients (the audience of a resend), and the next cursor."""

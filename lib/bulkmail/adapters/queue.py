@@ -11,6 +11,7 @@ from bulkmail.models import BatchMessage
 
 _SQS_BATCH = 10
 _FAILED_ENTRY_RETRIES = 4
+MAX_DELAY_SECONDS = 900   # SQS's DelaySeconds limit
 
 
 @lru_cache(maxsize=1)
@@ -22,8 +23,10 @@ class SendQueue:
     def __init__(self, queue_url: str):
         self.queue_url = queue_url
 
-    def send(self, messages: list[BatchMessage]) -> None:
-        """SendMessageBatch, ten at a time; entries SQS refuses are retried, then it raises."""
+    def send(self, messages: list[BatchMessage], delay_seconds: int = 0) -> None:
+        """SendMessageBatch, ten at a time; entries SQS refuses are retried, then it raises.
+        `delay_seconds` (at most SQS's 900) keeps them invisible that long."""
+        delay = max(0, min(MAX_DELAY_SECONDS, int(delay_seconds)))
         for start in range(0, len(messages), _SQS_BATCH):
             entries = {
                 str(i): json.dumps(m.to_body(), separators=(",", ":"))
@@ -32,7 +35,8 @@ class SendQueue:
             for attempt in range(_FAILED_ENTRY_RETRIES + 1):
                 response = _sqs().send_message_batch(
                     QueueUrl=self.queue_url,
-                    Entries=[{"Id": k, "MessageBody": v} for k, v in entries.items()],
+                    Entries=[{"Id": k, "MessageBody": v, **({"DelaySeconds": delay} if delay else {})}
+                             for k, v in entries.items()],
                 )
                 entries = {f["Id"]: entries[f["Id"]] for f in response.get("Failed", [])}
                 if not entries:

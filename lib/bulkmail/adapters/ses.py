@@ -11,9 +11,14 @@ from botocore.exceptions import ClientError
 from bulkmail.errors import PermanentSendError, SendingPaused, Throttled, TransientSendError
 
 _THROTTLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException"}
-_PERMANENT = {"MessageRejected", "BadRequestException", "MailFromDomainNotVerifiedException",
-              "NotFoundException", "InvalidParameterValue"}
-_PAUSED = {"SendingPausedException", "AccountSuspendedException"}
+_PERMANENT = {"MessageRejected", "BadRequestException", "InvalidParameterValue"}
+# Nobody can be sent to until someone fixes the account or the deployment (a permission, a missing
+# configuration set, an unverified MAIL FROM domain, bad credentials): the campaign pauses with the
+# reason instead of failing every recipient.
+_PAUSED = {"SendingPausedException", "AccountSuspendedException", "AccessDenied", "AccessDeniedException",
+           "NotFoundException", "MailFromDomainNotVerifiedException", "UnrecognizedClientException",
+           "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredTokenException", "ExpiredToken",
+           "MissingAuthenticationTokenException", "IncompleteSignature"}
 
 
 def classify(exc: ClientError) -> Exception:

@@ -7,8 +7,8 @@ is used whenever the server offers it (port 465: TLS from the start); a login is
 Replies:  421 (closing, try later), 454 (temporary failure, e.g. TLS or auth) → Throttled: the
 message comes back later, nothing is counted.  Other 4xx (450 mailbox busy, 451 local error,
 452 storage) → TransientSendError: bounded retries, then failed.  5xx → PermanentSendError: failed at
-once with the reply.  A rejected login (535 …) → SendingPaused: no recipient can be sent to, so the
-campaign pauses instead of failing everyone.  A lost connection → TransientSendError.
+once with the reply.  A rejected login (535 …) or a refused sender (5xx to MAIL FROM) → SendingPaused:
+no recipient can be sent to, so the campaign pauses instead of failing everyone.  A lost connection → TransientSendError.
 """
 from __future__ import annotations
 
@@ -119,7 +119,14 @@ class SmtpTransport:
             if code == 421:
                 self._drop()
             raise classify(code, reply) from None
-        except smtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code in THROTTLE_CODES or 400 <= exc.smtp_code < 500:
+                raise classify(exc.smtp_code, exc.smtp_error) from None
+            # The server refuses the sender itself (not allowed to send as it, authentication
+            # required): no recipient can be sent to, so the campaign pauses.
+            raise SendingPaused(f"SMTP {exc.smtp_code}: sender {exc.sender!r} refused: "
+                                f"{exc.smtp_error.decode('utf-8', 'replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}") from None
+        except smtplib.SMTPResponseException as exc:  # DATA refused
             if exc.smtp_code == 421:
                 self._drop()
             raise classify(exc.smtp_code, exc.smtp_error) from None

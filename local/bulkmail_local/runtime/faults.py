@@ -3,9 +3,13 @@
 Faults are decided at the emulated AWS request, where a real outage or crash would hit:
 - a worker crash (the Lambda process dies: nothing after that point runs) right after its batch claim,
   right after SES accepted an email, or right before the ledger transaction;
-- SES throttling (TooManyRequests), transient errors, and permanent rejections of some addresses.
+- SES throttling (TooManyRequests), transient errors, and permanent rejections of some addresses;
+- DynamoDB's real write faults on every write path (workers, workflow steps and the state machine's own
+  DynamoDB tasks, the API, feedback): TransactionConflictException on a plain write, a
+  TransactionCanceledException whose reason is a conflict or throttling, throttling, a 500 — and bursts
+  of conflicts on one batch's record that outlast botocore's retries.
 Decisions hash (seed, what, key, n-th time) so a seed gives the same faults whatever the thread order.
-Only requests made from worker invocations (event source threads) are touched.
+Crashes and SES faults touch only worker invocations (event source threads).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import hashlib
 import json
 import re
 import threading
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -37,6 +42,17 @@ class FaultRates:
     ses_transient: float = 0.03
     ses_reject_address: float = 0.02
     duplicate_delivery: float = 0.10     # a received message is delivered once more (SQS at-least-once)
+    dynamodb_conflict: float = 0.04      # per DynamoDB write request
+    dynamodb_throttled: float = 0.02
+    dynamodb_internal_error: float = 0.01
+    dynamodb_record_burst: float = 0.05  # per batch: its record conflicts RECORD_BURST times in a row
+    # The workflow steps, the API and feedback write far less often than the workers: their writes
+    # meet faults this many times as often, so that every seed exercises them.
+    dynamodb_elsewhere_factor: float = 3.0
+
+
+_DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+RECORD_BURST = 12  # longer than botocore's retries (10 attempts): the ledger's own retries must hold on
 
 
 def _operation(request) -> tuple[str, str]:
@@ -55,9 +71,22 @@ def _body(request) -> bytes:
     return body.encode() if isinstance(body, str) else bytes(body)
 
 
-def _error(status: int, code: str, message: str, url: str) -> AWSResponse:
-    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json"}
-    return AWSResponse(url, status, headers, MockRawResponse(json.dumps({"message": message})))
+def _error(status: int, code: str, message: str, url: str, **fields) -> AWSResponse:
+    # As AWS answers: every response carries a request id (Step Functions' error cause quotes it).
+    headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex}
+    # The code in the header (REST-JSON services) and in `__type` (JSON services such as DynamoDB).
+    body = {"__type": code, "message": message, **fields}
+    return AWSResponse(url, status, headers, MockRawResponse(json.dumps(body)))
+
+
+def _component() -> str:
+    """Which part of the system makes the current request (for the fault counts)."""
+    from bulkmail_local.runtime.lambdas import current_function
+
+    function = current_function()
+    if function:
+        return function
+    return "driver" if threading.current_thread() is threading.main_thread() else "StateMachine"
 
 
 class ChaosFaults:
@@ -71,6 +100,7 @@ class ChaosFaults:
         self._accepted: dict[str, list[str]] = defaultdict(list)   # per worker thread, since its last record
         self.crash_window: set[str] = set()   # recipients SES accepted in an attempt that then crashed
         self.enabled = True
+        self._burst_left: Counter[str] = Counter()  # batch → conflicts still to answer its record with
         self._sqs = None  # for duplicate deliveries: set by the runtime's owner (attach_queue)
         self._queue_url = ""
 
@@ -107,11 +137,53 @@ class ChaosFaults:
         found = _TO.search(raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n"))
         return found.group(1).decode().lower() if found else ""
 
+    def _dynamodb_fault(self, request, op: str, body: bytes) -> AWSResponse | None:
+        """Maybe one of DynamoDB's real write faults, counted by kind and by the part that met it."""
+        component = _component()
+        items = len(json.loads(body).get("TransactItems", [])) if op == "TransactWriteItems" else 0
+        batch = self._batch(body)
+        kind = None
+        if items and self.deliveries_table in body and batch:
+            if self._burst_left[batch] == 0 and self._chance("burst", batch) < self.rates.dynamodb_record_burst:
+                self._burst_left[batch] = RECORD_BURST
+            if self._burst_left[batch] > 0:
+                self._burst_left[batch] -= 1
+                kind = "dynamodb_record_burst"
+        if kind is None:
+            roll = self._chance("dynamodb", f"{op}|{component}|{batch}")
+            r = self.rates
+            if component != "SendEmailsFunction":
+                roll /= r.dynamodb_elsewhere_factor
+            if roll < r.dynamodb_conflict:
+                kind = "dynamodb_conflict"
+            elif roll < r.dynamodb_conflict + r.dynamodb_throttled:
+                kind = "dynamodb_throttled"
+            elif roll < r.dynamodb_conflict + r.dynamodb_throttled + r.dynamodb_internal_error:
+                kind = "dynamodb_internal_error"
+            else:
+                return None
+        self.injected[kind] += 1
+        self.injected[f"dynamodb_faults@{component}"] += 1
+        if kind == "dynamodb_internal_error":
+            return _error(500, "InternalServerError", "Internal server error", request.url)
+        if items:  # a transaction is cancelled as a whole, with a reason per item
+            reason = "ThrottlingError" if kind == "dynamodb_throttled" else "TransactionConflict"
+            reasons = [{"Code": "None"}] * items
+            reasons[int(self._chance("item", kind) * items)] = {"Code": reason, "Message": f"{reason} (injected)"}
+            return _error(400, "TransactionCanceledException", f"Transaction cancelled ({reason})", request.url,
+                          CancellationReasons=reasons)
+        if kind == "dynamodb_throttled":
+            return _error(400, "ProvisionedThroughputExceededException", "The level of configured provisioned "
+                          "throughput for the table was exceeded.", request.url)
+        return _error(400, "TransactionConflictException", "Transaction is ongoing for the item", request.url)
+
     def before(self, request) -> AWSResponse | None:
-        if not (self.enabled and self._in_worker()):
+        if not self.enabled:
             return None
         service, op = _operation(request)
         body = _body(request)
+        if not self._in_worker():
+            return self._dynamodb_fault(request, op, body) if service == "dynamodb" and op in _DYNAMODB_WRITES else None
         if (service, op) == ("sesv2", "SendEmail"):
             recipient = self._recipient(body)
             if self._rejected_address(recipient):
@@ -127,6 +199,8 @@ class ChaosFaults:
         if (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
             if self._chance("record", self._batch(body)) < self.rates.crash_before_record:
                 self._crash("before_record")
+        if service == "dynamodb" and op in _DYNAMODB_WRITES:
+            return self._dynamodb_fault(request, op, body)
         return None
 
     def after(self, request, response) -> None:
@@ -154,8 +228,8 @@ class ChaosFaults:
             self._accepted[thread].append(recipient)
             if self._chance("accepted", recipient) < self.rates.crash_after_ses_accepted:
                 self._crash("after_ses_accepted")
-        elif (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
-            self._accepted.pop(thread, None)
+        elif service == "dynamodb" and op in ("TransactWriteItems", "PutItem") and self.deliveries_table in body:
+            self._accepted.pop(thread, None)  # the accepted email is written down (note_sent) or recorded
 
 
 class SesRateLimit:

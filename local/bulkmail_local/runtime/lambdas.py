@@ -14,6 +14,13 @@ from typing import Any, Callable, TextIO
 
 from bulkmail_local.runtime.metrics import private_metrics
 
+_invocation = threading.local()
+
+
+def current_function() -> str | None:
+    """The logical id of the function this thread is running an invocation of, if any."""
+    return getattr(_invocation, "logical_id", None)
+
 
 @dataclass
 class LambdaContext:
@@ -66,12 +73,15 @@ class LocalFunction:
         with self._lock:
             self.invocations += 1
         context = LambdaContext(self.name, self.memory, self.arn, self.timeout)
+        caller, _invocation.logical_id = current_function(), self.logical_id
         try:
             return handler(event, context)
         except Exception:
             with self._lock:
                 self.errors += 1
             raise
+        finally:
+            _invocation.logical_id = caller
 
 
 def load_handler(code_dir: Path, handler: str, logical_id: str) -> Callable:
