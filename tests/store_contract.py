@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkmail.models import CampaignStatus, Claim
+from bulkmail.models import CampaignStatus, Claim, DeliveryStatus, Lease, Outcome
 
 NOW = "2026-12-01T09:00:00.000Z"
 
@@ -52,17 +52,49 @@ def a_batch_is_claimed_by_one_worker_at_a_time(campaigns: Any, ledger: Any) -> N
     assert (again.claim, again.attempts) == (Claim.RECLAIMED, 2)
 
 
+def _lease(campaign_id: str, token: str, batch_id: str = "b1") -> Lease:
+    return Lease(campaign_id, batch_id, token, 60)
+
+
 def a_paused_campaigns_batch_is_parked_and_taken_back_once(campaigns: Any, ledger: Any) -> None:
     campaigns.create(_campaign("parks", CampaignStatus.PAUSED))
     ledger.claim("parks", "b1", "t1", 1000.0, 60)
-    assert not ledger.park("parks", "b1", "wrong-token", ["a@example.org"], NOW)
-    assert ledger.park("parks", "b1", "t1", ["a@example.org", "b@example.org"], NOW)
+    assert not ledger.park(_lease("parks", "wrong-token"), ["a@example.org"], NOW)
+    assert ledger.park(_lease("parks", "t1"), ["a@example.org", "b@example.org"], NOW)
     assert ledger.claim("parks", "b1", "t2", 1001.0, 60).claim is Claim.PARKED
     assert ledger.unpark_all("parks", NOW) == [("b1", ["a@example.org", "b@example.org"])]
     assert ledger.unpark_all("parks", NOW) == []
     campaigns.create(_campaign("running"))
     ledger.claim("running", "b1", "t1", 1000.0, 60)
-    assert not ledger.park("running", "b1", "t1", ["a@example.org"], NOW)
+    assert not ledger.park(_lease("running", "t1"), ["a@example.org"], NOW)
+
+
+def outcomes_and_counters_are_recorded_together_once_per_recipient(campaigns: Any, ledger: Any) -> None:
+    campaigns.create(_campaign("records"))
+    ledger.claim("records", "b1", "t1", 1000.0, 60)
+    first = _lease("records", "t1")
+    noted = Outcome("a@example.org", DeliveryStatus.SENT, message_id="m-a")
+    assert ledger.note_sent(first, noted, NOW)
+    assert not ledger.note_sent(first, noted, NOW)  # one row per recipient
+    assert ledger.recorded("records", ["a@example.org", "x@example.org"]) == {
+        "a@example.org": {"email": "a@example.org", "uncounted": True, "message_id": "m-a"}
+    }
+    outcomes = [
+        Outcome("a@example.org", DeliveryStatus.SENT, message_id="m-a", noted=True),
+        Outcome("b@example.org", DeliveryStatus.FAILED, reason="rejected"),
+        Outcome("c@example.org", DeliveryStatus.SKIPPED, reason="unsubscribed"),
+    ]
+    assert ledger.record(first, outcomes, batch_status="done", now_iso=NOW) == outcomes
+    stored = campaigns.get("records")
+    counts = [stored[c] for c in ("sent_count", "failed_count", "skipped_count", "processed_count")]
+    assert counts == [1, 1, 1, 3]
+    assert ledger.recorded("records", ["a@example.org"]) == {"a@example.org": {"email": "a@example.org", "message_id": "m-a"}}
+    assert ledger.count_failed("records") == 1
+    assert ledger.claim("records", "b1", "t2", 1001.0, 60).claim is Claim.DONE
+    ledger.claim("records", "b2", "t3", 1000.0, 60)
+    again = [Outcome("b@example.org", DeliveryStatus.SENT), Outcome("d@example.org", DeliveryStatus.SENT)]
+    assert ledger.record(_lease("records", "t3", "b2"), again, batch_status="done", now_iso=NOW) == again[1:]
+    assert campaigns.get("records")["processed_count"] == 4
 
 
 CHECKS = [
@@ -71,4 +103,5 @@ CHECKS = [
     a_fanout_page_is_counted_once_and_the_last_sets_the_total,
     a_batch_is_claimed_by_one_worker_at_a_time,
     a_paused_campaigns_batch_is_parked_and_taken_back_once,
+    outcomes_and_counters_are_recorded_together_once_per_recipient,
 ]

@@ -39,7 +39,7 @@ class ConfigurationError(BulkmailError):
     """The deployment's environment is missing or malformed (raised at cold start)."""
 
 
-# --- Send outcomes the transports classify into (DESIGN.md decision 8) ---------------------------
+# --- Send outcomes the transports classify into (docs/architecture.md, decision 10) ----------
 
 class SendError(BulkmailError):
     """A send did not go through. Subclasses say what to do about it."""

@@ -117,7 +117,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class BatchMessage:
-    """The SQS message body: references only (DESIGN.md decision 3)."""
+    """The SQS message body: references only, never content or credentials."""
 
     campaign_id: str
     batch_id: str

@@ -4,12 +4,15 @@ the other two seams, live beside the code that uses them: sending.py and metrics
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from bulkmail.models import BatchMessage, CampaignStatus
+from bulkmail.models import BatchMessage, BatchRecord, CampaignStatus, Contact, Lease, Outcome
 
 # A store's opaque position in a paged read (DynamoDB's LastEvaluatedKey); None: from the start.
 Cursor = dict[str, Any]
+# Step Functions' StartExecution: (state machine ARN, execution name, input) -> execution ARN.
+StartExecution = Callable[[str, str, dict[str, Any]], str]
 
 
 class Campaigns(Protocol):
@@ -24,6 +27,10 @@ class Campaigns(Protocol):
         ...
 
     def update_fields(self, campaign_id: str, fields: dict[str, Any]) -> None: ...
+
+    def set_estimate(self, campaign_id: str, estimate: int) -> bool:
+        """The recipient estimate, only before the first page is fanned out."""
+        ...
 
     def record_fanout_page(
         self, campaign_id: str, page_no: int, cursor: Cursor | None, queued: int, now: str
@@ -54,10 +61,38 @@ class Contacts(Protocol):
 
     def has_recipient(self, list_name: str | None) -> bool: ...
 
+    def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
+        """The contacts among these that exist, by email."""
+        ...
+
 
 class Ledger(Protocol):
-    """The delivery ledger's reads and parked batches, as the workflow and the operator actions use
-    them (adapters/ledger.Ledger)."""
+    """The delivery ledger and its batch claims (adapters/ledger.Ledger): one row per recipient, the
+    claims that keep a message from sending twice, parked batches of a paused campaign."""
+
+    def claim(self, campaign_id: str, batch_id: str, token: str, now: float, lease_seconds: int) -> BatchRecord: ...
+
+    def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The rows among these recipients that exist: email -> {dead_lettered, uncounted, message_id, ...}."""
+        ...
+
+    def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
+        """Write down at once that an email was accepted; False if the recipient has an outcome already."""
+        ...
+
+    def record(self, lease: Lease, outcomes: list[Outcome], *, batch_status: str, now_iso: str) -> list[Outcome]:
+        """Outcomes + counters + the batch's release, all or nothing; returns the outcomes recorded."""
+        ...
+
+    def release(self, lease: Lease, now_iso: str) -> None: ...
+
+    def take_over_for_resend(self, original_id: str, email: str, resend_id: str, lease: Lease) -> bool: ...
+
+    def take_back_dead_letter(self, campaign_id: str, email: str, lease: Lease) -> bool: ...
+
+    def park(self, lease: Lease, emails: list[str], now_iso: str) -> bool:
+        """Hold a paused campaign's batch; False if the campaign is no longer paused."""
+        ...
 
     def failed_page(self, campaign_id: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]: ...
 

@@ -3,8 +3,8 @@
 read the campaign → claim the batch → read contacts (one BatchGetItem) → render → send → note each
 accepted email in the ledger at once → record every outcome, the counters and the release in one
 transaction. The campaign is read fresh for each
-message, so a pause, cancel or edit takes effect from the next batch of recipients on (DESIGN.md
-decision 7) at the price of one GetItem per message."""
+message, so a pause, cancel or edit takes effect from the next batch of recipients on
+(docs/architecture.md, decision 8) at the price of one GetItem per message."""
 from __future__ import annotations
 
 import logging
@@ -38,6 +38,10 @@ from bulkmail.models import (
 from bulkmail.rendering import build_mime, render
 from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE
 from bulkmail.validation import is_email
+from bulkmail.ports import Campaigns, Contacts, Ledger
+from bulkmail.settings import Settings
+from bulkmail.unsubscribe import UnsubscribeLinks
+from email.message import Message
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ class Pacer:
 
 
 class Transport(Protocol):
-    def send(self, message) -> str: ...
+    def send(self, message: Message) -> str: ...
 
 
 def now_iso() -> str:
@@ -112,11 +116,12 @@ class BatchSender:
 
     # Set by the handler (bulkmail.unsubscribe.UnsubscribeLinks): every email then carries its
     # recipient's signed one-click unsubscribe link. None only in tests of other concerns.
-    unsubscribe_links = None
+    unsubscribe_links: UnsubscribeLinks | None = None
     # Kept from the invocation's end for the last writes (each a few ms; retried writes use the rest).
     RECORD_SAFETY_SECONDS = 1.0
 
-    def __init__(self, *, settings, campaigns, contacts, ledger, transport_for: Callable[[dict], Transport],
+    def __init__(self, *, settings: Settings, campaigns: Campaigns, contacts: Contacts, ledger: Ledger,
+                 transport_for: Callable[[dict[str, Any]], Transport],
                  remaining_seconds: Callable[[], float] = lambda: float("inf"), send_margin: float = 0.0,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep):
@@ -224,7 +229,8 @@ class BatchSender:
             return Outcome(email, DeliveryStatus.FAILED, reason="invalid email address", failure_class="InvalidAddress",
                            replaces_dead_letter=redriven)
         try:
-            links = self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
+            links: dict[str, str] = (self.unsubscribe_links.for_recipient(campaign["campaign_id"], email)
+                                     if self.unsubscribe_links else {})
             message = build_mime(campaign, contact, render(campaign, contact, **links))
             message.as_bytes()  # a value that cannot go on the wire fails here, for this recipient only
         except Exception as exc:  # a template or a value that fails for this contact fails this recipient only
@@ -246,7 +252,7 @@ class BatchSender:
             outcome = replace(outcome, noted=True)
         return outcome
 
-    def _send(self, transport: Transport, message, email: str) -> Outcome:
+    def _send(self, transport: Transport, message: Message, email: str) -> Outcome:
         transient_left, throttle_left = self.settings.transient_retries, self.settings.throttle_retries
         for attempt in range(self.settings.transient_retries + self.settings.throttle_retries + 1):
             try:

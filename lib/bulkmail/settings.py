@@ -6,6 +6,8 @@ from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
 
 from bulkmail.errors import ConfigurationError
+from typing import Any
+from collections.abc import Mapping
 
 
 _TYPES = {"str": str, "int": int, "float": float}
@@ -47,8 +49,8 @@ class Settings:
             raise ConfigurationError("FANOUT_PAGE_SIZE must be at least RECIPIENTS_PER_MESSAGE")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | os._Environ = os.environ) -> "Settings":
-        values = {}
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        values: dict[str, Any] = {}
         for f in fields(cls):
             name = f.name.upper()
             raw = env.get(name, "")
@@ -56,7 +58,7 @@ class Settings:
                 if f.default is MISSING:
                     raise ConfigurationError(f"environment variable {name} is required")
                 continue
-            kind = _TYPES[f.type]
+            kind = _TYPES[str(f.type)]
             try:
                 values[f.name] = kind(raw)
             except ValueError:

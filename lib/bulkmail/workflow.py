@@ -7,6 +7,8 @@ from typing import Any
 
 from bulkmail.errors import CampaignInvalid
 from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
+from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
+from bulkmail.settings import Settings
 
 
 
@@ -14,21 +16,21 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def audience_size(campaign: dict[str, Any], *, contacts, ledger) -> int:
+def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledger) -> int:
     if campaign.get("resend_of"):
         return ledger.count_failed(campaign["resend_of"])
     return contacts.count_recipients(campaign.get("list"))
 
 
-def audience_page(campaign: dict[str, Any], cursor: dict | None, limit: int, *, contacts, ledger
-                  ) -> tuple[list[str], dict | None]:
+def audience_page(campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts,
+                  ledger: Ledger) -> tuple[list[str], Cursor | None]:
     """The next page of recipients: subscribed contacts (of the list), or a re-send's failed ones."""
     if campaign.get("resend_of"):
         return ledger.failed_page(campaign["resend_of"], cursor, limit)
     return contacts.scan_page(cursor, limit, campaign.get("list"))
 
 
-def queued_record(campaign: dict[str, Any], execution_arn: str, settings) -> dict[str, Any]:
+def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settings) -> dict[str, Any]:
     """The stored form of a campaign that is starting now (the API stores it before it answers, so
     that it can be read, paused or cancelled at once; PersistCampaign stores it if nobody did)."""
     return {
@@ -40,8 +42,8 @@ def queued_record(campaign: dict[str, Any], execution_arn: str, settings) -> dic
     }
 
 
-def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
-                     ) -> dict[str, Any]:
+def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns: Campaigns, contacts: Contacts,
+                     ledger: Ledger, settings: Settings) -> dict[str, Any]:
     """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
     record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
@@ -68,19 +70,20 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
 FIRST_STEP = {"next": "advance", "steps": 0}
 
 
-def workflow_state(campaign_id: str, settings, *, continuation: int) -> dict[str, Any]:
+def workflow_state(campaign_id: str, settings: Settings, *, continuation: int) -> dict[str, Any]:
     """What the workflow's loop carries: the campaign, its poll interval, and this execution's steps."""
     return {"campaign_id": campaign_id, "poll_seconds": settings.poll_seconds, "continuation": continuation,
             "advance": dict(FIRST_STEP)}
 
 
-def backlog_bound(campaign: dict[str, Any], settings) -> int:
+def backlog_bound(campaign: dict[str, Any], settings: Settings) -> int:
     """How many queued-but-unsent recipients a campaign may have: a few minutes at its rate."""
     rate = float(campaign.get("max_send_rate") or settings.default_max_send_rate)
     return max(settings.fanout_page_size, int(rate * settings.backlog_seconds))
 
 
-def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue, settings) -> dict[str, Any]:
+def advance(campaign_id: str, steps: int, *, campaigns: Campaigns, contacts: Contacts, ledger: Ledger,
+            queue: Queue, settings: Settings) -> dict[str, Any]:
     """One step of the workflow's loop, and what it should do next:
 
     - "advance": a page was enqueued and the backlog allows another at once;
@@ -106,7 +109,7 @@ def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue,
     return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
 
 
-def _next_step(campaign: dict[str, Any], settings) -> str:
+def _next_step(campaign: dict[str, Any], settings: Settings) -> str:
     """What the campaign's state asks for: "fan_out" when its next page may be queued now."""
     status = campaign["status"]
     if status == CampaignStatus.FAILED.value:
@@ -123,7 +126,8 @@ def _next_step(campaign: dict[str, Any], settings) -> str:
     return "fan_out"
 
 
-def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue, settings) -> bool:
+def fan_out_page(campaign: dict[str, Any], *, campaigns: Campaigns, contacts: Contacts, ledger: Ledger,
+                 queue: Queue, settings: Settings) -> bool:
     """Enqueue the next page of recipients; True when it was the last."""
     # The campaign item, not the workflow state, holds the cursor: a retried step resumes where the
     # last recorded page ended.
@@ -153,7 +157,8 @@ def continuation_name(campaign_id: str, continuation: int) -> str:
     return f"{campaign_id}{CONTINUATION_SEPARATOR}continued-{continuation}"
 
 
-def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns, start_execution) -> dict[str, Any]:
+def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns: Campaigns,
+                    start_execution: StartExecution) -> dict[str, Any]:
     """Start the campaign's next execution from the loop (the cursor and counters live in the campaign
     item, so nothing else needs carrying) and point the campaign at it. The name derives from the
     campaign and the continuation's number, so a retried step finds its execution already started."""

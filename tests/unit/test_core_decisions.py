@@ -13,7 +13,7 @@ import pytest
 
 from bulkmail import control, workflow
 from bulkmail.control import InvalidTransition
-from bulkmail.models import CampaignStatus
+from bulkmail.models import CampaignStatus, Lease
 from bulkmail.settings import Settings
 from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue
 from tests.store_contract import CHECKS
@@ -142,7 +142,8 @@ def test_a_retried_fan_out_step_queues_the_same_batch_ids_and_counts_the_page_on
 
 def test_a_resend_fans_out_the_originals_failed_recipients() -> None:
     core = Core(contacts=6, resend_of="c0")
-    core.ledger.failed["c0"] = ["f1@example.org", "f2@example.org", "f3@example.org"]
+    for email in ("f1@example.org", "f2@example.org", "f3@example.org"):
+        core.ledger.rows[("c0", email)] = {"status": "failed"}
     core.advance()
     assert [m.contact_emails for m in core.queue.sent] == [("f1@example.org", "f2@example.org"), ("f3@example.org",)]
     assert core.stored["total_contacts"] == 3
@@ -161,7 +162,7 @@ def test_pause_applies_to_a_sending_campaign_only() -> None:
 
 def _park(core: Core, batch_id: str, emails: list[str]) -> None:
     core.ledger.claim("c1", batch_id, "t", 0.0, 60)
-    assert core.ledger.park("c1", batch_id, "t", emails, "now")
+    assert core.ledger.park(Lease("c1", batch_id, "t", 60), emails, "now")
 
 
 @pytest.mark.parametrize(("started", "status"), [(True, "processing"), (False, "queued")])
@@ -204,7 +205,7 @@ def test_a_resend_is_offered_once_finished_and_only_to_the_failed() -> None:
     core.update(status=CampaignStatus.COMPLETED.value)
     with pytest.raises(InvalidTransition, match="no failed recipients"):
         control.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
-    core.ledger.failed["c1"] = ["f@example.org"]
+    core.ledger.rows[("c1", "f@example.org")] = {"status": "failed"}
     resend = control.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
     assert resend["resend_of"] == "c1" and resend["campaign_id"].startswith("c1_resend_")
     assert "list" not in resend and resend["subject"] == "s"

@@ -9,6 +9,7 @@ from bulkmail.adapters import dynamo
 from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
 from bulkmail.models import CAMPAIGN_COUNTERS, CampaignStatus
+from bulkmail.ports import Cursor
 
 
 
@@ -27,7 +28,8 @@ class CampaignStore:
         item = self.table.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
         if item is None:
             raise CampaignNotFound(campaign_id)
-        return dynamo.plain(item)
+        record: dict[str, Any] = dynamo.plain(item)
+        return record
 
     def create(self, campaign: dict[str, Any]) -> bool:
         """Store a new campaign with zeroed counters. False when this id already exists."""
@@ -62,7 +64,7 @@ class CampaignStore:
                                ConditionExpression="fanout_page = :zero AND fanout_done = :false",
                                ExpressionAttributeValues={":n": estimate, ":zero": 0, ":false": False})
 
-    def record_fanout_page(self, campaign_id: str, page_no: int, cursor: dict | None, queued: int, now: str) -> bool:
+    def record_fanout_page(self, campaign_id: str, page_no: int, cursor: Cursor | None, queued: int, now: str) -> bool:
         """Count one enqueued page and move the cursor, once: a retried step finds it moved on.
 
         On the last page (no cursor) the total becomes what was queued, replacing the estimate.
@@ -100,14 +102,15 @@ class CampaignStore:
         self.events.status_changed(dynamo.plain(response["Attributes"]), now)
         return True
 
-    def _update_if(self, **update) -> bool:
+    def _update_if(self, **update: Any) -> bool:
         """An UpdateItem whose condition may not hold: False then, instead of an exception."""
         return self._updated(**update) is not None
 
-    def _updated(self, **update) -> dict[str, Any] | None:
+    def _updated(self, **update: Any) -> dict[str, Any] | None:
         """UpdateItem's response, or None when its condition did not hold."""
         try:
-            return self.table.update_item(**update)
+            response: dict[str, Any] = self.table.update_item(**update)
+            return response
         except ClientError as exc:
             if is_conditional_failure(exc):
                 return None

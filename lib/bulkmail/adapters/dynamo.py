@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters.caching import per_container
 from bulkmail.errors import DatabaseBusy
+from collections.abc import Iterator, Mapping
 
 _deserializer = TypeDeserializer()
 
@@ -41,7 +42,7 @@ def backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
 
 
-def cancellation_reasons(error: dict[str, Any]) -> list[str]:
+def cancellation_reasons(error: Mapping[str, Any]) -> list[str]:
     return [r.get("Code") or "None" for r in error.get("CancellationReasons", [])]
 
 
@@ -56,7 +57,7 @@ def is_retryable(exc: BaseException) -> bool:
     return code in RETRYABLE_CODES
 
 
-def _retry_conflicts(response=None, attempts: int = 0, **_kwargs) -> float | None:
+def _retry_conflicts(response: Any = None, attempts: int = 0, **_kwargs: Any) -> float | None:
     """botocore `needs-retry` hook: the delay before trying a conflict again, or None (not ours)."""
     if response is None or attempts >= MAX_ATTEMPTS:
         return None
@@ -72,7 +73,7 @@ def _retry_conflicts(response=None, attempts: int = 0, **_kwargs) -> float | Non
 
 
 @contextmanager
-def busy_as_named_error():
+def busy_as_named_error() -> Iterator[None]:
     """Let a retryable fault leave a workflow step as DatabaseBusy, which the state machine retries."""
     try:
         yield
@@ -83,17 +84,17 @@ def busy_as_named_error():
 
 
 @per_container
-def resource():
+def resource() -> Any:
     dynamodb = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}))
     dynamodb.meta.client.meta.events.register("needs-retry.dynamodb", _retry_conflicts)
     return dynamodb
 
 
-def table(name: str):
+def table(name: str) -> Any:
     return resource().Table(name)
 
 
-def client():
+def client() -> Any:
     # The resource's client converts plain Python values to and from DynamoDB JSON.
     return resource().meta.client
 
@@ -115,7 +116,8 @@ def from_wire(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """A low-level item (as in ConditionalCheckFailed's ALL_OLD) as plain Python."""
     if item is None:
         return None
-    return plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+    result: dict[str, Any] = plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+    return result
 
 
 def to_dynamo(value: Any) -> Any:

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from bulkmail.adapters import dynamo
 from bulkmail.errors import BatchBusy
 from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Lease, Outcome
+from bulkmail.ports import Cursor
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ class Ledger:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
-            old = dynamo.from_wire(exc.response.get("Item")) or {}
-            state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(old.get("status"), Claim.BUSY)
+            old = dynamo.from_wire(exc.response.get("Item")) or {}  # type: ignore[arg-type]  # stubs lack ALL_OLD's Item
+            state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(str(old.get("status")), Claim.BUSY)
             return BatchRecord(state, int(old.get("attempts", 0)))
         attempts = int(item["attempts"])
         return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts)
@@ -188,8 +189,8 @@ class Ledger:
                     "ConditionExpression": "uncounted = :true",
                     "ExpressionAttributeValues": {":true": True, ":now": now_iso}}})
                 continue
-            row = {"campaign_id": campaign_id, "email": o.email, "status": o.status.value,
-                   "batch_id": batch_id, "updated_at": now_iso}
+            row: dict[str, Any] = {"campaign_id": campaign_id, "email": o.email, "status": o.status.value,
+                                   "batch_id": batch_id, "updated_at": now_iso}
             if o.reason:
                 row["reason"] = o.reason
             if o.message_id:
@@ -302,7 +303,7 @@ class Ledger:
         """Give a claim back without recording anything."""
         self.record(lease, [], batch_status="pending", now_iso=now_iso)
 
-    def failed_page(self, campaign_id: str, cursor: dict | None, limit: int) -> tuple[list[str], dict | None]:
+    def failed_page(self, campaign_id: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
         """A page of a campaign's failed recipients (the audience of a resend), and the next cursor."""
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "campaign_id = :c", "FilterExpression": "#s = :failed",

@@ -1,6 +1,8 @@
 """The send queue: batched enqueueing of references, and visibility backoff for retries."""
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import time
 from functools import lru_cache
@@ -15,7 +17,7 @@ MAX_DELAY_SECONDS = 900   # SQS's DelaySeconds limit
 
 
 @lru_cache(maxsize=1)
-def _sqs():
+def _sqs() -> Any:
     return boto3.client("sqs")
 
 
@@ -52,7 +54,7 @@ class SendQueue:
         )
 
 
-def redrive(dead_letter_queue_url: str, queue_url: str, max_messages: int = 100_000, sqs=None) -> int:
+def redrive(dead_letter_queue_url: str, queue_url: str, max_messages: int = 100_000, sqs: Any = None) -> int:
     """Move messages from the dead-letter queue back to the send queue; returns how many moved."""
     sqs = sqs or _sqs()
     moved = 0

@@ -1,7 +1,9 @@
-"""Amazon SES v2 as a transport: raw MIME out, errors classified per DESIGN.md decision 8."""
+"""Amazon SES v2 as a transport: raw MIME out, errors classified (throttled, transient, permanent, paused)."""
 from __future__ import annotations
 
-from email.message import EmailMessage
+from typing import Any
+
+from email.message import Message
 from functools import lru_cache
 
 import boto3
@@ -34,7 +36,7 @@ def classify(exc: ClientError) -> Exception:
 
 
 @lru_cache(maxsize=16)
-def _client(region: str | None, access_key: str | None, secret_key: str | None, session_token: str | None):
+def _client(region: str | None, access_key: str | None, secret_key: str | None, session_token: str | None) -> Any:
     # No SDK retries: throttles go back to the queue, transients are retried by the worker, bounded.
     # (botocore's "max_attempts" counts retries, so 1 meant one silent retry; "total_max_attempts"
     # counts the first attempt too.)
@@ -51,12 +53,13 @@ class SesTransport:
                               creds.get("aws_session_token"))
         self.configuration_set = configuration_set
 
-    def send(self, message: EmailMessage) -> str:
-        kwargs = {"Content": {"Raw": {"Data": message.as_bytes()}}}
+    def send(self, message: Message) -> str:
+        kwargs: dict[str, Any] = {"Content": {"Raw": {"Data": message.as_bytes()}}}
         if self.configuration_set:
             kwargs["ConfigurationSetName"] = self.configuration_set
         try:
-            return self.client.send_email(**kwargs)["MessageId"]
+            message_id: str = self.client.send_email(**kwargs)["MessageId"]
+            return message_id
         except ClientError as exc:
             raise classify(exc) from exc
 

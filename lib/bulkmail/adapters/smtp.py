@@ -1,4 +1,4 @@
-"""An SMTP server (the seed's smtp_server, smtp_port) as a transport, errors classified per DESIGN.md 8.
+"""An SMTP server (the seed's smtp_server, smtp_port) as a transport, errors classified as SES's are.
 
 One connection per transport: the worker makes one transport per campaign per invocation, so a batch
 of recipients goes over one connection, opened at the first send and closed by `close()`. STARTTLS
@@ -16,7 +16,7 @@ import logging
 import os
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 
 from bulkmail.errors import PermanentSendError, SendingPaused, Throttled, TransientSendError
 
@@ -110,7 +110,7 @@ class SmtpTransport:
             _quietly_close(conn)
 
     # --- Transport -------------------------------------------------------------------------------
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: Message) -> str:
         conn = self._connection()
         try:
             refused = conn.send_message(message)

@@ -1,6 +1,6 @@
 """The seed's per-email design, rebuilt on the same emulator as the yardstick for `bulkmail bench`.
 
-As seed-architecture.md describes it: the API queues one SQS message per contact
+As the seed project built it: the API queues one SQS message per contact
 ({"campaign_id", "contact_email"}); a worker Lambda, triggered with batches of 10, reads the campaign
 (GetItem) and the contact (GetItem) for every message, personalises by string replacement, sends
 through SES and adds one to sent_count (UpdateItem). It runs on the runtime's own tables and SES, and
