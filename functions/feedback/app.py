@@ -31,8 +31,8 @@ def handler(event, context):
                 status = suppress_contact(s.contacts, fb.email, fb.kind, now,
                                           {**fb.detail, "campaign_id": fb.campaign_id or "",
                                            "ses_message_id": fb.ses_message_id})
-            recorded = bool(fb.campaign_id) and s.ledger.record_feedback(fb.campaign_id, fb.email, fb.kind, now,
-                                                                          {**fb.detail, "ses_message_id": fb.ses_message_id})
+            recorded = bool(fb.campaign_id and s.ledger.record_feedback(
+                fb.campaign_id, fb.email, fb.kind, now, {**fb.detail, "ses_message_id": fb.ses_message_id}))
             logger.info("feedback", extra={"kind": fb.kind, "campaign_id": fb.campaign_id, "suppressed": fb.suppress,
                                            "contact_status": status, "recorded_on_ledger": recorded})
             if recorded:

@@ -11,7 +11,7 @@ class BulkmailError(Exception):
 class CampaignInvalid(BulkmailError):
     """The campaign (or a field of it) is not acceptable. `errors` lists every problem found."""
 
-    def __init__(self, errors: list[dict]):
+    def __init__(self, errors: list[dict[str, str]]):
         self.errors = errors
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 

@@ -34,7 +34,7 @@ CAMPAIGN = {
 }
 # Crashed workers must come back in seconds: a 6 s worker timeout, an 8 s claim lease (longer than
 # the timeout, as on AWS), a 10 s visibility timeout (for messages of crashed invocations).
-FAST_RECOVERY = {"environment": {"LEASE_SECONDS": "8"}, "function_timeouts": {"SendEmailsFunction": 6},
+FAST_RECOVERY: dict[str, Any] = {"environment": {"LEASE_SECONDS": "8"}, "function_timeouts": {"SendEmailsFunction": 6},
                  "visibility_timeout": 10}
 BOUNCE_SHARE = 0.03     # of the sent recipients, a bounce comes back through FeedbackFunction
 EVENTBRIDGE_ATTEMPTS = 3  # an asynchronous invocation: the first try and EventBridge's two retries
@@ -142,7 +142,7 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
 
 
 def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder, faults) -> dict[str, Any]:
-    received = Counter()
+    received: Counter[str] = Counter()
     for path in folder.glob("*.eml") if folder.exists() else []:
         received[parseaddr(message_from_bytes(path.read_bytes()).get("To", ""))[1].lower()] += 1
     twice = {r for r, n in received.items() if n > 1}

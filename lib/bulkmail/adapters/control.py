@@ -10,7 +10,7 @@ import json
 import time
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 from botocore.exceptions import ClientError
@@ -51,20 +51,17 @@ def decode_cursor(token: str | None) -> dict[str, Any] | None:
 
 
 @lru_cache(maxsize=1)
-def _sfn():
+def _sfn() -> Any:  # boto3 clients carry no static types here
     return boto3.client("stepfunctions")
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
 
 
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
     """StartExecution named after the campaign: a second start of the same campaign cannot run twice
     (ExecutionExists; the same name and input while it runs is the same execution, as on AWS)."""
     try:
-        return _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
-                                      input=state_json(payload))["executionArn"]
+        arn: str = _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
+                                          input=state_json(payload))["executionArn"]
+        return arn
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
             raise ExecutionExists(name) from None
@@ -85,7 +82,7 @@ def start_execution_once(state_machine_arn: str, name: str, payload: dict[str, A
 
 
 @lru_cache(maxsize=1)
-def _scheduler():
+def _scheduler() -> Any:
     return boto3.client("scheduler")
 
 
@@ -120,7 +117,8 @@ def delete_schedule(group: str, name: str) -> bool:
 
 def describe_execution(execution_arn: str) -> dict[str, Any]:
     try:
-        return _sfn().describe_execution(executionArn=execution_arn)
+        execution: dict[str, Any] = _sfn().describe_execution(executionArn=execution_arn)
+        return execution
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
             raise ExecutionNotFound(execution_arn) from None
@@ -143,7 +141,7 @@ LIST_PAGE_BYTES = 1024 * 1024
 
 def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_names: tuple[str, ...],
               key_condition: tuple[str, str] | None = None, status: str | None = None,
-              clock=time.monotonic) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+              clock: Callable[[], float] = time.monotonic) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of a table (scan) or of one partition (query), optionally filtered on `status`, and the
     key to go on from: None when nothing is left.
 
@@ -190,8 +188,9 @@ def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
     except ClientError as exc:
         if not is_conditional_failure(exc):
             raise
-    return dynamo.table(table_name).get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True,
-                                             ProjectionExpression="resent_as")["Item"]["resent_as"]
+    item = dynamo.table(table_name).get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True,
+                                             ProjectionExpression="resent_as")["Item"]
+    return str(item["resent_as"])
 
 
 def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:

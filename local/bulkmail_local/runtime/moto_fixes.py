@@ -70,7 +70,7 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     applied = []
     try:
         for op_type, op, key, before in planned:
-            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
             if op_type == "Put":
                 self.put_item(op["TableName"], op["Item"])
             elif op_type == "Delete":
