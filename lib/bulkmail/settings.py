@@ -26,13 +26,13 @@ class Settings:
     deliveries_table: str
     batches_table: str
     send_queue_url: str
+    lease_seconds: int  # a batch claim is stale after this: LEASE_SECONDS in template.yaml, > the worker's timeout
     recipients_per_message: int = 50     # contact references in one SQS message
     fanout_page_size: int = 1000         # contacts read per fan-out step
     backlog_seconds: int = 180           # fan-out stops while the backlog exceeds this much sending
     default_max_send_rate: float = 14.0  # emails/s when the campaign names none (SES sandbox rate)
     poll_seconds: int = 60               # the workflow's wait between steps (back-pressure, completion)
     steps_per_execution: int = 2000      # then the campaign continues in a new execution (≤ 9 events a step)
-    lease_seconds: int = 960             # a batch claim is stale after this (> the worker's timeout)
     worker_concurrency: int = 2          # the event source's MaximumConcurrency: pacing divides the rate
     max_receive_count: int = 20          # the send queue's redrive maxReceiveCount
     transient_retries: int = 2           # in-place retries of a transient send error, then failed

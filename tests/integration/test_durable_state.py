@@ -10,6 +10,7 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound
+from bulkmail.workflow import continuation_name
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.persistence import DurableState, StateUnavailable
 from tests.conftest import SEED_CAMPAIGN
@@ -114,7 +115,7 @@ def test_a_running_campaign_goes_on_in_a_new_execution_after_a_restart(tmp_path)
     with runtime(tmp_path) as rt:
         assert rt.resumed.continued == ["durable_1"]
         record = wait_for_status(CampaignStore(rt.physical["CampaignsTable"]), "durable_1", "completed")
-        assert record["execution_arn"].endswith(":durable_1-continued-1")
+        assert record["execution_arn"].endswith(":" + continuation_name("durable_1", 1))
         assert (record["sent_count"], record["processed_count"]) == (30, 30)
         assert len(list((tmp_path / "outbox" / "durable_1").glob("*.eml"))) == 30
 

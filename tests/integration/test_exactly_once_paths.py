@@ -159,7 +159,7 @@ def test_a_slow_campaign_never_sleeps_past_the_invocation_and_hands_its_batch_ba
     t = FakeTime(invocation_seconds=60)
     worker_settings = Settings(h.rt.physical["CampaignsTable"], h.rt.physical["ContactsTable"],
                                h.rt.physical["DeliveriesTable"], h.rt.physical["BatchesTable"],
-                               h.rt.physical["SendQueue"], worker_concurrency=200)
+                               h.rt.physical["SendQueue"], lease_seconds=180, worker_concurrency=200)
     sender = BatchSender(settings=worker_settings, campaigns=h.campaigns, contacts=h.contacts, ledger=h.ledger,
                          transport_for=transport_for, remaining_seconds=t.remaining, send_margin=10,
                          clock=t.clock, sleep=t.sleep, wall_clock=lambda: 1_800_000_000 + t.now)

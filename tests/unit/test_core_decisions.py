@@ -24,6 +24,7 @@ SETTINGS = Settings(
     deliveries_table="d",
     batches_table="b",
     send_queue_url="q",
+    lease_seconds=60,
     recipients_per_message=2,
     fanout_page_size=4,
     backlog_seconds=1,
