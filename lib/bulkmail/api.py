@@ -38,8 +38,17 @@ from bulkmail.adapters import control
 from bulkmail.adapters.wiring import idempotency_layer, stores, transport_for
 from bulkmail.audience import audience_problems
 from bulkmail.contact_import import normalise_contacts
-from bulkmail.control import InvalidTransition
-from bulkmail.errors import CampaignInvalid, CampaignNotFound, CampaignTooLarge, SecretNotConfigured, SendError
+from bulkmail.errors import (
+    BadCursor,
+    CampaignInvalid,
+    CampaignNotFound,
+    CampaignTooLarge,
+    ExecutionExists,
+    ExecutionNotFound,
+    InvalidTransition,
+    SecretNotConfigured,
+    SendError,
+)
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
@@ -107,8 +116,8 @@ def _campaign_not_found(exc: CampaignNotFound) -> Response[str]:
     return _error_response(404, [{"field": "campaign_id", "message": str(exc)}])
 
 
-@app.exception_handler(control.BadCursor)
-def _bad_cursor(exc: control.BadCursor) -> Response[str]:
+@app.exception_handler(BadCursor)
+def _bad_cursor(exc: BadCursor) -> Response[str]:
     return _error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
 
 
@@ -318,7 +327,7 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     try:
         control.start_execution(machine, campaign_id, _execution_input(campaign))
-    except control.ExecutionExists:  # an execution of this name ran before (its campaign was never stored)
+    except ExecutionExists:  # an execution of this name ran before (its campaign was never stored)
         stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists") from None
     except Exception:
@@ -389,7 +398,7 @@ def _starting(campaign_id: str) -> dict[str, Any]:
     arn = control.execution_arn(_env("STATE_MACHINE_ARN"), campaign_id)
     try:
         execution = control.describe_execution(arn)
-    except control.ExecutionNotFound:
+    except ExecutionNotFound:
         raise CampaignNotFound(campaign_id) from None
     if execution["status"] == "RUNNING":
         return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn,
@@ -428,7 +437,7 @@ def patch_campaign(campaign_id: str) -> dict[str, Any]:
 
 
 def _operation(campaign_id: str, operation: Callable[..., dict[str, Any]], **adapters: Any) -> dict[str, Any]:
-    """Run one of bulkmail.operations on a campaign; a status it does not apply to is a 409."""
+    """Run one of bulkmail.control's operations on a campaign; a status it does not apply to is a 409."""
     previous = stores().campaigns.get(campaign_id)["status"]  # 404 for an unknown campaign
     try:
         record = operation(campaign_id, campaigns=stores().campaigns, **adapters)

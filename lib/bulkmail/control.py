@@ -11,16 +11,12 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from bulkmail.errors import BulkmailError
+from bulkmail.errors import InvalidTransition
 from bulkmail.models import BatchMessage, CampaignStatus
 from bulkmail.validation import submitted_fields
 from bulkmail.ports import Campaigns, Ledger, Queue
 
 ACTIVE = (CampaignStatus.QUEUED, CampaignStatus.PROCESSING)
-
-
-class InvalidTransition(BulkmailError):
-    """The campaign is not in a status the action applies to (HTTP 409)."""
 
 
 def _now() -> str:

@@ -16,6 +16,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
 from bulkmail.errors import (
+    CampaignWaiting,
+    OutOfTime,
+    PacingDeferred,
     BatchBusy,
     ContactNotFound,
     PermanentSendError,
@@ -47,23 +50,6 @@ logger = logging.getLogger(__name__)
 
 # Campaign statuses whose remaining recipients are skipped, with the reason recorded.
 _SKIP_REASON = {CampaignStatus.CANCELLED.value: "cancelled", CampaignStatus.FAILED.value: "campaign_failed"}
-
-
-class CampaignWaiting(SendError):
-    """The campaign is not sending now (scheduled, or paused while parking failed): retry later."""
-
-
-class OutOfTime(SendError):
-    """The invocation is about to time out: what was sent is recorded, the rest comes back later."""
-
-
-class PacingDeferred(SendError):
-    """The campaign's next send slot is further away than this worker should wait: what was sent is
-    recorded, and the message is to come back in `seconds` (the worker is free for other campaigns)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(f"next send slot in {seconds:.1f} s")
 
 
 class Pacer:

@@ -4,6 +4,7 @@ import time
 import pytest
 
 from bulkmail import control
+from bulkmail.errors import InvalidTransition
 from bulkmail.adapters.queue import redrive
 from bulkmail.validation import validate_campaign
 from tests.conftest import SEED_CAMPAIGN, Harness, people
@@ -26,11 +27,11 @@ def test_pause_parks_batches_and_resume_sends_exactly_the_rest(harness):
     assert h.queue_depth() == {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0}
     assert len(h.sent_messages(c["campaign_id"])) == 2     # parked, not sent, not on the queue
     assert h.campaigns.get(c["campaign_id"])["status"] == "paused"
-    with pytest.raises(control.InvalidTransition, match="only a queued or processing campaign can become paused"):
+    with pytest.raises(InvalidTransition, match="only a queued or processing campaign can become paused"):
         control.pause(c["campaign_id"], campaigns=h.campaigns)
 
     control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
-    with pytest.raises(control.InvalidTransition):
+    with pytest.raises(InvalidTransition):
         control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
     sent = [m["To"].addresses[0].addr_spec for m in h.sent_messages(c["campaign_id"])]
@@ -93,7 +94,7 @@ def test_resend_failed_sends_to_the_failed_recipients_only(live):
     rec = live.campaigns.get(retry["campaign_id"])
     assert (rec["status"], rec["total_contacts"], rec["sent_count"], rec["resend_of"]) == ("completed", 5, 5, "first")
     assert live.campaigns.get("first")["failed_count"] == 5      # the original keeps its history
-    with pytest.raises(control.InvalidTransition, match="no failed recipients"):
+    with pytest.raises(InvalidTransition, match="no failed recipients"):
         control.resend_failed_input(retry["campaign_id"], campaigns=live.campaigns, ledger=live.ledger)
 
 

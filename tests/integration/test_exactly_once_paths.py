@@ -10,7 +10,8 @@ from collections import Counter
 
 from bulkmail.adapters.wiring import transport_for
 from bulkmail.models import BatchMessage
-from bulkmail.sending import BatchSender, PacingDeferred, Pacer
+from bulkmail.errors import PacingDeferred
+from bulkmail.sending import BatchSender, Pacer
 from bulkmail.settings import Settings
 from bulkmail_local.runtime.faults import SimulatedCrash, _body, _error, _operation
 from tests.conftest import Harness, people

@@ -14,7 +14,8 @@ import pytest
 from bulkmail import control
 from bulkmail.errors import BatchBusy, PermanentSendError, SendingPaused, Throttled, TransientSendError
 from bulkmail.models import BatchMessage, DeliveryStatus, Lease, Outcome
-from bulkmail.sending import BatchSender, OutOfTime
+from bulkmail.errors import OutOfTime
+from bulkmail.sending import BatchSender
 from bulkmail.settings import Settings
 from bulkmail.validation import validate_campaign
 from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue, FakeTransport

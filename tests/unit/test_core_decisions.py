@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bulkmail import control, workflow
-from bulkmail.control import InvalidTransition
+from bulkmail.errors import InvalidTransition
 from bulkmail.models import CampaignStatus, Lease
 from bulkmail.settings import Settings
 from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue

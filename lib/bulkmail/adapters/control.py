@@ -18,18 +18,7 @@ from botocore.exceptions import ClientError
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.campaigns import is_conditional_failure
 from bulkmail.models import dynamodb_item_size, state_json
-
-
-class ExecutionNotFound(LookupError):
-    """No execution by that ARN (or none the caller may see)."""
-
-
-class ExecutionExists(Exception):
-    """An execution by this name exists already (running with another input, or finished)."""
-
-
-class BadCursor(ValueError):
-    """A pagination token that this API did not hand out."""
+from bulkmail.errors import BadCursor, ExecutionExists, ExecutionNotFound
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
