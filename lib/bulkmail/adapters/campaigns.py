@@ -13,10 +13,6 @@ from bulkmail.ports import Cursor
 
 
 
-def is_conditional_failure(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
 class CampaignStore:
     def __init__(self, table_name: str, events: CampaignEvents | None = None):
         self.table_name = table_name
@@ -40,17 +36,16 @@ class CampaignStore:
         try:
             self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(campaign_id)")
         except ClientError as exc:
-            if is_conditional_failure(exc):
+            if dynamo.is_conditional_failure(exc):
                 return False
             raise
         return True
 
     def update_fields(self, campaign_id: str, fields: dict[str, Any]) -> None:
-        names = {f"#f{i}": k for i, k in enumerate(fields)}
-        values = {f":v{i}": dynamo.to_dynamo(v) for i, v in enumerate(fields.values())}
+        assignments, names, values = dynamo.set_clause(fields)
         self.table.update_item(
             Key={"campaign_id": campaign_id},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            UpdateExpression="SET " + assignments,
             ConditionExpression="attribute_exists(campaign_id)",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
@@ -80,17 +75,13 @@ class CampaignStore:
     def transition(self, campaign_id: str, from_statuses: tuple[CampaignStatus, ...], to: CampaignStatus,
                    now: str, extra: dict[str, Any] | None = None) -> bool:
         """Move status only from one of `from_statuses` (a conditional update: no races)."""
-        values: dict[str, Any] = {":to": to.value, ":now": now}
+        assignments, names, values = dynamo.set_clause({"status": to.value, "updated_at": now, **(extra or {})})
         values.update({f":from{i}": s.value for i, s in enumerate(from_statuses)})
-        sets = ["#status = :to", "updated_at = :now"]
-        for i, (k, v) in enumerate((extra or {}).items()):
-            sets.append(f"{k} = :x{i}")
-            values[f":x{i}"] = dynamo.to_dynamo(v)
         update = dict(
             Key={"campaign_id": campaign_id},
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression=f"#status IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",
-            ExpressionAttributeNames={"#status": "status"},
+            UpdateExpression="SET " + assignments,
+            ConditionExpression=f"#f0 IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",  # #f0: status
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
         if self.events is None or to.value not in ANNOUNCED:
@@ -112,6 +103,6 @@ class CampaignStore:
             response: dict[str, Any] = self.table.update_item(**update)
             return response
         except ClientError as exc:
-            if is_conditional_failure(exc):
+            if dynamo.is_conditional_failure(exc):
                 return None
             raise

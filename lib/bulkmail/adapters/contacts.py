@@ -16,8 +16,6 @@ from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
 from bulkmail.validation import parse_timestamp
 from bulkmail.ports import Cursor
 
-_BATCH_GET_LIMIT = 100
-_UNPROCESSED_RETRIES = 5
 
 
 class ContactStore:
@@ -65,21 +63,8 @@ class ContactStore:
 
     def _items(self, emails: Iterable[str], consistent: bool = False) -> dict[str, dict[str, Any]]:
         """Stored items by email (the suppressions deleted contacts left included), as plain Python."""
-        found: dict[str, dict[str, Any]] = {}
-        pending = [{"email": e} for e in dict.fromkeys(emails)]
-        while pending:
-            chunk, pending = pending[:_BATCH_GET_LIMIT], pending[_BATCH_GET_LIMIT:]
-            request: dict[str, Any] = {self.table_name: {"Keys": chunk, "ConsistentRead": consistent}}
-            for attempt in range(_UNPROCESSED_RETRIES + 1):
-                response = dynamo.resource().batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table_name, []):
-                    found[item["email"]] = dynamo.plain(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if attempt == _UNPROCESSED_RETRIES:
-                    raise RuntimeError(f"BatchGetItem left {len(request[self.table_name]['Keys'])} keys unprocessed")
-                time.sleep(0.05 * 2 ** attempt)
+        keys = [{"email": e} for e in dict.fromkeys(emails)]
+        found = {item["email"]: item for item in dynamo.batch_get(self.table_name, keys, consistent=consistent)}
         return found
 
     def get(self, email: str) -> Contact | None:
@@ -149,7 +134,7 @@ class ContactStore:
                     self.table.put_item(Item=dynamo.to_dynamo({**kept, DELETED: now_iso}), **read)
                 return True
             except ClientError as exc:
-                if not _conditional_failure(exc):
+                if not dynamo.is_conditional_failure(exc):
                     raise
                 # its status changed meanwhile (an unsubscribe): read it again
         raise RuntimeError(f"contact {email} kept changing while it was being deleted")
@@ -209,10 +194,6 @@ def _retryable_cancellation(exc: ClientError) -> bool:
     return reasons <= {None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}
 
 
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
 def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str, details: dict[str, Any]) -> str:
     """Stop sending to an address (unsubscribed, bounced, complained), once, whether or not it is a
     contact: an address that is not one (deleted, or never imported) keeps a suppression record, so a
@@ -232,7 +213,7 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
                 ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
             return status
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not dynamo.is_conditional_failure(exc):
                 raise
         item = store.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
         if item is not None:
@@ -245,6 +226,6 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
                                  ConditionExpression="attribute_not_exists(email)")
             return status
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not dynamo.is_conditional_failure(exc):
                 raise  # imported meanwhile: suppress that contact
     raise RuntimeError(f"address {email} kept changing while it was being suppressed")

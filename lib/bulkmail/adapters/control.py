@@ -16,7 +16,6 @@ import boto3
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
-from bulkmail.adapters.campaigns import is_conditional_failure
 from bulkmail.models import dynamodb_item_size, state_json
 from bulkmail.errors import BadCursor, ExecutionExists, ExecutionNotFound
 
@@ -175,7 +174,7 @@ def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
             ExpressionAttributeValues={":id": resend_id})
         return resend_id
     except ClientError as exc:
-        if not is_conditional_failure(exc):
+        if not dynamo.is_conditional_failure(exc):
             raise
     item = dynamo.table(table_name).get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True,
                                              ProjectionExpression="resent_as")["Item"]
@@ -184,19 +183,19 @@ def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
 
 def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:
     """SET fields only while the campaign's status is one of `statuses` (False otherwise)."""
-    names = {"#status": "status", **{f"#f{i}": k for i, k in enumerate(fields)}}
-    values = {f":v{i}": dynamo.to_dynamo(v) for i, v in enumerate(fields.values())}
+    assignments, names, values = dynamo.set_clause(fields)
+    names["#status"] = "status"
     values.update({f":s{i}": s for i, s in enumerate(statuses)})
     try:
         dynamo.table(table_name).update_item(
             Key={"campaign_id": campaign_id},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            UpdateExpression="SET " + assignments,
             ConditionExpression=f"#status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
     except ClientError as exc:
-        if is_conditional_failure(exc):
+        if dynamo.is_conditional_failure(exc):
             return False
         raise
     return True

@@ -12,6 +12,7 @@ and a workflow step raises it as DatabaseBusy (`busy_as_named_error`), which its
 from __future__ import annotations
 
 import random
+import time
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -97,6 +98,50 @@ def table(name: str) -> Any:
 def client() -> Any:
     # The resource's client converts plain Python values to and from DynamoDB JSON.
     return resource().meta.client
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    """A write whose condition did not hold (nothing was written)."""
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def set_clause(fields: dict[str, Any], prefix: str = "f") -> tuple[str, dict[str, str], dict[str, Any]]:
+    """`#f0 = :f0, ...` for an UpdateExpression's SET, with its attribute names and (stored) values:
+    every field name goes through a placeholder, so a reserved word (status, name) is safe."""
+    names = {f"#{prefix}{i}": name for i, name in enumerate(fields)}
+    values = {f":{prefix}{i}": to_dynamo(value) for i, value in enumerate(fields.values())}
+    return ", ".join(f"#{prefix}{i} = :{prefix}{i}" for i in range(len(fields))), names, values
+
+
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+UNPROCESSED_RETRIES = 5
+
+
+def batch_get(table_name: str, keys: list[dict[str, Any]], *, consistent: bool = False,
+              projection: str | None = None) -> list[dict[str, Any]]:
+    """The items of `keys` that exist, as plain Python, in requests of at most 100 keys. The keys
+    DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are asked again, with backoff,
+    a bounded number of times."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        ask: dict[str, Any] = {"Keys": keys[start:start + BATCH_GET_KEYS], "ConsistentRead": consistent}
+        if projection:
+            ask["ProjectionExpression"] = projection
+        request: dict[str, Any] = {table_name: ask}
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            response = resource().batch_get_item(RequestItems=request)
+            found += [plain(item) for item in response["Responses"].get(table_name, [])]
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            if attempt == UNPROCESSED_RETRIES:
+                raise RuntimeError(f"BatchGetItem on {table_name} left {len(request[table_name]['Keys'])} keys unprocessed")
+            time.sleep(backoff(attempt))
+    return found
 
 
 def plain(value: Any) -> Any:

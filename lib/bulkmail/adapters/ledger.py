@@ -21,7 +21,6 @@ of them sends.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
@@ -33,11 +32,6 @@ from bulkmail.ports import Cursor
 
 logger = logging.getLogger(__name__)
 
-_UNPROCESSED_RETRIES = 5
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response["Error"]["Code"]
 
 
 class Ledger:
@@ -62,7 +56,7 @@ class Ledger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )["Attributes"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not dynamo.is_conditional_failure(exc):
                 raise
             old = dynamo.from_wire(exc.response.get("Item")) or {}  # type: ignore[arg-type]  # stubs lack ALL_OLD's Item
             state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(str(old.get("status")), Claim.BUSY)
@@ -75,20 +69,8 @@ class Ledger:
         message_id, replaced_dead_letter}. A dead-lettered failure may be replaced by a redriven
         message's outcome; an uncounted row was sent by an attempt that ended before recording it."""
         keys = [{"campaign_id": campaign_id, "email": e} for e in dict.fromkeys(emails)]
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):
-            request = {self.deliveries_table: {
-                "Keys": keys[start:start + 100],
-                "ProjectionExpression": "email, dead_lettered, uncounted, message_id, replaced_dead_letter"}}
-            for attempt in range(_UNPROCESSED_RETRIES + 1):
-                response = dynamo.resource().batch_get_item(RequestItems=request)
-                found.update((i["email"], dynamo.plain(i)) for i in response["Responses"].get(self.deliveries_table, []))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if attempt == _UNPROCESSED_RETRIES:
-                    raise RuntimeError("BatchGetItem on the ledger kept leaving keys unprocessed")
-                time.sleep(dynamo.backoff(attempt))
+        projection = "email, dead_lettered, uncounted, message_id, replaced_dead_letter"
+        found = {item["email"]: item for item in dynamo.batch_get(self.deliveries_table, keys, projection=projection)}
         return found
 
     # --- holding on: retries and the lease -------------------------------------------------------
@@ -102,7 +84,7 @@ class Ledger:
             except ClientError as exc:
                 if not dynamo.is_retryable(exc) or lease.time_left() <= 0:
                     raise
-                logger.warning("ledger write refused; trying again", extra={"error": _code(exc), "attempt": attempt,
+                logger.warning("ledger write refused; trying again", extra={"error": dynamo.error_code(exc), "attempt": attempt,
                                                                             "batch_id": lease.batch_id})
             attempt += 1
             self.extend(lease)
@@ -118,11 +100,11 @@ class Ledger:
                 ConditionExpression="claim_token = :t",
                 ExpressionAttributeValues={":t": lease.token, ":lease": int(lease.wall_clock()) + lease.lease_seconds})
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if dynamo.is_conditional_failure(exc):
                 raise BatchBusy(f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker") from exc
             if not dynamo.is_retryable(exc):
                 raise
-            logger.warning("lease extension refused", extra={"error": _code(exc), "batch_id": lease.batch_id})
+            logger.warning("lease extension refused", extra={"error": dynamo.error_code(exc), "batch_id": lease.batch_id})
 
     # --- recording -----------------------------------------------------------------------------
     def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
@@ -140,7 +122,7 @@ class Ledger:
         try:
             self._persist(lease, lambda: self.deliveries.put_item(**put))
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not dynamo.is_conditional_failure(exc):
                 raise
             return False
         return True
@@ -159,7 +141,7 @@ class Ledger:
                     TransactItems=self._transaction(lease, remaining, batch_status, now_iso)))
                 return remaining
             except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
+                if dynamo.error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = dynamo.cancellation_reasons(exc.response)
                 if len(reasons) != len(remaining) + 2 or reasons[-2] == "ConditionalCheckFailed":
@@ -248,7 +230,7 @@ class Ledger:
         try:
             self._persist(lease, lambda: self.deliveries.update_item(**request))
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not dynamo.is_conditional_failure(exc):
                 raise
             return False
         return True
@@ -272,7 +254,7 @@ class Ledger:
                     "ExpressionAttributeValues": {":parked": "parked", ":e": emails, ":t": token, ":now": now_iso}}},
             ]))
         except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException" and not dynamo.is_retryable(exc):
+            if dynamo.error_code(exc) == "TransactionCanceledException" and not dynamo.is_retryable(exc):
                 return False
             raise
         return True
@@ -293,7 +275,7 @@ class Ledger:
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={":pending": "pending", ":parked": "parked", ":now": now_iso})
             except ClientError as exc:
-                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                if dynamo.is_conditional_failure(exc):
                     continue  # another resumer took it
                 raise
             taken.append((item["batch_id"], list(item["emails"])))
