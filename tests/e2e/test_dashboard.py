@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -168,11 +169,14 @@ def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_the
     assert len(list((stack["dir"] / "outbox" / campaign_id).glob("*.eml"))) == RECIPIENTS
 
 
-def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(page, tmp_path):
+def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(page, stack, tmp_path):
     import_csv(page, tmp_path, "email,first_name,lists\nf1@example.org,F1,unverified\nf2@example.org,F2,unverified\n")
     expect(page.get_by_text("Imported 2 contacts.")).to_be_visible()
-    # example.org is not a verified SES identity on the embedded stack: SES rejects every send.
-    fill_campaign(page, name="From an unverified sender", sender="news@example.org", subject="Hi", body="Hello")
+    # The stack's sender identity, not verified for a while: IAM allows the sends, SES rejects each.
+    ses = boto3.client("sesv2", endpoint_url=stack["aws"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ses.delete_email_identity(EmailIdentity="example.com")
+    fill_campaign(page, name="From an unverified sender", sender="news@example.com", subject="Hi", body="Hello")
     page.get_by_label("List (optional)").fill("unverified")
     page.get_by_role("button", name="Start campaign").click()
     expect(page.locator(".page-head .badge")).to_have_text("completed")
@@ -192,6 +196,7 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     expect(page.locator(".page-head .badge")).to_have_text("completed")
     expect(page.locator("[data-counter=recipients]")).to_have_text("2")
     expect(page.locator("section[aria-labelledby=failed-h] tbody tr")).to_have_count(2)   # still unverified
+    ses.create_email_identity(EmailIdentity="example.com")
     original = first_url.rsplit("/", 1)[-1]
     listed = page.evaluate("fetch('/campaigns?limit=500').then((r) => r.json())")["campaigns"]
     assert len([c for c in listed if c.get("resend_of") == original]) == 1

@@ -7,6 +7,7 @@ import pytest
 
 from bulkmail.adapters.events import campaign_detail
 from bulkmail.metrics import METRIC_NAMES
+from bulkmail_local.runtime import iam
 from bulkmail_local.runtime.stack import NOT_PROVISIONED
 from bulkmail_local.runtime.template import load_template, merged_function
 
@@ -131,7 +132,7 @@ def test_the_workflow_publishes_after_its_state_changes_and_a_refusal_changes_no
         after = read
     assert ASL[after]["Next"] == publish
     state = ASL[publish]
-    assert state["Resource"] == "arn:aws:states:::events:putEvents" and state["Next"] == then
+    assert state["Resource"] == "arn:${Partition}:states:::events:putEvents" and state["Next"] == then
     (entry,) = state["Parameters"]["Entries"]
     assert entry["EventBusName"] == "${CampaignEventBusArn}" and entry["Source"] == "bulkmail"
     assert entry["DetailType"] == publish.removeprefix("Publish")
@@ -145,6 +146,6 @@ def test_the_workflow_publishes_after_its_state_changes_and_a_refusal_changes_no
 
 def test_every_resource_type_is_provisioned_by_the_embedded_runtime_or_skipped_on_purpose():
     source = (ROOT / "local" / "bulkmail_local" / "runtime" / "stack.py").read_text()
-    provisioned = set(re.findall(r'_resources\("([A-Za-z:]+)"\)', source))
+    provisioned = set(re.findall(r'_resources\("([A-Za-z:]+)"\)', source)) | set(iam.POLICY_TYPES)
     for name, resource in RESOURCES.items():
         assert resource["Type"] in provisioned | set(NOT_PROVISIONED), f"{name}: {resource['Type']} is neither"

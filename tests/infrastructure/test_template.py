@@ -153,6 +153,16 @@ def test_no_state_reads_the_whole_campaign_item():
             assert "body" not in params["ProjectionExpression"], name
 
 
+def test_every_arn_follows_the_partition():
+    """GovCloud and China are partitions of their own: no ARN may say arn:aws: literally."""
+    machine = RESOURCES["CampaignStateMachine"]["Properties"]
+    assert machine["DefinitionSubstitutions"]["Partition"] == {"Ref": "AWS::Partition"}
+    definition = ASL_PATH.read_text().replace("${Partition}", "aws-cn")
+    assert "arn:aws:" not in definition and definition.count("arn:aws-cn:states:::") >= 4
+    template_text = (ROOT / "template.yaml").read_text()
+    assert re.findall(r"arn:(?!\$\{AWS::Partition\}|\[a-z-\]\+)", template_text) == []
+
+
 def test_no_workflow_step_fails_a_campaign_for_a_retryable_dynamodb_fault():
     """Issue 12, finding 5: the Lambda steps raise DatabaseBusy for a fault that wrote nothing, and the
     ASL's own DynamoDB tasks meet TransactionConflict and 500s; each state's Retry covers them."""

@@ -30,7 +30,7 @@ PASS_THROUGH = json.dumps({"StartAt": "Carry", "States": {"Carry": {"Type": "Pas
 def pass_machine(harness):
     sfn = harness.rt.client("stepfunctions")
     return sfn, sfn.create_state_machine(name=f"pass-{uuid.uuid4().hex[:8]}", definition=PASS_THROUGH,
-                                         roleArn=harness.rt.role_arn)["stateMachineArn"]
+                                         roleArn=harness.rt.role_of("CampaignStateMachine"))["stateMachineArn"]
 
 
 def test_start_execution_input_is_counted_in_utf8_bytes(pass_machine):
@@ -55,7 +55,7 @@ def test_state_output_is_counted_as_aws_counts_it(harness, pass_machine):
     crafted = {"StartAt": "Grow", "States": {"Grow": {"Type": "Pass", "End": True, "Parameters": {
         "a.$": "$.body", "b.$": "$.body"}}}}
     grow = sfn.create_state_machine(name=f"grow-{uuid.uuid4().hex[:8]}", definition=json.dumps(crafted),
-                                    roleArn=harness.rt.role_arn)["stateMachineArn"]
+                                    roleArn=harness.rt.role_of("CampaignStateMachine"))["stateMachineArn"]
     over = sfn.start_execution(stateMachineArn=grow, input=json.dumps({"body": E_ACUTE * 75_000}, ensure_ascii=False))
     result = harness.rt.wait_for_execution(over["executionArn"], timeout=30)
     assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"

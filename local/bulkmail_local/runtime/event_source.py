@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from bulkmail_local.runtime.iam import acting_as
+
 logger = logging.getLogger(__name__)
 
 # An empty receive backs off like Lambda's long polling would wait: 50 ms, doubling to half a second.
@@ -37,6 +39,7 @@ class MappingConfig:
     batching_window: float = 0.0
     report_batch_item_failures: bool = False
     maximum_concurrency: int = 2
+    role_arn: str | None = None   # Lambda polls the queue with the function's execution role
 
 
 class SqsEventSource:
@@ -54,6 +57,9 @@ class SqsEventSource:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        # As CreateEventSourceMapping does: a role that cannot read the queue fails here, not later.
+        with acting_as(self.config.role_arn):
+            self.sqs.get_queue_attributes(QueueUrl=self.config.queue_url, AttributeNames=["VisibilityTimeout"])
         for i in range(self.config.maximum_concurrency):
             t = threading.Thread(target=self._run, name=f"esm-{self.config.function}-{i}", daemon=True)
             t.start()
@@ -113,6 +119,10 @@ class SqsEventSource:
         }
 
     def poll_once(self) -> bool:
+        with acting_as(self.config.role_arn):
+            return self._poll_once()
+
+    def _poll_once(self) -> bool:
         messages = self._receive()
         if not messages:
             return False

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
+from bulkmail_local.runtime.iam import as_operator
+
 _BATCH_ID = re.compile(rb'"batch_id":\s*\{"S":\s*"([^"]+)"')
 _TO = re.compile(rb"^To:.*?<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.MULTILINE | re.IGNORECASE)
 
@@ -216,7 +218,8 @@ class ChaosFaults:
             for message in json.loads(response.content or b"{}").get("Messages", []):
                 if self._chance("duplicate", message["MessageId"]) < self.rates.duplicate_delivery:
                     self.injected["duplicate_delivery"] += 1
-                    self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"])
+                    with as_operator():  # SQS itself delivering again, not the worker's request
+                        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"])
             return
         thread = threading.current_thread().name
         if (service, op) == ("dynamodb", "UpdateItem") and self.batches_table in body and b"lease_until = :lease" in body:

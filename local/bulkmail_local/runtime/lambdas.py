@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from bulkmail_local.runtime.iam import acting_as
 from bulkmail_local.runtime.metrics import private_metrics
 
 _invocation = threading.local()
@@ -55,6 +56,7 @@ class LocalFunction:
     load: Callable[[str], Callable[[Any, Any], Any]]
     memory: int
     timeout: int
+    role_arn: str | None = None   # its execution role: its AWS requests are authorized against it
     invocations: int = 0
     errors: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -75,7 +77,8 @@ class LocalFunction:
         context = LambdaContext(self.name, self.memory, self.arn, self.timeout)
         caller, _invocation.logical_id = current_function(), self.logical_id
         try:
-            return handler(event, context)
+            with acting_as(self.role_arn):
+                return handler(event, context)
         except Exception:
             with self._lock:
                 self.errors += 1

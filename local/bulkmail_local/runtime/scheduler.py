@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
+from bulkmail_local.runtime.iam import acting_as
+
 logger = logging.getLogger("bulkmail_local.scheduler")
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _RETRIED_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "ServiceUnavailable",
@@ -82,8 +84,9 @@ class OneTimeScheduler:
                 if ":states:" not in target["Arn"]:
                     raise NotImplementedError(f"schedule {summary['Name']}: only Step Functions targets are emulated")
                 try:
-                    arn = self.sfn.start_execution(stateMachineArn=target["Arn"], name=str(uuid.uuid4()),
-                                                   input=target.get("Input", "{}"))["executionArn"]
+                    with acting_as(target["RoleArn"]):  # Scheduler calls the target as the schedule's role
+                        arn = self.sfn.start_execution(stateMachineArn=target["Arn"], name=str(uuid.uuid4()),
+                                                       input=target.get("Input", "{}"))["executionArn"]
                 except ClientError as exc:
                     if not self._failed(schedule, exc):
                         continue  # retried on a later tick
@@ -116,9 +119,10 @@ class OneTimeScheduler:
                           "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts" if retried else "",
                           "RETRY_ATTEMPTS": str(attempts), "SCHEDULE_ARN": schedule["Arn"],
                           "TARGET_ARN": target["Arn"]}
-            self.sqs.send_message(QueueUrl=self.sqs.get_queue_url(QueueName=dead_letter.rpartition(":")[2])["QueueUrl"],
-                                  MessageBody=target.get("Input", "{}"),
-                                  MessageAttributes={k: {"DataType": "String", "StringValue": v}
-                                                     for k, v in attributes.items() if v})
+            queue_url = self.sqs.get_queue_url(QueueName=dead_letter.rpartition(":")[2])["QueueUrl"]
+            with acting_as(target["RoleArn"]):  # Scheduler dead-letters with the schedule's role
+                self.sqs.send_message(QueueUrl=queue_url, MessageBody=target.get("Input", "{}"),
+                                      MessageAttributes={k: {"DataType": "String", "StringValue": v}
+                                                         for k, v in attributes.items() if v})
             self.dead_lettered.append((schedule["Name"], error.get("Code", "")))
         return True

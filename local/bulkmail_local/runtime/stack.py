@@ -33,7 +33,7 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
-from bulkmail_local.runtime import limits, moto_fixes
+from bulkmail_local.runtime import iam, limits, moto_fixes
 from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
 from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
@@ -70,7 +70,6 @@ NOT_PROVISIONED = {
     "AWS::CloudWatch::Alarm": "nothing evaluates alarms locally; metrics are summed in runtime.metrics",
     "AWS::CloudWatch::Dashboard": "nothing to show it",
     "AWS::SNS::Topic": "only alarms publish to it",
-    "AWS::IAM::Policy": "IAM is not enforced locally: every function runs as one local role",
     "AWS::Logs::LogGroup": "function logs go to the log file (outbox/lambda.log), kept as long as the file",
 }
 
@@ -86,12 +85,15 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
 
     def __call__(self, event_name, request, **kwargs):
         if "/functions/" in request.url and request.url.endswith("/invocations"):
-            return original(self, event_name, request, **kwargs)
+            return _denied(event_name, request) or original(self, event_name, request, **kwargs)
         with lock:
-            response = _answer(self, event_name, request, **kwargs)
+            response = _denied(event_name, request) or _answer(self, event_name, request, **kwargs)
             if runtime.meter is not None:
                 runtime.meter.record(event_name, request, response)
             return response
+
+    def _denied(event_name, request):
+        return runtime.iam.check(event_name, request) if runtime.iam is not None else None
 
     def _answer(self, event_name, request, **kwargs):
         refused = limits.refuse(request)
@@ -135,6 +137,8 @@ class EmbeddedRuntime:
         # requests of its own, while every other thread waits).
         self.request_lock = threading.RLock()
         self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
+        self.iam: iam.Authorizer | None = None  # each request against its caller's role (see iam.py)
+        self.transformed = iam.sam_transform(self.template, REGION)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
         self.log_file = log_file or self.outbox_dir / "lambda.log"
@@ -169,6 +173,7 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
         self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
         self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
+        self._stack.enter_context(iam.condition_operators())
         limits.patch_state_quota(self._stack)
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -219,9 +224,11 @@ class EmbeddedRuntime:
         self._create_event_buses()
         self._name_apis()
         self._name_state_machines()
+        self._create_roles()
         self._create_scheduling()
         self._create_functions()
         self._create_state_machines()
+        self._authorize_by_role()
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
         if self.state is not None:  # the stored account back in place before anything runs; from then
@@ -324,12 +331,29 @@ class EmbeddedRuntime:
         for logical_id in self._resources("AWS::Serverless::Api"):
             self.physical[logical_id] = self._name(logical_id).lower()
 
+    def _create_roles(self) -> None:
+        """Every role of the template after the SAM transform: the functions' and the state machine's too."""
+        for logical_id, resource in self.transformed["Resources"].items():
+            if resource["Type"] == "AWS::IAM::Role":
+                document = json.dumps(self.resolve(resource["Properties"]["AssumeRolePolicyDocument"]))
+                role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
+                self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
+
+    def role_of(self, logical_id: str) -> str:
+        """The ARN of the role a function or state machine runs as (from the transformed template)."""
+        props = self.transformed["Resources"][logical_id]["Properties"]
+        return self.resolve(props.get("Role") or props["RoleArn"])
+
+    def _authorize_by_role(self) -> None:
+        """From here on, each request a function, the state machine or a schedule makes needs its role's leave."""
+        for logical_id, resource in self.transformed["Resources"].items():
+            if resource["Type"] == "AWS::Events::Rule":  # named for the conditions that name them
+                self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
+        self.iam = iam.authorizer(self.transformed, self.resolve, lambda logical_id: self.attributes[(logical_id, "Arn")],
+                                  [self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")],
+                                  ACCOUNT, REGION)
+
     def _create_functions(self) -> None:
-        iam = self.client("iam")
-        role = iam.create_role(RoleName=self._name("FunctionRole"), AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
-        self.role_arn = role
         lam = self.client("lambda")
         functions = {k: merged_function(self.template, v)
                      for k, v in self._resources("AWS::Serverless::Function").items()}
@@ -352,6 +376,7 @@ class EmbeddedRuntime:
         for logical_id, props in functions.items():
             name = self._name(logical_id)
             props["Timeout"] = self.function_timeouts.get(logical_id, props["Timeout"])
+            role = self.role_of(logical_id)
             lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
                                 Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
                                 MemorySize=int(props["MemorySize"]))
@@ -359,7 +384,7 @@ class EmbeddedRuntime:
             self.functions[name] = LocalFunction(
                 logical_id, name, self.attributes[(logical_id, "Arn")],
                 lambda container, d=code_dir, h=handler_name: load_handler(d, h, container),
-                int(props["MemorySize"]), int(props["Timeout"]))
+                int(props["MemorySize"]), int(props["Timeout"]), role)
             self.functions[name].handler  # a first cold start now: a broken handler fails provisioning
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
@@ -374,6 +399,7 @@ class EmbeddedRuntime:
             batch_size=int(props.get("BatchSize", 10)),
             batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
             report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            role_arn=fn.role_arn,
             maximum_concurrency=self.worker_concurrency or concurrency,
         )
         self.event_sources.append(SqsEventSource(config, self.client("sqs"), fn.invoke, REGION))
@@ -397,10 +423,6 @@ class EmbeddedRuntime:
             arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
             self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
             groups.append(name)
-        for logical_id, props in self._resources("AWS::IAM::Role").items():
-            document = json.dumps(self.resolve(props["AssumeRolePolicyDocument"]))
-            role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
-            self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
         self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups)
 
     def _create_state_machines(self) -> None:
@@ -410,7 +432,7 @@ class EmbeddedRuntime:
             for key, value in self.resolve(props.get("DefinitionSubstitutions", {})).items():
                 definition = definition.replace("${" + key + "}", str(value))
             arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
-                                           roleArn=self.role_arn, type=props.get("Type", "STANDARD"))["stateMachineArn"]
+                                           roleArn=self.role_of(logical_id), type=props.get("Type", "STANDARD"))["stateMachineArn"]
             if arn != self.physical[logical_id]:
                 raise RuntimeError(f"{logical_id}: created as {arn}, announced as {self.physical[logical_id]}")
             self.state_machine_arn = arn
