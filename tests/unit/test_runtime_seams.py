@@ -415,3 +415,39 @@ def test_secrets_schedules_and_executions_are_where_persistence_reads_them(aws: 
         "ActionAfterCompletion",
     } <= stored.keys()
     assert callable(StepFunctionsParserBackend._get_executions)  # the backend when execute_state_machine is on
+
+
+# --- local IAM (runtime/iam.py): moto's request parsers and policy evaluator ---------------------
+
+
+def test_moto_parses_a_request_into_the_parameters_iam_checks(aws: None) -> None:
+    from bulkmail_local.runtime import iam
+
+    seen: list[Any] = []
+    original = BotocoreStubber.__call__
+
+    def spy(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if event_name == "before-send.sqs.CreateQueue":
+            seen.append(iam.request_parameters("sqs", request))
+        return original(self, event_name, request, **kwargs)
+
+    with mock.patch.object(BotocoreStubber, "__call__", spy):
+        boto3.client("sqs", region_name=REGION).create_queue(QueueName="parsed", Attributes={"DelaySeconds": "1"})
+    assert seen and seen[0]["QueueName"] == "parsed", "moto's request parsing moved: runtime.iam reads no parameters"
+
+
+def test_moto_evaluates_policies_and_still_lacks_arn_equals() -> None:
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    # moto compares actions case-sensitively (IAM does not): runtime.iam lowercases both sides.
+    allow = {"Effect": "Allow", "Action": "sqs:sendmessage", "Resource": "arn:aws:sqs:us-east-1:123456789012:q"}
+    deny = {**allow, "Effect": "Deny"}
+    policy = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": [allow]}))
+    assert policy.is_action_permitted("sqs:sendmessage", allow["Resource"], None, {}) == PermissionResult.PERMITTED
+    both = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": [allow, deny]}))
+    assert both.is_action_permitted("sqs:sendmessage", allow["Resource"], None, {}) == PermissionResult.DENIED
+    assert "StringEquals" in policy_conditions.CONDITION_OPERATIONS
+    assert "ArnEquals" not in policy_conditions.CONDITION_OPERATIONS, (
+        "moto evaluates ArnEquals now: runtime.iam.condition_operators may go"
+    )

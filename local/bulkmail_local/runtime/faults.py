@@ -23,9 +23,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from botocore.awsrequest import AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
 
 from bulkmail_local.runtime.iam import as_operator
+from bulkmail_local.runtime.seams import aws_response
 
 _BATCH_ID = re.compile(rb'"batch_id":\s*\{"S":\s*"([^"]+)"')
 _TO = re.compile(rb"^To:.*?<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.MULTILINE | re.IGNORECASE)
@@ -78,7 +78,7 @@ def _error(status: int, code: str, message: str, url: str, **fields) -> AWSRespo
     headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex}
     # The code in the header (REST-JSON services) and in `__type` (JSON services such as DynamoDB).
     body = {"__type": code, "message": message, **fields}
-    return AWSResponse(url, status, headers, MockRawResponse(json.dumps(body)))
+    return aws_response(url, status, headers, json.dumps(body))
 
 
 def _component() -> str:

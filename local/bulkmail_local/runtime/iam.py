@@ -31,7 +31,6 @@ from unittest import mock
 
 import boto3
 from botocore.awsrequest import AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
 from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.request import determine_request_protocol, normalize_request
 from moto.core.routing import get_service_router
@@ -41,6 +40,7 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionRes
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ses.models import ses_backends
+from bulkmail_local.runtime.seams import aws_response
 
 # Template resource types this module honours (the roles are created by the runtime).
 POLICY_TYPES = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::SQS::QueuePolicy")
@@ -434,7 +434,7 @@ def access_denied(service_id: str, principal: str, need: Needed, session: str) -
         headers["Content-Type"] = "text/xml"
         body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>"
                 f"</Error><RequestId>local-iam</RequestId></ErrorResponse>").encode()
-    return AWSResponse("https://local-iam", 403 if protocol == "rest-json" else 400, headers, MockRawResponse(body))
+    return aws_response("https://local-iam", 403 if protocol == "rest-json" else 400, headers, body)
 
 
 def condition_operators():

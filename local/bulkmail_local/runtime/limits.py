@@ -25,7 +25,7 @@ from typing import Any
 from unittest import mock
 
 from botocore.awsrequest import AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
+from bulkmail_local.runtime.seams import aws_response
 
 STATE_PAYLOAD_BYTES = 262_144
 SQS_MESSAGE_BYTES = 1_048_576
@@ -36,7 +36,7 @@ SES_LINE_CHARACTERS = 998  # 1,000 with the CRLF that ends the line
 def _json_error(request, status: int, code: str, message: str) -> AWSResponse:
     headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
     body = json.dumps({"__type": code, "message": message})
-    return AWSResponse(request.url, status, headers, MockRawResponse(body))  # type: ignore[arg-type]  # as moto does
+    return aws_response(request.url, status, headers, body)
 
 
 def _sqs_error(request, code: str, message: str) -> AWSResponse:

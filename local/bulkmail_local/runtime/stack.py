@@ -8,6 +8,7 @@ Parameters are the template's, with overrides for local speed (PollSeconds=1 by 
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -20,10 +21,11 @@ import uuid
 import warnings
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TextIO
 from unittest import mock
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
@@ -42,7 +44,15 @@ from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
 
 if TYPE_CHECKING:
-    from bulkmail_local.runtime.persistence import DurableState
+    from bulkmail_local.runtime.persistence import DurableState, Resumed
+
+
+class FaultInjector(Protocol):
+    """Consulted on every emulated AWS request (runtime.faults): an answer of its own, or None."""
+
+    def before(self, request: Any) -> AWSResponse | None: ...
+
+    def after(self, request: Any, response: Any) -> None: ...
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
@@ -132,7 +142,7 @@ class EmbeddedRuntime:
         self.environment_overrides = {"UNSUBSCRIBE_BASE_URL": public_url.rstrip("/"), **(environment or {})}
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
-        self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        self.faults: FaultInjector | None = None
         # Held while one emulated AWS request is answered (re-entrant: a test holding it still makes
         # requests of its own, while every other thread waits).
         self.request_lock = threading.RLock()
@@ -153,7 +163,7 @@ class EmbeddedRuntime:
         self._suffix = uuid.uuid4().hex[:8].upper()
         if state is not None:
             self._suffix = state.physical_suffix(self._suffix)  # the same names as the stored account's
-        self.resumed = None  # what loading the stored state found (runtime.persistence.Resumed)
+        self.resumed: Resumed | None = None  # what loading the stored state found
         self.resolve = Resolver(
             self.parameters,
             {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK,
@@ -205,7 +215,7 @@ class EmbeddedRuntime:
     def client(self, service: str):
         """One client per service (boto3 clients are thread-safe; creating one costs milliseconds)."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=REGION)
+            self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
         return self._clients[service]
 
     # --- provisioning ----------------------------------------------------------------------------
@@ -229,6 +239,7 @@ class EmbeddedRuntime:
         self._create_functions()
         self._create_state_machines()
         self._authorize_by_role()
+        assert self._log_stream is not None  # opened in __enter__
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
         if self.state is not None:  # the stored account back in place before anything runs; from then
@@ -383,7 +394,7 @@ class EmbeddedRuntime:
             code_dir, handler_name = self.template_path.parent / props["CodeUri"], props["Handler"]
             self.functions[name] = LocalFunction(
                 logical_id, name, self.attributes[(logical_id, "Arn")],
-                lambda container, d=code_dir, h=handler_name: load_handler(d, h, container),
+                functools.partial(load_handler, code_dir, handler_name),
                 int(props["MemorySize"]), int(props["Timeout"]), role)
             self.functions[name].handler  # a first cold start now: a broken handler fails provisioning
             for event in props.get("Events", {}).values():
