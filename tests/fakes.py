@@ -212,7 +212,12 @@ class FakeLedger:
 
     def take_over_for_resend(self, original_id: str, email: str, resend_id: str, lease: Lease) -> bool:
         row = self.rows.get((original_id, email))
-        if row is None or row["status"] != "failed" or "redriven_by" in row or row.get("resent_in", resend_id) != resend_id:
+        if (
+            row is None
+            or row["status"] != "failed"
+            or "redriven_by" in row
+            or row.get("resent_in", resend_id) != resend_id
+        ):
             return False
         row["resent_in"] = resend_id
         return True
@@ -248,7 +253,9 @@ class FakeLedger:
 
     # --- reads ---------------------------------------------------------------------------------
     def _failed(self, campaign_id: str) -> list[str]:
-        return [email for (cid, email), row in sorted(self.rows.items()) if cid == campaign_id and row["status"] == "failed"]
+        return [
+            email for (cid, email), row in sorted(self.rows.items()) if cid == campaign_id and row["status"] == "failed"
+        ]
 
     def count_failed(self, campaign_id: str) -> int:
         return len(self._failed(campaign_id))

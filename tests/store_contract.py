@@ -88,7 +88,9 @@ def outcomes_and_counters_are_recorded_together_once_per_recipient(campaigns: An
     stored = campaigns.get("records")
     counts = [stored[c] for c in ("sent_count", "failed_count", "skipped_count", "processed_count")]
     assert counts == [1, 1, 1, 3]
-    assert ledger.recorded("records", ["a@example.org"]) == {"a@example.org": {"email": "a@example.org", "message_id": "m-a"}}
+    assert ledger.recorded("records", ["a@example.org"]) == {
+        "a@example.org": {"email": "a@example.org", "message_id": "m-a"}
+    }
     assert ledger.count_failed("records") == 1
     assert ledger.claim("records", "b1", "t2", 1001.0, 60).claim is Claim.DONE
     ledger.claim("records", "b2", "t3", 1000.0, 60)

@@ -1,4 +1,5 @@
 """Contacts as users send them (API, CSV, CLI), checked against the contact schema."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -14,9 +15,12 @@ SUPPRESSION_ROOM_BYTES = 8 * 1024
 MAX_CONTACT_BYTES = DYNAMODB_ITEM_BYTES - SUPPRESSION_ROOM_BYTES
 
 
-def normalise_contacts(documents: Iterable[Any], *, now: datetime | None = None,
-                       label: Callable[[int], str] = lambda i: f"contacts[{i}]",
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def normalise_contacts(
+    documents: Iterable[Any],
+    *,
+    now: datetime | None = None,
+    label: Callable[[int], str] = lambda i: f"contacts[{i}]",
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(items to store, rejected). Each rejected one has its index, email, the first field at fault
     and the reason (`error`: "field: problem; ..."). A later contact with an address already given
     is rejected as a duplicate (`label` names the earlier one), so each address is stored once."""
@@ -37,12 +41,21 @@ def normalise_contacts(documents: Iterable[Any], *, now: datetime | None = None,
             item["created_at"] = stamp
             size = dynamodb_item_size(item)
             if size > MAX_CONTACT_BYTES:
-                errors = [{"field": _largest_field(item),
-                           "message": f"the contact is {size} bytes as DynamoDB counts it; at most {MAX_CONTACT_BYTES}"}]
+                errors = [
+                    {
+                        "field": _largest_field(item),
+                        "message": f"the contact is {size} bytes as DynamoDB counts it; at most {MAX_CONTACT_BYTES}",
+                    }
+                ]
         if errors:
-            rejected.append({"index": index, "email": email if isinstance(email, str) else None,
-                             "field": errors[0]["field"],
-                             "error": "; ".join(f"{e['field']}: {e['message']}" for e in errors)})
+            rejected.append(
+                {
+                    "index": index,
+                    "email": email if isinstance(email, str) else None,
+                    "field": errors[0]["field"],
+                    "error": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                }
+            )
             continue
         first_index[key] = index
         items.append(item)

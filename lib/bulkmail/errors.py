@@ -41,6 +41,7 @@ class ConfigurationError(BulkmailError):
 
 # --- Send outcomes the transports classify into (docs/architecture.md, decision 10) ----------
 
+
 class SendError(BulkmailError):
     """A send did not go through. Subclasses say what to do about it."""
 
@@ -84,6 +85,7 @@ class InvalidTransition(BulkmailError):
 
 # --- A worker's message that is to come back later (never counted) ------------------------------
 
+
 class CampaignWaiting(SendError):
     """The campaign is not sending now (scheduled, or paused while parking failed): retry later."""
 
@@ -102,6 +104,7 @@ class PacingDeferred(SendError):
 
 
 # --- Step Functions and the API's pages (adapters/control) ---------------------------------------
+
 
 class ExecutionNotFound(LookupError):
     """No execution by that ARN (or none the caller may see)."""

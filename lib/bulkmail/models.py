@@ -1,4 +1,5 @@
 """Plain data shapes shared by the workflow, the worker and the adapters."""
+
 from __future__ import annotations
 
 import enum
@@ -109,10 +110,10 @@ class Outcome:
     status: DeliveryStatus
     reason: str = ""
     message_id: str = ""
-    dead_lettered: bool = False          # failed because its message is going to the DLQ (redrivable)
-    replaces_dead_letter: bool = False   # a redriven recipient: this outcome replaces that failure
-    failure_class: str = ""              # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
-    noted: bool = False                  # sent, and its ledger row already written (uncounted until recorded)
+    dead_lettered: bool = False  # failed because its message is going to the DLQ (redrivable)
+    replaces_dead_letter: bool = False  # a redriven recipient: this outcome replaces that failure
+    failure_class: str = ""  # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
+    noted: bool = False  # sent, and its ledger row already written (uncounted until recorded)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,11 @@ class BatchMessage:
 
 
 class Claim(enum.Enum):
-    CLAIMED = "claimed"       # first claim of this batch
-    RECLAIMED = "reclaimed"   # an earlier attempt ended (throttled, crashed): some may be recorded
-    DONE = "done"             # recorded already: acknowledge the message
-    BUSY = "busy"             # another worker holds a live lease
-    PARKED = "parked"         # held while its campaign is paused: a duplicate of a parked message
+    CLAIMED = "claimed"  # first claim of this batch
+    RECLAIMED = "reclaimed"  # an earlier attempt ended (throttled, crashed): some may be recorded
+    DONE = "done"  # recorded already: acknowledge the message
+    BUSY = "busy"  # another worker holds a live lease
+    PARKED = "parked"  # held while its campaign is paused: a duplicate of a parked message
 
 
 @dataclass(frozen=True)

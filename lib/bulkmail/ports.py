@@ -32,9 +32,7 @@ class Campaigns(Protocol):
         """The recipient estimate, only before the first page is fanned out."""
         ...
 
-    def record_fanout_page(
-        self, campaign_id: str, page_no: int, cursor: Cursor | None, queued: int, now: str
-    ) -> bool:
+    def record_fanout_page(self, campaign_id: str, page_no: int, cursor: Cursor | None, queued: int, now: str) -> bool:
         """Count page `page_no` and move the cursor, once; the last page (no cursor) fixes the total."""
         ...
 

@@ -4,6 +4,7 @@
 `{{first_name | default("friend")}}` gives a fallback. Contact values are HTML-escaped in the HTML
 part. Templates are compiled once per distinct source text, so an edited campaign compiles anew.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,10 +41,10 @@ TEMPLATE_FIELDS = frozenset(
 # A template's budget for one render (one part, one recipient). A worker renders three parts for each
 # of up to 90 recipients in one invocation: the time cap keeps a hostile template from eating it.
 MAX_RENDER_SECONDS = 0.25
-MAX_RENDERED_CHARS = 1_000_000     # any one value a template makes, and each part it renders
-MAX_TEMPLATE_STEPS = 100_000       # loop iterations + calls + filters, all loops together
+MAX_RENDERED_CHARS = 1_000_000  # any one value a template makes, and each part it renders
+MAX_TEMPLATE_STEPS = 100_000  # loop iterations + calls + filters, all loops together
 _MAX_EXPONENT = 1024
-_MAX_INT_BITS = 100_000            # integers too: big-number arithmetic runs in C, past any time check
+_MAX_INT_BITS = 100_000  # integers too: big-number arithmetic runs in C, past any time check
 _LARGE_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(?:\*|\d{5,})|%[-#0 +]*\d*\.(?:\*|\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 # Filters whose output grows with an argument (width, count) rather than with their input.
 _UNBOUNDED_FILTERS = ("center", "indent", "wordwrap", "format")
@@ -97,10 +98,13 @@ def _budgeted_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
         _step()
-        if any(isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_RENDERED_CHARS
-               for a in (*args, *kwargs.values())):
+        if any(
+            isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_RENDERED_CHARS
+            for a in (*args, *kwargs.values())
+        ):
             raise TemplateBudgetExceeded(f"the {name} filter's argument is too large")
         return _sized(func(*args, **kwargs))
+
     return run
 
 
@@ -137,10 +141,14 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
                     _check_length(len(seq) * times)
-        elif operator == "**" and isinstance(right, (int, float)) and (
-                abs(right) > _MAX_EXPONENT or isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS):
-            raise TemplateBudgetExceeded(f"the power is too large (exponents up to {_MAX_EXPONENT}, "
-                                         f"results up to {_MAX_INT_BITS} bits)")
+        elif (
+            operator == "**"
+            and isinstance(right, (int, float))
+            and (abs(right) > _MAX_EXPONENT or isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS)
+        ):
+            raise TemplateBudgetExceeded(
+                f"the power is too large (exponents up to {_MAX_EXPONENT}, results up to {_MAX_INT_BITS} bits)"
+            )
         elif operator == "%":
             _check_format(left)
         elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
@@ -170,10 +178,15 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
 _JINJA_REPLACE = ImmutableSandboxedEnvironment().filters["replace"]
 _text_env = BudgetedSandbox(autoescape=False, keep_trailing_newline=True)
 _html_env = BudgetedSandbox(autoescape=True, keep_trailing_newline=True)
-_SAMPLE_CONTACT = Contact(email="sample@example.org", first_name="Ada", last_name="Lovelace", company="Analytical",
-                          attributes={"plan": "pro"})
-_STANDALONE = {nodes.Extends: "{% extends %}", nodes.Include: "{% include %}", nodes.Import: "{% import %}",
-               nodes.FromImport: "{% from ... import %}"}
+_SAMPLE_CONTACT = Contact(
+    email="sample@example.org", first_name="Ada", last_name="Lovelace", company="Analytical", attributes={"plan": "pro"}
+)
+_STANDALONE = {
+    nodes.Extends: "{% extends %}",
+    nodes.Include: "{% include %}",
+    nodes.Import: "{% import %}",
+    nodes.FromImport: "{% from ... import %}",
+}
 
 
 def template_problems(source: str) -> list[str]:
@@ -184,14 +197,24 @@ def template_problems(source: str) -> list[str]:
         ast = _text_env.parse(source)
     except TemplateSyntaxError as exc:
         return [f"template syntax error on line {exc.lineno}: {exc.message}"]
-    problems = [f"{tag} is not available: a template stands alone (line {node.lineno})"
-                for kind, tag in _STANDALONE.items() for node in ast.find_all(kind)]
-    problems += [f"recursive loops are not available (line {node.lineno})"
-                 for node in ast.find_all(nodes.For) if node.recursive]
-    internal = [node for node in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem))
-                if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")]
-    problems += [f"attribute {getattr(n, 'attr', None) or getattr(getattr(n, 'arg', None), 'value', '')!r} is not available: the sandbox forbids "
-                 f"internals (line {n.lineno})" for n in internal]
+    problems = [
+        f"{tag} is not available: a template stands alone (line {node.lineno})"
+        for kind, tag in _STANDALONE.items()
+        for node in ast.find_all(kind)
+    ]
+    problems += [
+        f"recursive loops are not available (line {node.lineno})" for node in ast.find_all(nodes.For) if node.recursive
+    ]
+    internal = [
+        node
+        for node in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem))
+        if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")
+    ]
+    problems += [
+        f"attribute {getattr(n, 'attr', None) or getattr(getattr(n, 'arg', None), 'value', '')!r} is not available: the sandbox forbids "
+        f"internals (line {n.lineno})"
+        for n in internal
+    ]
     try:
         undeclared = find_undeclared_variables(ast)  # compiles: unknown filters and tests are found here
     except TemplateAssertionError as exc:
@@ -268,8 +291,10 @@ def _text_footer(text: str, url: str) -> str:
 
 
 def _html_footer(html: str, url: str) -> str:
-    footer = (f'<p style="font-size:12px;color:#666666">To stop receiving these emails, '
-              f'<a href="{escape(url)}">unsubscribe</a>.</p>')
+    footer = (
+        f'<p style="font-size:12px;color:#666666">To stop receiving these emails, '
+        f'<a href="{escape(url)}">unsubscribe</a>.</p>'
+    )
     ends = list(_BODY_END.finditer(html))
     if ends:
         at = ends[-1].start()
@@ -277,8 +302,9 @@ def _html_footer(html: str, url: str) -> str:
     return html + footer
 
 
-def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "",
-           unsubscribe_mailto: str = "") -> RenderedEmail:
+def render(
+    campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "", unsubscribe_mailto: str = ""
+) -> RenderedEmail:
     """Subject and bodies for one contact; without a text body, the text is made from the HTML one.
     With an unsubscribe URL, a body whose template does not
     show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one."""
@@ -294,8 +320,9 @@ def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = ""
         text = html_to_text(html or "")
     if unsubscribe_url and unsubscribe_url not in text:
         text = _text_footer(text, unsubscribe_url)
-    return RenderedEmail(subject=subject, text=text, html=html, unsubscribe_url=unsubscribe_url,
-                         unsubscribe_mailto=unsubscribe_mailto)
+    return RenderedEmail(
+        subject=subject, text=text, html=html, unsubscribe_url=unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto
+    )
 
 
 # The fast, classic email API: building a message with the header-parsing API cost 2.4 ms, this

@@ -5,6 +5,7 @@ accepted email in the ledger at once → record every outcome, the counters and 
 transaction. The campaign is read fresh for each
 message, so a pause, cancel or edit takes effect from the next batch of recipients on
 (docs/architecture.md, decision 8) at the price of one GetItem per message."""
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,14 @@ class Pacer:
     # schedule: SES itself allows about a second of burst.
     CATCH_UP_SECONDS = 1.0
 
-    def __init__(self, rate: float, workers: int, clock: Callable[[], float], sleep: Callable[[float], None],
-                 phase: float | None = None):
+    def __init__(
+        self,
+        rate: float,
+        workers: int,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        phase: float | None = None,
+    ):
         self.interval = max(1, workers) / min(MAX_SEND_RATE, max(MIN_SEND_RATE, rate))
         self.clock = clock
         self.sleep = sleep
@@ -106,11 +113,20 @@ class BatchSender:
     # Kept from the invocation's end for the last writes (each a few ms; retried writes use the rest).
     RECORD_SAFETY_SECONDS = 1.0
 
-    def __init__(self, *, settings: Settings, campaigns: Campaigns, contacts: Contacts, ledger: Ledger,
-                 transport_for: Callable[[dict[str, Any]], Transport],
-                 remaining_seconds: Callable[[], float] = lambda: float("inf"), send_margin: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        campaigns: Campaigns,
+        contacts: Contacts,
+        ledger: Ledger,
+        transport_for: Callable[[dict[str, Any]], Transport],
+        remaining_seconds: Callable[[], float] = lambda: float("inf"),
+        send_margin: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         """`remaining_seconds`: the invocation's time left. Sending stops `send_margin` before its end
         (what was sent is then recorded); recording may go on until RECORD_SAFETY_SECONDS before it."""
         self.settings = settings
@@ -146,25 +162,44 @@ class BatchSender:
         token = uuid.uuid4().hex
         claim = self.ledger.claim(msg.campaign_id, msg.batch_id, token, self.wall_clock(), self.settings.lease_seconds)
         if claim.claim in (Claim.DONE, Claim.PARKED):
-            logger.info("batch already %s; acknowledging the redelivery", claim.claim.value,
-                        extra={"batch_id": msg.batch_id})
+            logger.info(
+                "batch already %s; acknowledging the redelivery", claim.claim.value, extra={"batch_id": msg.batch_id}
+            )
             return []
         if claim.claim is Claim.BUSY:
             raise BatchBusy(f"batch {msg.batch_id} of {msg.campaign_id} is being sent by another worker")
-        lease = Lease(msg.campaign_id, msg.batch_id, token, self.settings.lease_seconds, self.record_time_left,
-                      self.wall_clock, self.sleep)
+        lease = Lease(
+            msg.campaign_id,
+            msg.batch_id,
+            token,
+            self.settings.lease_seconds,
+            self.record_time_left,
+            self.wall_clock,
+            self.sleep,
+        )
         emails = list(dict.fromkeys(msg.contact_emails))
         replaces: set[str] = set()
         outcomes: list[Outcome] = []
         if claim.claim is Claim.RECLAIMED:
             rows = self.ledger.recorded(msg.campaign_id, emails)
             # Sent by an earlier attempt that ended before recording them: counted now, not sent again.
-            outcomes = [Outcome(e, DeliveryStatus.SENT, message_id=r.get("message_id", ""), noted=True,
-                                replaces_dead_letter=bool(r.get("replaced_dead_letter")))
-                        for e, r in rows.items() if r.get("uncounted")]
+            outcomes = [
+                Outcome(
+                    e,
+                    DeliveryStatus.SENT,
+                    message_id=r.get("message_id", ""),
+                    noted=True,
+                    replaces_dead_letter=bool(r.get("replaced_dead_letter")),
+                )
+                for e, r in rows.items()
+                if r.get("uncounted")
+            ]
             # A redriven dead letter is sent again only if no re-send of the campaign has taken it over.
-            replaces = {e for e, r in rows.items() if r.get("dead_lettered")
-                        and self.ledger.take_back_dead_letter(msg.campaign_id, e, lease)}
+            replaces = {
+                e
+                for e, r in rows.items()
+                if r.get("dead_lettered") and self.ledger.take_back_dead_letter(msg.campaign_id, e, lease)
+            }
             emails = [e for e in emails if e not in rows or e in replaces]
 
         if campaign["status"] == CampaignStatus.PAUSED.value:
@@ -174,8 +209,9 @@ class BatchSender:
             raise CampaignWaiting(f"campaign {msg.campaign_id} is paused")
         if campaign["status"] in _SKIP_REASON:
             reason = _SKIP_REASON[campaign["status"]]
-            outcomes += [Outcome(e, DeliveryStatus.SKIPPED, reason=reason, replaces_dead_letter=e in replaces)
-                         for e in emails]
+            outcomes += [
+                Outcome(e, DeliveryStatus.SKIPPED, reason=reason, replaces_dead_letter=e in replaces) for e in emails
+            ]
             return self._record(campaign, lease, outcomes, "done")
 
         contacts = self.contacts.batch_get(emails)
@@ -191,20 +227,35 @@ class BatchSender:
             dead = final_attempt and not isinstance(exc, (PacingDeferred, SendingPaused))
             if dead:
                 done = {o.email for o in outcomes}
-                outcomes += [Outcome(e, DeliveryStatus.FAILED, reason=f"dead-lettered: {exc}", dead_lettered=True,
-                                     replaces_dead_letter=e in replaces, failure_class="DeadLettered")
-                             for e in emails if e not in done]
+                outcomes += [
+                    Outcome(
+                        e,
+                        DeliveryStatus.FAILED,
+                        reason=f"dead-lettered: {exc}",
+                        dead_lettered=True,
+                        replaces_dead_letter=e in replaces,
+                        failure_class="DeadLettered",
+                    )
+                    for e in emails
+                    if e not in done
+                ]
             if isinstance(exc, SendingPaused):
                 # The account or its configuration cannot send: nobody is failed for it; the campaign
                 # pauses with the reason (and its CampaignPaused event) until an operator resumes it.
-                self.campaigns.transition(msg.campaign_id, (CampaignStatus.QUEUED, CampaignStatus.PROCESSING),
-                                          CampaignStatus.PAUSED, now_iso(), {"pause_reason": str(exc)})
+                self.campaigns.transition(
+                    msg.campaign_id,
+                    (CampaignStatus.QUEUED, CampaignStatus.PROCESSING),
+                    CampaignStatus.PAUSED,
+                    now_iso(),
+                    {"pause_reason": str(exc)},
+                )
             self._record(campaign, lease, outcomes, "dead" if dead else "pending")
             raise
         return self._record(campaign, lease, outcomes, "done")
 
-    def _deliver(self, campaign: dict[str, Any], email: str, contact: Contact | None, lease: Lease,
-                 redriven: bool) -> Outcome | None:
+    def _deliver(
+        self, campaign: dict[str, Any], email: str, contact: Contact | None, lease: Lease, redriven: bool
+    ) -> Outcome | None:
         """One recipient's outcome; None when it belongs to another campaign of the family now."""
         if contact is None:
             logger.warning(str(ContactNotFound(email)) + " (deleted after queueing): skipped")
@@ -212,21 +263,33 @@ class BatchSender:
         if contact.status != ContactStatus.SUBSCRIBED.value:
             return Outcome(email, DeliveryStatus.SKIPPED, reason=contact.status, replaces_dead_letter=redriven)
         if not is_email(email):
-            return Outcome(email, DeliveryStatus.FAILED, reason="invalid email address", failure_class="InvalidAddress",
-                           replaces_dead_letter=redriven)
+            return Outcome(
+                email,
+                DeliveryStatus.FAILED,
+                reason="invalid email address",
+                failure_class="InvalidAddress",
+                replaces_dead_letter=redriven,
+            )
         try:
-            links: dict[str, str] = (self.unsubscribe_links.for_recipient(campaign["campaign_id"], email)
-                                     if self.unsubscribe_links else {})
+            links: dict[str, str] = (
+                self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
+            )
             message = build_mime(campaign, contact, render(campaign, contact, **links))
             message.as_bytes()  # a value that cannot go on the wire fails here, for this recipient only
         except Exception as exc:  # a template or a value that fails for this contact fails this recipient only
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})
-            return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}", failure_class="RenderError",
-                           replaces_dead_letter=redriven)
+            return Outcome(
+                email,
+                DeliveryStatus.FAILED,
+                reason=f"render error: {exc}",
+                failure_class="RenderError",
+                replaces_dead_letter=redriven,
+            )
         transport = self._transport(campaign)
         self._pacer(campaign).wait(self.send_time_left())
-        if campaign.get("resend_of") and not self.ledger.take_over_for_resend(campaign["resend_of"], email,
-                                                                               campaign["campaign_id"], lease):
+        if campaign.get("resend_of") and not self.ledger.take_over_for_resend(
+            campaign["resend_of"], email, campaign["campaign_id"], lease
+        ):
             # A redrive of the original has sent (or is sending) to this recipient.
             return Outcome(email, DeliveryStatus.SKIPPED, reason="sent_by_original", replaces_dead_letter=redriven)
         outcome = self._send(transport, message, email)
@@ -256,10 +319,11 @@ class BatchSender:
                 throttle_left -= 1
             except TransientSendError as exc:
                 if transient_left == 0:
-                    return Outcome(email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}",
-                                   failure_class="Transient")
+                    return Outcome(
+                        email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}", failure_class="Transient"
+                    )
                 transient_left -= 1
-            delay = self.settings.retry_base_seconds * 2 ** attempt
+            delay = self.settings.retry_base_seconds * 2**attempt
             if delay > self.send_time_left():
                 raise OutOfTime(f"no time left to retry the send to {email}")
             self.sleep(delay)
@@ -278,8 +342,9 @@ class BatchSender:
             self._pacers[cid] = Pacer(rate, self.settings.worker_concurrency, self.clock, self.sleep)
         return self._pacers[cid]
 
-    def _record(self, campaign: dict[str, Any], lease: Lease, outcomes: list[Outcome],
-                batch_status: str) -> list[Outcome]:
+    def _record(
+        self, campaign: dict[str, Any], lease: Lease, outcomes: list[Outcome], batch_status: str
+    ) -> list[Outcome]:
         recorded = self.ledger.record(lease, outcomes, batch_status=batch_status, now_iso=now_iso())
         if len(recorded) != len(outcomes):
             duplicates = sorted({o.email for o in outcomes} - {o.email for o in recorded})
@@ -287,8 +352,13 @@ class BatchSender:
         for outcome in recorded:
             self.stats.record(outcome)
         if campaign["status"] == CampaignStatus.QUEUED.value and any(o.status is DeliveryStatus.SENT for o in recorded):
-            self.campaigns.transition(lease.campaign_id, (CampaignStatus.QUEUED,), CampaignStatus.PROCESSING,
-                                      now_iso(), {"started_at": now_iso()})
+            self.campaigns.transition(
+                lease.campaign_id,
+                (CampaignStatus.QUEUED,),
+                CampaignStatus.PROCESSING,
+                now_iso(),
+                {"started_at": now_iso()},
+            )
             campaign["status"] = CampaignStatus.PROCESSING.value
         return recorded
 

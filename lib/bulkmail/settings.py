@@ -1,4 +1,5 @@
 """The deployment's configuration, read from the environment once per container and checked."""
+
 from __future__ import annotations
 
 import os
@@ -27,19 +28,19 @@ class Settings:
     batches_table: str
     send_queue_url: str
     lease_seconds: int  # a batch claim is stale after this: LEASE_SECONDS in template.yaml, > the worker's timeout
-    recipients_per_message: int = 50     # contact references in one SQS message
-    fanout_page_size: int = 1000         # contacts read per fan-out step
-    backlog_seconds: int = 180           # fan-out stops while the backlog exceeds this much sending
+    recipients_per_message: int = 50  # contact references in one SQS message
+    fanout_page_size: int = 1000  # contacts read per fan-out step
+    backlog_seconds: int = 180  # fan-out stops while the backlog exceeds this much sending
     default_max_send_rate: float = 14.0  # emails/s when the campaign names none (SES sandbox rate)
-    poll_seconds: int = 60               # the workflow's wait between steps (back-pressure, completion)
-    steps_per_execution: int = 2000      # then the campaign continues in a new execution (≤ 9 events a step)
-    worker_concurrency: int = 2          # the event source's MaximumConcurrency: pacing divides the rate
-    max_receive_count: int = 20          # the send queue's redrive maxReceiveCount
-    transient_retries: int = 2           # in-place retries of a transient send error, then failed
-    throttle_retries: int = 3            # in-place retries of a throttled send, then back to the queue
+    poll_seconds: int = 60  # the workflow's wait between steps (back-pressure, completion)
+    steps_per_execution: int = 2000  # then the campaign continues in a new execution (≤ 9 events a step)
+    worker_concurrency: int = 2  # the event source's MaximumConcurrency: pacing divides the rate
+    max_receive_count: int = 20  # the send queue's redrive maxReceiveCount
+    transient_retries: int = 2  # in-place retries of a transient send error, then failed
+    throttle_retries: int = 3  # in-place retries of a throttled send, then back to the queue
     retry_base_seconds: float = 0.2
     event_bus_name: str = ""
-    lists_table: str = ""                # the list names imports keep (the API function's)             # campaign lifecycle events; empty: none published from code
+    lists_table: str = ""  # the list names imports keep (the API function's)             # campaign lifecycle events; empty: none published from code
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:
@@ -62,7 +63,9 @@ class Settings:
             try:
                 values[f.name] = kind(raw)
             except ValueError:
-                raise ConfigurationError(f"environment variable {name} must be a {kind.__name__}, not {raw!r}") from None
+                raise ConfigurationError(
+                    f"environment variable {name} must be a {kind.__name__}, not {raw!r}"
+                ) from None
         return cls(**values)
 
 

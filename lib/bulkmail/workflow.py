@@ -1,5 +1,6 @@
 """The logic behind the workflow's Lambda steps: persist a validated campaign, advance it one step,
 continue it as a new execution."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -9,7 +10,6 @@ from bulkmail.errors import CampaignInvalid
 from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
 from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
 from bulkmail.settings import Settings
-
 
 
 def _now() -> str:
@@ -22,8 +22,9 @@ def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledge
     return contacts.count_recipients(campaign.get("list"))
 
 
-def audience_page(campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts,
-                  ledger: Ledger) -> tuple[list[str], Cursor | None]:
+def audience_page(
+    campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts, ledger: Ledger
+) -> tuple[list[str], Cursor | None]:
     """The next page of recipients: subscribed contacts (of the list), or a re-send's failed ones."""
     if campaign.get("resend_of"):
         return ledger.failed_page(campaign["resend_of"], cursor, limit)
@@ -42,8 +43,15 @@ def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settin
     }
 
 
-def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns: Campaigns, contacts: Contacts,
-                     ledger: Ledger, settings: Settings) -> dict[str, Any]:
+def persist_campaign(
+    campaign: dict[str, Any],
+    execution_arn: str,
+    *,
+    campaigns: Campaigns,
+    contacts: Contacts,
+    ledger: Ledger,
+    settings: Settings,
+) -> dict[str, Any]:
     """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
     record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
@@ -51,19 +59,35 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns:
         existing = campaigns.get(campaign["campaign_id"])
         # A scheduled campaign was stored by the API (its record may have been edited since): adopt it.
         adopted = existing.get("status") == CampaignStatus.SCHEDULED.value and campaigns.transition(
-            campaign["campaign_id"], (CampaignStatus.SCHEDULED,), CampaignStatus.QUEUED, record["updated_at"],
-            extra={"execution_arn": execution_arn, "total_contacts": estimate,
-                   "max_send_rate": record["max_send_rate"]})
+            campaign["campaign_id"],
+            (CampaignStatus.SCHEDULED,),
+            CampaignStatus.QUEUED,
+            record["updated_at"],
+            extra={
+                "execution_arn": execution_arn,
+                "total_contacts": estimate,
+                "max_send_rate": record["max_send_rate"],
+            },
+        )
         if not adopted:
             if existing.get("execution_arn") != execution_arn:  # neither the API's record of this start nor ours
-                raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
-                                                                           f"({existing.get('status')})"}])
+                raise CampaignInvalid(
+                    [
+                        {
+                            "field": "campaign_id",
+                            "message": f"{campaign['campaign_id']} already exists ({existing.get('status')})",
+                        }
+                    ]
+                )
             # Stored by the API as it started this execution (and perhaps paused or cancelled since):
             # it gets its recipient estimate; its status is left as it is.
             campaigns.set_estimate(campaign["campaign_id"], estimate)
     # campaign_name and total_contacts: what the workflow's CampaignStarted event reports.
-    return {**workflow_state(campaign["campaign_id"], settings, continuation=0),
-            "campaign_name": campaign["campaign_name"], "total_contacts": estimate}
+    return {
+        **workflow_state(campaign["campaign_id"], settings, continuation=0),
+        "campaign_name": campaign["campaign_name"],
+        "total_contacts": estimate,
+    }
 
 
 # Where each execution's loop starts: no steps taken yet.
@@ -72,8 +96,12 @@ FIRST_STEP = {"next": "advance", "steps": 0}
 
 def workflow_state(campaign_id: str, settings: Settings, *, continuation: int) -> dict[str, Any]:
     """What the workflow's loop carries: the campaign, its poll interval, and this execution's steps."""
-    return {"campaign_id": campaign_id, "poll_seconds": settings.poll_seconds, "continuation": continuation,
-            "advance": dict(FIRST_STEP)}
+    return {
+        "campaign_id": campaign_id,
+        "poll_seconds": settings.poll_seconds,
+        "continuation": continuation,
+        "advance": dict(FIRST_STEP),
+    }
 
 
 def backlog_bound(campaign: dict[str, Any], settings: Settings) -> int:
@@ -82,8 +110,16 @@ def backlog_bound(campaign: dict[str, Any], settings: Settings) -> int:
     return max(settings.fanout_page_size, int(rate * settings.backlog_seconds))
 
 
-def advance(campaign_id: str, steps: int, *, campaigns: Campaigns, contacts: Contacts, ledger: Ledger,
-            queue: Queue, settings: Settings) -> dict[str, Any]:
+def advance(
+    campaign_id: str,
+    steps: int,
+    *,
+    campaigns: Campaigns,
+    contacts: Contacts,
+    ledger: Ledger,
+    queue: Queue,
+    settings: Settings,
+) -> dict[str, Any]:
     """One step of the workflow's loop, and what it should do next:
 
     - "advance": a page was enqueued and the backlog allows another at once;
@@ -103,8 +139,9 @@ def advance(campaign_id: str, steps: int, *, campaigns: Campaigns, contacts: Con
     campaign = campaigns.get(campaign_id)
     next_step = _next_step(campaign, settings)
     if next_step == "fan_out":
-        last = fan_out_page(campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue,
-                            settings=settings)
+        last = fan_out_page(
+            campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
+        )
         next_step = "wait" if last else "advance"
     return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
 
@@ -121,24 +158,33 @@ def _next_step(campaign: dict[str, Any], settings: Settings) -> str:
     backlog = campaign["queued_count"] - campaign["processed_count"]
     # A cancelled campaign still fans out, unthrottled: workers account each recipient as skipped.
     if status != CampaignStatus.CANCELLED.value and (
-            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)):
+        status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)
+    ):
         return "wait"
     return "fan_out"
 
 
-def fan_out_page(campaign: dict[str, Any], *, campaigns: Campaigns, contacts: Contacts, ledger: Ledger,
-                 queue: Queue, settings: Settings) -> bool:
+def fan_out_page(
+    campaign: dict[str, Any],
+    *,
+    campaigns: Campaigns,
+    contacts: Contacts,
+    ledger: Ledger,
+    queue: Queue,
+    settings: Settings,
+) -> bool:
     """Enqueue the next page of recipients; True when it was the last."""
     # The campaign item, not the workflow state, holds the cursor: a retried step resumes where the
     # last recorded page ended.
     campaign_id, page_no = campaign["campaign_id"], campaign["fanout_page"]
-    emails, cursor = audience_page(campaign, campaign.get("fanout_cursor"), settings.fanout_page_size,
-                                   contacts=contacts, ledger=ledger)
+    emails, cursor = audience_page(
+        campaign, campaign.get("fanout_cursor"), settings.fanout_page_size, contacts=contacts, ledger=ledger
+    )
     n = settings.recipients_per_message
     # Batch ids derive from the page number, so a retried step re-sends the same batches, which
     # the ledger's batch claims then acknowledge instead of sending twice.
     messages = [
-        BatchMessage(campaign_id, f"p{page_no:07d}-{i // n:03d}", tuple(emails[i:i + n]))
+        BatchMessage(campaign_id, f"p{page_no:07d}-{i // n:03d}", tuple(emails[i : i + n]))
         for i in range(0, len(emails), n)
     ]
     queue.send(messages)
@@ -157,8 +203,9 @@ def continuation_name(campaign_id: str, continuation: int) -> str:
     return f"{campaign_id}{CONTINUATION_SEPARATOR}continued-{continuation}"
 
 
-def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns: Campaigns,
-                    start_execution: StartExecution) -> dict[str, Any]:
+def continue_as_new(
+    state: dict[str, Any], state_machine_arn: str, *, campaigns: Campaigns, start_execution: StartExecution
+) -> dict[str, Any]:
     """Start the campaign's next execution from the loop (the cursor and counters live in the campaign
     item, so nothing else needs carrying) and point the campaign at it. The name derives from the
     campaign and the continuation's number, so a retried step finds its execution already started."""

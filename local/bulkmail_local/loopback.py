@@ -11,6 +11,7 @@ proxy, which signs what it forwards with the user's own AWS credentials:
 - a state-changing API request must carry a body type a page on another origin cannot send without a
   CORS preflight (which these servers never grant): JSON or CSV, even when the body is empty.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,12 @@ def needs_api_body_type(method: str, headers: Headers) -> Refusal | None:
     content_type = _lower(headers).get("content-type", "").split(";")[0].strip().lower()
     if content_type in API_CONTENT_TYPES:
         return None
-    return Refusal(415, "Content-Type", f"a {method} must be sent as application/json (or text/csv for an import), "
-                                        f"not {content_type or 'without a Content-Type'}")
+    return Refusal(
+        415,
+        "Content-Type",
+        f"a {method} must be sent as application/json (or text/csv for an import), "
+        f"not {content_type or 'without a Content-Type'}",
+    )
 
 
 def body_length(headers: Headers, limit: int) -> int | Refusal:
@@ -95,15 +100,18 @@ def body_length(headers: Headers, limit: int) -> int | Refusal:
 
 def guarded_wsgi(app: Callable[..., Any], port: Callable[[], int]) -> Callable[..., Any]:
     """`app` behind `foreign`: what the AWS endpoint answers to a browser page of another site is a 403."""
+
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]):
         headers = {key[5:].replace("_", "-"): value for key, value in environ.items() if key.startswith("HTTP_")}
         refused = foreign(environ.get("REQUEST_METHOD", ""), headers, port())
         if refused is None:
             return app(environ, start_response)
         body = refused.body()
-        start_response(f"{refused.status} Forbidden", [("Content-Type", "application/json"),
-                                                       ("Content-Length", str(len(body)))])
+        start_response(
+            f"{refused.status} Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
         return [body]
+
     return guarded
 
 
@@ -158,8 +166,9 @@ class LoopbackMotoServer(ThreadedMotoServer):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
         app = guarded_wsgi(DomainDispatcherApplication(create_backend_app), lambda: self.get_host_and_port()[1])
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler,
-                                   fd=self._listening.fileno())
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler, fd=self._listening.fileno()
+        )
         self._listening.close()  # the server holds its own copy
         self._server_ready_event.set()
         self._server.serve_forever()

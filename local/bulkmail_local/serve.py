@@ -6,6 +6,7 @@
 - moto's threaded server, so the AWS CLI and boto3 reach the same emulated account;
 - the workers (the emulated SQS event source) and due one-time schedules, running on their own.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,9 +39,11 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction"}
 
 
-def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
-                   flush_outbox: Callable[[], Any]) -> type[BaseHTTPRequestHandler]:
+def _handler_class(
+    gateways: dict[str, ApiGateway], lock: threading.Lock, flush_outbox: Callable[[], Any]
+) -> type[BaseHTTPRequestHandler]:
     """`gateways`: the function behind each public path prefix, and "" for the management API."""
+
     class ApiRequestHandler(LoopbackRequestHandler):
         server_version = "bulkmail-serve"
         logger_name = "bulkmail.serve"
@@ -85,8 +88,11 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
 def _worker_timeout(seconds: int | None) -> dict[str, Any]:
     if seconds is None:
         return {}
-    return {"function_timeouts": {"SendEmailsFunction": seconds}, "visibility_timeout": 6 * seconds,
-            "environment": {"LEASE_SECONDS": str(math.ceil(1.5 * seconds))}}
+    return {
+        "function_timeouts": {"SendEmailsFunction": seconds},
+        "visibility_timeout": 6 * seconds,
+        "environment": {"LEASE_SECONDS": str(math.ceil(1.5 * seconds))},
+    }
 
 
 def describe_resumed(resumed: Resumed | None, state_dir: Path, seconds: float) -> str:
@@ -97,18 +103,28 @@ def describe_resumed(resumed: Resumed | None, state_dir: Path, seconds: float) -
     if resumed.fresh:
         return f"{where} (new, kept across restarts) · `bulkmail serve --reset` starts afresh"
     going_on = resumed.continued + resumed.restarted
-    return (f"{where} · loaded {resumed.items} items, {resumed.messages} queued messages, {resumed.schedules} "
-            f"schedules · up in {seconds:.1f} s · "
-            + (f"campaigns going on: {', '.join(going_on)}" if going_on else "no campaign was running")
-            + " · `bulkmail serve --reset` starts afresh")
+    return (
+        f"{where} · loaded {resumed.items} items, {resumed.messages} queued messages, {resumed.schedules} "
+        f"schedules · up in {seconds:.1f} s · "
+        + (f"campaigns going on: {', '.join(going_on)}" if going_on else "no campaign was running")
+        + " · `bulkmail serve --reset` starts afresh"
+    )
 
 
 class LocalStack:
     """Start with `with LocalStack(...) as stack:`; `stack.api_url` and `stack.aws_url` are live inside."""
 
-    def __init__(self, *, api_port: int = 8000, aws_port: int = 4566, outbox: Path = Path("outbox"),
-                 parameters: dict[str, Any] | None = None, state_dir: Path | None = None, reset: bool = False,
-                 worker_timeout: int | None = None):
+    def __init__(
+        self,
+        *,
+        api_port: int = 8000,
+        aws_port: int = 4566,
+        outbox: Path = Path("outbox"),
+        parameters: dict[str, Any] | None = None,
+        state_dir: Path | None = None,
+        reset: bool = False,
+        worker_timeout: int | None = None,
+    ):
         """`state_dir`: keep the account there, across restarts (None: in memory only); `reset`: start it
         afresh. `worker_timeout`: the send worker's timeout instead of the template's; the claim on a batch
         lapses 1.5 × it later and SQS redelivers after 6 × (the template's ratios), so a lower one brings a
@@ -133,17 +149,24 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
         # The HTTP port first (bound, not yet listening): the unsubscribe links in mail must point at it.
         gateways: dict[str, ApiGateway] = {}
-        self._http = ThreadingHTTPServer((HOST, self.api_port), _handler_class(
-            gateways, threading.Lock(), self._flush_outbox), bind_and_activate=False)
+        self._http = ThreadingHTTPServer(
+            (HOST, self.api_port),
+            _handler_class(gateways, threading.Lock(), self._flush_outbox),
+            bind_and_activate=False,
+        )
         self._http.daemon_threads = True
         self._http.server_bind()
         self.api_port = self._http.server_address[1]
         state = None
         try:
             state = DurableState(self.state_dir, reset=self.reset) if self.state_dir is not None else None
-            self.runtime = EmbeddedRuntime(outbox=self.outbox, parameters=self.parameters,
-                                           public_url=f"http://{HOST}:{self.api_port}", state=state,
-                                           **_worker_timeout(self.worker_timeout))
+            self.runtime = EmbeddedRuntime(
+                outbox=self.outbox,
+                parameters=self.parameters,
+                public_url=f"http://{HOST}:{self.api_port}",
+                state=state,
+                **_worker_timeout(self.worker_timeout),
+            )
             self.runtime.__enter__()
         except BaseException:
             if state is not None:

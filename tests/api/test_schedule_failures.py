@@ -1,5 +1,6 @@
 """A scheduled campaign whose start fails is marked failed with the error, as on AWS: Scheduler
 sends the schedule's input to the target's dead-letter queue and ScheduleFailedFunction records it."""
+
 import time
 from datetime import datetime, timedelta, timezone
 

@@ -1,4 +1,5 @@
 """send_at: a one-time EventBridge Scheduler schedule that the embedded runtime fires at its time."""
+
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -7,8 +8,11 @@ from tests.conftest import SEED_CAMPAIGN, people
 
 
 def soon(seconds: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).astimezone(
-        timezone(timedelta(hours=1))).isoformat(timespec="seconds")
+    return (
+        (datetime.now(timezone.utc) + timedelta(seconds=seconds))
+        .astimezone(timezone(timedelta(hours=1)))
+        .isoformat(timespec="seconds")
+    )
 
 
 def executions(rt):
@@ -46,7 +50,11 @@ def test_campaign_with_send_at_starts_at_its_time_with_later_edits(api):
     execution = rt.wait_for_execution(started[0]["executionArn"], timeout=60)
     assert execution["status"] == "SUCCEEDED"
     record = api.request("GET", "/campaigns/sched_1").json()
-    assert (record["status"], record["sent_count"], record["execution_arn"]) == ("completed", 4, started[0]["executionArn"])
+    assert (record["status"], record["sent_count"], record["execution_arn"]) == (
+        "completed",
+        4,
+        started[0]["executionArn"],
+    )
     assert sorted(m["Subject"] for m in api.harness.sent_messages("sched_1")) == [f"Later, First{i}" for i in range(4)]
     assert schedules(rt) == []  # ActionAfterCompletion DELETE
 

@@ -1,5 +1,6 @@
 """The embedded runtime enforces each role of template.yaml (runtime/iam.py): what a role does not
 grant fails as on AWS, with AccessDenied naming the action and the resource."""
+
 from __future__ import annotations
 
 import json
@@ -90,7 +91,7 @@ def test_a_request_outside_the_role_is_access_denied_naming_action_and_resource(
     error = denied.value.response["Error"]
     assert error["Code"] == "AccessDeniedException"
     assert "dynamodb:GetItem" in error["Message"] and rt.attributes[("CampaignsTable", "Arn")] in error["Message"]
-    with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:   # a query-compatible service
+    with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:  # a query-compatible service
         rt.client("sqs").send_message(QueueUrl=rt.physical["SendQueue"], MessageBody="{}")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
     # The operator (a test, the CLI) is not restricted.

@@ -21,8 +21,14 @@ from bulkmail.validation import validate_campaign
 from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue, FakeTransport
 
 SETTINGS = Settings(
-    campaigns_table="c", contacts_table="p", deliveries_table="d", batches_table="b", send_queue_url="q",
-    lease_seconds=60, default_max_send_rate=1000.0, worker_concurrency=1,
+    campaigns_table="c",
+    contacts_table="p",
+    deliveries_table="d",
+    batches_table="b",
+    send_queue_url="q",
+    lease_seconds=60,
+    default_max_send_rate=1000.0,
+    worker_concurrency=1,
 )
 EMAILS = ("a@example.org", "b@example.org", "c@example.org")
 
@@ -43,21 +49,40 @@ class Clock:
 
 
 class Worker:
-    def __init__(self, status: str = "queued", contacts: list[dict[str, Any]] | None = None,
-                 fail: dict[str, list[Exception]] | None = None) -> None:
+    def __init__(
+        self,
+        status: str = "queued",
+        contacts: list[dict[str, Any]] | None = None,
+        fail: dict[str, list[Exception]] | None = None,
+    ) -> None:
         self.campaigns = FakeCampaigns()
         self.ledger = FakeLedger(self.campaigns)
         self.contacts = FakeContacts(contacts if contacts is not None else [{"email": e} for e in EMAILS])
         self.transport = FakeTransport(fail)
         self.clock = Clock()
-        campaign = validate_campaign({"campaign_id": "c1", "campaign_name": "News", "subject": "Hi {{first_name}}",
-                                      "body": "Hello", "from_email": "news@example.com"})
+        campaign = validate_campaign(
+            {
+                "campaign_id": "c1",
+                "campaign_name": "News",
+                "subject": "Hi {{first_name}}",
+                "body": "Hello",
+                "from_email": "news@example.com",
+            }
+        )
         self.campaigns.create({**campaign, "status": status, "total_contacts": 3})
 
     def sender(self, time_left: float = float("inf")) -> BatchSender:
-        return BatchSender(settings=SETTINGS, campaigns=self.campaigns, contacts=self.contacts, ledger=self.ledger,
-                           transport_for=lambda campaign: self.transport, remaining_seconds=lambda: time_left,
-                           clock=self.clock, wall_clock=self.clock, sleep=self.clock.sleep)
+        return BatchSender(
+            settings=SETTINGS,
+            campaigns=self.campaigns,
+            contacts=self.contacts,
+            ledger=self.ledger,
+            transport_for=lambda campaign: self.transport,
+            remaining_seconds=lambda: time_left,
+            clock=self.clock,
+            wall_clock=self.clock,
+            sleep=self.clock.sleep,
+        )
 
     def process(self, *, final_attempt: bool = False, time_left: float = float("inf")) -> list[Outcome]:
         return self.sender(time_left).process(BatchMessage("c1", "p0000000-000", EMAILS), final_attempt=final_attempt)
@@ -122,8 +147,9 @@ def test_recipients_who_cannot_be_sent_are_skipped_or_failed_with_the_reason() -
 
 
 def test_a_transient_error_is_retried_with_backoff_then_failed() -> None:
-    worker = Worker(fail={"a@example.org": [TransientSendError("503")] * 3,
-                          "b@example.org": [TransientSendError("503")]})
+    worker = Worker(
+        fail={"a@example.org": [TransientSendError("503")] * 3, "b@example.org": [TransientSendError("503")]}
+    )
     outcomes = worker.process()
     assert statuses(outcomes)["a@example.org"] == ("failed", "transient, gave up: 503")
     assert statuses(outcomes)["b@example.org"] == ("sent", "")

@@ -1,4 +1,5 @@
 """Per-container caching of clients and adapters."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """The campaigns table: the campaign record and its counters."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,6 @@ from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
 from bulkmail.models import CAMPAIGN_COUNTERS, CampaignStatus
 from bulkmail.ports import Cursor
-
 
 
 class CampaignStore:
@@ -31,8 +31,14 @@ class CampaignStore:
         """Store a new campaign with zeroed counters. False when this id already exists."""
         # Counters start at zero, except the recipient estimate the caller gives (the fan-out's last
         # page replaces it with the exact count).
-        item = {**campaign, **{c: 0 for c in CAMPAIGN_COUNTERS}, "total_contacts": campaign.get("total_contacts", 0),
-                "fanout_done": False, "fanout_page": 0, "fanout_cursor": None}
+        item = {
+            **campaign,
+            **{c: 0 for c in CAMPAIGN_COUNTERS},
+            "total_contacts": campaign.get("total_contacts", 0),
+            "fanout_done": False,
+            "fanout_page": 0,
+            "fanout_cursor": None,
+        }
         try:
             self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(campaign_id)")
         except ClientError as exc:
@@ -54,10 +60,12 @@ class CampaignStore:
     def set_estimate(self, campaign_id: str, estimate: int) -> bool:
         """The recipient estimate, only before the first page is fanned out (the last page sets the
         exact count)."""
-        return self._update_if(Key={"campaign_id": campaign_id},
-                               UpdateExpression="SET total_contacts = :n",
-                               ConditionExpression="fanout_page = :zero AND fanout_done = :false",
-                               ExpressionAttributeValues={":n": estimate, ":zero": 0, ":false": False})
+        return self._update_if(
+            Key={"campaign_id": campaign_id},
+            UpdateExpression="SET total_contacts = :n",
+            ConditionExpression="fanout_page = :zero AND fanout_done = :false",
+            ExpressionAttributeValues={":n": estimate, ":zero": 0, ":false": False},
+        )
 
     def record_fanout_page(self, campaign_id: str, page_no: int, cursor: Cursor | None, queued: int, now: str) -> bool:
         """Count one enqueued page and move the cursor, once: a retried step finds it moved on.
@@ -69,11 +77,21 @@ class CampaignStore:
         if cursor is None:
             expression = expression.replace(" ADD", ", fanout_done = :true, total_contacts = queued_count + :n ADD")
             values[":true"] = True
-        return self._update_if(Key={"campaign_id": campaign_id}, UpdateExpression=expression,
-                               ConditionExpression="fanout_page = :page", ExpressionAttributeValues=values)
+        return self._update_if(
+            Key={"campaign_id": campaign_id},
+            UpdateExpression=expression,
+            ConditionExpression="fanout_page = :page",
+            ExpressionAttributeValues=values,
+        )
 
-    def transition(self, campaign_id: str, from_statuses: tuple[CampaignStatus, ...], to: CampaignStatus,
-                   now: str, extra: dict[str, Any] | None = None) -> bool:
+    def transition(
+        self,
+        campaign_id: str,
+        from_statuses: tuple[CampaignStatus, ...],
+        to: CampaignStatus,
+        now: str,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
         """Move status only from one of `from_statuses` (a conditional update: no races)."""
         assignments, names, values = dynamo.set_clause({"status": to.value, "updated_at": now, **(extra or {})})
         values.update({f":from{i}": s.value for i, s in enumerate(from_statuses)})

@@ -1,4 +1,5 @@
 """The contacts table: who can be sent to, read a page or a batch at a time."""
+
 from __future__ import annotations
 
 import random
@@ -15,7 +16,6 @@ from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
 from bulkmail.validation import parse_timestamp
 from bulkmail.ports import Cursor
-
 
 
 class ContactStore:
@@ -46,20 +46,28 @@ class ContactStore:
 
     def has_recipient(self, list_name: str | None) -> bool:
         """Whether anyone would receive a campaign to `list_name`: stops at the first recipient found."""
-        pages = dynamo.client().get_paginator("scan").paginate(
-            TableName=self.table_name, FilterExpression=self._recipients_filter(list_name), ProjectionExpression="email")
+        pages = (
+            dynamo.client()
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.table_name,
+                FilterExpression=self._recipients_filter(list_name),
+                ProjectionExpression="email",
+            )
+        )
         return any(page["Items"] for page in pages)
 
     def count_recipients(self, list_name: str | None) -> int:
-        pages = dynamo.client().get_paginator("scan").paginate(
-            TableName=self.table_name, Select="COUNT", FilterExpression=self._recipients_filter(list_name)
+        pages = (
+            dynamo.client()
+            .get_paginator("scan")
+            .paginate(TableName=self.table_name, Select="COUNT", FilterExpression=self._recipients_filter(list_name))
         )
         return sum(page["Count"] for page in pages)
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         """Contacts by email in as few BatchGetItem calls as possible; missing and deleted ones are absent."""
-        return {email: Contact.from_item(item) for email, item in self._items(emails).items()
-                if DELETED not in item}
+        return {email: Contact.from_item(item) for email, item in self._items(emails).items() if DELETED not in item}
 
     def _items(self, emails: Iterable[str], consistent: bool = False) -> dict[str, dict[str, Any]]:
         """Stored items by email (the suppressions deleted contacts left included), as plain Python."""
@@ -94,15 +102,16 @@ class ContactStore:
     def _put_chunk(self, chunk: list[dict[str, Any]]) -> None:
         for attempt in range(_CONFLICT_RETRIES + 1):
             stored = self._items((c["email"] for c in chunk), consistent=True)
-            puts = [self._conditional_put(merge_import(c, stored.get(c["email"])), stored.get(c["email"]))
-                    for c in chunk]
+            puts = [
+                self._conditional_put(merge_import(c, stored.get(c["email"])), stored.get(c["email"])) for c in chunk
+            ]
             try:
                 dynamo.client().transact_write_items(TransactItems=puts)
                 return
             except ClientError as exc:
                 if not _retryable_cancellation(exc) or attempt == _CONFLICT_RETRIES:
                     raise
-            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # jitter: two racing imports part ways
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # jitter: two racing imports part ways
 
     def _conditional_put(self, item: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table_name, "Item": dynamo.to_dynamo(item)}
@@ -124,8 +133,11 @@ class ContactStore:
             if item is None:
                 return False
             status = item.get("status", ContactStatus.SUBSCRIBED.value)
-            read = {"ConditionExpression": "#status = :read", "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":read": status}}
+            read = {
+                "ConditionExpression": "#status = :read",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":read": status},
+            }
             try:
                 if status == ContactStatus.SUBSCRIBED.value:
                     self.table.delete_item(Key={"email": email}, **read)
@@ -144,8 +156,8 @@ class ContactStore:
 DELETED = "deleted_at"
 SUPPRESSION_FIELDS = ("status", "suppressed_at", "suppression")
 _CONFLICT_RETRIES = 5
-_TRANSACTION_ITEMS = 100                  # TransactWriteItems: at most 100 actions ...
-_TRANSACTION_BYTES = 4_000_000            # ... and 4 MB together
+_TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions ...
+_TRANSACTION_BYTES = 4_000_000  # ... and 4 MB together
 
 
 def merge_import(contact: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -202,15 +214,21 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
     Returns the address's status afterwards: `status` when this call changed it, the earlier one when
     it was already suppressed (the first reason stands).
     """
-    values = {":status": status, ":now": now_iso, ":details": dynamo.to_dynamo(details),
-              ":subscribed": ContactStatus.SUBSCRIBED.value}
+    values = {
+        ":status": status,
+        ":now": now_iso,
+        ":details": dynamo.to_dynamo(details),
+        ":subscribed": ContactStatus.SUBSCRIBED.value,
+    }
     for _ in range(_CONFLICT_RETRIES + 1):
         try:
             store.table.update_item(
                 Key={"email": email},
                 UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
                 ConditionExpression="attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)",
-                ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
             return status
         except ClientError as exc:
             if not dynamo.is_conditional_failure(exc):
@@ -221,9 +239,16 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
                 return str(item["status"])
             continue  # subscribed again meanwhile (an import): suppress it on the next round
         try:
-            store.table.put_item(Item={"email": email, "status": status, "suppressed_at": now_iso,
-                                       "suppression": values[":details"], DELETED: now_iso},
-                                 ConditionExpression="attribute_not_exists(email)")
+            store.table.put_item(
+                Item={
+                    "email": email,
+                    "status": status,
+                    "suppressed_at": now_iso,
+                    "suppression": values[":details"],
+                    DELETED: now_iso,
+                },
+                ConditionExpression="attribute_not_exists(email)",
+            )
             return status
         except ClientError as exc:
             if not dynamo.is_conditional_failure(exc):

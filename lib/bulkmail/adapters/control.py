@@ -2,6 +2,7 @@
 
 Separate from campaigns.py / ledger.py so that the API's needs do not reshape the worker's adapters.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,8 +48,9 @@ def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) 
     """StartExecution named after the campaign: a second start of the same campaign cannot run twice
     (ExecutionExists; the same name and input while it runs is the same execution, as on AWS)."""
     try:
-        arn: str = _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
-                                          input=state_json(payload))["executionArn"]
+        arn: str = _sfn().start_execution(stateMachineArn=state_machine_arn, name=name, input=state_json(payload))[
+            "executionArn"
+        ]
         return arn
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
@@ -74,19 +76,31 @@ def _scheduler() -> Any:
     return boto3.client("scheduler")
 
 
-def schedule_execution(group: str, name: str, when: datetime, state_machine_arn: str, role_arn: str,
-                       payload: dict[str, Any], dead_letter_arn: str) -> str:
+def schedule_execution(
+    group: str,
+    name: str,
+    when: datetime,
+    state_machine_arn: str,
+    role_arn: str,
+    payload: dict[str, Any],
+    dead_letter_arn: str,
+) -> str:
     """A one-time EventBridge Scheduler schedule whose target starts the workflow; deleted after it fires.
     A start that fails after the retries goes to the dead-letter queue (the campaign is marked failed)."""
     _scheduler().create_schedule(
-        GroupName=group, Name=name,
+        GroupName=group,
+        Name=name,
         ScheduleExpression=f"at({when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')})",
         ScheduleExpressionTimezone="UTC",
         FlexibleTimeWindow={"Mode": "OFF"},
         ActionAfterCompletion="DELETE",
-        Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": state_json(payload),
-                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
-                "DeadLetterConfig": {"Arn": dead_letter_arn}},
+        Target={
+            "Arn": state_machine_arn,
+            "RoleArn": role_arn,
+            "Input": state_json(payload),
+            "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
+            "DeadLetterConfig": {"Arn": dead_letter_arn},
+        },
         Description=f"bulkmail campaign {name}",
     )
     return name
@@ -127,9 +141,15 @@ LIST_READ_SECONDS = 10.0
 LIST_PAGE_BYTES = 1024 * 1024
 
 
-def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_names: tuple[str, ...],
-              key_condition: tuple[str, str] | None = None, status: str | None = None,
-              clock: Callable[[], float] = time.monotonic) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def list_page(
+    table_name: str,
+    limit: int,
+    cursor: dict[str, Any] | None,
+    key_names: tuple[str, ...],
+    key_condition: tuple[str, str] | None = None,
+    status: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of a table (scan) or of one partition (query), optionally filtered on `status`, and the
     key to go on from: None when nothing is left.
 
@@ -169,15 +189,18 @@ def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
     """Record `resend_id` as the campaign's one re-send, unless it has one: the re-send's id either way."""
     try:
         dynamo.table(table_name).update_item(
-            Key={"campaign_id": campaign_id}, UpdateExpression="SET resent_as = :id",
+            Key={"campaign_id": campaign_id},
+            UpdateExpression="SET resent_as = :id",
             ConditionExpression="attribute_exists(campaign_id) AND attribute_not_exists(resent_as)",
-            ExpressionAttributeValues={":id": resend_id})
+            ExpressionAttributeValues={":id": resend_id},
+        )
         return resend_id
     except ClientError as exc:
         if not dynamo.is_conditional_failure(exc):
             raise
-    item = dynamo.table(table_name).get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True,
-                                             ProjectionExpression="resent_as")["Item"]
+    item = dynamo.table(table_name).get_item(
+        Key={"campaign_id": campaign_id}, ConsistentRead=True, ProjectionExpression="resent_as"
+    )["Item"]
     return str(item["resent_as"])
 
 

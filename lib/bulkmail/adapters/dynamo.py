@@ -9,6 +9,7 @@ Retries live here, once, for every DynamoDB request bulkmail makes:
 A request that still fails after that raises; `is_retryable` tells callers it is worth retrying later,
 and a workflow step raises it as DatabaseBusy (`busy_as_named_error`), which its state's Retry covers.
 """
+
 from __future__ import annotations
 
 import random
@@ -28,19 +29,27 @@ from collections.abc import Iterator, Mapping
 
 _deserializer = TypeDeserializer()
 
-MAX_ATTEMPTS = 10             # per request, first attempt included
+MAX_ATTEMPTS = 10  # per request, first attempt included
 BACKOFF_BASE_SECONDS = 0.02
 BACKOFF_CAP_SECONDS = 0.5
 # Cancellation reasons of a transaction that wrote nothing and may simply be tried again.
 RETRYABLE_CANCELLATION = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-RETRYABLE_CODES = frozenset({"TransactionConflictException", "ProvisionedThroughputExceededException",
-                             "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
-                             "ServiceUnavailable", "TransactionInProgressException"})
+RETRYABLE_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
 
 
 def backoff(attempt: int) -> float:
     """Full jitter: a random delay up to an exponentially growing, capped bound."""
-    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
 def cancellation_reasons(error: Mapping[str, Any]) -> list[str]:
@@ -86,7 +95,9 @@ def busy_as_named_error() -> Iterator[None]:
 
 @per_container
 def resource() -> Any:
-    dynamodb = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}))
+    dynamodb = boto3.resource(
+        "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS})
+    )
     dynamodb.meta.client.meta.events.register("needs-retry.dynamodb", _retry_conflicts)
     return dynamodb
 
@@ -121,14 +132,15 @@ BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
 UNPROCESSED_RETRIES = 5
 
 
-def batch_get(table_name: str, keys: list[dict[str, Any]], *, consistent: bool = False,
-              projection: str | None = None) -> list[dict[str, Any]]:
+def batch_get(
+    table_name: str, keys: list[dict[str, Any]], *, consistent: bool = False, projection: str | None = None
+) -> list[dict[str, Any]]:
     """The items of `keys` that exist, as plain Python, in requests of at most 100 keys. The keys
     DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are asked again, with backoff,
     a bounded number of times."""
     found: list[dict[str, Any]] = []
     for start in range(0, len(keys), BATCH_GET_KEYS):
-        ask: dict[str, Any] = {"Keys": keys[start:start + BATCH_GET_KEYS], "ConsistentRead": consistent}
+        ask: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET_KEYS], "ConsistentRead": consistent}
         if projection:
             ask["ProjectionExpression"] = projection
         request: dict[str, Any] = {table_name: ask}
@@ -139,7 +151,9 @@ def batch_get(table_name: str, keys: list[dict[str, Any]], *, consistent: bool =
             if not request:
                 break
             if attempt == UNPROCESSED_RETRIES:
-                raise RuntimeError(f"BatchGetItem on {table_name} left {len(request[table_name]['Keys'])} keys unprocessed")
+                raise RuntimeError(
+                    f"BatchGetItem on {table_name} left {len(request[table_name]['Keys'])} keys unprocessed"
+                )
             time.sleep(backoff(attempt))
     return found
 

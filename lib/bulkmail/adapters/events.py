@@ -9,6 +9,7 @@ caller can change a status without the event.
     {"campaign_id", "campaign_name", "status", "counts": {"total", "sent", "failed", "skipped"},
      "occurred_at", ...extra (a pause's "reason")}
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,12 @@ def campaign_detail(record: dict[str, Any], occurred_at: str, **extra: Any) -> d
         "campaign_id": record["campaign_id"],
         "campaign_name": record.get("campaign_name", ""),
         "status": record["status"],
-        "counts": {"total": int(record.get("total_contacts", 0)), "sent": int(record.get("sent_count", 0)),
-                   "failed": int(record.get("failed_count", 0)), "skipped": int(record.get("skipped_count", 0))},
+        "counts": {
+            "total": int(record.get("total_contacts", 0)),
+            "sent": int(record.get("sent_count", 0)),
+            "failed": int(record.get("failed_count", 0)),
+            "skipped": int(record.get("skipped_count", 0)),
+        },
         "occurred_at": occurred_at,
         **extra,
     }
@@ -55,23 +60,37 @@ class CampaignEvents:
         detail_type = ANNOUNCED.get(record["status"])
         if detail_type is None:
             return False
-        extra = {"reason": record["pause_reason"]} if record.get("pause_reason") and detail_type == "CampaignPaused" else {}
+        extra = (
+            {"reason": record["pause_reason"]} if record.get("pause_reason") and detail_type == "CampaignPaused" else {}
+        )
         return self.publish(detail_type, campaign_detail(record, occurred_at, **extra))
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> bool:
         """PutEvents one event. The status change it reports has already happened and stands, so a
         refusal is logged as an error (the campaign record stays the truth), not raised: a pause that
         worked must not answer 500 to the operator, nor replace the SendingPaused a worker re-raises."""
-        entry = {"EventBusName": self.bus_name, "Source": SOURCE, "DetailType": detail_type,
-                 "Detail": json.dumps(detail, separators=(",", ":"), default=str)}
+        entry = {
+            "EventBusName": self.bus_name,
+            "Source": SOURCE,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":"), default=str),
+        }
         try:
             response = _events().put_events(Entries=[entry])  # boto3 retries throttling and 5xx itself
         except (BotoCoreError, ClientError) as exc:
-            logger.error("campaign event not published", extra={"detail_type": detail_type, "error": repr(exc),
-                                                                 "campaign_id": detail.get("campaign_id")})
+            logger.error(
+                "campaign event not published",
+                extra={"detail_type": detail_type, "error": repr(exc), "campaign_id": detail.get("campaign_id")},
+            )
             return False
         if response.get("FailedEntryCount"):
-            logger.error("campaign event refused", extra={"detail_type": detail_type, "entries": response.get("Entries"),
-                                                          "campaign_id": detail.get("campaign_id")})
+            logger.error(
+                "campaign event refused",
+                extra={
+                    "detail_type": detail_type,
+                    "entries": response.get("Entries"),
+                    "campaign_id": detail.get("campaign_id"),
+                },
+            )
             return False
         return True

@@ -6,6 +6,7 @@ As the seed project built it: the API queues one SQS message per contact
 through SES and adds one to sent_count (UpdateItem). It runs on the runtime's own tables and SES, and
 its worker on the same SQS event source emulation with the same concurrency as bulkmail's.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,32 +46,46 @@ class SeedWorker:
             for field in ("first_name", "last_name", "company"):
                 subject = subject.replace("{{%s}}" % field, str(contact.get(field, "")))
                 body = body.replace("{{%s}}" % field, str(contact.get(field, "")))
-            self.ses.send_email(FromEmailAddress=campaign["from_email"],
-                                Destination={"ToAddresses": [contact["email"]]},
-                                Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}}})
-            self.campaigns.update_item(Key={"campaign_id": ref["campaign_id"]},
-                                       UpdateExpression="SET sent_count = sent_count + :inc",
-                                       ExpressionAttributeValues={":inc": 1})
+            self.ses.send_email(
+                FromEmailAddress=campaign["from_email"],
+                Destination={"ToAddresses": [contact["email"]]},
+                Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}}},
+            )
+            self.campaigns.update_item(
+                Key={"campaign_id": ref["campaign_id"]},
+                UpdateExpression="SET sent_count = sent_count + :inc",
+                ExpressionAttributeValues={":inc": 1},
+            )
 
 
 def run_seed_design(rt: EmbeddedRuntime, emails: list[str], *, workers: int, timeout: float) -> dict[str, Any]:
     """Send one campaign to `emails` (already in the contacts table) the seed's way. Returns seconds and sent."""
     sqs = rt.client("sqs")
-    queue_url = sqs.create_queue(QueueName=f"seed-{rt.physical['SendQueue'].rsplit('/', 1)[-1]}",
-                                 Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=f"seed-{rt.physical['SendQueue'].rsplit('/', 1)[-1]}", Attributes={"VisibilityTimeout": "60"}
+    )["QueueUrl"]
     campaign_id = f"seed_{int(time.time())}"
     campaigns = rt.table("CampaignsTable")
     campaigns.put_item(Item={"campaign_id": campaign_id, **SEED_CAMPAIGN, "sent_count": 0, "status": "processing"})
     worker = SeedWorker(rt.physical["CampaignsTable"], rt.physical["ContactsTable"], REGION)
-    source = SqsEventSource(MappingConfig(queue_url=queue_url, queue_arn="arn:seed", function="SeedWorker",
-                                          batch_size=10, maximum_concurrency=workers),
-                            sqs, worker.handler, REGION)
+    source = SqsEventSource(
+        MappingConfig(
+            queue_url=queue_url, queue_arn="arn:seed", function="SeedWorker", batch_size=10, maximum_concurrency=workers
+        ),
+        sqs,
+        worker.handler,
+        REGION,
+    )
 
     def api_lambda() -> None:  # bulk_email_api_lambda.send_campaign: one message per contact
         for i in range(0, len(emails), 10):
-            sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": str(n), "MessageBody": json.dumps({"campaign_id": campaign_id, "contact_email": e})}
-                for n, e in enumerate(emails[i:i + 10])])
+            sqs.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "MessageBody": json.dumps({"campaign_id": campaign_id, "contact_email": e})}
+                    for n, e in enumerate(emails[i : i + 10])
+                ],
+            )
 
     started = time.monotonic()
     api = threading.Thread(target=api_lambda, name="seed-api-lambda")

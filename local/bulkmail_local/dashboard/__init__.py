@@ -4,6 +4,7 @@
 loopback and forwards every other request to a deployed stack's API, signed with the user's own AWS
 credentials (SigV4) — so there is no public web app and nothing new to secure.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,20 @@ from bulkmail_local.loopback import LoopbackRequestHandler, Refusal, body_length
 
 STATIC = Path(__file__).parent / "static"
 ASSET_PREFIX = "/dashboard/"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 # Same-origin only; email previews render in a sandboxed iframe, whose inline styles are the email's own.
-_SECURITY = {"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
-                                        "frame-ancestors 'none'; form-action 'self'",
-             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+_SECURITY = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 # What a browser's request carries on to the API: nothing else (no cookies, no origin of a loopback page).
 _FORWARDED = {"content-type", "idempotency-key", "accept"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -39,12 +48,15 @@ def static_file(method: str, target: str) -> tuple[int, dict[str, str], bytes] |
     elif route == "/favicon.ico":  # asked for by browsers whatever the page names
         name = "favicon.svg"
     elif route.startswith(ASSET_PREFIX):
-        name = route[len(ASSET_PREFIX):]
+        name = route[len(ASSET_PREFIX) :]
     else:
         return None
     if name not in {p.name for p in STATIC.iterdir()}:  # only the files shipped: no path tricks
-        return (404, {"Content-Type": "application/json"},
-                json.dumps({"errors": [{"field": "path", "message": f"no dashboard file {name}"}]}).encode())
+        return (
+            404,
+            {"Content-Type": "application/json"},
+            json.dumps({"errors": [{"field": "path", "message": f"no dashboard file {name}"}]}).encode(),
+        )
     file = STATIC / name
     return 200, {"Content-Type": _TYPES.get(file.suffix, "application/octet-stream"), **_SECURITY}, file.read_bytes()
 

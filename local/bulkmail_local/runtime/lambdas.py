@@ -1,4 +1,5 @@
 """Lambda functions run in-process: the handler named in template.yaml, loaded from its CodeUri."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -56,7 +57,7 @@ class LocalFunction:
     load: Callable[[str], Callable[[Any, Any], Any]]
     memory: int
     timeout: int
-    role_arn: str | None = None   # its execution role: its AWS requests are authorized against it
+    role_arn: str | None = None  # its execution role: its AWS requests are authorized against it
     invocations: int = 0
     errors: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -109,8 +110,11 @@ def invoke_from_moto(registry: dict[str, LocalFunction]) -> Callable:
             result = fn.invoke(event if event is not None else {})
             return json.dumps(result, default=str), False, ""
         except Exception as exc:  # reported to the caller exactly as Lambda reports a function error
-            payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                       "stackTrace": traceback.format_exception(exc)[-5:]}
+            payload = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            }
             return json.dumps(payload), True, ""
 
     return _invoke_lambda
@@ -130,4 +134,5 @@ def redirect_function_logs(stream: TextIO) -> Callable[[], None]:
     def restore() -> None:
         for h, original in undo:
             h.setStream(original)
+
     return restore

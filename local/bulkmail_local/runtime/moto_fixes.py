@@ -13,6 +13,7 @@ Their results are already in DynamoDB's wire format (typed attribute values, pla
 so `json.dumps` gives the same body; anything json cannot take (bytes of a B attribute, a datetime)
 falls back to moto's serializer.
 """
+
 from __future__ import annotations
 
 import copy
@@ -57,9 +58,14 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         seen.add(marker)
         current = self.get_item(op["TableName"], key)
         condition = op.get("ConditionExpression")
-        if condition and not get_filter_expression(condition, op.get("ExpressionAttributeNames"),
-                                                   op.get("ExpressionAttributeValues")).expr(current):
-            old = current.to_json()["Attributes"] if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+        if condition and not get_filter_expression(
+            condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        ).expr(current):
+            old = (
+                current.to_json()["Attributes"]
+                if current and op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD"
+                else None
+            )
             errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
         else:
             errors.append((None, None, None))
@@ -76,8 +82,13 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             elif op_type == "Delete":
                 self.delete_item(op["TableName"], key)
             elif op_type == "Update":
-                self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
-                                 expression_attribute_names=names, expression_attribute_values=values)
+                self.update_item(
+                    op["TableName"],
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
             applied.append((op["TableName"], key, before))
     except Exception:
         for table_name, key, before in reversed(applied):  # undo, item by item
@@ -88,15 +99,30 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise
 
 
-_ITEM_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem",
-                              "BatchWriteItem", "TransactGetItems", "TransactWriteItems"})
+_ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
 _serialize_result = BaseJSONSerializer._serialize_result
 
 
 def serialize_result(self: BaseJSONSerializer, resp: Any, result: Any) -> Any:
     operation = self.operation_model
-    if operation.service_model.service_name == "dynamodb" and operation.name in _ITEM_OPERATIONS \
-            and isinstance(result, dict):
+    if (
+        operation.service_model.service_name == "dynamodb"
+        and operation.name in _ITEM_OPERATIONS
+        and isinstance(result, dict)
+    ):
         try:
             resp["body"] = json.dumps(result, separators=(",", ":"))
         except TypeError:

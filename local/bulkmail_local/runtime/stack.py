@@ -6,6 +6,7 @@
 
 Parameters are the template's, with overrides for local speed (PollSeconds=1 by default).
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,6 +55,7 @@ class FaultInjector(Protocol):
 
     def after(self, request: Any, response: Any) -> None: ...
 
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -67,9 +69,13 @@ LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"
 # documents go to the function log and EmfSink (runtime/metrics.py), never to stdout. (Disabled, as
 # they once were, Powertools never cleared its metric set and printed it to stdout at 100 values.)
 LOCAL_ENV = {
-    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "false",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "false",
     "MOTO_ALLOW_NONEXISTENT_REGION": "true",
 }
 # Resource types the runtime does not create, and why (tests/infrastructure checks that every type
@@ -123,12 +129,21 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
 
 
 class EmbeddedRuntime:
-    def __init__(self, *, template: Path | None = None, outbox: Path | None = None,
-                 parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
-                 worker_concurrency: int | None = None, log_file: Path | None = None,
-                 environment: dict[str, str] | None = None, function_timeouts: dict[str, int] | None = None,
-                 visibility_timeout: int | None = None, public_url: str = LOCAL_PUBLIC_URL,
-                 state: "DurableState | None" = None):
+    def __init__(
+        self,
+        *,
+        template: Path | None = None,
+        outbox: Path | None = None,
+        parameters: dict[str, Any] | None = None,
+        verified_identities: tuple[str, ...] = ("example.com",),
+        worker_concurrency: int | None = None,
+        log_file: Path | None = None,
+        environment: dict[str, str] | None = None,
+        function_timeouts: dict[str, int] | None = None,
+        visibility_timeout: int | None = None,
+        public_url: str = LOCAL_PUBLIC_URL,
+        state: "DurableState | None" = None,
+    ):
         """`environment`, `function_timeouts` and `visibility_timeout` override what the template says,
         for fault-injection runs that must recover from crashes in seconds rather than minutes.
         `state`: keep the account on disk (runtime.persistence); without it, it lives in memory only."""
@@ -166,8 +181,13 @@ class EmbeddedRuntime:
         self.resumed: Resumed | None = None  # what loading the stored state found
         self.resolve = Resolver(
             self.parameters,
-            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK,
-             "AWS::URLSuffix": "amazonaws.com"},
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::Partition": "aws",
+                "AWS::StackName": STACK,
+                "AWS::URLSuffix": "amazonaws.com",
+            },
             ref=lambda name: self.physical[name],
             get_att=lambda name, attr: self.attributes[(name, attr)],
         )
@@ -180,9 +200,15 @@ class EmbeddedRuntime:
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
-        self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
-        self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
+        self._stack.enter_context(
+            mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self))
+        )
+        self._stack.enter_context(
+            mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
+        )
+        self._stack.enter_context(
+            mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result)
+        )
         self._stack.enter_context(iam.condition_operators())
         limits.patch_state_quota(self._stack)
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
@@ -190,8 +216,9 @@ class EmbeddedRuntime:
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
         self.metrics = EmfSink(self._log_stream)
         for module in EMF_MODULES:
-            self._stack.enter_context(mock.patch.object(importlib.import_module(module), "print", self.metrics,
-                                                        create=True))
+            self._stack.enter_context(
+                mock.patch.object(importlib.import_module(module), "print", self.metrics, create=True)
+            )
         self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION)
         try:
             self._provision()
@@ -244,8 +271,9 @@ class EmbeddedRuntime:
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
         if self.state is not None:  # the stored account back in place before anything runs; from then
             # on, what each request changes is on disk before its answer leaves
-            self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
-                                                        self.state.observing(BaseResponse.call_action)))
+            self._stack.enter_context(
+                mock.patch.object(BaseResponse, "call_action", self.state.observing(BaseResponse.call_action))
+            )
             self.resumed = self.state.attach(self)
             self._stack.callback(self.state.close)
         for source in self.event_sources:
@@ -266,19 +294,28 @@ class EmbeddedRuntime:
         def restore() -> None:
             interpreter.removeHandler(handler)
             interpreter.propagate = propagate
+
         return restore
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")
-        passthrough = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
-                       "LocalSecondaryIndexes", "ProvisionedThroughput")
+        passthrough = (
+            "AttributeDefinitions",
+            "KeySchema",
+            "BillingMode",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
+        )
         for logical_id, props in self._resources("AWS::DynamoDB::Table").items():
             name = self._name(logical_id)
             ddb.create_table(TableName=name, **{k: self.resolve(props[k]) for k in passthrough if k in props})
             if "TimeToLiveSpecification" in props:
                 spec = props["TimeToLiveSpecification"]
-                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-                    "Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]})
+                ddb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]},
+                )
             self.physical[logical_id] = name
             self.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
@@ -286,8 +323,11 @@ class EmbeddedRuntime:
         sqs = self.client("sqs")
         queues = self._resources("AWS::SQS::Queue")
         for logical_id, props in queues.items():  # all first: a redrive policy names another queue
-            attrs = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod",
-                                                                  "DelaySeconds", "SqsManagedSseEnabled")}
+            attrs = {
+                k: str(v)
+                for k, v in props.items()
+                if k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "SqsManagedSseEnabled")
+            }
             if self.visibility_timeout is not None and "VisibilityTimeout" in attrs:
                 attrs["VisibilityTimeout"] = str(self.visibility_timeout)
             url = sqs.create_queue(QueueName=self._name(logical_id), Attributes=attrs)["QueueUrl"]
@@ -298,8 +338,10 @@ class EmbeddedRuntime:
             self.attributes[(logical_id, "QueueUrl")] = url
         for logical_id, props in queues.items():
             if "RedrivePolicy" in props:
-                sqs.set_queue_attributes(QueueUrl=self.physical[logical_id], Attributes={
-                    "RedrivePolicy": json.dumps(self.resolve(props["RedrivePolicy"]))})
+                sqs.set_queue_attributes(
+                    QueueUrl=self.physical[logical_id],
+                    Attributes={"RedrivePolicy": json.dumps(self.resolve(props["RedrivePolicy"]))},
+                )
 
     def _verify_identities(self) -> None:
         ses = self.client("sesv2")
@@ -347,8 +389,13 @@ class EmbeddedRuntime:
         for logical_id, resource in self.transformed["Resources"].items():
             if resource["Type"] == "AWS::IAM::Role":
                 document = json.dumps(self.resolve(resource["Properties"]["AssumeRolePolicyDocument"]))
-                role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
-                self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
+                role = self.client("iam").create_role(
+                    RoleName=self._name(logical_id), AssumeRolePolicyDocument=document
+                )
+                self.physical[logical_id], self.attributes[(logical_id, "Arn")] = (
+                    self._name(logical_id),
+                    role["Role"]["Arn"],
+                )
 
     def role_of(self, logical_id: str) -> str:
         """The ARN of the role a function or state machine runs as (from the transformed template)."""
@@ -359,15 +406,23 @@ class EmbeddedRuntime:
         """From here on, each request a function, the state machine or a schedule makes needs its role's leave."""
         for logical_id, resource in self.transformed["Resources"].items():
             if resource["Type"] == "AWS::Events::Rule":  # named for the conditions that name them
-                self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
-        self.iam = iam.authorizer(self.transformed, self.resolve, lambda logical_id: self.attributes[(logical_id, "Arn")],
-                                  [self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")],
-                                  ACCOUNT, REGION)
+                self.attributes[(logical_id, "Arn")] = (
+                    f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
+                )
+        self.iam = iam.authorizer(
+            self.transformed,
+            self.resolve,
+            lambda logical_id: self.attributes[(logical_id, "Arn")],
+            [self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")],
+            ACCOUNT,
+            REGION,
+        )
 
     def _create_functions(self) -> None:
         lam = self.client("lambda")
-        functions = {k: merged_function(self.template, v)
-                     for k, v in self._resources("AWS::Serverless::Function").items()}
+        functions = {
+            k: merged_function(self.template, v) for k, v in self._resources("AWS::Serverless::Function").items()
+        }
         # One process holds every function: their environments must agree (they do, via Globals).
         environment: dict[str, str] = {}
         for logical_id, props in functions.items():
@@ -388,14 +443,25 @@ class EmbeddedRuntime:
             name = self._name(logical_id)
             props["Timeout"] = self.function_timeouts.get(logical_id, props["Timeout"])
             role = self.role_of(logical_id)
-            lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
-                                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
-                                MemorySize=int(props["MemorySize"]))
+            lam.create_function(
+                FunctionName=name,
+                Runtime=props["Runtime"],
+                Role=role,
+                Handler=props["Handler"],
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+                Timeout=int(props["Timeout"]),
+                MemorySize=int(props["MemorySize"]),
+            )
             code_dir, handler_name = self.template_path.parent / props["CodeUri"], props["Handler"]
             self.functions[name] = LocalFunction(
-                logical_id, name, self.attributes[(logical_id, "Arn")],
+                logical_id,
+                name,
+                self.attributes[(logical_id, "Arn")],
                 functools.partial(load_handler, code_dir, handler_name),
-                int(props["MemorySize"]), int(props["Timeout"]), role)
+                int(props["MemorySize"]),
+                int(props["Timeout"]),
+                role,
+            )
             self.functions[name].handler  # a first cold start now: a broken handler fails provisioning
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
@@ -406,7 +472,9 @@ class EmbeddedRuntime:
         queue_id = next(k for (k, a), v in self.attributes.items() if a == "Arn" and v == queue_arn)
         concurrency = int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
         config = MappingConfig(
-            queue_url=self.physical[queue_id], queue_arn=queue_arn, function=fn.logical_id,
+            queue_url=self.physical[queue_id],
+            queue_arn=queue_arn,
+            function=fn.logical_id,
             batch_size=int(props.get("BatchSize", 10)),
             batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
             report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
@@ -434,7 +502,9 @@ class EmbeddedRuntime:
             arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
             self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
             groups.append(name)
-        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups)
+        self.scheduler = OneTimeScheduler(
+            self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups
+        )
 
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")
@@ -442,8 +512,12 @@ class EmbeddedRuntime:
             definition = (self.template_path.parent / props["DefinitionUri"]).read_text()
             for key, value in self.resolve(props.get("DefinitionSubstitutions", {})).items():
                 definition = definition.replace("${" + key + "}", str(value))
-            arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
-                                           roleArn=self.role_of(logical_id), type=props.get("Type", "STANDARD"))["stateMachineArn"]
+            arn = sfn.create_state_machine(
+                name=self._name(logical_id),
+                definition=definition,
+                roleArn=self.role_of(logical_id),
+                type=props.get("Type", "STANDARD"),
+            )["stateMachineArn"]
             if arn != self.physical[logical_id]:
                 raise RuntimeError(f"{logical_id}: created as {arn}, announced as {self.physical[logical_id]}")
             self.state_machine_arn = arn
@@ -454,13 +528,17 @@ class EmbeddedRuntime:
 
     def start_campaign(self, campaign: dict[str, Any], name: str | None = None) -> str:
         return self.client("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn, name=name or f"campaign-{uuid.uuid4().hex[:12]}",
-            input=json.dumps(campaign))["executionArn"]
+            stateMachineArn=self.state_machine_arn,
+            name=name or f"campaign-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(campaign),
+        )["executionArn"]
 
     def describe_execution(self, arn: str) -> dict[str, Any]:
         return self.client("stepfunctions").describe_execution(executionArn=arn)
 
-    def wait_for_execution(self, arn: str, timeout: float = 600, on_tick=None, tick_seconds: float = 0.25) -> dict[str, Any]:
+    def wait_for_execution(
+        self, arn: str, timeout: float = 600, on_tick=None, tick_seconds: float = 0.25
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             execution = self.describe_execution(arn)

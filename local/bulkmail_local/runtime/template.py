@@ -1,4 +1,5 @@
 """Reading template.yaml: CloudFormation's short tags, parameters and the intrinsics we use."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,13 @@ def load_template(path: Path) -> dict[str, Any]:
 class Resolver:
     """Resolves Ref, Fn::GetAtt and Fn::Sub against parameters, pseudo parameters and resources."""
 
-    def __init__(self, parameters: dict[str, Any], pseudo: dict[str, str],
-                 ref: Callable[[str], str], get_att: Callable[[str, str], str]):
+    def __init__(
+        self,
+        parameters: dict[str, Any],
+        pseudo: dict[str, str],
+        ref: Callable[[str], str],
+        get_att: Callable[[str, str], str],
+    ):
         self.parameters = parameters
         self.pseudo = pseudo
         self.ref = ref
@@ -51,7 +57,7 @@ class Resolver:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::GetAtt":
@@ -66,6 +72,7 @@ class Resolver:
                     if "." in name:
                         return str(self.get_att(*name.split(".", 1)))
                     return str(self._ref(name))
+
                 return re.sub(r"\$\{([^}!]+)\}", sub, text)
         if isinstance(value, dict):
             return {k: self(v) for k, v in value.items()}
