@@ -5,8 +5,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bulkmail.adapters.wiring import stores, transport_for, unsubscribe_links
-from bulkmail.models import BatchMessage
 from bulkmail.errors import PacingDeferred
+from bulkmail.models import BatchMessage
 from bulkmail.sending import BatchSender
 
 logger = Logger()

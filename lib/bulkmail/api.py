@@ -18,8 +18,9 @@ import io
 import json
 import os
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -28,11 +29,11 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
 from bulkmail import control as operations
 from bulkmail.adapters import control
@@ -52,7 +53,9 @@ from bulkmail.errors import (
 )
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
-from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
+from bulkmail.trace import path as trace_path
+from bulkmail.trace import progress_samples
+from bulkmail.trace import steps as trace_steps
 from bulkmail.validation import (
     INTERNAL_FIELDS,
     email_problem,
@@ -155,7 +158,7 @@ def _no_route(exc: Exception) -> Response[str]:
 
 # --- request helpers ------------------------------------------------------------------------------
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Byte-order marks say the encoding (UTF-32's before UTF-16's: they begin alike).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -14,7 +14,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 SYSTEM_CLOCK = SystemClock()
@@ -22,7 +22,7 @@ SYSTEM_CLOCK = SystemClock()
 
 def iso(moment: datetime) -> str:
     """The stored form of a time: ISO 8601, UTC, milliseconds."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def now_iso(clock: Clock = SYSTEM_CLOCK) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from bulkmail.models import DYNAMODB_ITEM_BYTES, dynamodb_item_size
 from bulkmail.validation import email_problem, parse_timestamp, schema_errors
@@ -24,7 +25,7 @@ def normalise_contacts(
     """(items to store, rejected). Each rejected one has its index, email, the first field at fault
     and the reason (`error`: "field: problem; ..."). A later contact with an address already given
     is rejected as a duplicate (`label` names the earlier one), so each address is stored once."""
-    stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     items, rejected = [], []
     first_index: dict[str, int] = {}
     for index, doc in enumerate(documents):

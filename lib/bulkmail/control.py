@@ -9,19 +9,19 @@ workers send them (resume) or account every recipient as skipped("cancelled") (c
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bulkmail.errors import InvalidTransition
 from bulkmail.models import BatchMessage, CampaignStatus
-from bulkmail.validation import submitted_fields
 from bulkmail.ports import Campaigns, Ledger, Queue
+from bulkmail.validation import submitted_fields
 
 ACTIVE = (CampaignStatus.QUEUED, CampaignStatus.PROCESSING)
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _transition(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 import json
 import time
-from decimal import Decimal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from decimal import Decimal
+from typing import Any
 
 # Step Functions carries at most 256 KiB of UTF-8 JSON in an execution's input and in any state.
 STATE_PAYLOAD_BYTES = 262_144
@@ -90,7 +91,7 @@ class Contact:
     attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Contact":
+    def from_item(cls, item: dict[str, Any]) -> Contact:
         return cls(
             email=item["email"],
             first_name=item.get("first_name") or "",
@@ -132,7 +133,7 @@ class BatchMessage:
         }
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> "BatchMessage":
+    def from_body(cls, body: dict[str, Any]) -> BatchMessage:
         emails = body["contact_emails"]
         if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
             raise ValueError("contact_emails must be a list of strings")

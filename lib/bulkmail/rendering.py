@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.charset import QP, Charset
@@ -20,13 +21,13 @@ from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache, wraps
 from html import escape
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from jinja2 import Template, nodes, pass_eval_context
-from jinja2.nodes import EvalContext
-from jinja2.runtime import Context
 from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateSyntaxError
 from jinja2.meta import find_undeclared_variables
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bulkmail.errors import TemplateBudgetExceeded
@@ -48,7 +49,7 @@ _MAX_INT_BITS = 100_000  # integers too: big-number arithmetic runs in C, past a
 _LARGE_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(?:\*|\d{5,})|%[-#0 +]*\d*\.(?:\*|\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 # Filters whose output grows with an argument (width, count) rather than with their input.
 _UNBOUNDED_FILTERS = ("center", "indent", "wordwrap", "format")
-_budget: ContextVar["_Budget | None"] = ContextVar("bulkmail_template_budget", default=None)
+_budget: ContextVar[_Budget | None] = ContextVar("bulkmail_template_budget", default=None)
 
 
 class _Budget:
@@ -144,7 +145,7 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
         elif (
             operator == "**"
             and isinstance(right, (int, float))
-            and (abs(right) > _MAX_EXPONENT or isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS)
+            and (abs(right) > _MAX_EXPONENT or (isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS))
         ):
             raise TemplateBudgetExceeded(
                 f"the power is too large (exponents up to {_MAX_EXPONENT}, results up to {_MAX_INT_BITS} bits)"
@@ -155,7 +156,7 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             _check_length(len(left) + len(right))
         return _sized(super().call_binop(context, operator, left, right))
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _step()
         for value in (*args, *kwargs.values()):
             _sized(value)

@@ -12,19 +12,20 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime
+from email.message import Message
+from typing import Any, Protocol
 
 from bulkmail.errors import (
+    BatchBusy,
     CampaignWaiting,
+    ContactNotFound,
     OutOfTime,
     PacingDeferred,
-    BatchBusy,
-    ContactNotFound,
     PermanentSendError,
     SendingPaused,
-    SendError,
     Throttled,
     TransientSendError,
 )
@@ -39,13 +40,11 @@ from bulkmail.models import (
     Lease,
     Outcome,
 )
-from bulkmail.rendering import build_mime, render
-from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE
-from bulkmail.validation import is_email
 from bulkmail.ports import Campaigns, Contacts, Ledger
-from bulkmail.settings import Settings
+from bulkmail.rendering import build_mime, render
+from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE, Settings
 from bulkmail.unsubscribe import UnsubscribeLinks
-from email.message import Message
+from bulkmail.validation import is_email
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ class Transport(Protocol):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class BatchSender:

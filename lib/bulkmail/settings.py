@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
+from typing import Any
 
 from bulkmail.errors import ConfigurationError
-from typing import Any
-from collections.abc import Mapping
-
 
 _TYPES = {"str": str, "int": int, "float": float}
 

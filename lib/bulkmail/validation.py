@@ -7,10 +7,9 @@ with the same messages. Errors name the field and the problem.
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -51,7 +50,7 @@ def parse_timestamp(text: str) -> datetime | None:
     return when if when.tzinfo is not None else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str = "campaign") -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(resources.files("bulkmail.schema").joinpath(f"{name}.schema.json").read_text())
     return schema
@@ -64,7 +63,7 @@ def submitted_fields(record: dict[str, Any], *, leave_out: tuple[str, ...] = ())
     return {k: v for k, v in record.items() if k in fields}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
 
@@ -140,7 +139,7 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
     campaign = dict(document)
     campaign.setdefault("email_service", "ses")
     campaign.setdefault("smtp_port", load_schema()["properties"]["smtp_port"]["default"])
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
 
     for field in ("from_email", "reply_to"):
         problem = email_problem(campaign[field]) if campaign.get(field) else None
@@ -208,11 +207,11 @@ def size_problems(campaign: dict[str, Any]) -> list[dict[str, str]]:
 
 
 __all__ = [
-    "validate_campaign",
-    "schema_errors",
-    "load_schema",
-    "is_email",
-    "email_problem",
-    "parse_timestamp",
     "TEMPLATE_FIELDS",
+    "email_problem",
+    "is_email",
+    "load_schema",
+    "parse_timestamp",
+    "schema_errors",
+    "validate_campaign",
 ]

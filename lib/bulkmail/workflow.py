@@ -3,7 +3,7 @@ continue it as a new execution."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bulkmail.errors import CampaignInvalid
@@ -13,7 +13,7 @@ from bulkmail.settings import Settings
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledger) -> int:

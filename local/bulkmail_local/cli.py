@@ -8,8 +8,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -157,7 +158,7 @@ class _stopping_on_ctrl_c:
         self.console.print(self.notice)
         raise KeyboardInterrupt
 
-    def __enter__(self) -> "_stopping_on_ctrl_c":
+    def __enter__(self) -> _stopping_on_ctrl_c:
         self.previous = signal.signal(signal.SIGINT, self._interrupt)
         return self
 

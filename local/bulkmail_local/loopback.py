@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Callable, Protocol, cast
+from typing import Any, Protocol, cast
 
 from moto.server import ThreadedMotoServer
 
@@ -153,7 +153,7 @@ class LoopbackRequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         logging.getLogger(self.logger_name).info("%s - %s", self.address_string(), format % args)
 
 
@@ -161,9 +161,8 @@ class LoopbackMotoServer(ThreadedMotoServer):
     """moto's threaded server with its WSGI app behind `foreign` (moto's own CORS allows every Origin)."""
 
     def _server_entry(self) -> None:
-        from werkzeug.serving import make_server
-
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
         app = guarded_wsgi(DomainDispatcherApplication(create_backend_app), lambda: self.get_host_and_port()[1])
         self._server = make_server(

@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from http import HTTPStatus
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bulkmail_local.dashboard import static_file
 from bulkmail_local.loopback import (
@@ -145,7 +145,7 @@ class LocalStack:
         if self.runtime is not None:
             self.runtime.outbox.flush()
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
         # The HTTP port first (bound, not yet listening): the unsubscribe links in mail must point at it.
         gateways: dict[str, ApiGateway] = {}

@@ -1,7 +1,7 @@
 """Campaign routes through the real API function, the real ASL and the real workers."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -72,8 +72,8 @@ def test_idempotency_key_returns_the_first_answer_and_starts_nothing_new(api):
     assert len(executions(api)) == 2
 
 
-PAST = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
-FUTURE = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+PAST = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+FUTURE = (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
 
 @pytest.mark.parametrize(

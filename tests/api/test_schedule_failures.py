@@ -2,7 +2,7 @@
 sends the schedule's input to the target's dead-letter queue and ScheduleFailedFunction records it."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.conftest import SEED_CAMPAIGN, people
 
@@ -10,7 +10,7 @@ from tests.conftest import SEED_CAMPAIGN, people
 def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(api):
     rt = api.harness.rt
     api.harness.add_contacts(people(2))
-    send_at = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(timespec="seconds")
+    send_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "sched_fail", "send_at": send_at})
     assert r.status == 202, r.body
     scheduler, group = rt.client("scheduler"), rt.physical["CampaignSchedules"]

@@ -1,7 +1,7 @@
 """send_at: a one-time EventBridge Scheduler schedule that the embedded runtime fires at its time."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from bulkmail_local.runtime.scheduler import due_time
 from tests.conftest import SEED_CAMPAIGN, people
@@ -9,7 +9,7 @@ from tests.conftest import SEED_CAMPAIGN, people
 
 def soon(seconds: float) -> str:
     return (
-        (datetime.now(timezone.utc) + timedelta(seconds=seconds))
+        (datetime.now(UTC) + timedelta(seconds=seconds))
         .astimezone(timezone(timedelta(hours=1)))
         .isoformat(timespec="seconds")
     )
@@ -69,7 +69,7 @@ def test_cancelled_scheduled_campaign_never_starts(api):
     assert cancelled.json()["previous_status"] == "scheduled" and cancelled.json()["schedule_deleted"] is True
     assert schedules(rt) == []
     # The schedule's time passes (on the scheduler's clock: no sleep) and nothing is left to fire.
-    rt.scheduler.now = lambda: datetime.now(timezone.utc) + timedelta(hours=1)
+    rt.scheduler.now = lambda: datetime.now(UTC) + timedelta(hours=1)
     assert rt.scheduler.fire_due() == 0
     assert executions(rt) == []
     assert api.request("GET", "/campaigns/sched_2").json()["status"] == "cancelled"

@@ -5,8 +5,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
+from datetime import UTC
 
 import pytest
 
@@ -211,9 +211,9 @@ def test_a_campaign_from_name_and_address_then_its_deliveries_contacts_and_trace
 
 
 def test_ctrl_c_while_watching_says_the_campaign_goes_on(stack):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    later = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat(timespec="seconds")
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
     sent = in_stack(
         stack,
         "campaigns",

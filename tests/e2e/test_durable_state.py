@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 import pytest
@@ -141,7 +141,7 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
 
     with serve(tmp_path, api_port, aws_port) as (proc, _):
         assert http("POST", f"{api}/contacts", json.dumps({"contacts": contacts}).encode(), JSON)[0] == 200
-        send_at = (datetime.now(timezone.utc) + timedelta(seconds=45)).isoformat(timespec="seconds")
+        send_at = (datetime.now(UTC) + timedelta(seconds=45)).isoformat(timespec="seconds")
         status, scheduled = http(
             "POST",
             f"{api}/campaigns",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bulkmail.adapters.wiring import new_container
@@ -185,7 +185,7 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
 
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
-        return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+        return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
     for name, when in (("sched_fires", soon(2)), ("sched_cancelled", soon(3600))):
         r = api.request("POST", "/campaigns", json_body={**campaign, "campaign_id": name, "send_at": when})

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -88,7 +88,7 @@ ATTEMPTS = """async ([api, aws, campaign, scheduled]) => {
 
 def test_a_page_of_another_origin_cannot_create_or_change_anything(browser, stack, other_origin):  # noqa: F811
     api, aws = stack["api"], stack["aws"]
-    later = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     status, scheduled = http("POST", f"{api}/campaigns", json.dumps({**CAMPAIGN, "send_at": later}).encode(), JSON)
     assert status == 202
     sqs = boto3.client(
@@ -135,7 +135,7 @@ def raw(port, request: bytes, timeout=5.0) -> bytes:
                 chunks.append(chunk)
                 if b"\r\n\r\n" in b"".join(chunks):
                     break
-        except socket.timeout:
+        except TimeoutError:
             pass
         return b"".join(chunks)
 

@@ -4,7 +4,6 @@ differently, just under it by AWS's count."""
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from bulkmail import control
-from bulkmail.errors import InvalidTransition
 from bulkmail.adapters.queue import redrive
+from bulkmail.errors import InvalidTransition
 from bulkmail.validation import validate_campaign
 from tests.conftest import SEED_CAMPAIGN, Harness, people
 

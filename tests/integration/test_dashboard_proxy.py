@@ -16,7 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, urlsplit, parse_qsl
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import boto3
 import pytest

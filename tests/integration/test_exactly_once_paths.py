@@ -10,8 +10,8 @@ import time
 from collections import Counter
 
 from bulkmail.adapters.wiring import transport_for
-from bulkmail.models import BatchMessage
 from bulkmail.errors import PacingDeferred
+from bulkmail.models import BatchMessage
 from bulkmail.sending import BatchSender, Pacer
 from bulkmail.settings import Settings
 from bulkmail_local.runtime.faults import SimulatedCrash, _body, _error, _operation
@@ -77,7 +77,7 @@ def test_a_batch_whose_record_keeps_conflicting_after_ses_accepted_it_is_sent_on
     h.enqueue(c["campaign_id"], "p0-0", emails(3))
     h.drain()
     assert h.rt.faults.answered["TransactionCanceledException"] == 15
-    assert received(h, c["campaign_id"]) == Counter({e: 1 for e in emails(3)})
+    assert received(h, c["campaign_id"]) == Counter(dict.fromkeys(emails(3), 1))
     rec = h.campaigns.get(c["campaign_id"])
     assert (rec["sent_count"], rec["processed_count"]) == (3, 3)
     assert h.queue_depth() == {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0}
@@ -258,7 +258,7 @@ def test_a_redrive_after_a_resend_sends_nobody_twice(tmp_path):
         assert redrive(rt.physical["SendDeadLetterQueue"], rt.physical["SendQueue"]) == 1
         h.drain()
         total = received(h, "resend1") + received(h, c["campaign_id"])
-        assert total == Counter({e: 1 for e in emails(3)}), total
+        assert total == Counter(dict.fromkeys(emails(3), 1)), total
         rows = h.ledger.deliveries_for(c["campaign_id"])
         assert {r["status"] for r in rows} == {"failed"} and all(r["resent_in"] == "resend1" for r in rows)
 
@@ -284,6 +284,6 @@ def test_access_denied_pauses_the_campaign_fails_nobody_and_resume_continues(har
     h.drain()
     control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
-    assert received(h, c["campaign_id"]) == Counter({e: 1 for e in emails(3)})
+    assert received(h, c["campaign_id"]) == Counter(dict.fromkeys(emails(3), 1))
     rec = h.campaigns.get(c["campaign_id"])
     assert (rec["sent_count"], rec["failed_count"], rec["processed_count"]) == (3, 0, 3)

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from bulkmail.errors import CampaignNotFound, SecretNotConfigured
 from bulkmail.adapters.wiring import transport_for
+from bulkmail.errors import CampaignNotFound, SecretNotConfigured
 from tests.conftest import people
 
 

@@ -1,12 +1,12 @@
 """Pure pieces behind the API and the CLI: CSV rows and lines, schedule times, trace steps, SigV4."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bulkmail.api import parse_csv
+from bulkmail.trace import path, progress_samples, steps
 from bulkmail_local.client import ApiClient
 from bulkmail_local.runtime.scheduler import due_time
-from bulkmail.trace import path, progress_samples, steps
 
 
 def test_csv_rows_keep_their_starting_line_across_quoted_newlines():
@@ -19,12 +19,12 @@ def test_csv_rows_keep_their_starting_line_across_quoted_newlines():
 def test_due_time_reads_at_expressions_in_their_time_zone():
     assert due_time(
         {"ScheduleExpression": "at(2026-12-01T09:00:00)", "ScheduleExpressionTimezone": "Europe/Paris"}
-    ) == datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+    ) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     assert due_time({"ScheduleExpression": "rate(5 minutes)"}) is None
 
 
 def test_trace_steps_pair_entries_with_exits():
-    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     events = [
         {"timestamp": t0, "type": "ExecutionStarted"},
         {"timestamp": t0, "stateEnteredEventDetails": {"name": "ValidateCampaign"}},
@@ -39,7 +39,7 @@ def test_trace_steps_pair_entries_with_exits():
 
 
 def test_trace_path_counts_laps_and_progress_comes_from_the_workflow_steps():
-    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
     events = [{"timestamp": t0, "type": "ExecutionStarted"}]
     for lap, processed in enumerate((4, 10)):

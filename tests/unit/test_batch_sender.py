@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from bulkmail import control
-from bulkmail.errors import BatchBusy, PermanentSendError, SendingPaused, Throttled, TransientSendError
+from bulkmail.errors import BatchBusy, OutOfTime, PermanentSendError, SendingPaused, Throttled, TransientSendError
 from bulkmail.models import BatchMessage, DeliveryStatus, Lease, Outcome
-from bulkmail.errors import OutOfTime
 from bulkmail.sending import BatchSender
 from bulkmail.settings import Settings
 from bulkmail.validation import validate_campaign

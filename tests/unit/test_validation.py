@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -82,7 +82,7 @@ def test_smtp_without_secret_gives_the_seed_message():
 
 
 def test_send_at_in_the_past_and_without_offset():
-    past = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     assert "is in the past" in problems({**SEED_CAMPAIGN, "send_at": past})["send_at"]
 
 

@@ -33,7 +33,7 @@ class CampaignStore:
         # page replaces it with the exact count).
         item = {
             **campaign,
-            **{c: 0 for c in CAMPAIGN_COUNTERS},
+            **dict.fromkeys(CAMPAIGN_COUNTERS, 0),
             "total_contacts": campaign.get("total_contacts", 0),
             "fanout_done": False,
             "fanout_page": 0,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
@@ -14,8 +15,8 @@ from bulkmail.adapters import dynamo
 from bulkmail.adapters.lists import ListRegistry
 from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
-from bulkmail.validation import parse_timestamp
 from bulkmail.ports import Cursor
+from bulkmail.validation import parse_timestamp
 
 
 class ContactStore:
@@ -127,7 +128,7 @@ class ContactStore:
         """Forget a contact (False if there is none). A suppressed one leaves its suppression behind
         (address, status, reason, date; no name, lists or attributes), so that importing the address
         again cannot resubscribe it."""
-        now_iso = now_iso or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now_iso = now_iso or datetime.now(UTC).isoformat(timespec="seconds")
         for _ in range(_CONFLICT_RETRIES + 1):
             item = self.get_item(email)
             if item is None:

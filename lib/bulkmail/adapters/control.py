@@ -9,16 +9,17 @@ import base64
 import binascii
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
-from bulkmail.models import dynamodb_item_size, state_json
 from bulkmail.errors import BadCursor, ExecutionExists, ExecutionNotFound
+from bulkmail.models import dynamodb_item_size, state_json
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -90,7 +91,7 @@ def schedule_execution(
     _scheduler().create_schedule(
         GroupName=group,
         Name=name,
-        ScheduleExpression=f"at({when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')})",
+        ScheduleExpression=f"at({when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S')})",
         ScheduleExpressionTimezone="UTC",
         FlexibleTimeWindow={"Mode": "OFF"},
         ActionAfterCompletion="DELETE",

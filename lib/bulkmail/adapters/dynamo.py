@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -25,7 +26,6 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters.caching import per_container
 from bulkmail.errors import DatabaseBusy
-from collections.abc import Iterator, Mapping
 
 _deserializer = TypeDeserializer()
 

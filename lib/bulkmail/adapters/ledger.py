@@ -22,7 +22,8 @@ of them sends.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -185,7 +186,7 @@ class Ledger:
     ) -> list[dict[str, Any]]:
         campaign_id, batch_id = lease.campaign_id, lease.batch_id
         items: list[dict[str, Any]] = []
-        counts = {counter: 0 for counter in COUNTER_FOR.values()}
+        counts = dict.fromkeys(COUNTER_FOR.values(), 0)
         new_rows = 0
         for o in outcomes:
             counts[COUNTER_FOR[o.status]] += 1

@@ -7,7 +7,7 @@ refuses a campaign to a list nobody was imported into without scanning the conta
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from bulkmail.adapters import dynamo
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import time
 from functools import lru_cache
+from typing import Any
 
 import boto3
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from email.message import Message
 from functools import lru_cache
+from typing import Any
 
 import boto3
 from botocore.config import Config

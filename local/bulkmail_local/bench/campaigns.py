@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail_local.bench import load_generated_contacts

@@ -34,7 +34,7 @@ class Deployment:
     workflow_memory_mb: int
 
     @classmethod
-    def from_template(cls, template: dict[str, Any]) -> "Deployment":
+    def from_template(cls, template: dict[str, Any]) -> Deployment:
         params = {k: v.get("Default") for k, v in template["Parameters"].items()}
         resources = template["Resources"]
         default_memory = template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)

@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 
 from bulkmail_local.runtime import EmbeddedRuntime
-from bulkmail_local.runtime.stack import REGION
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
+from bulkmail_local.runtime.stack import REGION
 
 SEED_CAMPAIGN = {
     "campaign_name": "Monthly Newsletter",

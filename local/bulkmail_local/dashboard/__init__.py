@@ -100,7 +100,7 @@ class DashboardProxy:
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, name="bulkmail-dashboard", daemon=True)
 
-    def __enter__(self) -> "DashboardProxy":
+    def __enter__(self) -> DashboardProxy:
         self._thread.start()
         return self
 

@@ -6,12 +6,12 @@ timeout and redrive (moto applies maxReceiveCount on receive), MaximumConcurrenc
 from __future__ import annotations
 
 import base64
-
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bulkmail_local.runtime.iam import acting_as
 

@@ -23,11 +23,12 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any
 from unittest import mock
 
 import boto3
@@ -41,6 +42,7 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionRes
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ses.models import ses_backends
+
 from bulkmail_local.runtime.seams import aws_response
 
 # Template resource types this module honours (the roles are created by the runtime).

@@ -9,9 +9,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from bulkmail_local.runtime.iam import acting_as
 from bulkmail_local.runtime.metrics import private_metrics

@@ -26,6 +26,7 @@ from typing import Any
 from unittest import mock
 
 from botocore.awsrequest import AWSResponse
+
 from bulkmail_local.runtime.seams import aws_response
 
 STATE_PAYLOAD_BYTES = 262_144

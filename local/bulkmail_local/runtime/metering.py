@@ -18,7 +18,8 @@ import math
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 

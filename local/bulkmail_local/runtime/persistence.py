@@ -25,10 +25,11 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from moto.core.responses import BaseResponse
 from moto.dynamodb.models import dynamodb_backends
@@ -157,7 +158,7 @@ class DurableState:
             self._lock_file.close()  # releases the directory
 
     # --- start: load the mirror into moto, then write through ----------------------------------
-    def attach(self, runtime: "EmbeddedRuntime") -> Resumed:
+    def attach(self, runtime: EmbeddedRuntime) -> Resumed:
         """Load the stored account into the freshly provisioned one, start recording, resume workflows."""
         resumed = Resumed(fresh=self.fresh)
         with self._lock:
@@ -172,7 +173,7 @@ class DurableState:
         self._resume_workflows(runtime, resumed)
         return resumed
 
-    def _load_items(self, runtime: "EmbeddedRuntime") -> int:
+    def _load_items(self, runtime: EmbeddedRuntime) -> int:
         backend = dynamodb_backends[ACCOUNT][REGION]
         count = 0
         for table_name, item in self._db.execute("SELECT table_name, item FROM items"):
@@ -183,7 +184,7 @@ class DurableState:
             count += 1
         return count
 
-    def _load_messages(self, runtime: "EmbeddedRuntime") -> int:
+    def _load_messages(self, runtime: EmbeddedRuntime) -> int:
         backend = sqs_backends[ACCOUNT][REGION]
         count = 0
         for queue_name, stored, receive_count in self._db.execute("SELECT queue, message, receive_count FROM messages"):
@@ -204,7 +205,7 @@ class DurableState:
             count += 1
         return count
 
-    def _load_secrets(self, runtime: "EmbeddedRuntime") -> None:
+    def _load_secrets(self, runtime: EmbeddedRuntime) -> None:
         backend = secretsmanager_backends[ACCOUNT][REGION]
         for name, value in self._db.execute("SELECT name, value FROM secrets").fetchall():
             if name in backend.secrets:  # provisioned again with a new value: the stored one is the one in use
@@ -214,7 +215,7 @@ class DurableState:
                 }  # as moto's API passes them
                 backend.put_secret_value(secret_id=name, secret_string=value, version_stages=["AWSCURRENT"], **absent)
 
-    def _load_schedules(self, runtime: "EmbeddedRuntime") -> int:
+    def _load_schedules(self, runtime: EmbeddedRuntime) -> int:
         backend = scheduler_backends[ACCOUNT][REGION]
         count = 0
         for row in self._db.execute("SELECT schedule FROM schedules").fetchall():
@@ -236,7 +237,7 @@ class DurableState:
             count += 1
         return count
 
-    def _resume_workflows(self, runtime: "EmbeddedRuntime", resumed: Resumed) -> None:
+    def _resume_workflows(self, runtime: EmbeddedRuntime, resumed: Resumed) -> None:
         """Executions do not survive (moto's run in threads of the old process). A campaign's cursor and
         counters live in its item, so its workflow goes on in a new execution, as it does after
         StepsPerExecution steps; an execution that had not yet stored its campaign starts again."""
@@ -263,7 +264,7 @@ class DurableState:
                 resumed.continued.append(campaign_id)
 
     @staticmethod
-    def _scan(runtime: "EmbeddedRuntime", logical_id: str) -> Iterable[dict[str, Any]]:
+    def _scan(runtime: EmbeddedRuntime, logical_id: str) -> Iterable[dict[str, Any]]:
         table = runtime.table(logical_id)
         page = table.scan(ConsistentRead=True)
         yield from page["Items"]

@@ -18,8 +18,9 @@ import re
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
@@ -51,7 +52,7 @@ class OneTimeScheduler:
         sqs_client,
         groups: list[str],
         tick_seconds: float = 0.25,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.scheduler = scheduler_client
         self.sfn = sfn_client

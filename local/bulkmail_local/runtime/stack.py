@@ -20,9 +20,10 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from unittest import mock
 
 import boto3
@@ -34,12 +35,12 @@ from moto.core.responses import BaseResponse
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 
-from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import iam, limits, moto_fixes
+from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
+from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
-from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
@@ -90,7 +91,7 @@ NOT_PROVISIONED = {
 }
 
 
-def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
+def _serialised_stubber(lock: threading.RLock, runtime: EmbeddedRuntime):
     """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
     refuse what is over one of AWS's limits (runtime.limits), give fault injection (runtime.faults)
     its place before and after each request, and let a meter (runtime.meter) count it.
@@ -142,7 +143,7 @@ class EmbeddedRuntime:
         function_timeouts: dict[str, int] | None = None,
         visibility_timeout: int | None = None,
         public_url: str = LOCAL_PUBLIC_URL,
-        state: "DurableState | None" = None,
+        state: DurableState | None = None,
     ):
         """`environment`, `function_timeouts` and `visibility_timeout` override what the template says,
         for fault-injection runs that must recover from crashes in seconds rather than minutes.
@@ -193,7 +194,7 @@ class EmbeddedRuntime:
         )
 
     # --- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> "EmbeddedRuntime":
+    def __enter__(self) -> EmbeddedRuntime:
         # Powertools warns when an invocation recorded no metric (the API, the unsubscribe page).
         self._stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish")

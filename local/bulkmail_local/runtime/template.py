@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import yaml
 
@@ -30,7 +31,7 @@ _CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: _tag(suffix, 
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(path.read_text(), Loader=_CfnLoader)
 
 
 class Resolver:
