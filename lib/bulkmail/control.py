@@ -66,7 +66,7 @@ def cancel(campaign_id: str, *, campaigns: Campaigns, ledger: Ledger, queue: Que
     record = _transition(
         campaigns,
         campaign_id,
-        ACTIVE + (CampaignStatus.PAUSED, CampaignStatus.SCHEDULED),
+        (*ACTIVE, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED),
         CampaignStatus.CANCELLED,
         {"cancelled_at": _now()},
     )

@@ -219,7 +219,7 @@ def template_problems(source: str) -> list[str]:
     try:
         undeclared = find_undeclared_variables(ast)  # compiles: unknown filters and tests are found here
     except TemplateAssertionError as exc:
-        return problems + [f"template error on line {exc.lineno}: {exc.message}"]
+        return [*problems, f"template error on line {exc.lineno}: {exc.message}"]
     unknown = sorted(name for name in undeclared - TEMPLATE_FIELDS if name not in _text_env.globals)
     if unknown:
         known = ", ".join(sorted(TEMPLATE_FIELDS))

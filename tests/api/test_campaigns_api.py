@@ -135,7 +135,7 @@ def test_unknown_campaign_is_404_on_every_route(api):
 
 
 def test_list_campaigns_and_deliveries_paginate_and_filter(api):
-    api.harness.add_contacts(people(5) + [{"email": "gone@example.org"}])
+    api.harness.add_contacts([*people(5), {"email": "gone@example.org"}])
     for cid in ("list_a", "list_b"):
         r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": cid})
         api.harness.rt.wait_for_execution(r.json()["execution_arn"], timeout=60)

@@ -14,7 +14,7 @@ def test_post_contacts_is_all_or_nothing_naming_each_rejected_one(api):
         "POST",
         "/contacts",
         json_body={
-            "contacts": people(3) + [{"email": "not-an-address"}, {"email": "x@example.org", "first_name": 7}, "text"]
+            "contacts": [*people(3), {"email": "not-an-address"}, {"email": "x@example.org", "first_name": 7}, "text"]
         },
     )
     assert r.status == 400

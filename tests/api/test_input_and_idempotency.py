@@ -58,7 +58,7 @@ def test_resend_failed_is_idempotent_and_resend_of_is_not_a_client_field(held_ap
 # --- finding 8: contacts all or nothing ------------------------------------------------------------
 def test_a_contact_over_dynamodbs_item_size_refuses_the_request_naming_it(api):
     huge = {"email": "big@example.org", "attributes": {"bio": "x" * 450_000}}
-    r = api.request("POST", "/contacts", json_body={"contacts": people(60) + [huge]})
+    r = api.request("POST", "/contacts", json_body={"contacts": [*people(60), huge]})
     assert r.status == 400, r.body
     error = r.json()["errors"][0]
     assert error["field"] == "contacts[60].attributes.bio" and "as DynamoDB counts it" in error["message"]
@@ -77,7 +77,7 @@ def test_a_contact_over_dynamodbs_item_size_refuses_the_request_naming_it(api):
     ],
 )
 def test_bad_contacts_are_refused_naming_index_and_field(api, bad, field):
-    r = api.request("POST", "/contacts", json_body={"contacts": people(1) + [bad]})
+    r = api.request("POST", "/contacts", json_body={"contacts": [*people(1), bad]})
     assert r.status == 400, r.body
     assert r.json()["errors"][0]["field"] == field
     assert api.harness.rt.table("ContactsTable").scan()["Count"] == 0

@@ -39,7 +39,7 @@ def header_block(raw: bytes) -> bytes:
 
 
 def test_every_eml_parses_strictly_with_the_required_headers(demo):
-    result, files = demo
+    _result, files = demo
     contacts = {c["email"]: c for c in json.loads((PROJECT_ROOT / "events" / "contacts.json").read_text())["contacts"]}
     campaign = json.loads((PROJECT_ROOT / "events" / "campaign.json").read_text())
     message_ids = set()
@@ -51,7 +51,7 @@ def test_every_eml_parses_strictly_with_the_required_headers(demo):
         assert max(len(line) for line in head.splitlines()) <= 998, path.name
 
         msg = email.message_from_bytes(raw, policy=email.policy.strict)
-        for name, value in msg.items():  # parses every header: the strict policy raises on any defect
+        for _name, value in msg.items():  # parses every header: the strict policy raises on any defect
             str(value)
         for part in msg.walk():
             if not part.is_multipart():

@@ -63,7 +63,7 @@ def demo(rt: EmbeddedRuntime, *, until) -> tuple[dict, list[dict]]:
 def test_the_demo_sends_every_email_with_each_role_enforced(tmp_path):
     with EmbeddedRuntime(outbox=tmp_path / "outbox") as rt:
         assert rt.iam is not None and rt.iam.enforcing
-        record, rows = demo(rt, until=lambda r: r.get("status") == "completed")
+        record, _rows = demo(rt, until=lambda r: r.get("status") == "completed")
         assert (record["sent_count"], record["failed_count"]) == (CONTACTS, 0)
         assert len(list((tmp_path / "outbox" / "iam_demo").glob("*.eml"))) == CONTACTS
         assert not rt.iam.denied

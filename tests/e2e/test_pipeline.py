@@ -16,7 +16,7 @@ def run(live, campaign, timeout=120):
 
 
 def test_campaign_runs_end_to_end_through_the_state_machine(live):
-    live.add_contacts(people(260) + [{"email": "unsub@example.org", "status": "unsubscribed"}])
+    live.add_contacts([*people(260), {"email": "unsub@example.org", "status": "unsubscribed"}])
     arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_1"})
     assert execution["status"] == "SUCCEEDED", execution
     path = live.rt.state_path(arn)
@@ -77,7 +77,7 @@ def test_invalid_campaign_fails_validation_and_persists_nothing(live):
 
 
 def test_empty_audience_completes_at_once(live):
-    arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_empty", "list": "nobody"})
+    _arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_empty", "list": "nobody"})
     assert execution["status"] == "SUCCEEDED"
     rec = live.campaigns.get("e2e_empty")
     assert (rec["status"], rec["total_contacts"], rec["sent_count"]) == ("completed", 0, 0)

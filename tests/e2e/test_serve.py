@@ -203,7 +203,7 @@ def test_cli_and_http_errors_against_serve(served):
     assert late.returncode == 1 and "HTTP 409" in late.stderr and "completed" in late.stderr
     status, _ = http("GET", f"{api}/no/such/route")
     assert status == 404
-    status, body = http("POST", f"{api}/campaigns", b"x" * (11 * 1024 * 1024), {"Content-Type": "application/json"})
+    status, _body = http("POST", f"{api}/campaigns", b"x" * (11 * 1024 * 1024), {"Content-Type": "application/json"})
     assert status == 413
 
 

@@ -62,7 +62,7 @@ def test_every_queue_has_a_dead_letter_queue_and_visibility_covers_six_worker_ti
     for name, props in queues.items():
         assert name in dlq_targets or "RedrivePolicy" in props, f"{name} has no DLQ"
         assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), f"{name} is not encrypted"
-    for fn, props in FUNCTIONS.items():
+    for _fn, props in FUNCTIONS.items():
         for event in props.get("Events", {}).values():
             if event["Type"] == "SQS":
                 queue = queues[event["Properties"]["Queue"]["Fn::GetAtt"][0]]

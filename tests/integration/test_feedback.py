@@ -117,7 +117,7 @@ def test_sns_delivered_event_is_handled_the_same(sent):
 
 
 def test_event_without_a_known_campaign_suppresses_but_counts_nothing(sent):
-    h, c, rows = sent
+    h, c, _rows = sent
     feedback_fn(h).invoke(ses_event(BOUNCE, None, "person3@example.org", "some-other-message"))
     feedback_fn(h).invoke(ses_event(COMPLAINT, "campaign_that_does_not_exist", "person2@example.org", "x"))
     assert h.contacts.get("person3@example.org").status == "bounced"
@@ -127,7 +127,7 @@ def test_event_without_a_known_campaign_suppresses_but_counts_nothing(sent):
 
 
 def test_other_ses_events_change_nothing(sent):
-    h, c, rows = sent
+    h, _c, _rows = sent
     event = copy.deepcopy(BOUNCE)
     event["detail-type"] = "Email Delivered"
     assert feedback_fn(h).invoke(event) == {"processed": []}

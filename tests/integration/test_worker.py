@@ -48,7 +48,7 @@ def test_contact_deleted_after_queueing_is_skipped_not_failed(harness):
 
 def test_unsubscribed_at_send_time_is_skipped_with_its_reason(harness):
     h = harness
-    h.add_contacts(people(1) + [{"email": "gone@example.org", "status": "unsubscribed"}])
+    h.add_contacts([*people(1), {"email": "gone@example.org", "status": "unsubscribed"}])
     c = h.add_campaign(total=2)
     h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org", "gone@example.org"])
     h.drain()

@@ -4,14 +4,14 @@ from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import ConfigurationError
 from bulkmail.settings import Settings
 
-BASE = dict(
-    CAMPAIGNS_TABLE="c",
-    CONTACTS_TABLE="k",
-    DELIVERIES_TABLE="d",
-    BATCHES_TABLE="b",
-    SEND_QUEUE_URL="q",
-    LEASE_SECONDS="180",
-)
+BASE = {
+    "CAMPAIGNS_TABLE": "c",
+    "CONTACTS_TABLE": "k",
+    "DELIVERIES_TABLE": "d",
+    "BATCHES_TABLE": "b",
+    "SEND_QUEUE_URL": "q",
+    "LEASE_SECONDS": "180",
+}
 
 
 def test_missing_environment_variable_is_named():

@@ -95,13 +95,13 @@ class CampaignStore:
         """Move status only from one of `from_statuses` (a conditional update: no races)."""
         assignments, names, values = dynamo.set_clause({"status": to.value, "updated_at": now, **(extra or {})})
         values.update({f":from{i}": s.value for i, s in enumerate(from_statuses)})
-        update = dict(
-            Key={"campaign_id": campaign_id},
-            UpdateExpression="SET " + assignments,
-            ConditionExpression=f"#f0 IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",  # #f0: status
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        update = {
+            "Key": {"campaign_id": campaign_id},
+            "UpdateExpression": "SET " + assignments,
+            "ConditionExpression": f"#f0 IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",  # #f0: status
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
         if self.events is None or to.value not in ANNOUNCED:
             return self._update_if(**update)
         # The event reports the record as this update left it: ALL_NEW costs no extra request.
