@@ -85,9 +85,11 @@ _ERROR_TEXT = {
     400: "Bad input: every problem, each naming its field",
     404: "Unknown campaign, contact or route",
     409: "The campaign's state does not allow it, or the id exists",
-    413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions carries)",
+    413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions "
+    "carries)",
     415: "Not text/csv",
-    422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact to send to",
+    422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact "
+    "to send to",
     502: "The email service refused the send",
 }
 

@@ -145,7 +145,9 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
         elif (
             operator == "**"
             and isinstance(right, (int, float))
-            and (abs(right) > _MAX_EXPONENT or (isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS))
+            and (
+                abs(right) > _MAX_EXPONENT or (isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS)
+            )
         ):
             raise TemplateBudgetExceeded(
                 f"the power is too large (exponents up to {_MAX_EXPONENT}, results up to {_MAX_INT_BITS} bits)"
@@ -212,8 +214,8 @@ def template_problems(source: str) -> list[str]:
         if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")
     ]
     problems += [
-        f"attribute {getattr(n, 'attr', None) or getattr(getattr(n, 'arg', None), 'value', '')!r} is not available: the sandbox forbids "
-        f"internals (line {n.lineno})"
+        f"attribute {getattr(n, 'attr', None) or getattr(getattr(n, 'arg', None), 'value', '')!r} is not "
+        f"available: the sandbox forbids internals (line {n.lineno})"
         for n in internal
     ]
     try:
@@ -232,7 +234,7 @@ def template_problems(source: str) -> list[str]:
         return [f"the sandbox forbids it: {exc}"]
     except TemplateBudgetExceeded as exc:
         return [f"over the template budget: {exc}"]
-    except Exception:  # noqa: BLE001 — fails for this sample only (e.g. a missing attribute): decided per recipient
+    except Exception:  # noqa: BLE001, S110 — fails for this sample only (e.g. a missing attribute): decided per recipient
         pass
     return []
 
@@ -315,10 +317,8 @@ def render(
     html = _render_part(campaign["body_html"], True, context) if campaign.get("body_html") else None
     if html is not None and unsubscribe_url and escape(unsubscribe_url) not in html:
         html = _html_footer(html, unsubscribe_url)
-    if campaign.get("body"):
-        text = _render_part(campaign["body"], False, context)
-    else:  # only HTML given: the text alternative is made from it (footer link included)
-        text = html_to_text(html or "")
+    # Only HTML given: the text alternative is made from it (footer link included).
+    text = _render_part(campaign["body"], False, context) if campaign.get("body") else html_to_text(html or "")
     if unsubscribe_url and unsubscribe_url not in text:
         text = _text_footer(text, unsubscribe_url)
     return RenderedEmail(

@@ -275,7 +275,7 @@ class BatchSender:
             )
             message = build_mime(campaign, contact, render(campaign, contact, **links))
             message.as_bytes()  # a value that cannot go on the wire fails here, for this recipient only
-        except Exception as exc:  # a template or a value that fails for this contact fails this recipient only
+        except Exception as exc:  # noqa: BLE001 — a template or a value that fails for this contact fails this recipient only
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})
             return Outcome(
                 email,
@@ -369,5 +369,5 @@ class BatchSender:
             if close is not None:
                 try:
                     close()
-                except Exception as exc:  # the mail is sent and recorded: a failed goodbye changes nothing
+                except Exception as exc:  # noqa: BLE001 — the mail is sent and recorded: a failed goodbye changes nothing
                     logger.warning("closing a transport failed", extra={"error": repr(exc)})

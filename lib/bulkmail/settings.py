@@ -38,8 +38,8 @@ class Settings:
     transient_retries: int = 2  # in-place retries of a transient send error, then failed
     throttle_retries: int = 3  # in-place retries of a throttled send, then back to the queue
     retry_base_seconds: float = 0.2
-    event_bus_name: str = ""
-    lists_table: str = ""  # the list names imports keep (the API function's)             # campaign lifecycle events; empty: none published from code
+    event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
+    lists_table: str = ""  # the list names imports keep (the API function's)
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

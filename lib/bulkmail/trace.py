@@ -63,7 +63,8 @@ def path(all_steps: list[Step]) -> list[dict[str, Any]]:
 
 
 def progress_samples(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """(time, processed, sent, failed, skipped, total) each time a workflow step read the counters: the campaign's progress over time."""
+    """(time, processed, sent, failed, skipped, total) each time a workflow step read the counters: the
+    campaign's progress over time."""
     samples = []
     for event in events:
         details = event.get("stateExitedEventDetails")

@@ -21,6 +21,7 @@ from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.dynamo import plain
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.contact_import import normalise_contacts
+from bulkmail.errors import CampaignNotFound
 from bulkmail_local.demo import generated_contacts
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
@@ -75,8 +76,9 @@ def _deliver_bounces(rt, campaign_id: str, rows: list[dict[str, Any]], rng: rand
 
 
 def run_chaos(
-    *, contacts: int, seed: int, outbox: Path, rates: FaultRates = FaultRates(), timeout: float = 600
+    *, contacts: int, seed: int, outbox: Path, rates: FaultRates | None = None, timeout: float = 600
 ) -> dict[str, Any]:
+    rates = rates or FaultRates()
     rng = random.Random(seed)
     campaign_id = f"chaos_{seed}"
     shutil.rmtree(outbox / campaign_id, ignore_errors=True)  # the audit reads this folder: only this run's mail
@@ -114,7 +116,7 @@ def run_chaos(
             time.sleep(0.1)
             try:
                 record = campaigns.get(campaign_id)
-            except Exception:  # not persisted yet
+            except CampaignNotFound:  # not persisted yet
                 continue
             progress = record["processed_count"] / max(1, record["total_contacts"])
             if "edit" in scenario and "edit" not in done_steps and progress >= steps["edit"]:

@@ -180,7 +180,8 @@ def _chaos(args: argparse.Namespace) -> int:
             f"seed {seed:>4} {result['scenario']:<18} {'ok ' if result['ok'] else 'BAD'} "
             f"sent {result['final']['sent_count']} failed {result['final']['failed_count']} "
             f"skipped {result['final']['skipped_count']} · duplicates {result['duplicates']} "
-            f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · lost {result['lost']} · "
+            f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · "
+            f"lost {result['lost']} · "
             f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}"
         )
     if args.json:
@@ -395,9 +396,8 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         api_url = args.api_url or stack_api_url(args.stack)
     except (BotoCoreError, ClientError, RuntimeError) as exc:
-        raise CliError(
-            f"cannot find the API of stack {args.stack}: {_aws_failure(exc, None) if isinstance(exc, (BotoCoreError, ClientError)) else exc}"
-        ) from None
+        reason = _aws_failure(exc, None) if isinstance(exc, (BotoCoreError, ClientError)) else exc
+        raise CliError(f"cannot find the API of stack {args.stack}: {reason}") from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -154,12 +154,12 @@ def test_cancelled_campaign_skips_remaining_recipients(harness):
 
 
 def test_campaign_not_found_has_the_seed_message(harness):
-    with pytest.raises(CampaignNotFound, match="^Campaign campaign_1234567890 not found in DynamoDB$"):
+    with pytest.raises(CampaignNotFound, match=r"^Campaign campaign_1234567890 not found in DynamoDB$"):
         harness.campaigns.get("campaign_1234567890")
 
 
 def test_no_secret_configured_has_the_seed_message():
-    with pytest.raises(SecretNotConfigured, match="^No AWS secret name configured in campaign c1$"):
+    with pytest.raises(SecretNotConfigured, match=r"^No AWS secret name configured in campaign c1$"):
         transport_for({"campaign_id": "c1", "email_service": "smtp", "smtp_server": "mail.example.com"})
 
 

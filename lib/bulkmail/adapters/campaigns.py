@@ -98,7 +98,8 @@ class CampaignStore:
         update = {
             "Key": {"campaign_id": campaign_id},
             "UpdateExpression": "SET " + assignments,
-            "ConditionExpression": f"#f0 IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",  # #f0: status
+            # #f0 is status (the first field set above).
+            "ConditionExpression": f"#f0 IN ({', '.join(f':from{i}' for i in range(len(from_statuses)))})",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }

@@ -226,7 +226,9 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
             store.table.update_item(
                 Key={"email": email},
                 UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
-                ConditionExpression="attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)",
+                ConditionExpression=(
+                    "attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)"
+                ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
             )

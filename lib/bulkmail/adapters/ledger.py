@@ -21,6 +21,7 @@ of them sends.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,7 +50,10 @@ class Ledger:
             item = self.batches.update_item(
                 Key={"campaign_id": campaign_id, "batch_id": batch_id},
                 UpdateExpression="SET #s = :claimed, claim_token = :t, lease_until = :lease ADD attempts :one",
-                ConditionExpression="attribute_not_exists(batch_id) OR #s IN (:pending, :dead) OR (#s = :claimed AND lease_until < :now)",
+                ConditionExpression=(
+                    "attribute_not_exists(batch_id) OR #s IN (:pending, :dead) "
+                    "OR (#s = :claimed AND lease_until < :now)"
+                ),
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={
                     ":claimed": "claimed",
@@ -159,12 +163,8 @@ class Ledger:
         remaining = list(outcomes)
         while True:
             try:
-                self._persist(
-                    lease,
-                    lambda: dynamo.client().transact_write_items(
-                        TransactItems=self._transaction(lease, remaining, batch_status, now_iso)
-                    ),
-                )
+                items = self._transaction(lease, remaining, batch_status, now_iso)
+                self._persist(lease, functools.partial(dynamo.client().transact_write_items, TransactItems=items))
                 return remaining
             except ClientError as exc:
                 if dynamo.error_code(exc) != "TransactionCanceledException":
@@ -176,7 +176,9 @@ class Ledger:
                     raise BatchBusy(
                         f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker"
                     ) from exc
-                conflicted = {o.email for o, code in zip(remaining, reasons) if code == "ConditionalCheckFailed"}
+                # reasons: one per outcome, then the campaign's and the batch's (checked above)
+                codes = zip(remaining, reasons, strict=False)
+                conflicted = {o.email for o, code in codes if code == "ConditionalCheckFailed"}
                 if not conflicted:
                     raise
                 remaining = [o for o in remaining if o.email not in conflicted]
@@ -326,7 +328,9 @@ class Ledger:
                             "Update": {
                                 "TableName": self.batches_table,
                                 "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
-                                "UpdateExpression": "SET #s = :parked, emails = :e, updated_at = :now REMOVE claim_token, lease_until",
+                                "UpdateExpression": (
+                                    "SET #s = :parked, emails = :e, updated_at = :now REMOVE claim_token, lease_until"
+                                ),
                                 "ConditionExpression": "claim_token = :t",
                                 "ExpressionAttributeNames": {"#s": "status"},
                                 "ExpressionAttributeValues": {

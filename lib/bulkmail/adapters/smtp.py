@@ -8,7 +8,8 @@ Replies:  421 (closing, try later), 454 (temporary failure, e.g. TLS or auth) �
 message comes back later, nothing is counted.  Other 4xx (450 mailbox busy, 451 local error,
 452 storage) → TransientSendError: bounded retries, then failed.  5xx → PermanentSendError: failed at
 once with the reply.  A rejected login (535 …) or a refused sender (5xx to MAIL FROM) → SendingPaused:
-no recipient can be sent to, so the campaign pauses instead of failing everyone.  A lost connection → TransientSendError.
+no recipient can be sent to, so the campaign pauses instead of failing everyone.  A lost connection →
+TransientSendError.
 """
 
 from __future__ import annotations

@@ -44,8 +44,8 @@ class SeedWorker:
             contact = self.contacts.get_item(Key={"email": ref["contact_email"]})["Item"]
             subject, body = campaign["subject"], campaign["body"]
             for field in ("first_name", "last_name", "company"):
-                subject = subject.replace("{{{{{}}}}}".format(field), str(contact.get(field, "")))
-                body = body.replace("{{{{{}}}}}".format(field), str(contact.get(field, "")))
+                subject = subject.replace(f"{{{{{field}}}}}", str(contact.get(field, "")))
+                body = body.replace(f"{{{{{field}}}}}", str(contact.get(field, "")))
             self.ses.send_email(
                 FromEmailAddress=campaign["from_email"],
                 Destination={"ToAddresses": [contact["email"]]},

@@ -102,7 +102,7 @@ class ApiGateway:
             headers.setdefault("Content-Type", "application/json")
         try:
             result = self.function.invoke(proxy_event(method, target, headers, body))
-        except Exception as exc:  # an unhandled function error: API Gateway answers 502
+        except Exception as exc:  # noqa: BLE001 — an unhandled function error: API Gateway answers 502
             return ApiResponse(
                 502,
                 {"Content-Type": "application/json"},

@@ -151,7 +151,7 @@ class SqsEventSource:
             response = self.invoke({"Records": records})
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # a function error (or a crashed process) fails the whole batch
+        except BaseException as exc:  # noqa: BLE001 — a function error (or a crashed process) fails the whole batch
             logger.info("batch failed as a whole: %r", exc)
             return ids
         if not self.config.report_batch_item_failures:

@@ -208,9 +208,12 @@ class ChaosFaults:
             if roll < self.rates.ses_throttle + self.rates.ses_transient:
                 self.injected["ses_transient"] += 1
                 return _error(500, "InternalFailure", "Service unavailable", request.url)
-        if (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
-            if self._chance("record", self._batch(body)) < self.rates.crash_before_record:
-                self._crash("before_record")
+        if (
+            (service, op) == ("dynamodb", "TransactWriteItems")
+            and self.deliveries_table in body
+            and self._chance("record", self._batch(body)) < self.rates.crash_before_record
+        ):
+            self._crash("before_record")
         if service == "dynamodb" and op in _DYNAMODB_WRITES:
             return self._dynamodb_fault(request, op, body)
         return None

@@ -218,7 +218,7 @@ def roles_from(
         used_by = ", ".join(users.get(logical_id, [])) or logical_id
         roles[role_arn(logical_id)] = Role(role_arn(logical_id), logical_id, used_by, statements)
     by_logical_id = {r.logical_id: r for r in roles.values()}
-    for logical_id, resource in resources.items():
+    for resource in resources.values():
         if resource["Type"] == "AWS::IAM::Policy":
             props = resource["Properties"]
             document = resolve(props["PolicyDocument"])

@@ -110,7 +110,7 @@ def invoke_from_moto(registry: dict[str, LocalFunction]) -> Callable:
         try:
             result = fn.invoke(event if event is not None else {})
             return json.dumps(result, default=str), False, ""
-        except Exception as exc:  # reported to the caller exactly as Lambda reports a function error
+        except Exception as exc:  # noqa: BLE001 — reported to the caller exactly as Lambda reports a function error
             payload = {
                 "errorType": type(exc).__name__,
                 "errorMessage": str(exc),

@@ -1,11 +1,12 @@
-"""Two changes to moto for the embedded runtime, both about cost, neither about behaviour.
+"""Two changes to moto for the embedded runtime, both about cost, neither about behaviour (guarded by
+tests/unit/test_runtime_seams.py: each answers as moto's does, and moto still has the cost).
 
-1. TransactWriteItems without copying whole tables. moto backs up every table a transaction touches with copy.deepcopy before it starts, so each
-transaction costs time in proportion to the table's size and a campaign's run time grows with the
-square of its recipients (measured: the ledger transaction was the top cost at 5,000 recipients).
-This version checks every condition against the state before the transaction — as DynamoDB does —
-then applies the writes, backing up only the items it touches. Requests are already serialised by
-the runtime, so nothing interleaves.
+1. TransactWriteItems without copying whole tables. moto backs up every table a transaction touches
+with copy.deepcopy before it starts, so each transaction costs time in proportion to the table's
+size and a campaign's run time grows with the square of its recipients (measured: the ledger
+transaction was the top cost at 5,000 recipients). This version checks every condition against the
+state before the transaction — as DynamoDB does — then applies the writes, backing up only the items
+it touches. Requests are already serialised by the runtime, so nothing interleaves.
 
 2. DynamoDB item responses as plain JSON. moto's generic response serializer walks the output shape
 value by value; for GetItem/BatchGetItem/Query/... that walk was a fifth of a campaign's CPU time.

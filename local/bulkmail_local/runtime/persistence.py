@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from moto.core.responses import BaseResponse
+from moto.dynamodb.exceptions import ResourceNotFoundException
 from moto.dynamodb.models import dynamodb_backends
 from moto.scheduler.models import scheduler_backends
 from moto.secretsmanager.models import secretsmanager_backends
@@ -100,7 +101,7 @@ class DurableState:
         self.path = self.directory / STATE_FILE
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(self.directory / "lock", "w")
+            self._lock_file = open(self.directory / "lock", "w")  # noqa: SIM115 — held while the state is in use
         except OSError as exc:
             raise StateUnavailable(
                 f"cannot keep the state in {self.directory}: {exc.strerror or exc}; give another --state-dir"
@@ -339,7 +340,7 @@ class DurableState:
         for table_name, key in keys:
             try:
                 table = backend.get_table(table_name)
-            except Exception:  # a write to a table that does not exist changed nothing
+            except ResourceNotFoundException:  # a write to a table that does not exist changed nothing
                 continue
             item = backend.get_item(table.name, key)
             if item is None:

@@ -426,7 +426,7 @@ class EmbeddedRuntime:
         }
         # One process holds every function: their environments must agree (they do, via Globals).
         environment: dict[str, str] = {}
-        for logical_id, props in functions.items():
+        for logical_id in functions:
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self._name(logical_id)}"
             self.physical[logical_id] = self._name(logical_id)
             self.attributes[(logical_id, "Arn")] = arn
@@ -463,7 +463,7 @@ class EmbeddedRuntime:
                 int(props["Timeout"]),
                 role,
             )
-            self.functions[name].handler  # a first cold start now: a broken handler fails provisioning
+            self.functions[name].handler  # noqa: B018 — a first cold start now: a broken handler fails provisioning
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
                     self._map_sqs(self.functions[name], self.resolve(event["Properties"]))
