@@ -24,6 +24,7 @@ from bulkmail.models import (
     Lease,
     Outcome,
 )
+from bulkmail.settings import Settings
 
 
 class FakeCampaigns:
@@ -293,3 +294,9 @@ class FakeTransport:
             raise errors.pop(0)
         self.accepted.append(message)
         return f"message-{len(self.accepted)}"
+
+
+def settings(**overrides: Any) -> Settings:
+    """A deployment's settings for the fakes: table names that are only names, a lease of a minute."""
+    names = {"campaigns_table": "c", "contacts_table": "p", "deliveries_table": "d", "batches_table": "b"}
+    return Settings(**names, send_queue_url="q", lease_seconds=60, **overrides)

@@ -15,20 +15,10 @@ from bulkmail import control
 from bulkmail.errors import BatchBusy, OutOfTime, PermanentSendError, SendingPaused, Throttled, TransientSendError
 from bulkmail.models import BatchMessage, DeliveryStatus, Lease, Outcome
 from bulkmail.sending import BatchSender
-from bulkmail.settings import Settings
 from bulkmail.validation import validate_campaign
-from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue, FakeTransport
+from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue, FakeTransport, settings
 
-SETTINGS = Settings(
-    campaigns_table="c",
-    contacts_table="p",
-    deliveries_table="d",
-    batches_table="b",
-    send_queue_url="q",
-    lease_seconds=60,
-    default_max_send_rate=1000.0,
-    worker_concurrency=1,
-)
+SETTINGS = settings(default_max_send_rate=1000.0, worker_concurrency=1)
 EMAILS = ("a@example.org", "b@example.org", "c@example.org")
 
 

@@ -14,17 +14,10 @@ import pytest
 from bulkmail import control, workflow
 from bulkmail.errors import InvalidTransition
 from bulkmail.models import CampaignStatus, Lease
-from bulkmail.settings import Settings
-from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue
+from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue, settings
 from tests.store_contract import CHECKS
 
-SETTINGS = Settings(
-    campaigns_table="c",
-    contacts_table="p",
-    deliveries_table="d",
-    batches_table="b",
-    send_queue_url="q",
-    lease_seconds=60,
+SETTINGS = settings(
     recipients_per_message=2,
     fanout_page_size=4,
     backlog_seconds=1,
