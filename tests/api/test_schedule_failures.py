@@ -5,10 +5,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import SEED_CAMPAIGN, people
+from tests.e2e.test_operations import BusObserver
 
 
 def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(api):
     rt = api.harness.rt
+    bus = BusObserver(rt)
     api.harness.add_contacts(people(2))
     send_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "sched_fail", "send_at": send_at})
@@ -30,3 +32,6 @@ def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(a
     assert rt.scheduler.dead_lettered == [("sched_fail", "StateMachineDoesNotExist")]
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []  # the invocation is over: deleted
     assert api.harness.sent_messages("sched_fail") == []
+    failed = bus.wait_for("CampaignFailed")  # announced, as the workflow announces its own failures
+    assert failed["detail"]["campaign_id"] == "sched_fail" and failed["detail"]["status"] == "failed"
+    assert failed["detail"]["reason"] == record["failure_cause"]

@@ -25,12 +25,19 @@ from bulkmail.models import CampaignStatus
 logger = logging.getLogger(__name__)
 
 SOURCE = "bulkmail"
-# The status changes announced from code (the workflow announces start, completion and failure).
-ANNOUNCED = {CampaignStatus.PAUSED.value: "CampaignPaused", CampaignStatus.CANCELLED.value: "CampaignCancelled"}
+# The status changes announced from code (the workflow announces start, completion and its own
+# failure; a scheduled start that failed never reached the workflow, so its code announces it).
+ANNOUNCED = {
+    CampaignStatus.PAUSED.value: "CampaignPaused",
+    CampaignStatus.CANCELLED.value: "CampaignCancelled",
+    CampaignStatus.FAILED.value: "CampaignFailed",
+}
+# The record's attribute that says why, carried in the event as `reason`.
+_REASON = {"CampaignPaused": "pause_reason", "CampaignFailed": "failure_cause"}
 
 
 @lru_cache(maxsize=1)
-def _events() -> Any:  # boto3 clients are untyped
+def _events() -> Any:  # boto3 clients carry no static types here
     return boto3.client("events")
 
 
@@ -60,9 +67,8 @@ class CampaignEvents:
         detail_type = ANNOUNCED.get(record["status"])
         if detail_type is None:
             return False
-        extra = (
-            {"reason": record["pause_reason"]} if record.get("pause_reason") and detail_type == "CampaignPaused" else {}
-        )
+        reason = record.get(_REASON.get(detail_type, ""))
+        extra = {"reason": reason} if reason else {}
         return self.publish(detail_type, campaign_detail(record, occurred_at, **extra))
 
     def publish(self, detail_type: str, detail: dict[str, Any]) -> bool:
