@@ -223,8 +223,3 @@ def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], 
             return False
         raise
     return True
-
-
-def new_container() -> None:
-    _sfn.cache_clear()
-    _scheduler.cache_clear()
