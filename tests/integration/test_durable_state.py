@@ -79,7 +79,11 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
                 Name=name,
                 ScheduleExpression=FAR_FUTURE,
                 FlexibleTimeWindow={"Mode": "OFF"},
-                Target={"Arn": rt.state_machine_arn, "RoleArn": rt.role_arn, "Input": "{}"},
+                Target={
+                    "Arn": rt.state_machine_arn,
+                    "Input": "{}",
+                    "RoleArn": rt.attributes[("CampaignSchedulerRole", "Arn")],
+                },
             )
         scheduler.delete_schedule(GroupName=group, Name="deleted")
         key = rt.client("secretsmanager").get_secret_value(SecretId=rt.physical["UnsubscribeSigningKey"])[
