@@ -3,6 +3,7 @@
 The audit compares three independent records: the `.eml` files SES accepted (what people received),
 the delivery ledger, and the campaign's counters.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.dynamo import plain
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.contact_import import normalise_contacts
+from bulkmail.errors import CampaignNotFound
 from bulkmail_local.demo import generated_contacts
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
@@ -34,9 +36,12 @@ CAMPAIGN = {
 }
 # Crashed workers must come back in seconds: a 6 s worker timeout, an 8 s claim lease (longer than
 # the timeout, as on AWS), a 10 s visibility timeout (for messages of crashed invocations).
-FAST_RECOVERY = {"environment": {"LEASE_SECONDS": "8"}, "function_timeouts": {"SendEmailsFunction": 6},
-                 "visibility_timeout": 10}
-BOUNCE_SHARE = 0.03     # of the sent recipients, a bounce comes back through FeedbackFunction
+FAST_RECOVERY: dict[str, Any] = {
+    "environment": {"LEASE_SECONDS": "8"},
+    "function_timeouts": {"SendEmailsFunction": 6},
+    "visibility_timeout": 10,
+}
+BOUNCE_SHARE = 0.03  # of the sent recipients, a bounce comes back through FeedbackFunction
 EVENTBRIDGE_ATTEMPTS = 3  # an asynchronous invocation: the first try and EventBridge's two retries
 
 
@@ -70,8 +75,10 @@ def _deliver_bounces(rt, campaign_id: str, rows: list[dict[str, Any]], rng: rand
         injected["bounce_delivered_twice"] += 1
 
 
-def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = FaultRates(),
-              timeout: float = 600) -> dict[str, Any]:
+def run_chaos(
+    *, contacts: int, seed: int, outbox: Path, rates: FaultRates | None = None, timeout: float = 600
+) -> dict[str, Any]:
+    rates = rates or FaultRates()
     rng = random.Random(seed)
     campaign_id = f"chaos_{seed}"
     shutil.rmtree(outbox / campaign_id, ignore_errors=True)  # the audit reads this folder: only this run's mail
@@ -87,12 +94,17 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
             response = api.request(method, f"/campaigns/{campaign_id}{path}", json_body=body)
             if response.status not in (200, 409):  # 409: the campaign ended in between
                 raise RuntimeError(f"{method} {path}: {response.status} {response.body[:300]!r}")
+
         items, _ = normalise_contacts(generated_contacts(contacts))
         ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"]).put_many(items)
         audience = {i["email"] for i in items}
 
-        faults = ChaosFaults(seed, batches_table=rt.physical["BatchesTable"],
-                             deliveries_table=rt.physical["DeliveriesTable"], rates=rates)
+        faults = ChaosFaults(
+            seed,
+            batches_table=rt.physical["BatchesTable"],
+            deliveries_table=rt.physical["DeliveriesTable"],
+            rates=rates,
+        )
         faults.attach_queue(rt.client("sqs"), rt.physical["SendQueue"])
         rt.faults = faults
         arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
@@ -104,7 +116,7 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
             time.sleep(0.1)
             try:
                 record = campaigns.get(campaign_id)
-            except Exception:  # not persisted yet
+            except CampaignNotFound:  # not persisted yet
                 continue
             progress = record["processed_count"] / max(1, record["total_contacts"])
             if "edit" in scenario and "edit" not in done_steps and progress >= steps["edit"]:
@@ -126,32 +138,55 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
         faults.enabled = False
         execution = rt.describe_execution(arn)  # still RUNNING here means the campaign never finished
         open_batches = [plain(b) for b in rt.table("BatchesTable").scan()["Items"] if b["status"] != "done"]
-        depth = {q: rt.client("sqs").get_queue_attributes(QueueUrl=rt.physical[q], AttributeNames=["All"])["Attributes"]
-                 for q in ("SendQueue", "SendDeadLetterQueue")}
+        depth = {
+            q: rt.client("sqs").get_queue_attributes(QueueUrl=rt.physical[q], AttributeNames=["All"])["Attributes"]
+            for q in ("SendQueue", "SendDeadLetterQueue")
+        }
         rt.outbox.flush()
         final = plain(campaigns.get(campaign_id))
         rows = ledger.deliveries_for(campaign_id)
 
-    result = audit(seed=seed, contacts=contacts, scenario=scenario, execution=execution, final=final, rows=rows,
-                   audience=audience, folder=outbox / campaign_id, faults=faults)
+    result = audit(
+        seed=seed,
+        contacts=contacts,
+        scenario=scenario,
+        execution=execution,
+        final=final,
+        rows=rows,
+        audience=audience,
+        folder=outbox / campaign_id,
+        faults=faults,
+    )
     if execution["status"] == "RUNNING":
-        result["stuck"] = {"open_batches": [{k: b.get(k) for k in ("batch_id", "status", "attempts", "lease_until")}
-                                            for b in open_batches], "queues": {q: {k: d[k] for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")}
-                                      for q, d in depth.items()}}
+        result["stuck"] = {
+            "open_batches": [
+                {k: b.get(k) for k in ("batch_id", "status", "attempts", "lease_until")} for b in open_batches
+            ],
+            "queues": {
+                q: {k: d[k] for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")}
+                for q, d in depth.items()
+            },
+        }
     return result
 
 
 def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder, faults) -> dict[str, Any]:
-    received = Counter()
+    received: Counter[str] = Counter()
     for path in folder.glob("*.eml") if folder.exists() else []:
         received[parseaddr(message_from_bytes(path.read_bytes()).get("To", ""))[1].lower()] += 1
     twice = {r for r, n in received.items() if n > 1}
     by_status = Counter(r["status"] for r in rows)
     ledger_emails = {r["email"] for r in rows}
-    counters = {"sent_count": by_status["sent"], "failed_count": by_status["failed"],
-                "skipped_count": by_status["skipped"], "processed_count": len(rows)}
+    counters = {
+        "sent_count": by_status["sent"],
+        "failed_count": by_status["failed"],
+        "skipped_count": by_status["skipped"],
+        "processed_count": len(rows),
+    }
     counters["bounced_count"] = sum(1 for r in rows if r.get("feedback") == "bounced")
-    mismatches = {k: {"counter": final.get(k) or 0, "ledger": v} for k, v in counters.items() if (final.get(k) or 0) != v}
+    mismatches = {
+        k: {"counter": final.get(k) or 0, "ledger": v} for k, v in counters.items() if (final.get(k) or 0) != v
+    }
     sent_rows = {r["email"] for r in rows if r["status"] == "sent"}
     # A worker that died after SES accepted an email and before the ledger write leaves that email's
     # fate unknown: the next attempt sends it again (a crash-window duplicate) or, once the campaign
@@ -163,8 +198,20 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "scenario": scenario,
         "execution_status": execution["status"],
         "faults_injected": dict(sorted(faults.injected.items())),
-        "final": {k: final.get(k) for k in ("campaign_id", "status", "total_contacts", "queued_count", "sent_count",
-                                            "failed_count", "skipped_count", "processed_count", "bounced_count")},
+        "final": {
+            k: final.get(k)
+            for k in (
+                "campaign_id",
+                "status",
+                "total_contacts",
+                "queued_count",
+                "sent_count",
+                "failed_count",
+                "skipped_count",
+                "processed_count",
+                "bounced_count",
+            )
+        },
         "duplicates": len(twice - faults.crash_window),
         "crash_window_duplicates": len(twice & faults.crash_window),
         "lost": len(audience - ledger_emails),
@@ -173,9 +220,18 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "counter_mismatch_detail": mismatches,
         "eml_recipients": len(received),
         "crash_window_unrecorded": len(unrecorded & faults.crash_window),
-        "eml_agrees_with_record": (sent_rows <= set(received) and unrecorded <= faults.crash_window
-                                   and len(sent_rows) == final.get("sent_count")),
-        "ok": (execution["status"] == "SUCCEEDED" and not (twice - faults.crash_window)
-               and not (audience - ledger_emails) and not mismatches and sent_rows <= set(received)
-               and unrecorded <= faults.crash_window and final.get("status") in ("completed", "cancelled")),
+        "eml_agrees_with_record": (
+            sent_rows <= set(received)
+            and unrecorded <= faults.crash_window
+            and len(sent_rows) == final.get("sent_count")
+        ),
+        "ok": (
+            execution["status"] == "SUCCEEDED"
+            and not (twice - faults.crash_window)
+            and not (audience - ledger_emails)
+            and not mismatches
+            and sent_rows <= set(received)
+            and unrecorded <= faults.crash_window
+            and final.get("status") in ("completed", "cancelled")
+        ),
     }
