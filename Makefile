@@ -2,26 +2,34 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-# checkov pins an older boto3 than aws-sam-cli: it gets a virtualenv of its own.
-CHECKOV_VERSION := 3.3.30
-CHECKOV_VENV    := .venv-checkov
-CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+# Every package at the version the suite was run with (docs/dependencies.md says how to upgrade).
+LOCK   := requirements.lock
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+PIP_VERSION := 26.3
+UV_VERSION  := 0.13.8
+# checkov pins an older boto3 than aws-sam-cli: it gets a virtualenv (and a lock) of its own.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_LOCK  := requirements-checkov.lock
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat $(CHECKOV_LOCK) | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo serve test unit sam-check deploy chaos bench clean
+.PHONY: demo serve test unit lint sam-check lock deploy chaos bench clean
 
-$(STAMP): pyproject.toml
+# The lock, then the project itself without resolving again; pip check fails when pyproject.toml
+# asks for something the lock does not hold (run `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet 'pip==$(PIP_VERSION)'
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	rm -f $(VENV)/.installed-* && touch $@
 
-$(CHECKOV_STAMP):
+$(CHECKOV_STAMP): $(CHECKOV_LOCK)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'pip==$(PIP_VERSION)'
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r $(CHECKOV_LOCK)
 	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
 
 demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
@@ -30,11 +38,28 @@ demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
 serve: $(STAMP) ## the whole stack on 127.0.0.1: API :8000, AWS endpoint :4566 (Ctrl-C stops)
 	$(BIN)/bulkmail serve
 
-test: $(STAMP) sam-check ## the whole suite, then the template through SAM's own checks
+test: $(STAMP) lint sam-check ## lint, the whole suite, then the template through SAM's own checks
 	$(BIN)/pytest
 
-unit: $(STAMP)
-	$(BIN)/pytest tests/unit tests/infrastructure
+unit: $(STAMP) ## the tests that need no emulated AWS (tests/conftest.py marks the rest `emulator`), in seconds
+	$(BIN)/pytest -q -m 'not emulator'
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy, configured in pyproject.toml
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Re-resolve the locks after a change to pyproject.toml or requirements-{checkov,layer}.in. Keeps every
+# version it can; `make lock UPGRADE=moto` moves one package (docs/dependencies.md).
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	.venv-lock/bin/uv pip compile --quiet --universal --python-version 3.11 --extra dev \
+		$(if $(UPGRADE),--upgrade-package $(UPGRADE)) pyproject.toml -o $(LOCK)
+	.venv-lock/bin/uv pip compile --quiet --universal --python-version 3.11 \
+		$(if $(UPGRADE),--upgrade-package $(UPGRADE)) requirements-checkov.in -o $(CHECKOV_LOCK)
+	.venv-lock/bin/uv pip compile --quiet --universal --python-version 3.11 -c $(LOCK) \
+		requirements-layer.in -o lib/requirements.txt
 
 sam-check: $(STAMP) $(CHECKOV_STAMP) ## SAM's own checks, the serverless rules and checkov (suppressions: .checkov.yaml, template Metadata)
 	$(BIN)/sam validate --lint
@@ -57,4 +82,4 @@ bench: $(STAMP) ## campaigns of 2,000 / 10,000 / 50,000 contacts and the seed de
 	@tail -n 1 outbox/bench.json | $(BIN)/python -c "import json,sys; d=json.loads(sys.stdin.read()); print(json.dumps({k: d[k] for k in ('speedup_vs_seed','non_ses_requests_per_email','non_ses_cost_spread','cost_per_million')}, indent=1))"
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam outbox
+	rm -rf $(VENV) $(CHECKOV_VENV) .venv-lock .aws-sam outbox

@@ -1,4 +1,5 @@
 """Shared fixtures: the embedded runtime built from template.yaml, so tests cannot drift from it."""
+
 from __future__ import annotations
 
 import email
@@ -64,8 +65,14 @@ class Harness:
 
     def sent_messages(self, campaign_id: str) -> list[email.message.EmailMessage]:
         folder = self.outbox / campaign_id
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
-                for p in sorted(folder.glob("*.eml"))] if folder.exists() else []
+        return (
+            [
+                email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                for p in sorted(folder.glob("*.eml"))
+            ]
+            if folder.exists()
+            else []
+        )
 
     def wait_for_campaign(self, campaign_id: str, predicate, timeout: float = 30) -> dict[str, Any]:
         """Poll the campaign record (bounded) until predicate(record) holds."""
@@ -83,8 +90,41 @@ class Harness:
     def queue_depth(self, logical_id: str = "SendQueue") -> dict[str, int]:
         attrs = self.rt.client("sqs").get_queue_attributes(
             QueueUrl=self.rt.physical[logical_id],
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return {k: int(v) for k, v in attrs.items()}
+
+
+# Tests in these directories run on the embedded runtime (moto, a whole emulated stack per test):
+# marked `emulator`, so that `make unit` (-m "not emulator") runs the rest in seconds. e2e tests
+# (whole campaigns, subprocesses, a browser) are `slow` too.
+EMULATOR_DIRS = frozenset({"api", "compliance", "e2e", "integration"})
+SLOW_DIRS = frozenset({"e2e"})
+EMULATOR_FIXTURES = frozenset({"harness", "live"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        area = item.path.relative_to(tests).parts[0]
+        if area in EMULATOR_DIRS or EMULATOR_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.emulator)
+        if area in SLOW_DIRS:
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_off_the_emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked `emulator` that starts the runtime would make `make unit` slow unnoticed."""
+    if request.node.get_closest_marker("emulator") is None:
+
+        def refuse(self: EmbeddedRuntime) -> EmbeddedRuntime:
+            raise RuntimeError(
+                f"{request.node.nodeid} starts the embedded runtime: put it under "
+                f"tests/{{{','.join(sorted(EMULATOR_DIRS))}}} or use the harness fixture"
+            )
+
+        monkeypatch.setattr(EmbeddedRuntime, "__enter__", refuse)
 
 
 @pytest.fixture
@@ -105,13 +145,22 @@ def live(tmp_path: Path):
 
 
 def people(n: int, domain: str = "example.org", **extra: Any) -> list[dict[str, Any]]:
-    return [{"email": f"person{i}@{domain}", "first_name": f"First{i}", "last_name": f"Last{i}",
-             "company": "Smith & Sons <Ltd>", **extra} for i in range(n)]
+    return [
+        {
+            "email": f"person{i}@{domain}",
+            "first_name": f"First{i}",
+            "last_name": f"Last{i}",
+            "company": "Smith & Sons <Ltd>",
+            **extra,
+        }
+        for i in range(n)
+    ]
 
 
 def _api_gateway(harness: Harness):
     """The management API function, called as API Gateway's proxy integration calls it."""
     from bulkmail_local.runtime.apigw import ApiGateway
+
     gateway = ApiGateway(next(f for f in harness.rt.functions.values() if f.logical_id == "ApiFunction"))
     gateway.harness = harness
     return gateway

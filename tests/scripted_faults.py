@@ -1,6 +1,7 @@
 """Scripted answers at the embedded runtime's AWS boundary (EmbeddedRuntime.faults): SES errors for
 chosen recipients, and refusals of chosen operations — the real error responses, so the code under
 test takes its real error paths."""
+
 from __future__ import annotations
 
 import base64

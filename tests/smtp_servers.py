@@ -1,5 +1,6 @@
 """Real SMTP servers on loopback (aiosmtpd) for the SMTP transport's tests: STARTTLS with a
 self-signed certificate made here, AUTH, and handlers that answer what a test asks for."""
+
 from __future__ import annotations
 
 import datetime
@@ -24,17 +25,24 @@ PASSWORD = "s3cret-smtp-password"
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bulkmail test SMTP")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = folder / "smtp-cert.pem", folder / "smtp-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -48,9 +56,9 @@ def free_port() -> int:
 class Recorder:
     """The handler: records what was accepted; `rcpt_reply`/`data_reply` make it refuse instead."""
 
-    rcpt_reply: dict[str, str] = field(default_factory=dict)   # address → reply, "*" for every address
+    rcpt_reply: dict[str, str] = field(default_factory=dict)  # address → reply, "*" for every address
     data_reply: str | None = None
-    mail_reply: str | None = None                               # refuse MAIL FROM (the sender) with this
+    mail_reply: str | None = None  # refuse MAIL FROM (the sender) with this
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)
     sessions: set[int] = field(default_factory=set)
     logins: list[str] = field(default_factory=list)
@@ -85,8 +93,11 @@ class Recorder:
         return "221 Bye"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
-        if isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USERNAME \
-                and auth_data.password.decode() == PASSWORD:
+        if (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == USERNAME
+            and auth_data.password.decode() == PASSWORD
+        ):
             self.logins.append(auth_data.login.decode())
             return AuthResult(success=True)
         return AuthResult(success=False, handled=False)
@@ -103,10 +114,16 @@ class SmtpServer:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*cert)
             kwargs = {"tls_context": context, "require_starttls": True}
-        self.controller = Controller(self.recorder, hostname=HOST, port=self.port,
-                                     authenticator=self.recorder.authenticate, auth_require_tls=True, **kwargs)
+        self.controller = Controller(
+            self.recorder,
+            hostname=HOST,
+            port=self.port,
+            authenticator=self.recorder.authenticate,
+            auth_require_tls=True,
+            **kwargs,
+        )
 
-    def __enter__(self) -> "SmtpServer":
+    def __enter__(self) -> SmtpServer:
         self.controller.start()
         return self
 

@@ -1,4 +1,5 @@
 """ApiFunction: the management API (API Gateway REST, IAM auth) on the Powertools REST resolver."""
+
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 

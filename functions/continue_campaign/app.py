@@ -1,4 +1,5 @@
 """ContinueCampaignFunction: carry a long campaign on in a fresh execution (history stays bounded)."""
+
 from aws_lambda_powertools import Logger, Tracer
 
 from bulkmail.adapters.control import start_execution_once
@@ -14,7 +15,11 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event, context):
     with busy_as_named_error():  # a retryable DynamoDB fault: the state machine retries the step
-        result = continue_as_new(event["state"], event["state_machine_arn"], campaigns=stores().campaigns,
-                                 start_execution=start_execution_once)
+        result = continue_as_new(
+            event["state"],
+            event["state_machine_arn"],
+            campaigns=stores().campaigns,
+            start_execution=start_execution_once,
+        )
     logger.info("continued as a new execution", extra=result)
     return result

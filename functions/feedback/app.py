@@ -4,6 +4,7 @@ Each bounced or complained recipient: the contact is suppressed (never sent to a
 bounce excepted), and the event is noted on the campaign's ledger row and counted in the campaign's
 bounced_count / complained_count — once, however often the event is delivered.
 """
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from bulkmail.adapters.contacts import suppress_contact
@@ -28,13 +29,29 @@ def handler(event, context):
             now = now_iso()
             status = None
             if fb.suppress:
-                status = suppress_contact(s.contacts, fb.email, fb.kind, now,
-                                          {**fb.detail, "campaign_id": fb.campaign_id or "",
-                                           "ses_message_id": fb.ses_message_id})
-            recorded = bool(fb.campaign_id) and s.ledger.record_feedback(fb.campaign_id, fb.email, fb.kind, now,
-                                                                          {**fb.detail, "ses_message_id": fb.ses_message_id})
-            logger.info("feedback", extra={"kind": fb.kind, "campaign_id": fb.campaign_id, "suppressed": fb.suppress,
-                                           "contact_status": status, "recorded_on_ledger": recorded})
+                status = suppress_contact(
+                    s.contacts,
+                    fb.email,
+                    fb.kind,
+                    now,
+                    {**fb.detail, "campaign_id": fb.campaign_id or "", "ses_message_id": fb.ses_message_id},
+                )
+            recorded = bool(
+                fb.campaign_id
+                and s.ledger.record_feedback(
+                    fb.campaign_id, fb.email, fb.kind, now, {**fb.detail, "ses_message_id": fb.ses_message_id}
+                )
+            )
+            logger.info(
+                "feedback",
+                extra={
+                    "kind": fb.kind,
+                    "campaign_id": fb.campaign_id,
+                    "suppressed": fb.suppress,
+                    "contact_status": status,
+                    "recorded_on_ledger": recorded,
+                },
+            )
             if recorded:
                 emit_feedback(metrics, fb.kind)
             results.append({"email": fb.email, "kind": fb.kind, "contact_status": status, "recorded": recorded})

@@ -1,4 +1,5 @@
 """PersistCampaignFunction: store the validated campaign as queued, with its recipient estimate."""
+
 from aws_lambda_powertools import Logger, Tracer
 
 from bulkmail.adapters.dynamo import busy_as_named_error
@@ -14,5 +15,11 @@ tracer = Tracer()
 def handler(event, context):
     s = stores()
     with busy_as_named_error():  # a retryable DynamoDB fault: the state machine retries the step
-        return persist_campaign(event["campaign"], event["execution_arn"],
-                                campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger, settings=s.settings)
+        return persist_campaign(
+            event["campaign"],
+            event["execution_arn"],
+            campaigns=s.campaigns,
+            contacts=s.contacts,
+            ledger=s.ledger,
+            settings=s.settings,
+        )

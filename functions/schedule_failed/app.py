@@ -1,5 +1,6 @@
 """ScheduleFailedFunction: campaigns whose scheduled start failed (the scheduler's dead letters)
 are marked failed with the error, so none stays "scheduled" forever."""
+
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 

@@ -1,11 +1,13 @@
 """SendEmailsFunction: the SQS worker. Each record is one batch of contact references."""
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from bulkmail.adapters.wiring import stores, transport_for, unsubscribe_links
+from bulkmail.errors import PacingDeferred
 from bulkmail.models import BatchMessage
-from bulkmail.sending import BatchSender, PacingDeferred
+from bulkmail.sending import BatchSender
 
 logger = Logger()
 tracer = Tracer()
@@ -28,9 +30,15 @@ def handler(event, context):
     s = stores()
     # Stop sending with a margin before the timeout, so that what was sent is always recorded.
     margin = min(MAX_MARGIN_SECONDS, 0.2 * context.get_remaining_time_in_millis() / 1000)
-    sender = BatchSender(settings=s.settings, campaigns=s.campaigns, contacts=s.contacts, ledger=s.ledger,
-                         transport_for=transport_for,  # new per invocation: transports and pacing per invocation
-                         remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000, send_margin=margin)
+    sender = BatchSender(
+        settings=s.settings,
+        campaigns=s.campaigns,
+        contacts=s.contacts,
+        ledger=s.ledger,
+        transport_for=transport_for,  # new per invocation: transports and pacing per invocation
+        remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000,
+        send_margin=margin,
+    )
     sender.unsubscribe_links = unsubscribe_links()  # every email carries its one-click unsubscribe link
 
     def record_handler(record: SQSRecord) -> None:
@@ -52,8 +60,9 @@ def handler(event, context):
             raise
 
     try:
-        response = process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                            context=context)
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
     finally:
         sender.close()  # one SMTP connection per invocation's batch, closed at its end
     sender.stats.emit(metrics)  # this invocation's aggregates (bulkmail.metrics), flushed once by log_metrics

@@ -6,6 +6,7 @@ POST /unsubscribe/{token}  body `List-Unsubscribe=One-Click` (what mailbox provi
                            button send): the contact is unsubscribed; 200, no redirect.
 A malformed, forged or tampered token gets 400 and changes nothing.
 """
+
 from html import escape
 
 from aws_lambda_powertools import Logger, Tracer
@@ -31,15 +32,20 @@ _HEADERS = {
 
 
 def _page(status: int, title: str, body: str) -> Response:
-    html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
-            f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto"><h1>{title}</h1>{body}</body></html>')
+    html = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
+        f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto"><h1>{title}</h1>{body}</body></html>'
+    )
     return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, headers=_HEADERS)
 
 
 def _bad_link() -> Response:
-    return _page(400, "This unsubscribe link is not valid",
-                 "<p>Please use the link from the latest email you received, unchanged.</p>")
+    return _page(
+        400,
+        "This unsubscribe link is not valid",
+        "<p>Please use the link from the latest email you received, unchanged.</p>",
+    )
 
 
 @app.get("/unsubscribe/<token>")
@@ -48,10 +54,13 @@ def confirmation_page(token: str) -> Response:
         _campaign_id, email = verify_token(unsubscribe_key(), token)
     except InvalidUnsubscribeToken:
         return _bad_link()
-    return _page(200, "Unsubscribe?",
-                 f"<p>Stop sending emails to <strong>{escape(email)}</strong>?</p>"
-                 '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                 '<button type="submit">Unsubscribe</button></form>')
+    return _page(
+        200,
+        "Unsubscribe?",
+        f"<p>Stop sending emails to <strong>{escape(email)}</strong>?</p>"
+        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+        '<button type="submit">Unsubscribe</button></form>',
+    )
 
 
 @app.post("/unsubscribe/<token>")
@@ -64,8 +73,13 @@ def one_click_unsubscribe(token: str) -> Response:
     event = app.current_event
     if not is_one_click_request(event.headers.get("Content-Type") or "", event.decoded_body or ""):
         return _page(400, "Nothing was changed", "<p>The request did not ask to unsubscribe.</p>")
-    status = suppress_contact(stores().contacts, email, ContactStatus.UNSUBSCRIBED.value, now_iso(),
-                              {"reason": "one-click unsubscribe", "campaign_id": campaign_id})
+    status = suppress_contact(
+        stores().contacts,
+        email,
+        ContactStatus.UNSUBSCRIBED.value,
+        now_iso(),
+        {"reason": "one-click unsubscribe", "campaign_id": campaign_id},
+    )
     logger.info("unsubscribe request", extra={"campaign_id": campaign_id, "contact_status": status})
     return _page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
 

@@ -1,4 +1,5 @@
 """ValidateCampaignFunction: the campaign against the one schema and the template rules."""
+
 from aws_lambda_powertools import Logger, Tracer
 
 from bulkmail.errors import CampaignInvalid

@@ -7,6 +7,7 @@ step, before anything starts.
 
 This module is the HTTP edge (it reaches AWS through `bulkmail.adapters`), not the domain core.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,60 +18,86 @@ import io
 import json
 import os
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
 from bulkmail import control as operations
 from bulkmail.adapters import control
-from bulkmail.adapters.wiring import stores, transport_for
+from bulkmail.adapters.wiring import idempotency_layer, stores, transport_for
 from bulkmail.audience import audience_problems
 from bulkmail.contact_import import normalise_contacts
-from bulkmail.control import InvalidTransition
-from bulkmail.errors import CampaignInvalid, CampaignNotFound, CampaignTooLarge, SecretNotConfigured, SendError
+from bulkmail.errors import (
+    BadCursor,
+    CampaignInvalid,
+    CampaignNotFound,
+    CampaignTooLarge,
+    ExecutionExists,
+    ExecutionNotFound,
+    InvalidTransition,
+    SecretNotConfigured,
+    SendError,
+)
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
-from bulkmail.trace import path as trace_path, progress_samples, steps as trace_steps
-from bulkmail.validation import (INTERNAL_FIELDS, email_problem, load_schema, parse_timestamp, submitted_fields,
-                                 validate_campaign)
+from bulkmail.trace import path as trace_path
+from bulkmail.trace import progress_samples
+from bulkmail.trace import steps as trace_steps
+from bulkmail.validation import (
+    INTERNAL_FIELDS,
+    email_problem,
+    load_schema,
+    parse_timestamp,
+    submitted_fields,
+    validate_campaign,
+)
 from bulkmail.workflow import queued_record
 
 MAX_CONTACTS_PER_REQUEST = 1_000
-MAX_JSON_BYTES = 2 * 1024 * 1024  # content is capped at 250 KB of UTF-8; sent as \u escapes (6 bytes a character) up to 1.5 MB
-MAX_CSV_BYTES = 5 * 1024 * 1024        # under Lambda's 6 MB synchronous payload
+MAX_JSON_BYTES = (
+    2 * 1024 * 1024
+)  # content is capped at 250 KB of UTF-8; sent as \u escapes (6 bytes a character) up to 1.5 MB
+MAX_CSV_BYTES = 5 * 1024 * 1024  # under Lambda's 6 MB synchronous payload
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists", "opted_in_at")
 EDITABLE_FIELDS = ("campaign_name", "subject", "body", "body_html")
-EDITABLE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED, CampaignStatus.PROCESSING,
-                     CampaignStatus.PAUSED)
+EDITABLE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED, CampaignStatus.PROCESSING, CampaignStatus.PAUSED)
 IDEMPOTENCY_SECONDS = 24 * 3600
-MAX_TRACE_STEPS = 500                  # the latest laps; `path` summarises them all
+MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 app = APIGatewayRestResolver()
 
-_ERROR_TEXT = {400: "Bad input: every problem, each naming its field", 404: "Unknown campaign, contact or route",
-               409: "The campaign's state does not allow it, or the id exists",
-               413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions carries)", 415: "Not text/csv",
-               422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact to send to", 502: "The email service refused the send"}
+_ERROR_TEXT = {
+    400: "Bad input: every problem, each naming its field",
+    404: "Unknown campaign, contact or route",
+    409: "The campaign's state does not allow it, or the id exists",
+    413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions "
+    "carries)",
+    415: "Not text/csv",
+    422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact "
+    "to send to",
+    502: "The email service refused the send",
+}
 
 
-def _errors(*codes: int, ok: int = 200) -> dict[int, dict[str, Any]]:
+def _errors(*codes: int, ok: int = 200) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses: the success code, and each error code with {"errors": [{"field", "message"}]}."""
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
-    success = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
+    success: dict[int, Any] = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
     if ok != 204:
         success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
     return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
@@ -83,60 +110,67 @@ class ApiError(Exception):
         super().__init__(message)
 
 
-def _error_response(status: int, errors: list[dict[str, str]]) -> Response:
+def _error_response(status: int, errors: list[dict[str, str]]) -> Response[str]:
     return Response(status_code=status, content_type="application/json", body=json.dumps({"errors": errors}))
 
 
 @app.exception_handler(ApiError)
-def _api_error(exc: ApiError) -> Response:
+def _api_error(exc: ApiError) -> Response[str]:
     return _error_response(exc.status, exc.errors)
 
 
 @app.exception_handler(CampaignInvalid)
-def _campaign_invalid(exc: CampaignInvalid) -> Response:
+def _campaign_invalid(exc: CampaignInvalid) -> Response[str]:
     return _error_response(400, exc.errors)
 
 
 @app.exception_handler(CampaignTooLarge)
-def _campaign_too_large(exc: CampaignTooLarge) -> Response:
+def _campaign_too_large(exc: CampaignTooLarge) -> Response[str]:
     return _error_response(413, exc.errors)
 
 
 @app.exception_handler(CampaignNotFound)
-def _campaign_not_found(exc: CampaignNotFound) -> Response:
+def _campaign_not_found(exc: CampaignNotFound) -> Response[str]:
     return _error_response(404, [{"field": "campaign_id", "message": str(exc)}])
 
 
-@app.exception_handler(control.BadCursor)
-def _bad_cursor(exc: control.BadCursor) -> Response:
+@app.exception_handler(BadCursor)
+def _bad_cursor(exc: BadCursor) -> Response[str]:
     return _error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
 
 
 @app.exception_handler(IdempotencyValidationError)
-def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response:
-    return _error_response(422, [{"field": "Idempotency-Key",
-                                  "message": "was already used with a different request body"}])
+def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response[str]:
+    return _error_response(
+        422, [{"field": "Idempotency-Key", "message": "was already used with a different request body"}]
+    )
 
 
 @app.exception_handler(IdempotencyAlreadyInProgressError)
-def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
+def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[str]:
     return _error_response(409, [{"field": "Idempotency-Key", "message": "the first request is still in progress"}])
 
 
 @app.not_found
-def _no_route(exc: Exception) -> Response:
-    return _error_response(404, [{"field": "path", "message": f"no route {app.current_event.http_method} "
-                                                             f"{app.current_event.path}"}])
+def _no_route(exc: Exception) -> Response[str]:
+    return _error_response(
+        404, [{"field": "path", "message": f"no route {app.current_event.http_method} {app.current_event.path}"}]
+    )
 
 
 # --- request helpers ------------------------------------------------------------------------------
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Byte-order marks say the encoding (UTF-32's before UTF-16's: they begin alike).
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def _charset() -> str | None:
@@ -153,8 +187,11 @@ def _raw_body(limit: int) -> str:
     otherwise; bytes that are not text in that encoding are a 400, not a guess."""
     event = app.current_event
     try:
-        raw = base64.b64decode(event.body or "", validate=True) if event.is_base64_encoded else \
-            (event.body or "").encode("utf-8", "surrogatepass")
+        raw = (
+            base64.b64decode(event.body or "", validate=True)
+            if event.is_base64_encoded
+            else (event.body or "").encode("utf-8", "surrogatepass")
+        )
     except binascii.Error:
         raise ApiError(400, "$", "the body is marked base64 but is not") from None
     if len(raw) > limit:
@@ -168,8 +205,9 @@ def _raw_body(limit: int) -> str:
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "$", f"the body is not {encoding}: byte 0x{raw[exc.start]:02x} at offset {exc.start}; "
-                                 f"{hint}") from None
+        raise ApiError(
+            400, "$", f"the body is not {encoding}: byte 0x{raw[exc.start]:02x} at offset {exc.start}; {hint}"
+        ) from None
     if "\x00" in text:  # UTF-16 without a byte-order mark reads as UTF-8 full of NULs
         raise ApiError(400, "$", f"the body holds NUL characters (UTF-16 without a byte-order mark?); {hint}")
     return text
@@ -182,7 +220,9 @@ def _json_body(limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
     try:
         document = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ApiError(400, "$", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise ApiError(
+            400, "$", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(document, dict):
         raise ApiError(400, "$", "the body must be a JSON object")
     return document
@@ -207,8 +247,13 @@ def _env(name: str) -> str:
 
 
 # --- contacts -------------------------------------------------------------------------------------
-@app.post("/contacts", summary="Add or update up to 1,000 contacts: all of them, or none (400 naming each one at fault)", tags=["contacts"], responses=_errors(400, 413))
-def post_contacts():
+@app.post(
+    "/contacts",
+    summary="Add or update up to 1,000 contacts: all of them, or none (400 naming each one at fault)",
+    tags=["contacts"],
+    responses=_errors(400, 413),
+)
+def post_contacts() -> dict[str, Any]:
     document = _json_body(MAX_CSV_BYTES)
     contacts = document.get("contacts")
     if not isinstance(contacts, list):
@@ -217,8 +262,15 @@ def post_contacts():
         raise ApiError(413, "contacts", f"{len(contacts)} contacts; at most {MAX_CONTACTS_PER_REQUEST} per request")
     items, rejected = normalise_contacts(contacts)
     if rejected:  # nothing is stored: the request is the unit
-        raise ApiError(400, "contacts", "", errors=[
-            {"field": f"contacts[{r['index']}].{r['field']}".replace(".$", ""), "message": r["error"]} for r in rejected])
+        raise ApiError(
+            400,
+            "contacts",
+            "",
+            errors=[
+                {"field": f"contacts[{r['index']}].{r['field']}".replace(".$", ""), "message": r["error"]}
+                for r in rejected
+            ],
+        )
     return {"imported": stores().contacts.put_many(items), "rejected": []}
 
 
@@ -230,8 +282,11 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str
         raise ApiError(400, "email", "the CSV header row must name an email column")
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
-        raise ApiError(400, unknown[0] or "$", f"unknown CSV column(s) {', '.join(map(repr, unknown))} "
-                                               f"(known: {', '.join(CSV_COLUMNS)})")
+        raise ApiError(
+            400,
+            unknown[0] or "$",
+            f"unknown CSV column(s) {', '.join(map(repr, unknown))} (known: {', '.join(CSV_COLUMNS)})",
+        )
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise ApiError(400, repeated[0], f"the CSV header names column(s) {', '.join(repeated)} more than once")
@@ -252,8 +307,13 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str
     return rows, lines, problems
 
 
-@app.post("/contacts/import", summary="Import contacts from CSV (email, first_name, last_name, company, lists)", tags=["contacts"], responses=_errors(400, 413, 415))
-def import_contacts():
+@app.post(
+    "/contacts/import",
+    summary="Import contacts from CSV (email, first_name, last_name, company, lists)",
+    tags=["contacts"],
+    responses=_errors(400, 413, 415),
+)
+def import_contacts() -> dict[str, Any]:
     content_type = (app.current_event.headers.get("content-type", "") or "").lower()
     if content_type.split(";")[0].strip() not in ("text/csv", "application/csv"):
         raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
@@ -263,17 +323,20 @@ def import_contacts():
     except csv.Error as exc:
         raise ApiError(400, "$", f"the CSV cannot be read: {exc}") from None
     well_formed = [i for i in range(len(rows)) if i not in problems]
-    items, rejected = normalise_contacts([rows[i] for i in well_formed],
-                                         label=lambda index: f"line {lines[well_formed[index]]}")
+    items, rejected = normalise_contacts(
+        [rows[i] for i in well_formed], label=lambda index: f"line {lines[well_formed[index]]}"
+    )
     report = [{"line": lines[i], "email": rows[i].get("email"), "field": "$", "error": problems[i]} for i in problems]
-    report += [{"line": lines[well_formed[r["index"]]], "email": r["email"], "field": r["field"], "error": r["error"]}
-               for r in rejected]
+    report += [
+        {"line": lines[well_formed[r["index"]]], "email": r["email"], "field": r["field"], "error": r["error"]}
+        for r in rejected
+    ]
     imported = stores().contacts.put_many(items)
     return {"imported": imported, "rejected": sorted(report, key=lambda r: r["line"])}
 
 
 @app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=_errors(404))
-def get_contact(email: str):
+def get_contact(email: str) -> dict[str, Any]:
     email = unquote(email).strip().lower()
     item = stores().contacts.get_item(email)
     if item is None:
@@ -281,8 +344,14 @@ def get_contact(email: str):
     return item
 
 
-@app.delete("/contacts/<email>", summary="Delete a contact (a suppressed address stays suppressed)", tags=["contacts"], status_code=204, responses=_errors(404, ok=204))
-def delete_contact(email: str):
+@app.delete(
+    "/contacts/<email>",
+    summary="Delete a contact (a suppressed address stays suppressed)",
+    tags=["contacts"],
+    status_code=204,
+    responses=_errors(404, ok=204),
+)
+def delete_contact(email: str) -> Response[str]:
     email = unquote(email).strip().lower()
     if not stores().contacts.delete(email, _now().isoformat(timespec="seconds")):
         raise ApiError(404, "email", f"Contact {email} not found")
@@ -318,7 +387,7 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     try:
         control.start_execution(machine, campaign_id, _execution_input(campaign))
-    except control.ExecutionExists:  # an execution of this name ran before (its campaign was never stored)
+    except ExecutionExists:  # an execution of this name ran before (its campaign was never stored)
         stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists") from None
     except Exception:
@@ -331,14 +400,27 @@ def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
     """Store the campaign as scheduled (so it can be read, edited, cancelled) and schedule its start."""
     campaign_id = campaign["campaign_id"]
     group = _env("SCHEDULE_GROUP")
-    record = {**campaign, "status": CampaignStatus.SCHEDULED.value, "schedule_name": campaign_id,
-              "schedule_group": group, "updated_at": _now().isoformat(timespec="milliseconds")}
+    record = {
+        **campaign,
+        "status": CampaignStatus.SCHEDULED.value,
+        "schedule_name": campaign_id,
+        "schedule_group": group,
+        "updated_at": _now().isoformat(timespec="milliseconds"),
+    }
     if not stores().campaigns.create(record):
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
     when = parse_timestamp(campaign["send_at"])
+    assert when is not None  # validate_campaign checked send_at
     try:
-        control.schedule_execution(group, campaign_id, when, _env("STATE_MACHINE_ARN"), _env("SCHEDULER_ROLE_ARN"),
-                                   _execution_input(campaign), _env("SCHEDULE_DEAD_LETTER_ARN"))
+        control.schedule_execution(
+            group,
+            campaign_id,
+            when,
+            _env("STATE_MACHINE_ARN"),
+            _env("SCHEDULER_ROLE_ARN"),
+            _execution_input(campaign),
+            _env("SCHEDULE_DEAD_LETTER_ARN"),
+        )
     except Exception:
         stores().campaigns.table.delete_item(Key={"campaign_id": campaign_id})  # nothing half-made stays
         raise
@@ -346,18 +428,26 @@ def _schedule_campaign(campaign: dict[str, Any]) -> dict[str, Any]:
 
 
 def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
-    config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
-                               expires_after_seconds=IDEMPOTENCY_SECONDS)
+    config = IdempotencyConfig(
+        event_key_jmespath="key", payload_validation_jmespath="body", expires_after_seconds=IDEMPOTENCY_SECONDS
+    )
     if app.lambda_context is not None:
         config.register_lambda_context(app.lambda_context)
-    layer = DynamoDBPersistenceLayer(table_name=_env("IDEMPOTENCY_TABLE"))
-    guarded = idempotent_function(data_keyword_argument="request", persistence_store=layer, config=config)(
-        _create_campaign)
-    return guarded(request={"key": key, "body": body})
+    guarded = idempotent_function(
+        data_keyword_argument="request", persistence_store=idempotency_layer(), config=config
+    )(_create_campaign)
+    result: dict[str, Any] = guarded(request={"key": key, "body": body})
+    return result
 
 
-@app.post("/campaigns", summary="Start a campaign now, or schedule it with send_at (honours Idempotency-Key)", tags=["campaigns"], status_code=202, responses=_errors(400, 409, 413, 422, ok=202))
-def post_campaign():
+@app.post(
+    "/campaigns",
+    summary="Start a campaign now, or schedule it with send_at (honours Idempotency-Key)",
+    tags=["campaigns"],
+    status_code=202,
+    responses=_errors(400, 409, 413, 422, ok=202),
+)
+def post_campaign() -> Response[str]:
     body = _json_body()
     key = app.current_event.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key.strip()) <= 255:
@@ -373,8 +463,13 @@ def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-@app.get("/campaigns", summary="Campaigns, a page at a time (limit, next_token, status)", tags=["campaigns"], responses=_errors(400))
-def list_campaigns():
+@app.get(
+    "/campaigns",
+    summary="Campaigns, a page at a time (limit, next_token, status)",
+    tags=["campaigns"],
+    responses=_errors(400),
+)
+def list_campaigns() -> dict[str, Any]:
     limit, cursor = _page_args()
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in {s.value for s in CampaignStatus}:
@@ -388,31 +483,55 @@ def _starting(campaign_id: str) -> dict[str, Any]:
     arn = control.execution_arn(_env("STATE_MACHINE_ARN"), campaign_id)
     try:
         execution = control.describe_execution(arn)
-    except control.ExecutionNotFound:
+    except ExecutionNotFound:
         raise CampaignNotFound(campaign_id) from None
     if execution["status"] == "RUNNING":
-        return {"campaign_id": campaign_id, "status": CampaignStatus.QUEUED.value, "execution_arn": arn,
-                "progress": 0.0}
+        return {
+            "campaign_id": campaign_id,
+            "status": CampaignStatus.QUEUED.value,
+            "execution_arn": arn,
+            "progress": 0.0,
+        }
     # Ended without storing the campaign: rejected by ValidateCampaign, or not persisted.
-    return {"campaign_id": campaign_id, "status": CampaignStatus.FAILED.value, "execution_arn": arn,
-            "error": execution.get("error", ""), "cause": execution.get("cause", ""), "progress": 0.0}
+    return {
+        "campaign_id": campaign_id,
+        "status": CampaignStatus.FAILED.value,
+        "execution_arn": arn,
+        "error": execution.get("error", ""),
+        "cause": execution.get("cause", ""),
+        "progress": 0.0,
+    }
 
 
-@app.get("/campaigns/<campaign_id>", summary="A campaign: record, counters, status, progress", tags=["campaigns"], responses=_errors(404))
-def get_campaign(campaign_id: str):
+@app.get(
+    "/campaigns/<campaign_id>",
+    summary="A campaign: record, counters, status, progress",
+    tags=["campaigns"],
+    responses=_errors(404),
+)
+def get_campaign(campaign_id: str) -> dict[str, Any]:
     try:
         return _with_progress(stores().campaigns.get(campaign_id))
     except CampaignNotFound:
         return _starting(campaign_id)
 
 
-@app.patch("/campaigns/<campaign_id>", summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)", tags=["campaigns"], responses=_errors(400, 404, 409, 413))
-def patch_campaign(campaign_id: str):
+@app.patch(
+    "/campaigns/<campaign_id>",
+    summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)",
+    tags=["campaigns"],
+    responses=_errors(400, 404, 409, 413),
+)
+def patch_campaign(campaign_id: str) -> dict[str, Any]:
     changes = _json_body()
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
     if not_editable:
-        raise CampaignInvalid([{"field": f, "message": f"cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})"}
-                               for f in not_editable])
+        raise CampaignInvalid(
+            [
+                {"field": f, "message": f"cannot be edited (editable: {', '.join(EDITABLE_FIELDS)})"}
+                for f in not_editable
+            ]
+        )
     if not changes:
         raise ApiError(400, "$", f"name at least one of {', '.join(EDITABLE_FIELDS)}")
     record = stores().campaigns.get(campaign_id)
@@ -420,14 +539,18 @@ def patch_campaign(campaign_id: str):
     # The same rules as a new campaign (raises CampaignInvalid); only EDITABLE_FIELDS come from the client.
     validate_campaign(merged, now=_now(), trusted=True)
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
-    if not control.update_if_status(stores().campaigns.table_name, campaign_id,
-                                    {**changes, "updated_at": _now().isoformat(timespec="milliseconds")}, allowed):
+    if not control.update_if_status(
+        stores().campaigns.table_name,
+        campaign_id,
+        {**changes, "updated_at": _now().isoformat(timespec="milliseconds")},
+        allowed,
+    ):
         raise ApiError(409, "status", f"a {stores().campaigns.get(campaign_id)['status']} campaign cannot be edited")
     return _with_progress(stores().campaigns.get(campaign_id))
 
 
-def _operation(campaign_id: str, operation, **adapters) -> dict[str, Any]:
-    """Run one of bulkmail.operations on a campaign; a status it does not apply to is a 409."""
+def _operation(campaign_id: str, operation: Callable[..., dict[str, Any]], **adapters: Any) -> dict[str, Any]:
+    """Run one of bulkmail.control's operations on a campaign; a status it does not apply to is a 409."""
     previous = stores().campaigns.get(campaign_id)["status"]  # 404 for an unknown campaign
     try:
         record = operation(campaign_id, campaigns=stores().campaigns, **adapters)
@@ -436,18 +559,33 @@ def _operation(campaign_id: str, operation, **adapters) -> dict[str, Any]:
     return {"campaign_id": campaign_id, "status": record["status"], "previous_status": previous}
 
 
-@app.post("/campaigns/<campaign_id>/pause", summary="Pause a queued or processing campaign", tags=["campaigns"], responses=_errors(404, 409))
-def pause_campaign(campaign_id: str):
+@app.post(
+    "/campaigns/<campaign_id>/pause",
+    summary="Pause a queued or processing campaign",
+    tags=["campaigns"],
+    responses=_errors(404, 409),
+)
+def pause_campaign(campaign_id: str) -> dict[str, Any]:
     return _operation(campaign_id, operations.pause)
 
 
-@app.post("/campaigns/<campaign_id>/resume", summary="Resume a paused campaign: exactly the recipients not yet sent are sent", tags=["campaigns"], responses=_errors(404, 409))
-def resume_campaign(campaign_id: str):
+@app.post(
+    "/campaigns/<campaign_id>/resume",
+    summary="Resume a paused campaign: exactly the recipients not yet sent are sent",
+    tags=["campaigns"],
+    responses=_errors(404, 409),
+)
+def resume_campaign(campaign_id: str) -> dict[str, Any]:
     return _operation(campaign_id, operations.resume, ledger=stores().ledger, queue=stores().queue)
 
 
-@app.post("/campaigns/<campaign_id>/cancel", summary="Cancel a campaign: every recipient not yet sent is skipped (a scheduled one never starts)", tags=["campaigns"], responses=_errors(404, 409))
-def cancel_campaign(campaign_id: str):
+@app.post(
+    "/campaigns/<campaign_id>/cancel",
+    summary="Cancel a campaign: every recipient not yet sent is skipped (a scheduled one never starts)",
+    tags=["campaigns"],
+    responses=_errors(404, 409),
+)
+def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     result = _operation(campaign_id, operations.cancel, ledger=stores().ledger, queue=stores().queue)
     if result["previous_status"] == CampaignStatus.SCHEDULED.value:
         # Cancelled first, then the schedule: if it fires in between, PersistCampaign refuses a
@@ -457,11 +595,20 @@ def cancel_campaign(campaign_id: str):
     return result
 
 
-@app.post("/campaigns/<campaign_id>/resend-failed", summary="Start a new campaign to this one's failed recipients only; once: a repeat answers with the first re-send", tags=["campaigns"], status_code=202, responses=_errors(404, 409, ok=202))
-def resend_failed(campaign_id: str):
+@app.post(
+    "/campaigns/<campaign_id>/resend-failed",
+    summary="Start a new campaign to this one's failed recipients only; once: a repeat answers with the first re-send",
+    tags=["campaigns"],
+    status_code=202,
+    responses=_errors(404, 409, ok=202),
+)
+def resend_failed(campaign_id: str) -> dict[str, Any]:
     try:
-        campaign = validate_campaign(operations.resend_failed_input(campaign_id, campaigns=stores().campaigns,
-                                                                     ledger=stores().ledger), now=_now(), trusted=True)
+        campaign = validate_campaign(
+            operations.resend_failed_input(campaign_id, campaigns=stores().campaigns, ledger=stores().ledger),
+            now=_now(),
+            trusted=True,
+        )
     except InvalidTransition as exc:
         raise ApiError(409, "status", str(exc)) from None
     # One re-send per campaign: the first call records its id on the original (a conditional write);
@@ -469,8 +616,12 @@ def resend_failed(campaign_id: str):
     resend_id = control.claim_resend(stores().campaigns.table_name, campaign_id, campaign["campaign_id"])
     try:
         record = stores().campaigns.get(resend_id)
-        return {"campaign_id": resend_id, "resend_of": campaign_id, "status": record["status"],
-                "execution_arn": record.get("execution_arn")}
+        return {
+            "campaign_id": resend_id,
+            "resend_of": campaign_id,
+            "status": record["status"],
+            "execution_arn": record.get("execution_arn"),
+        }
     except CampaignNotFound:
         pass
     # Not stored yet: starting, or the first call stopped before it started. Stored before it starts
@@ -480,24 +631,44 @@ def resend_failed(campaign_id: str):
     resend = {**campaign, "campaign_id": resend_id}
     stores().campaigns.create(queued_record(resend, control.execution_arn(machine, resend_id), stores().settings))
     arn = control.start_execution_once(machine, resend_id, _execution_input(resend))
-    return {"campaign_id": resend_id, "resend_of": campaign_id, "status": CampaignStatus.QUEUED.value,
-            "execution_arn": arn}
+    return {
+        "campaign_id": resend_id,
+        "resend_of": campaign_id,
+        "status": CampaignStatus.QUEUED.value,
+        "execution_arn": arn,
+    }
 
 
-@app.get("/campaigns/<campaign_id>/deliveries", summary="The delivery ledger, a page at a time (status=sent|failed|skipped)", tags=["campaigns"], responses=_errors(400, 404))
-def list_deliveries(campaign_id: str):
+@app.get(
+    "/campaigns/<campaign_id>/deliveries",
+    summary="The delivery ledger, a page at a time (status=sent|failed|skipped)",
+    tags=["campaigns"],
+    responses=_errors(400, 404),
+)
+def list_deliveries(campaign_id: str) -> dict[str, Any]:
     stores().campaigns.get(campaign_id)  # 404 for an unknown campaign
     limit, cursor = _page_args()
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in ("sent", "failed", "skipped"):
         raise ApiError(400, "status", "must be one of sent, failed, skipped")
-    items, last = control.list_page(stores().settings.deliveries_table, limit, cursor, ("campaign_id", "email"),
-                                    key_condition=("campaign_id", campaign_id), status=status)
+    items, last = control.list_page(
+        stores().settings.deliveries_table,
+        limit,
+        cursor,
+        ("campaign_id", "email"),
+        key_condition=("campaign_id", campaign_id),
+        status=status,
+    )
     return {"deliveries": items, "next_token": control.encode_cursor(last)}
 
 
-@app.get("/campaigns/<campaign_id>/trace", summary="The campaign's path through the workflow's states, with timings, and its progress samples", tags=["campaigns"], responses=_errors(404, 409))
-def trace_campaign(campaign_id: str):
+@app.get(
+    "/campaigns/<campaign_id>/trace",
+    summary="The campaign's path through the workflow's states, with timings, and its progress samples",
+    tags=["campaigns"],
+    responses=_errors(404, 409),
+)
+def trace_campaign(campaign_id: str) -> dict[str, Any]:
     record = get_campaign(campaign_id)  # 404 for an unknown campaign; a starting one has its execution
     arn = record.get("execution_arn")
     if not arn:
@@ -506,18 +677,27 @@ def trace_campaign(campaign_id: str):
     events = control.execution_history(arn)
     execution = control.describe_execution(arn)
     every_step = trace_steps(events)
-    return {"campaign_id": campaign_id, "execution_arn": arn, "execution_status": execution["status"],
-            "path": trace_path(every_step), "progress": progress_samples(events),
-            "steps": [vars(s) for s in every_step[-MAX_TRACE_STEPS:]],
-            "steps_omitted": max(0, len(every_step) - MAX_TRACE_STEPS)}
+    return {
+        "campaign_id": campaign_id,
+        "execution_arn": arn,
+        "execution_status": execution["status"],
+        "path": trace_path(every_step),
+        "progress": progress_samples(events),
+        "steps": [vars(s) for s in every_step[-MAX_TRACE_STEPS:]],
+        "steps_omitted": max(0, len(every_step) - MAX_TRACE_STEPS),
+    }
 
 
 MAX_TEST_RECIPIENTS = 10
 
 
-@app.post("/campaigns/test", summary="Send a test email of a campaign to a few addresses (counted nowhere)",
-          tags=["campaigns"], responses=_errors(400, 413, 502))
-def test_send_campaign():
+@app.post(
+    "/campaigns/test",
+    summary="Send a test email of a campaign to a few addresses (counted nowhere)",
+    tags=["campaigns"],
+    responses=_errors(400, 413, 502),
+)
+def test_send_campaign() -> dict[str, Any]:
     document = _json_body()
     to = document.pop("to", None)
     contact_doc = document.pop("contact", {})
@@ -539,8 +719,9 @@ def test_send_campaign():
     try:
         transport = transport_for(campaign)
     except (SecretNotConfigured, GetParameterError, TransformParameterError, ValueError) as exc:
-        raise ApiError(400, "aws_secret_name", f"cannot use the secret {campaign.get('aws_secret_name')!r}: "
-                                               f"{exc}") from None
+        raise ApiError(
+            400, "aws_secret_name", f"cannot use the secret {campaign.get('aws_secret_name')!r}: {exc}"
+        ) from None
     sent = []
     for address in to:
         contact = Contact.from_item({**items[0], "email": address.strip().lower()})
@@ -554,8 +735,13 @@ def test_send_campaign():
     return {"campaign_id": campaign["campaign_id"], "sent": sent}
 
 
-@app.post("/campaigns/preview", summary="Render a campaign for one contact: subject, text, html", tags=["campaigns"], responses=_errors(400, 413))
-def preview_campaign():
+@app.post(
+    "/campaigns/preview",
+    summary="Render a campaign for one contact: subject, text, html",
+    tags=["campaigns"],
+    responses=_errors(400, 413),
+)
+def preview_campaign() -> dict[str, Any]:
     document = _json_body()
     contact_doc = document.pop("contact", None)
     if contact_doc is None:
@@ -572,32 +758,76 @@ def preview_campaign():
 # --- the OpenAPI document -------------------------------------------------------------------------
 def openapi_document() -> dict[str, Any]:
     """The resolver's OpenAPI document, with the one campaign and contact schemas and IAM auth added."""
-    document = json.loads(app.get_openapi_json_schema(
-        title="bulkmail management API", version="0.1.0",
-        description="Contacts and campaigns. Every route is signed with SigV4 (IAM, service execute-api)."))
+    document: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title="bulkmail management API",
+            version="0.1.0",
+            description="Contacts and campaigns. Every route is signed with SigV4 (IAM, service execute-api).",
+        )
+    )
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     for name in ("campaign", "contact"):
         schema = {k: v for k, v in load_schema(name).items() if k not in ("$schema", "$id")}
         schemas[name.capitalize()] = schema
-    schemas["Campaign"]["properties"] = {k: v for k, v in schemas["Campaign"]["properties"].items()
-                                         if k not in INTERNAL_FIELDS}  # bulkmail's own, refused from clients
-    schemas["Errors"] = {"type": "object", "required": ["errors"], "properties": {"errors": {
-        "type": "array", "items": {"type": "object", "required": ["field", "message"],
-                                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}}
-    components["securitySchemes"] = {"sigv4": {"type": "apiKey", "name": "Authorization", "in": "header",
-                                               "x-amazon-apigateway-authtype": "awsSigv4"}}
+    schemas["Campaign"]["properties"] = {
+        k: v for k, v in schemas["Campaign"]["properties"].items() if k not in INTERNAL_FIELDS
+    }  # bulkmail's own, refused from clients
+    schemas["Errors"] = {
+        "type": "object",
+        "required": ["errors"],
+        "properties": {
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            }
+        },
+    }
+    components["securitySchemes"] = {
+        "sigv4": {"type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"}
+    }
     document["security"] = [{"sigv4": []}]
     json_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Campaign"}}}
     paths = document["paths"]
     paths["/campaigns"]["post"]["requestBody"] = {"required": True, "content": json_body}
-    paths["/campaigns"]["post"]["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                                  "schema": {"type": "string", "maxLength": 255}}]
-    paths["/contacts"]["post"]["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "required": ["contacts"], "properties": {"contacts": {
-            "type": "array", "maxItems": MAX_CONTACTS_PER_REQUEST, "items": {"$ref": "#/components/schemas/Contact"}}}}}}}
-    paths["/contacts/import"]["post"]["requestBody"] = {"required": True, "content": {"text/csv": {
-        "schema": {"type": "string", "description": f"header row: {', '.join(CSV_COLUMNS)}; lists separated by ';'"}}}}
+    for operation in (op for path in paths.values() for op in path.values()):
+        operation["responses"].get("204", {}).pop("content", None)  # a 204 has no body, whatever the handler returns
+    paths["/campaigns"]["post"]["parameters"] = [
+        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
+    ]
+    paths["/contacts"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["contacts"],
+                    "properties": {
+                        "contacts": {
+                            "type": "array",
+                            "maxItems": MAX_CONTACTS_PER_REQUEST,
+                            "items": {"$ref": "#/components/schemas/Contact"},
+                        }
+                    },
+                }
+            }
+        },
+    }
+    paths["/contacts/import"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "description": f"header row: {', '.join(CSV_COLUMNS)}; lists separated by ';'",
+                }
+            }
+        },
+    }
     return document
 
 

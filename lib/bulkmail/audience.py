@@ -1,4 +1,5 @@
 """Who a new campaign would reach, checked before it starts: never a silent campaign to nobody."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,13 +21,26 @@ def audience_problems(campaign: dict[str, Any], contacts: ContactStore) -> list[
     name = campaign.get("list")
     if name is not None and not contacts.lists.exists(name):
         known, more = contacts.lists.names(NAMED_LISTS)
-        hint = (f"the known lists are {', '.join(known)}{', …' if more else ''}" if known
-                else "no contact is on any list yet (import contacts with a lists column)")
+        hint = (
+            f"the known lists are {', '.join(known)}{', …' if more else ''}"
+            if known
+            else "no contact is on any list yet (import contacts with a lists column)"
+        )
         return [{"field": "list", "message": f"there is no list {name!r}: {hint}"}]
     if contacts.has_recipient(name):
         return []
     if name is not None:
-        return [{"field": "list", "message": f"list {name!r} has no subscribed contact (each one unsubscribed, "
-                                             f"bounced, complained or was deleted): the campaign would reach nobody"}]
-    return [{"field": "list", "message": "there is no subscribed contact: import contacts first "
-                                         "(POST /contacts/import, or bulkmail contacts import FILE)"}]
+        return [
+            {
+                "field": "list",
+                "message": f"list {name!r} has no subscribed contact (each one unsubscribed, "
+                f"bounced, complained or was deleted): the campaign would reach nobody",
+            }
+        ]
+    return [
+        {
+            "field": "list",
+            "message": "there is no subscribed contact: import contacts first "
+            "(POST /contacts/import, or bulkmail contacts import FILE)",
+        }
+    ]

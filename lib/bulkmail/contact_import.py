@@ -1,8 +1,10 @@
 """Contacts as users send them (API, CSV, CLI), checked against the contact schema."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from bulkmail.models import DYNAMODB_ITEM_BYTES, dynamodb_item_size
 from bulkmail.validation import email_problem, parse_timestamp, schema_errors
@@ -14,13 +16,16 @@ SUPPRESSION_ROOM_BYTES = 8 * 1024
 MAX_CONTACT_BYTES = DYNAMODB_ITEM_BYTES - SUPPRESSION_ROOM_BYTES
 
 
-def normalise_contacts(documents: Iterable[Any], *, now: datetime | None = None,
-                       label: Callable[[int], str] = lambda i: f"contacts[{i}]",
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def normalise_contacts(
+    documents: Iterable[Any],
+    *,
+    now: datetime | None = None,
+    label: Callable[[int], str] = lambda i: f"contacts[{i}]",
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(items to store, rejected). Each rejected one has its index, email, the first field at fault
     and the reason (`error`: "field: problem; ..."). A later contact with an address already given
     is rejected as a duplicate (`label` names the earlier one), so each address is stored once."""
-    stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     items, rejected = [], []
     first_index: dict[str, int] = {}
     for index, doc in enumerate(documents):
@@ -37,12 +42,21 @@ def normalise_contacts(documents: Iterable[Any], *, now: datetime | None = None,
             item["created_at"] = stamp
             size = dynamodb_item_size(item)
             if size > MAX_CONTACT_BYTES:
-                errors = [{"field": _largest_field(item),
-                           "message": f"the contact is {size} bytes as DynamoDB counts it; at most {MAX_CONTACT_BYTES}"}]
+                errors = [
+                    {
+                        "field": _largest_field(item),
+                        "message": f"the contact is {size} bytes as DynamoDB counts it; at most {MAX_CONTACT_BYTES}",
+                    }
+                ]
         if errors:
-            rejected.append({"index": index, "email": email if isinstance(email, str) else None,
-                             "field": errors[0]["field"],
-                             "error": "; ".join(f"{e['field']}: {e['message']}" for e in errors)})
+            rejected.append(
+                {
+                    "index": index,
+                    "email": email if isinstance(email, str) else None,
+                    "field": errors[0]["field"],
+                    "error": "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                }
+            )
             continue
         first_index[key] = index
         items.append(item)
@@ -67,4 +81,4 @@ def _largest_field(item: dict[str, Any]) -> str:
     """The (nested) field that takes the most room, to name in a too-large error."""
     sizes = {k: dynamodb_item_size({k: v}) for k, v in item.items() if k != "attributes"}
     sizes.update({f"attributes.{k}": dynamodb_item_size({k: v}) for k, v in item.get("attributes", {}).items()})
-    return max(sizes, key=sizes.get)
+    return max(sizes, key=sizes.__getitem__)

@@ -11,7 +11,7 @@ class BulkmailError(Exception):
 class CampaignInvalid(BulkmailError):
     """The campaign (or a field of it) is not acceptable. `errors` lists every problem found."""
 
-    def __init__(self, errors: list[dict]):
+    def __init__(self, errors: list[dict[str, str]]):
         self.errors = errors
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
@@ -39,7 +39,8 @@ class ConfigurationError(BulkmailError):
     """The deployment's environment is missing or malformed (raised at cold start)."""
 
 
-# --- Send outcomes the transports classify into (DESIGN.md decision 8) ---------------------------
+# --- Send outcomes the transports classify into (docs/architecture.md, decision 10) ----------
+
 
 class SendError(BulkmailError):
     """A send did not go through. Subclasses say what to do about it."""
@@ -76,3 +77,42 @@ class DatabaseBusy(BulkmailError):
 
 class TemplateBudgetExceeded(BulkmailError):
     """A template took longer, looped more or produced more than a render may (a budget, not a bug)."""
+
+
+class InvalidTransition(BulkmailError):
+    """The campaign is not in a status the action applies to (HTTP 409)."""
+
+
+# --- A worker's message that is to come back later (never counted) ------------------------------
+
+
+class CampaignWaiting(SendError):
+    """The campaign is not sending now (scheduled, or paused while parking failed): retry later."""
+
+
+class OutOfTime(SendError):
+    """The invocation is about to time out: what was sent is recorded, the rest comes back later."""
+
+
+class PacingDeferred(SendError):
+    """The campaign's next send slot is further away than this worker should wait: what was sent is
+    recorded, and the message is to come back in `seconds` (the worker is free for other campaigns)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"next send slot in {seconds:.1f} s")
+
+
+# --- Step Functions and the API's pages (adapters/control) ---------------------------------------
+
+
+class ExecutionNotFound(LookupError):
+    """No execution by that ARN (or none the caller may see)."""
+
+
+class ExecutionExists(Exception):
+    """An execution by this name exists already (running with another input, or finished)."""
+
+
+class BadCursor(ValueError):
+    """A pagination token that this API did not hand out."""

@@ -8,6 +8,7 @@ X-Bulkmail-Campaign header SES includes with the event.
 Permanent (hard) and undetermined bounces and every complaint suppress the contact; a transient
 bounce (SES gave up after retrying) is recorded and counted but leaves the contact subscribed.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,16 +23,12 @@ _DETAIL_TYPES = {"Email Bounced": "Bounce", "Email Complaint Received": "Complai
 
 @dataclass(frozen=True)
 class Feedback:
-    kind: str                      # "bounced" | "complained" (the contact status it may set)
+    kind: str  # "bounced" | "complained" (the contact status it may set)
     email: str
     campaign_id: str | None
     ses_message_id: str
     suppress: bool
     detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def counter(self) -> str:
-        return f"{self.kind}_count"
 
 
 def ses_events(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,19 +57,49 @@ def parse(ses_event: dict[str, Any]) -> list[Feedback]:
     if kind == "Bounce":
         bounce = ses_event.get("bounce") or {}
         suppress = bounce.get("bounceType") != "Transient"
-        return [Feedback(ContactStatus.BOUNCED.value, str(r["emailAddress"]).strip().lower(), campaign_id, message_id,
-                         suppress, {k: v for k, v in {
-                             "bounce_type": bounce.get("bounceType"), "bounce_subtype": bounce.get("bounceSubType"),
-                             "status": r.get("status"), "diagnostic": r.get("diagnosticCode"),
-                             "feedback_id": bounce.get("feedbackId"), "timestamp": bounce.get("timestamp"),
-                         }.items() if v})
-                for r in bounce.get("bouncedRecipients") or [] if r.get("emailAddress")]
+        return [
+            Feedback(
+                ContactStatus.BOUNCED.value,
+                str(r["emailAddress"]).strip().lower(),
+                campaign_id,
+                message_id,
+                suppress,
+                {
+                    k: v
+                    for k, v in {
+                        "bounce_type": bounce.get("bounceType"),
+                        "bounce_subtype": bounce.get("bounceSubType"),
+                        "status": r.get("status"),
+                        "diagnostic": r.get("diagnosticCode"),
+                        "feedback_id": bounce.get("feedbackId"),
+                        "timestamp": bounce.get("timestamp"),
+                    }.items()
+                    if v
+                },
+            )
+            for r in bounce.get("bouncedRecipients") or []
+            if r.get("emailAddress")
+        ]
     if kind == "Complaint":
         complaint = ses_event.get("complaint") or {}
-        return [Feedback(ContactStatus.COMPLAINED.value, str(r["emailAddress"]).strip().lower(), campaign_id,
-                         message_id, True, {k: v for k, v in {
-                             "feedback_type": complaint.get("complaintFeedbackType"),
-                             "feedback_id": complaint.get("feedbackId"), "timestamp": complaint.get("timestamp"),
-                         }.items() if v})
-                for r in complaint.get("complainedRecipients") or [] if r.get("emailAddress")]
+        return [
+            Feedback(
+                ContactStatus.COMPLAINED.value,
+                str(r["emailAddress"]).strip().lower(),
+                campaign_id,
+                message_id,
+                True,
+                {
+                    k: v
+                    for k, v in {
+                        "feedback_type": complaint.get("complaintFeedbackType"),
+                        "feedback_id": complaint.get("feedbackId"),
+                        "timestamp": complaint.get("timestamp"),
+                    }.items()
+                    if v
+                },
+            )
+            for r in complaint.get("complainedRecipients") or []
+            if r.get("emailAddress")
+        ]
     return []

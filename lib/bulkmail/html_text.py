@@ -3,14 +3,43 @@
 Blocks become paragraphs, <br> a line break, list items "- item", links "text (url)"; scripts,
 styles and the head are dropped; whitespace is collapsed the way a browser would.
 """
+
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
-_BLOCKS = frozenset({"p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "table",
-                     "tr", "ul", "ol", "dl", "blockquote", "pre", "form", "fieldset", "address", "figure",
-                     "h1", "h2", "h3", "h4", "h5", "h6", "hr"})
+_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "main",
+        "aside",
+        "nav",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "dl",
+        "blockquote",
+        "pre",
+        "form",
+        "fieldset",
+        "address",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+    }
+)
 _HIDDEN = frozenset({"head", "script", "style", "title", "template", "noscript"})
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source"})
 
@@ -30,7 +59,7 @@ class _Text(HTMLParser):
         if self.out and have < lines:
             self.out.append("\n" * (lines - have))
 
-    def handle_starttag(self, tag: str, attrs) -> None:
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN:
             self.hidden += 1
         elif tag == "br":

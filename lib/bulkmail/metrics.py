@@ -17,6 +17,7 @@ Workflow, per AdvanceCampaign step: RecipientsBacklog (queued, not yet sent, fai
   step found the campaign: its Maximum shows workers falling behind).
 Feedback, per recorded event: EmailsBounced, EmailsComplained.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -30,17 +31,33 @@ COUNT, MILLISECONDS = "Count", "Milliseconds"
 # Why a recipient failed, as decided where it failed (sending.py sets Outcome.failure_class).
 FAILURE_CLASSES = ("Rejected", "InvalidAddress", "RenderError", "Transient", "DeadLettered")
 # Skip reasons (the ledger's reason codes) → metric suffix; anything else counts as Other.
-SKIP_REASONS = {"unsubscribed": "Unsubscribed", "bounced": "Bounced", "complained": "Complained",
-                "contact_deleted": "ContactDeleted", "cancelled": "Cancelled", "campaign_failed": "CampaignFailed"}
-_TOTALS = {DeliveryStatus.SENT: "EmailsSent", DeliveryStatus.FAILED: "EmailsFailed",
-           DeliveryStatus.SKIPPED: "EmailsSkipped"}
+SKIP_REASONS = {
+    "unsubscribed": "Unsubscribed",
+    "bounced": "Bounced",
+    "complained": "Complained",
+    "contact_deleted": "ContactDeleted",
+    "cancelled": "Cancelled",
+    "campaign_failed": "CampaignFailed",
+}
+_TOTALS = {
+    DeliveryStatus.SENT: "EmailsSent",
+    DeliveryStatus.FAILED: "EmailsFailed",
+    DeliveryStatus.SKIPPED: "EmailsSkipped",
+}
 # Feedback (FeedbackFunction): a bounce or complaint recorded on a ledger row, by its kind.
 _FEEDBACK = {"bounced": "EmailsBounced", "complained": "EmailsComplained"}
 # Every name this module can emit (the template's alarms and dashboard may use only these).
-METRIC_NAMES = frozenset([*_TOTALS.values(), *(f"EmailsFailed.{c}" for c in FAILURE_CLASSES),
-                          *(f"EmailsSkipped.{r}" for r in [*SKIP_REASONS.values(), "Other"]),
-                          "EmailsThrottled", "SendLatency", "RecipientsBacklog",
-                          *_FEEDBACK.values()])
+METRIC_NAMES = frozenset(
+    [
+        *_TOTALS.values(),
+        *(f"EmailsFailed.{c}" for c in FAILURE_CLASSES),
+        *(f"EmailsSkipped.{r}" for r in [*SKIP_REASONS.values(), "Other"]),
+        "EmailsThrottled",
+        "SendLatency",
+        "RecipientsBacklog",
+        *_FEEDBACK.values(),
+    ]
+)
 
 
 class MetricsSink(Protocol):
@@ -80,8 +97,9 @@ def emit_advance(metrics: MetricsSink, step: dict[str, Any]) -> None:
     """One AdvanceCampaign step's result (workflow.advance): the backlog it found."""
     counts = step.get("counts") or {}
     if "queued_count" in counts:
-        metrics.add_metric(name="RecipientsBacklog", unit=COUNT,
-                           value=counts["queued_count"] - counts["processed_count"])
+        metrics.add_metric(
+            name="RecipientsBacklog", unit=COUNT, value=counts["queued_count"] - counts["processed_count"]
+        )
 
 
 def emit_feedback(metrics: MetricsSink, kind: str) -> None:

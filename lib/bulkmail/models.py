@@ -1,12 +1,14 @@
 """Plain data shapes shared by the workflow, the worker and the adapters."""
+
 from __future__ import annotations
 
 import enum
 import json
 import time
-from decimal import Decimal
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from decimal import Decimal
+from typing import Any
 
 # Step Functions carries at most 256 KiB of UTF-8 JSON in an execution's input and in any state.
 STATE_PAYLOAD_BYTES = 262_144
@@ -89,7 +91,7 @@ class Contact:
     attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Contact":
+    def from_item(cls, item: dict[str, Any]) -> Contact:
         return cls(
             email=item["email"],
             first_name=item.get("first_name") or "",
@@ -109,15 +111,15 @@ class Outcome:
     status: DeliveryStatus
     reason: str = ""
     message_id: str = ""
-    dead_lettered: bool = False          # failed because its message is going to the DLQ (redrivable)
-    replaces_dead_letter: bool = False   # a redriven recipient: this outcome replaces that failure
-    failure_class: str = ""              # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
-    noted: bool = False                  # sent, and its ledger row already written (uncounted until recorded)
+    dead_lettered: bool = False  # failed because its message is going to the DLQ (redrivable)
+    replaces_dead_letter: bool = False  # a redriven recipient: this outcome replaces that failure
+    failure_class: str = ""  # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
+    noted: bool = False  # sent, and its ledger row already written (uncounted until recorded)
 
 
 @dataclass(frozen=True)
 class BatchMessage:
-    """The SQS message body: references only (DESIGN.md decision 3)."""
+    """The SQS message body: references only, never content or credentials."""
 
     campaign_id: str
     batch_id: str
@@ -131,7 +133,7 @@ class BatchMessage:
         }
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> "BatchMessage":
+    def from_body(cls, body: dict[str, Any]) -> BatchMessage:
         emails = body["contact_emails"]
         if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
             raise ValueError("contact_emails must be a list of strings")
@@ -139,11 +141,11 @@ class BatchMessage:
 
 
 class Claim(enum.Enum):
-    CLAIMED = "claimed"       # first claim of this batch
-    RECLAIMED = "reclaimed"   # an earlier attempt ended (throttled, crashed): some may be recorded
-    DONE = "done"             # recorded already: acknowledge the message
-    BUSY = "busy"             # another worker holds a live lease
-    PARKED = "parked"         # held while its campaign is paused: a duplicate of a parked message
+    CLAIMED = "claimed"  # first claim of this batch
+    RECLAIMED = "reclaimed"  # an earlier attempt ended (throttled, crashed): some may be recorded
+    DONE = "done"  # recorded already: acknowledge the message
+    BUSY = "busy"  # another worker holds a live lease
+    PARKED = "parked"  # held while its campaign is paused: a duplicate of a parked message
 
 
 @dataclass(frozen=True)

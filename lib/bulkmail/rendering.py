@@ -4,10 +4,12 @@
 `{{first_name | default("friend")}}` gives a fallback. Contact values are HTML-escaped in the HTML
 part. Templates are compiled once per distinct source text, so an edited campaign compiles anew.
 """
+
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.charset import QP, Charset
@@ -19,11 +21,13 @@ from email.policy import compat32
 from email.utils import formataddr, formatdate, make_msgid
 from functools import lru_cache, wraps
 from html import escape
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from jinja2 import nodes, pass_eval_context
+from jinja2 import Template, nodes, pass_eval_context
 from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateSyntaxError
 from jinja2.meta import find_undeclared_variables
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from bulkmail.errors import TemplateBudgetExceeded
@@ -38,14 +42,14 @@ TEMPLATE_FIELDS = frozenset(
 # A template's budget for one render (one part, one recipient). A worker renders three parts for each
 # of up to 90 recipients in one invocation: the time cap keeps a hostile template from eating it.
 MAX_RENDER_SECONDS = 0.25
-MAX_RENDERED_CHARS = 1_000_000     # any one value a template makes, and each part it renders
-MAX_TEMPLATE_STEPS = 100_000       # loop iterations + calls + filters, all loops together
+MAX_RENDERED_CHARS = 1_000_000  # any one value a template makes, and each part it renders
+MAX_TEMPLATE_STEPS = 100_000  # loop iterations + calls + filters, all loops together
 _MAX_EXPONENT = 1024
-_MAX_INT_BITS = 100_000            # integers too: big-number arithmetic runs in C, past any time check
+_MAX_INT_BITS = 100_000  # integers too: big-number arithmetic runs in C, past any time check
 _LARGE_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(?:\*|\d{5,})|%[-#0 +]*\d*\.(?:\*|\d{5,})|\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")
 # Filters whose output grows with an argument (width, count) rather than with their input.
 _UNBOUNDED_FILTERS = ("center", "indent", "wordwrap", "format")
-_budget: ContextVar["_Budget | None"] = ContextVar("bulkmail_template_budget", default=None)
+_budget: ContextVar[_Budget | None] = ContextVar("bulkmail_template_budget", default=None)
 
 
 class _Budget:
@@ -95,14 +99,17 @@ def _budgeted_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
         _step()
-        if any(isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_RENDERED_CHARS
-               for a in (*args, *kwargs.values())):
+        if any(
+            isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_RENDERED_CHARS
+            for a in (*args, *kwargs.values())
+        ):
             raise TemplateBudgetExceeded(f"the {name} filter's argument is too large")
         return _sized(func(*args, **kwargs))
+
     return run
 
 
-def _replace(eval_ctx, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
+def _replace(eval_ctx: EvalContext, value: Any, old: Any, new: Any, count: int | None = None) -> Any:
     """Jinja's replace, refused before it runs when its result would be over budget."""
     text, old_text, new_text = str(value), str(old), str(new)
     hits = text.count(old_text) if old_text else len(text) + 1
@@ -129,23 +136,29 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             del self.globals[name]
         self.globals["_budgeted_iterable"] = _budgeted_iterable
 
-    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         _step()
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
                     _check_length(len(seq) * times)
-        elif operator == "**" and isinstance(right, (int, float)) and (
-                abs(right) > _MAX_EXPONENT or isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS):
-            raise TemplateBudgetExceeded(f"the power is too large (exponents up to {_MAX_EXPONENT}, "
-                                         f"results up to {_MAX_INT_BITS} bits)")
+        elif (
+            operator == "**"
+            and isinstance(right, (int, float))
+            and (
+                abs(right) > _MAX_EXPONENT or (isinstance(left, int) and abs(left).bit_length() * right > _MAX_INT_BITS)
+            )
+        ):
+            raise TemplateBudgetExceeded(
+                f"the power is too large (exponents up to {_MAX_EXPONENT}, results up to {_MAX_INT_BITS} bits)"
+            )
         elif operator == "%":
             _check_format(left)
         elif operator == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
             _check_length(len(left) + len(right))
         return _sized(super().call_binop(context, operator, left, right))
 
-    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's signature)
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _step()
         for value in (*args, *kwargs.values()):
             _sized(value)
@@ -168,10 +181,15 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
 _JINJA_REPLACE = ImmutableSandboxedEnvironment().filters["replace"]
 _text_env = BudgetedSandbox(autoescape=False, keep_trailing_newline=True)
 _html_env = BudgetedSandbox(autoescape=True, keep_trailing_newline=True)
-_SAMPLE_CONTACT = Contact(email="sample@example.org", first_name="Ada", last_name="Lovelace", company="Analytical",
-                          attributes={"plan": "pro"})
-_STANDALONE = {nodes.Extends: "{% extends %}", nodes.Include: "{% include %}", nodes.Import: "{% import %}",
-               nodes.FromImport: "{% from ... import %}"}
+_SAMPLE_CONTACT = Contact(
+    email="sample@example.org", first_name="Ada", last_name="Lovelace", company="Analytical", attributes={"plan": "pro"}
+)
+_STANDALONE = {
+    nodes.Extends: "{% extends %}",
+    nodes.Include: "{% include %}",
+    nodes.Import: "{% import %}",
+    nodes.FromImport: "{% from ... import %}",
+}
 
 
 def template_problems(source: str) -> list[str]:
@@ -182,18 +200,28 @@ def template_problems(source: str) -> list[str]:
         ast = _text_env.parse(source)
     except TemplateSyntaxError as exc:
         return [f"template syntax error on line {exc.lineno}: {exc.message}"]
-    problems = [f"{tag} is not available: a template stands alone (line {node.lineno})"
-                for kind, tag in _STANDALONE.items() for node in ast.find_all(kind)]
-    problems += [f"recursive loops are not available (line {node.lineno})"
-                 for node in ast.find_all(nodes.For) if node.recursive]
-    internal = [node for node in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem))
-                if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")]
-    problems += [f"attribute {getattr(n, 'attr', None) or n.arg.value!r} is not available: the sandbox forbids "
-                 f"internals (line {n.lineno})" for n in internal]
+    problems = [
+        f"{tag} is not available: a template stands alone (line {node.lineno})"
+        for kind, tag in _STANDALONE.items()
+        for node in ast.find_all(kind)
+    ]
+    problems += [
+        f"recursive loops are not available (line {node.lineno})" for node in ast.find_all(nodes.For) if node.recursive
+    ]
+    internal = [
+        node
+        for node in (*ast.find_all(nodes.Getattr), *ast.find_all(nodes.Getitem))
+        if str(getattr(node, "attr", None) or getattr(getattr(node, "arg", None), "value", "")).startswith("_")
+    ]
+    problems += [
+        f"attribute {getattr(n, 'attr', None) or getattr(getattr(n, 'arg', None), 'value', '')!r} is not "
+        f"available: the sandbox forbids internals (line {n.lineno})"
+        for n in internal
+    ]
     try:
         undeclared = find_undeclared_variables(ast)  # compiles: unknown filters and tests are found here
     except TemplateAssertionError as exc:
-        return problems + [f"template error on line {exc.lineno}: {exc.message}"]
+        return [*problems, f"template error on line {exc.lineno}: {exc.message}"]
     unknown = sorted(name for name in undeclared - TEMPLATE_FIELDS if name not in _text_env.globals)
     if unknown:
         known = ", ".join(sorted(TEMPLATE_FIELDS))
@@ -206,13 +234,13 @@ def template_problems(source: str) -> list[str]:
         return [f"the sandbox forbids it: {exc}"]
     except TemplateBudgetExceeded as exc:
         return [f"over the template budget: {exc}"]
-    except Exception:  # noqa: BLE001 — fails for this sample only (e.g. a missing attribute): decided per recipient
+    except Exception:  # noqa: BLE001, S110 — fails for this sample only (e.g. a missing attribute): decided per recipient
         pass
     return []
 
 
 @lru_cache(maxsize=256)
-def _compile(source: str, html: bool):
+def _compile(source: str, html: bool) -> Template:
     env = _html_env if html else _text_env
     return env.from_string(env.budgeted_ast(source))
 
@@ -266,8 +294,10 @@ def _text_footer(text: str, url: str) -> str:
 
 
 def _html_footer(html: str, url: str) -> str:
-    footer = (f'<p style="font-size:12px;color:#666666">To stop receiving these emails, '
-              f'<a href="{escape(url)}">unsubscribe</a>.</p>')
+    footer = (
+        f'<p style="font-size:12px;color:#666666">To stop receiving these emails, '
+        f'<a href="{escape(url)}">unsubscribe</a>.</p>'
+    )
     ends = list(_BODY_END.finditer(html))
     if ends:
         at = ends[-1].start()
@@ -275,8 +305,9 @@ def _html_footer(html: str, url: str) -> str:
     return html + footer
 
 
-def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "",
-           unsubscribe_mailto: str = "") -> RenderedEmail:
+def render(
+    campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "", unsubscribe_mailto: str = ""
+) -> RenderedEmail:
     """Subject and bodies for one contact; without a text body, the text is made from the HTML one.
     With an unsubscribe URL, a body whose template does not
     show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one."""
@@ -286,14 +317,13 @@ def render(campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = ""
     html = _render_part(campaign["body_html"], True, context) if campaign.get("body_html") else None
     if html is not None and unsubscribe_url and escape(unsubscribe_url) not in html:
         html = _html_footer(html, unsubscribe_url)
-    if campaign.get("body"):
-        text = _render_part(campaign["body"], False, context)
-    else:  # only HTML given: the text alternative is made from it (footer link included)
-        text = html_to_text(html or "")
+    # Only HTML given: the text alternative is made from it (footer link included).
+    text = _render_part(campaign["body"], False, context) if campaign.get("body") else html_to_text(html or "")
     if unsubscribe_url and unsubscribe_url not in text:
         text = _text_footer(text, unsubscribe_url)
-    return RenderedEmail(subject=subject, text=text, html=html, unsubscribe_url=unsubscribe_url,
-                         unsubscribe_mailto=unsubscribe_mailto)
+    return RenderedEmail(
+        subject=subject, text=text, html=html, unsubscribe_url=unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto
+    )
 
 
 # The fast, classic email API: building a message with the header-parsing API cost 2.4 ms, this
@@ -318,12 +348,13 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     characters whatever the content (a minified HTML body is one long ASCII line)."""
     if text.isascii() and max(map(len, text.splitlines()), default=0) <= MAX_LINE_CHARACTERS:
         return MIMEText(text, subtype, "us-ascii", policy=_WIRE)
-    return MIMEText(text, subtype, _UTF8, policy=_WIRE)
+    return MIMEText(text, subtype, _UTF8, policy=_WIRE)  # type: ignore[arg-type]  # a Charset is what makes it quoted-printable
 
 
 def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEmail) -> Message:
     """The RFC 5322 message sent through SES (raw) or SMTP, and written to the local outbox."""
     text = _text_part(rendered.text, "plain")
+    msg: Message
     if rendered.html is None:
         msg = text
     else:
@@ -335,7 +366,7 @@ def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEma
     msg["To"] = formataddr((full_name, contact.email), charset="utf-8")
     if campaign.get("reply_to"):
         msg["Reply-To"] = campaign["reply_to"]
-    msg["Subject"] = _header(rendered.subject)
+    msg["Subject"] = _header(rendered.subject)  # type: ignore[assignment]  # a Header encodes non-ASCII
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=campaign["from_email"].rpartition("@")[2])
     msg["X-Bulkmail-Campaign"] = campaign["campaign_id"]

@@ -3,24 +3,29 @@
 read the campaign → claim the batch → read contacts (one BatchGetItem) → render → send → note each
 accepted email in the ledger at once → record every outcome, the counters and the release in one
 transaction. The campaign is read fresh for each
-message, so a pause, cancel or edit takes effect from the next batch of recipients on (DESIGN.md
-decision 7) at the price of one GetItem per message."""
+message, so a pause, cancel or edit takes effect from the next batch of recipients on
+(docs/architecture.md, decision 8) at the price of one GetItem per message."""
+
 from __future__ import annotations
 
 import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from datetime import UTC, datetime
+from email.message import Message
+from typing import Any, Protocol
 
 from bulkmail.errors import (
     BatchBusy,
+    CampaignWaiting,
     ContactNotFound,
+    OutOfTime,
+    PacingDeferred,
     PermanentSendError,
     SendingPaused,
-    SendError,
     Throttled,
     TransientSendError,
 )
@@ -35,31 +40,16 @@ from bulkmail.models import (
     Lease,
     Outcome,
 )
+from bulkmail.ports import Campaigns, Contacts, Ledger
 from bulkmail.rendering import build_mime, render
-from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE
+from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE, Settings
+from bulkmail.unsubscribe import UnsubscribeLinks
 from bulkmail.validation import is_email
 
 logger = logging.getLogger(__name__)
 
 # Campaign statuses whose remaining recipients are skipped, with the reason recorded.
 _SKIP_REASON = {CampaignStatus.CANCELLED.value: "cancelled", CampaignStatus.FAILED.value: "campaign_failed"}
-
-
-class CampaignWaiting(SendError):
-    """The campaign is not sending now (scheduled, or paused while parking failed): retry later."""
-
-
-class OutOfTime(SendError):
-    """The invocation is about to time out: what was sent is recorded, the rest comes back later."""
-
-
-class PacingDeferred(SendError):
-    """The campaign's next send slot is further away than this worker should wait: what was sent is
-    recorded, and the message is to come back in `seconds` (the worker is free for other campaigns)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(f"next send slot in {seconds:.1f} s")
 
 
 class Pacer:
@@ -77,8 +67,14 @@ class Pacer:
     # schedule: SES itself allows about a second of burst.
     CATCH_UP_SECONDS = 1.0
 
-    def __init__(self, rate: float, workers: int, clock: Callable[[], float], sleep: Callable[[float], None],
-                 phase: float | None = None):
+    def __init__(
+        self,
+        rate: float,
+        workers: int,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        phase: float | None = None,
+    ):
         self.interval = max(1, workers) / min(MAX_SEND_RATE, max(MIN_SEND_RATE, rate))
         self.clock = clock
         self.sleep = sleep
@@ -100,11 +96,11 @@ class Pacer:
 
 
 class Transport(Protocol):
-    def send(self, message) -> str: ...
+    def send(self, message: Message) -> str: ...
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class BatchSender:
@@ -112,14 +108,24 @@ class BatchSender:
 
     # Set by the handler (bulkmail.unsubscribe.UnsubscribeLinks): every email then carries its
     # recipient's signed one-click unsubscribe link. None only in tests of other concerns.
-    unsubscribe_links = None
+    unsubscribe_links: UnsubscribeLinks | None = None
     # Kept from the invocation's end for the last writes (each a few ms; retried writes use the rest).
     RECORD_SAFETY_SECONDS = 1.0
 
-    def __init__(self, *, settings, campaigns, contacts, ledger, transport_for: Callable[[dict], Transport],
-                 remaining_seconds: Callable[[], float] = lambda: float("inf"), send_margin: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        campaigns: Campaigns,
+        contacts: Contacts,
+        ledger: Ledger,
+        transport_for: Callable[[dict[str, Any]], Transport],
+        remaining_seconds: Callable[[], float] = lambda: float("inf"),
+        send_margin: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         """`remaining_seconds`: the invocation's time left. Sending stops `send_margin` before its end
         (what was sent is then recorded); recording may go on until RECORD_SAFETY_SECONDS before it."""
         self.settings = settings
@@ -155,25 +161,44 @@ class BatchSender:
         token = uuid.uuid4().hex
         claim = self.ledger.claim(msg.campaign_id, msg.batch_id, token, self.wall_clock(), self.settings.lease_seconds)
         if claim.claim in (Claim.DONE, Claim.PARKED):
-            logger.info("batch already %s; acknowledging the redelivery", claim.claim.value,
-                        extra={"batch_id": msg.batch_id})
+            logger.info(
+                "batch already %s; acknowledging the redelivery", claim.claim.value, extra={"batch_id": msg.batch_id}
+            )
             return []
         if claim.claim is Claim.BUSY:
             raise BatchBusy(f"batch {msg.batch_id} of {msg.campaign_id} is being sent by another worker")
-        lease = Lease(msg.campaign_id, msg.batch_id, token, self.settings.lease_seconds, self.record_time_left,
-                      self.wall_clock, self.sleep)
+        lease = Lease(
+            msg.campaign_id,
+            msg.batch_id,
+            token,
+            self.settings.lease_seconds,
+            self.record_time_left,
+            self.wall_clock,
+            self.sleep,
+        )
         emails = list(dict.fromkeys(msg.contact_emails))
         replaces: set[str] = set()
         outcomes: list[Outcome] = []
         if claim.claim is Claim.RECLAIMED:
             rows = self.ledger.recorded(msg.campaign_id, emails)
             # Sent by an earlier attempt that ended before recording them: counted now, not sent again.
-            outcomes = [Outcome(e, DeliveryStatus.SENT, message_id=r.get("message_id", ""), noted=True,
-                                replaces_dead_letter=bool(r.get("replaced_dead_letter")))
-                        for e, r in rows.items() if r.get("uncounted")]
+            outcomes = [
+                Outcome(
+                    e,
+                    DeliveryStatus.SENT,
+                    message_id=r.get("message_id", ""),
+                    noted=True,
+                    replaces_dead_letter=bool(r.get("replaced_dead_letter")),
+                )
+                for e, r in rows.items()
+                if r.get("uncounted")
+            ]
             # A redriven dead letter is sent again only if no re-send of the campaign has taken it over.
-            replaces = {e for e, r in rows.items() if r.get("dead_lettered")
-                        and self.ledger.take_back_dead_letter(msg.campaign_id, e, lease)}
+            replaces = {
+                e
+                for e, r in rows.items()
+                if r.get("dead_lettered") and self.ledger.take_back_dead_letter(msg.campaign_id, e, lease)
+            }
             emails = [e for e in emails if e not in rows or e in replaces]
 
         if campaign["status"] == CampaignStatus.PAUSED.value:
@@ -183,8 +208,9 @@ class BatchSender:
             raise CampaignWaiting(f"campaign {msg.campaign_id} is paused")
         if campaign["status"] in _SKIP_REASON:
             reason = _SKIP_REASON[campaign["status"]]
-            outcomes += [Outcome(e, DeliveryStatus.SKIPPED, reason=reason, replaces_dead_letter=e in replaces)
-                         for e in emails]
+            outcomes += [
+                Outcome(e, DeliveryStatus.SKIPPED, reason=reason, replaces_dead_letter=e in replaces) for e in emails
+            ]
             return self._record(campaign, lease, outcomes, "done")
 
         contacts = self.contacts.batch_get(emails)
@@ -200,20 +226,35 @@ class BatchSender:
             dead = final_attempt and not isinstance(exc, (PacingDeferred, SendingPaused))
             if dead:
                 done = {o.email for o in outcomes}
-                outcomes += [Outcome(e, DeliveryStatus.FAILED, reason=f"dead-lettered: {exc}", dead_lettered=True,
-                                     replaces_dead_letter=e in replaces, failure_class="DeadLettered")
-                             for e in emails if e not in done]
+                outcomes += [
+                    Outcome(
+                        e,
+                        DeliveryStatus.FAILED,
+                        reason=f"dead-lettered: {exc}",
+                        dead_lettered=True,
+                        replaces_dead_letter=e in replaces,
+                        failure_class="DeadLettered",
+                    )
+                    for e in emails
+                    if e not in done
+                ]
             if isinstance(exc, SendingPaused):
                 # The account or its configuration cannot send: nobody is failed for it; the campaign
                 # pauses with the reason (and its CampaignPaused event) until an operator resumes it.
-                self.campaigns.transition(msg.campaign_id, (CampaignStatus.QUEUED, CampaignStatus.PROCESSING),
-                                          CampaignStatus.PAUSED, now_iso(), {"pause_reason": str(exc)})
+                self.campaigns.transition(
+                    msg.campaign_id,
+                    (CampaignStatus.QUEUED, CampaignStatus.PROCESSING),
+                    CampaignStatus.PAUSED,
+                    now_iso(),
+                    {"pause_reason": str(exc)},
+                )
             self._record(campaign, lease, outcomes, "dead" if dead else "pending")
             raise
         return self._record(campaign, lease, outcomes, "done")
 
-    def _deliver(self, campaign: dict[str, Any], email: str, contact: Contact | None, lease: Lease,
-                 redriven: bool) -> Outcome | None:
+    def _deliver(
+        self, campaign: dict[str, Any], email: str, contact: Contact | None, lease: Lease, redriven: bool
+    ) -> Outcome | None:
         """One recipient's outcome; None when it belongs to another campaign of the family now."""
         if contact is None:
             logger.warning(str(ContactNotFound(email)) + " (deleted after queueing): skipped")
@@ -221,20 +262,33 @@ class BatchSender:
         if contact.status != ContactStatus.SUBSCRIBED.value:
             return Outcome(email, DeliveryStatus.SKIPPED, reason=contact.status, replaces_dead_letter=redriven)
         if not is_email(email):
-            return Outcome(email, DeliveryStatus.FAILED, reason="invalid email address", failure_class="InvalidAddress",
-                           replaces_dead_letter=redriven)
+            return Outcome(
+                email,
+                DeliveryStatus.FAILED,
+                reason="invalid email address",
+                failure_class="InvalidAddress",
+                replaces_dead_letter=redriven,
+            )
         try:
-            links = self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
+            links: dict[str, str] = (
+                self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
+            )
             message = build_mime(campaign, contact, render(campaign, contact, **links))
             message.as_bytes()  # a value that cannot go on the wire fails here, for this recipient only
-        except Exception as exc:  # a template or a value that fails for this contact fails this recipient only
+        except Exception as exc:  # noqa: BLE001 — a template or a value that fails for this contact fails this recipient only
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})
-            return Outcome(email, DeliveryStatus.FAILED, reason=f"render error: {exc}", failure_class="RenderError",
-                           replaces_dead_letter=redriven)
+            return Outcome(
+                email,
+                DeliveryStatus.FAILED,
+                reason=f"render error: {exc}",
+                failure_class="RenderError",
+                replaces_dead_letter=redriven,
+            )
         transport = self._transport(campaign)
         self._pacer(campaign).wait(self.send_time_left())
-        if campaign.get("resend_of") and not self.ledger.take_over_for_resend(campaign["resend_of"], email,
-                                                                               campaign["campaign_id"], lease):
+        if campaign.get("resend_of") and not self.ledger.take_over_for_resend(
+            campaign["resend_of"], email, campaign["campaign_id"], lease
+        ):
             # A redrive of the original has sent (or is sending) to this recipient.
             return Outcome(email, DeliveryStatus.SKIPPED, reason="sent_by_original", replaces_dead_letter=redriven)
         outcome = self._send(transport, message, email)
@@ -246,7 +300,7 @@ class BatchSender:
             outcome = replace(outcome, noted=True)
         return outcome
 
-    def _send(self, transport: Transport, message, email: str) -> Outcome:
+    def _send(self, transport: Transport, message: Message, email: str) -> Outcome:
         transient_left, throttle_left = self.settings.transient_retries, self.settings.throttle_retries
         for attempt in range(self.settings.transient_retries + self.settings.throttle_retries + 1):
             try:
@@ -264,10 +318,11 @@ class BatchSender:
                 throttle_left -= 1
             except TransientSendError as exc:
                 if transient_left == 0:
-                    return Outcome(email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}",
-                                   failure_class="Transient")
+                    return Outcome(
+                        email, DeliveryStatus.FAILED, reason=f"transient, gave up: {exc}", failure_class="Transient"
+                    )
                 transient_left -= 1
-            delay = self.settings.retry_base_seconds * 2 ** attempt
+            delay = self.settings.retry_base_seconds * 2**attempt
             if delay > self.send_time_left():
                 raise OutOfTime(f"no time left to retry the send to {email}")
             self.sleep(delay)
@@ -286,8 +341,9 @@ class BatchSender:
             self._pacers[cid] = Pacer(rate, self.settings.worker_concurrency, self.clock, self.sleep)
         return self._pacers[cid]
 
-    def _record(self, campaign: dict[str, Any], lease: Lease, outcomes: list[Outcome],
-                batch_status: str) -> list[Outcome]:
+    def _record(
+        self, campaign: dict[str, Any], lease: Lease, outcomes: list[Outcome], batch_status: str
+    ) -> list[Outcome]:
         recorded = self.ledger.record(lease, outcomes, batch_status=batch_status, now_iso=now_iso())
         if len(recorded) != len(outcomes):
             duplicates = sorted({o.email for o in outcomes} - {o.email for o in recorded})
@@ -295,8 +351,13 @@ class BatchSender:
         for outcome in recorded:
             self.stats.record(outcome)
         if campaign["status"] == CampaignStatus.QUEUED.value and any(o.status is DeliveryStatus.SENT for o in recorded):
-            self.campaigns.transition(lease.campaign_id, (CampaignStatus.QUEUED,), CampaignStatus.PROCESSING,
-                                      now_iso(), {"started_at": now_iso()})
+            self.campaigns.transition(
+                lease.campaign_id,
+                (CampaignStatus.QUEUED,),
+                CampaignStatus.PROCESSING,
+                now_iso(),
+                {"started_at": now_iso()},
+            )
             campaign["status"] = CampaignStatus.PROCESSING.value
         return recorded
 
@@ -308,5 +369,5 @@ class BatchSender:
             if close is not None:
                 try:
                     close()
-                except Exception as exc:  # the mail is sent and recorded: a failed goodbye changes nothing
+                except Exception as exc:  # noqa: BLE001 — the mail is sent and recorded: a failed goodbye changes nothing
                     logger.warning("closing a transport failed", extra={"error": repr(exc)})

@@ -1,12 +1,14 @@
 """The deployment's configuration, read from the environment once per container and checked."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
+from typing import Any
 
 from bulkmail.errors import ConfigurationError
-
 
 _TYPES = {"str": str, "int": int, "float": float}
 
@@ -24,20 +26,20 @@ class Settings:
     deliveries_table: str
     batches_table: str
     send_queue_url: str
-    recipients_per_message: int = 50     # contact references in one SQS message
-    fanout_page_size: int = 1000         # contacts read per fan-out step
-    backlog_seconds: int = 180           # fan-out stops while the backlog exceeds this much sending
+    lease_seconds: int  # a batch claim is stale after this: LEASE_SECONDS in template.yaml, > the worker's timeout
+    recipients_per_message: int = 50  # contact references in one SQS message
+    fanout_page_size: int = 1000  # contacts read per fan-out step
+    backlog_seconds: int = 180  # fan-out stops while the backlog exceeds this much sending
     default_max_send_rate: float = 14.0  # emails/s when the campaign names none (SES sandbox rate)
-    poll_seconds: int = 60               # the workflow's wait between steps (back-pressure, completion)
-    steps_per_execution: int = 2000      # then the campaign continues in a new execution (≤ 9 events a step)
-    lease_seconds: int = 960             # a batch claim is stale after this (> the worker's timeout)
-    worker_concurrency: int = 2          # the event source's MaximumConcurrency: pacing divides the rate
-    max_receive_count: int = 20          # the send queue's redrive maxReceiveCount
-    transient_retries: int = 2           # in-place retries of a transient send error, then failed
-    throttle_retries: int = 3            # in-place retries of a throttled send, then back to the queue
+    poll_seconds: int = 60  # the workflow's wait between steps (back-pressure, completion)
+    steps_per_execution: int = 2000  # then the campaign continues in a new execution (≤ 9 events a step)
+    worker_concurrency: int = 2  # the event source's MaximumConcurrency: pacing divides the rate
+    max_receive_count: int = 20  # the send queue's redrive maxReceiveCount
+    transient_retries: int = 2  # in-place retries of a transient send error, then failed
+    throttle_retries: int = 3  # in-place retries of a throttled send, then back to the queue
     retry_base_seconds: float = 0.2
-    event_bus_name: str = ""
-    lists_table: str = ""                # the list names imports keep (the API function's)             # campaign lifecycle events; empty: none published from code
+    event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
+    lists_table: str = ""  # the list names imports keep (the API function's)
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:
@@ -47,8 +49,8 @@ class Settings:
             raise ConfigurationError("FANOUT_PAGE_SIZE must be at least RECIPIENTS_PER_MESSAGE")
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | os._Environ = os.environ) -> "Settings":
-        values = {}
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        values: dict[str, Any] = {}
         for f in fields(cls):
             name = f.name.upper()
             raw = env.get(name, "")
@@ -56,11 +58,13 @@ class Settings:
                 if f.default is MISSING:
                     raise ConfigurationError(f"environment variable {name} is required")
                 continue
-            kind = _TYPES[f.type]
+            kind = _TYPES[str(f.type)]
             try:
                 values[f.name] = kind(raw)
             except ValueError:
-                raise ConfigurationError(f"environment variable {name} must be a {kind.__name__}, not {raw!r}") from None
+                raise ConfigurationError(
+                    f"environment variable {name} must be a {kind.__name__}, not {raw!r}"
+                ) from None
         return cls(**values)
 
 

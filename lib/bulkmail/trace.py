@@ -3,6 +3,7 @@
 Used by GET /campaigns/{id}/trace (and through it `bulkmail trace` and the dashboard). Pure: the
 events come from `bulkmail.adapters.control.execution_history`.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,7 @@ PROGRESS_STATE = "AdvanceCampaign"
 @dataclass(frozen=True)
 class Step:
     state: str
-    started: float        # seconds after the execution started
+    started: float  # seconds after the execution started
     seconds: float | None  # None while the state has not exited
 
 
@@ -51,8 +52,10 @@ def path(all_steps: list[Step]) -> list[dict[str, Any]]:
     """
     summary: dict[str, dict[str, Any]] = {}
     for step in all_steps:
-        entry = summary.setdefault(step.state, {"state": step.state, "entered": 0, "first_started": step.started,
-                                                "seconds": 0.0, "running": False})
+        entry = summary.setdefault(
+            step.state,
+            {"state": step.state, "entered": 0, "first_started": step.started, "seconds": 0.0, "running": False},
+        )
         entry["entered"] += 1
         entry["seconds"] = round(entry["seconds"] + (step.seconds or 0.0), 3)
         entry["running"] = step.seconds is None
@@ -60,7 +63,8 @@ def path(all_steps: list[Step]) -> list[dict[str, Any]]:
 
 
 def progress_samples(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """(time, processed, sent, failed, skipped, total) each time a workflow step read the counters: the campaign's progress over time."""
+    """(time, processed, sent, failed, skipped, total) each time a workflow step read the counters: the
+    campaign's progress over time."""
     samples = []
     for event in events:
         details = event.get("stateExitedEventDetails")
@@ -71,7 +75,12 @@ def progress_samples(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         except ValueError:
             continue  # an output Step Functions truncated: the sample is lost, the path is not
         if isinstance(counts.get("processed_count"), int):
-            samples.append({"at": event["timestamp"].isoformat(timespec="milliseconds"),
-                            "processed": counts["processed_count"], "total": counts.get("total_contacts"),
-                            **{outcome: counts.get(f"{outcome}_count", 0) for outcome in ("sent", "failed", "skipped")}})
+            samples.append(
+                {
+                    "at": event["timestamp"].isoformat(timespec="milliseconds"),
+                    "processed": counts["processed_count"],
+                    "total": counts.get("total_contacts"),
+                    **{outcome: counts.get(f"{outcome}_count", 0) for outcome in ("sent", "failed", "skipped")},
+                }
+            )
     return samples

@@ -6,6 +6,7 @@ cannot be forged, and changing any character of one makes it invalid. The token 
 reader (base64url), but not encrypted: whoever holds the link can decode the address it was sent to,
 which is the person who received it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -20,9 +21,9 @@ from urllib.parse import parse_qs, quote
 from bulkmail.errors import InvalidUnsubscribeToken
 
 _VERSION = "1"
-_SEPARATOR = "\x1f"          # cannot occur in a campaign id or an email address we accept
-_TAG_BYTES = 16              # 128-bit tag
-_MAX_TOKEN_CHARS = 1024      # 64-char campaign id + 254-char address, base64url'd, with room to spare
+_SEPARATOR = "\x1f"  # cannot occur in a campaign id or an email address we accept
+_TAG_BYTES = 16  # 128-bit tag
+_MAX_TOKEN_CHARS = 1024  # 64-char campaign id + 254-char address, base64url'd, with room to spare
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
 
@@ -35,8 +36,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _tag(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, b"bulkmail-unsubscribe-v" + _VERSION.encode() + b"\0" + payload,
-                    hashlib.sha256).digest()[:_TAG_BYTES]
+    return hmac.new(key, b"bulkmail-unsubscribe-v" + _VERSION.encode() + b"\0" + payload, hashlib.sha256).digest()[
+        :_TAG_BYTES
+    ]
 
 
 def make_token(key: bytes, campaign_id: str, email: str) -> str:
@@ -74,8 +76,8 @@ class UnsubscribeLinks:
     """Makes the per-recipient unsubscribe URL (and optional mailto) that `render()` takes."""
 
     key: bytes
-    base_url: str                # the public API's base URL, e.g. https://abc.execute-api.../v1
-    mailbox: str = ""            # optional address that processes unsubscribe mails
+    base_url: str  # the public API's base URL, e.g. https://abc.execute-api.../v1
+    mailbox: str = ""  # optional address that processes unsubscribe mails
 
     def __post_init__(self) -> None:
         if not self.key:
@@ -105,6 +107,9 @@ def is_one_click_request(content_type: str, body: str) -> bool:
         message = Parser(policy=HTTP).parsestr(f"Content-Type: {content_type}\r\n\r\n{body}")
         if not message.is_multipart():
             return False
-        return any(part.get_param("name", header="content-disposition") == "List-Unsubscribe"
-                   and part.get_content().strip() == "One-Click" for part in message.iter_parts())
+        return any(
+            part.get_param("name", header="content-disposition") == "List-Unsubscribe"
+            and part.get_content().strip() == "One-Click"
+            for part in message.iter_parts()
+        )
     return "One-Click" in parse_qs(body, keep_blank_values=True).get("List-Unsubscribe", [])

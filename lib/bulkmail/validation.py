@@ -3,13 +3,13 @@
 Used by ValidateCampaign (and later the API) so that every entry point rejects the same things
 with the same messages. Errors name the field and the problem.
 """
+
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -50,9 +50,10 @@ def parse_timestamp(text: str) -> datetime | None:
     return when if when.tzinfo is not None else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str = "campaign") -> dict[str, Any]:
-    return json.loads(resources.files("bulkmail.schema").joinpath(f"{name}.schema.json").read_text())
+    schema: dict[str, Any] = json.loads(resources.files("bulkmail.schema").joinpath(f"{name}.schema.json").read_text())
+    return schema
 
 
 def submitted_fields(record: dict[str, Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def submitted_fields(record: dict[str, Any], *, leave_out: tuple[str, ...] = ())
     return {k: v for k, v in record.items() if k in fields}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name), format_checker=FormatChecker())
 
@@ -99,11 +100,22 @@ def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]
             errors.append({"field": field, "message": f"must be one of {allowed}, not {_excerpt(err.instance)}"})
         elif err.validator in _BOUNDS:
             size, unit = len(err.instance), _BOUNDS[err.validator]
-            errors.append({"field": field, "message": f"is too {'long' if err.validator.startswith('max') else 'short'}: {size} {unit}; "
-                                                         f"at {'most' if err.validator.startswith('max') else 'least'} {err.validator_value}"})
+            errors.append(
+                {
+                    "field": field,
+                    "message": f"is too {'long' if err.validator.startswith('max') else 'short'}: {size} {unit}; "
+                    f"at {'most' if err.validator.startswith('max') else 'least'} {err.validator_value}",
+                }
+            )
         else:  # jsonschema quotes the value: never echo a large one back
-            errors.append({"field": field, "message": err.message if len(err.message) <= 300 else
-                           f"{_excerpt(err.instance)} does not satisfy {err.validator} {_excerpt(err.validator_value)}"})
+            errors.append(
+                {
+                    "field": field,
+                    "message": err.message
+                    if len(err.message) <= 300
+                    else f"{_excerpt(err.instance)} does not satisfy {err.validator} {_excerpt(err.validator_value)}",
+                }
+            )
     return errors
 
 
@@ -116,15 +128,18 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
         raise CampaignInvalid([{"field": "$", "message": "the campaign must be a JSON object"}])
     errors = schema_errors(document)
     if not trusted:
-        errors += [{"field": f, "message": "is set by bulkmail (POST /campaigns/{id}/resend-failed), not by clients"}
-                   for f in INTERNAL_FIELDS if f in document]
+        errors += [
+            {"field": f, "message": "is set by bulkmail (POST /campaigns/{id}/resend-failed), not by clients"}
+            for f in INTERNAL_FIELDS
+            if f in document
+        ]
     if errors:
         raise CampaignInvalid(errors)
 
     campaign = dict(document)
     campaign.setdefault("email_service", "ses")
     campaign.setdefault("smtp_port", load_schema()["properties"]["smtp_port"]["default"])
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
 
     for field in ("from_email", "reply_to"):
         problem = email_problem(campaign[field]) if campaign.get(field) else None
@@ -137,13 +152,21 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
         if not campaign.get("smtp_server"):
             errors.append({"field": "smtp_server", "message": "is required when email_service is 'smtp'"})
         if not campaign.get("aws_secret_name"):
-            errors.append({"field": "aws_secret_name",
-                           "message": "No AWS secret name configured in campaign: SMTP needs a login secret"})
+            errors.append(
+                {
+                    "field": "aws_secret_name",
+                    "message": "No AWS secret name configured in campaign: SMTP needs a login secret",
+                }
+            )
     if "send_at" in campaign:
         when = parse_timestamp(campaign["send_at"])
         if when is None:
-            errors.append({"field": "send_at", "message": "must be an RFC 3339 date-time with a UTC offset, "
-                                                          "e.g. 2026-12-01T09:00:00+01:00"})
+            errors.append(
+                {
+                    "field": "send_at",
+                    "message": "must be an RFC 3339 date-time with a UTC offset, e.g. 2026-12-01T09:00:00+01:00",
+                }
+            )
         elif when <= now:
             errors.append({"field": "send_at", "message": f"{campaign['send_at']} is in the past"})
     if errors:
@@ -165,13 +188,30 @@ def size_problems(campaign: dict[str, Any]) -> list[dict[str, str]]:
     problems = []
     content = sum(len(campaign.get(f, "").encode()) for f in CONTENT_FIELDS)
     if content > MAX_CONTENT_BYTES:
-        problems.append({"field": largest, "message": f"subject and bodies are {content} bytes (UTF-8); "
-                                                      f"the limit is {MAX_CONTENT_BYTES}"})
+        problems.append(
+            {
+                "field": largest,
+                "message": f"subject and bodies are {content} bytes (UTF-8); the limit is {MAX_CONTENT_BYTES}",
+            }
+        )
     state = len(state_json({"campaign": campaign}).encode())
     if state > STATE_PAYLOAD_BYTES:
-        problems.append({"field": largest, "message": f"the campaign is {state} bytes as the workflow carries it "
-                                                      f"(UTF-8 JSON); Step Functions' limit is {STATE_PAYLOAD_BYTES}"})
+        problems.append(
+            {
+                "field": largest,
+                "message": f"the campaign is {state} bytes as the workflow carries it "
+                f"(UTF-8 JSON); Step Functions' limit is {STATE_PAYLOAD_BYTES}",
+            }
+        )
     return problems
 
 
-__all__ = ["validate_campaign", "schema_errors", "load_schema", "is_email", "email_problem", "parse_timestamp", "TEMPLATE_FIELDS"]
+__all__ = [
+    "TEMPLATE_FIELDS",
+    "email_problem",
+    "is_email",
+    "load_schema",
+    "parse_timestamp",
+    "schema_errors",
+    "validate_campaign",
+]

@@ -1,34 +1,37 @@
 """The logic behind the workflow's Lambda steps: persist a validated campaign, advance it one step,
 continue it as a new execution."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from bulkmail.errors import CampaignInvalid
 from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
-
+from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
+from bulkmail.settings import Settings
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def audience_size(campaign: dict[str, Any], *, contacts, ledger) -> int:
+def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledger) -> int:
     if campaign.get("resend_of"):
         return ledger.count_failed(campaign["resend_of"])
     return contacts.count_recipients(campaign.get("list"))
 
 
-def audience_page(campaign: dict[str, Any], cursor: dict | None, limit: int, *, contacts, ledger
-                  ) -> tuple[list[str], dict | None]:
+def audience_page(
+    campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts, ledger: Ledger
+) -> tuple[list[str], Cursor | None]:
     """The next page of recipients: subscribed contacts (of the list), or a re-send's failed ones."""
     if campaign.get("resend_of"):
         return ledger.failed_page(campaign["resend_of"], cursor, limit)
     return contacts.scan_page(cursor, limit, campaign.get("list"))
 
 
-def queued_record(campaign: dict[str, Any], execution_arn: str, settings) -> dict[str, Any]:
+def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settings) -> dict[str, Any]:
     """The stored form of a campaign that is starting now (the API stores it before it answers, so
     that it can be read, paused or cancelled at once; PersistCampaign stores it if nobody did)."""
     return {
@@ -40,8 +43,15 @@ def queued_record(campaign: dict[str, Any], execution_arn: str, settings) -> dic
     }
 
 
-def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns, contacts, ledger, settings
-                     ) -> dict[str, Any]:
+def persist_campaign(
+    campaign: dict[str, Any],
+    execution_arn: str,
+    *,
+    campaigns: Campaigns,
+    contacts: Contacts,
+    ledger: Ledger,
+    settings: Settings,
+) -> dict[str, Any]:
     """Store the campaign as queued (once, even when retried) and hand the workflow its first cursor."""
     record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
@@ -49,38 +59,67 @@ def persist_campaign(campaign: dict[str, Any], execution_arn: str, *, campaigns,
         existing = campaigns.get(campaign["campaign_id"])
         # A scheduled campaign was stored by the API (its record may have been edited since): adopt it.
         adopted = existing.get("status") == CampaignStatus.SCHEDULED.value and campaigns.transition(
-            campaign["campaign_id"], (CampaignStatus.SCHEDULED,), CampaignStatus.QUEUED, record["updated_at"],
-            extra={"execution_arn": execution_arn, "total_contacts": estimate,
-                   "max_send_rate": record["max_send_rate"]})
+            campaign["campaign_id"],
+            (CampaignStatus.SCHEDULED,),
+            CampaignStatus.QUEUED,
+            record["updated_at"],
+            extra={
+                "execution_arn": execution_arn,
+                "total_contacts": estimate,
+                "max_send_rate": record["max_send_rate"],
+            },
+        )
         if not adopted:
             if existing.get("execution_arn") != execution_arn:  # neither the API's record of this start nor ours
-                raise CampaignInvalid([{"field": "campaign_id", "message": f"{campaign['campaign_id']} already exists "
-                                                                           f"({existing.get('status')})"}])
+                raise CampaignInvalid(
+                    [
+                        {
+                            "field": "campaign_id",
+                            "message": f"{campaign['campaign_id']} already exists ({existing.get('status')})",
+                        }
+                    ]
+                )
             # Stored by the API as it started this execution (and perhaps paused or cancelled since):
             # it gets its recipient estimate; its status is left as it is.
             campaigns.set_estimate(campaign["campaign_id"], estimate)
     # campaign_name and total_contacts: what the workflow's CampaignStarted event reports.
-    return {**workflow_state(campaign["campaign_id"], settings, continuation=0),
-            "campaign_name": campaign["campaign_name"], "total_contacts": estimate}
+    return {
+        **workflow_state(campaign["campaign_id"], settings, continuation=0),
+        "campaign_name": campaign["campaign_name"],
+        "total_contacts": estimate,
+    }
 
 
 # Where each execution's loop starts: no steps taken yet.
 FIRST_STEP = {"next": "advance", "steps": 0}
 
 
-def workflow_state(campaign_id: str, settings, *, continuation: int) -> dict[str, Any]:
+def workflow_state(campaign_id: str, settings: Settings, *, continuation: int) -> dict[str, Any]:
     """What the workflow's loop carries: the campaign, its poll interval, and this execution's steps."""
-    return {"campaign_id": campaign_id, "poll_seconds": settings.poll_seconds, "continuation": continuation,
-            "advance": dict(FIRST_STEP)}
+    return {
+        "campaign_id": campaign_id,
+        "poll_seconds": settings.poll_seconds,
+        "continuation": continuation,
+        "advance": dict(FIRST_STEP),
+    }
 
 
-def backlog_bound(campaign: dict[str, Any], settings) -> int:
+def backlog_bound(campaign: dict[str, Any], settings: Settings) -> int:
     """How many queued-but-unsent recipients a campaign may have: a few minutes at its rate."""
     rate = float(campaign.get("max_send_rate") or settings.default_max_send_rate)
     return max(settings.fanout_page_size, int(rate * settings.backlog_seconds))
 
 
-def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue, settings) -> dict[str, Any]:
+def advance(
+    campaign_id: str,
+    steps: int,
+    *,
+    campaigns: Campaigns,
+    contacts: Contacts,
+    ledger: Ledger,
+    queue: Queue,
+    settings: Settings,
+) -> dict[str, Any]:
     """One step of the workflow's loop, and what it should do next:
 
     - "advance": a page was enqueued and the backlog allows another at once;
@@ -100,13 +139,14 @@ def advance(campaign_id: str, steps: int, *, campaigns, contacts, ledger, queue,
     campaign = campaigns.get(campaign_id)
     next_step = _next_step(campaign, settings)
     if next_step == "fan_out":
-        last = fan_out_page(campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue,
-                            settings=settings)
+        last = fan_out_page(
+            campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
+        )
         next_step = "wait" if last else "advance"
     return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
 
 
-def _next_step(campaign: dict[str, Any], settings) -> str:
+def _next_step(campaign: dict[str, Any], settings: Settings) -> str:
     """What the campaign's state asks for: "fan_out" when its next page may be queued now."""
     status = campaign["status"]
     if status == CampaignStatus.FAILED.value:
@@ -118,23 +158,33 @@ def _next_step(campaign: dict[str, Any], settings) -> str:
     backlog = campaign["queued_count"] - campaign["processed_count"]
     # A cancelled campaign still fans out, unthrottled: workers account each recipient as skipped.
     if status != CampaignStatus.CANCELLED.value and (
-            status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)):
+        status == CampaignStatus.PAUSED.value or backlog >= backlog_bound(campaign, settings)
+    ):
         return "wait"
     return "fan_out"
 
 
-def fan_out_page(campaign: dict[str, Any], *, campaigns, contacts, ledger, queue, settings) -> bool:
+def fan_out_page(
+    campaign: dict[str, Any],
+    *,
+    campaigns: Campaigns,
+    contacts: Contacts,
+    ledger: Ledger,
+    queue: Queue,
+    settings: Settings,
+) -> bool:
     """Enqueue the next page of recipients; True when it was the last."""
     # The campaign item, not the workflow state, holds the cursor: a retried step resumes where the
     # last recorded page ended.
     campaign_id, page_no = campaign["campaign_id"], campaign["fanout_page"]
-    emails, cursor = audience_page(campaign, campaign.get("fanout_cursor"), settings.fanout_page_size,
-                                   contacts=contacts, ledger=ledger)
+    emails, cursor = audience_page(
+        campaign, campaign.get("fanout_cursor"), settings.fanout_page_size, contacts=contacts, ledger=ledger
+    )
     n = settings.recipients_per_message
     # Batch ids derive from the page number, so a retried step re-sends the same batches, which
     # the ledger's batch claims then acknowledge instead of sending twice.
     messages = [
-        BatchMessage(campaign_id, f"p{page_no:07d}-{i // n:03d}", tuple(emails[i:i + n]))
+        BatchMessage(campaign_id, f"p{page_no:07d}-{i // n:03d}", tuple(emails[i : i + n]))
         for i in range(0, len(emails), n)
     ]
     queue.send(messages)
@@ -153,7 +203,9 @@ def continuation_name(campaign_id: str, continuation: int) -> str:
     return f"{campaign_id}{CONTINUATION_SEPARATOR}continued-{continuation}"
 
 
-def continue_as_new(state: dict[str, Any], state_machine_arn: str, *, campaigns, start_execution) -> dict[str, Any]:
+def continue_as_new(
+    state: dict[str, Any], state_machine_arn: str, *, campaigns: Campaigns, start_execution: StartExecution
+) -> dict[str, Any]:
     """Start the campaign's next execution from the loop (the cursor and counters live in the campaign
     item, so nothing else needs carrying) and point the campaign at it. The name derives from the
     campaign and the continuation's number, so a retried step finds its execution already started."""

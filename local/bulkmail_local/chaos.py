@@ -3,6 +3,7 @@
 The audit compares three independent records: the `.eml` files SES accepted (what people received),
 the delivery ledger, and the campaign's counters.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.dynamo import plain
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.contact_import import normalise_contacts
+from bulkmail.errors import CampaignNotFound
 from bulkmail_local.demo import generated_contacts
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
@@ -38,12 +40,15 @@ CAMPAIGN = {
 }
 # Crashed workers must come back in seconds: a 6 s worker timeout, an 8 s claim lease (longer than
 # the timeout, as on AWS), a 10 s visibility timeout (for messages of crashed invocations).
-FAST_RECOVERY = {"environment": {"LEASE_SECONDS": "8"}, "function_timeouts": {"SendEmailsFunction": 6},
-                 "visibility_timeout": 10}
-BOUNCE_SHARE = 0.03     # of the sent recipients, a bounce comes back through FeedbackFunction
+FAST_RECOVERY: dict[str, Any] = {
+    "environment": {"LEASE_SECONDS": "8"},
+    "function_timeouts": {"SendEmailsFunction": 6},
+    "visibility_timeout": 10,
+}
+BOUNCE_SHARE = 0.03  # of the sent recipients, a bounce comes back through FeedbackFunction
 EVENTBRIDGE_ATTEMPTS = 3  # an asynchronous invocation: the first try and EventBridge's two retries
-CLIENT_ATTEMPTS = 6       # a client of the API retries a 5xx, a bounded number of times
-IMPORT_CHUNK = 150        # contacts per POST /contacts: two transactions of 100 and 50 each
+CLIENT_ATTEMPTS = 6  # a client of the API retries a 5xx, a bounded number of times
+IMPORT_CHUNK = 150  # contacts per POST /contacts: two transactions of 100 and 50 each
 # For part of every run the campaign goes slower than a worker may wait for its next send slot
 # (WorkerMaxConcurrency / rate > Pacer.MAX_SLEEP_SECONDS): workers hand their batches back to the queue
 # with a delay (PacingDeferred), then the rate is restored.
@@ -87,7 +92,7 @@ def _request(api: ApiGateway, injected, method: str, path: str, body: dict[str, 
         if response.status < 500:
             return response
         injected["api_5xx_retried"] += 1
-        time.sleep(0.05 * 2 ** attempt)
+        time.sleep(0.05 * 2**attempt)
     raise RuntimeError(f"{method} {path}: {response.status} after {CLIENT_ATTEMPTS} attempts {response.body[:300]!r}")
 
 
@@ -95,13 +100,16 @@ def _set_rate(rt, campaign_id: str, rate: float) -> None:
     """The campaign's rate, changed in its record (no API edits it); retried through injected faults."""
     for attempt in range(CLIENT_ATTEMPTS):
         try:
-            rt.table("CampaignsTable").update_item(Key={"campaign_id": campaign_id}, UpdateExpression="SET max_send_rate = :r",
-                                                   ExpressionAttributeValues={":r": Decimal(str(rate))})
+            rt.table("CampaignsTable").update_item(
+                Key={"campaign_id": campaign_id},
+                UpdateExpression="SET max_send_rate = :r",
+                ExpressionAttributeValues={":r": Decimal(str(rate))},
+            )
             return
         except ClientError:
             if attempt == CLIENT_ATTEMPTS - 1:
                 raise
-            time.sleep(0.05 * 2 ** attempt)
+            time.sleep(0.05 * 2**attempt)
 
 
 def _wait(rt, arn: str, deadline: float) -> None:
@@ -109,8 +117,10 @@ def _wait(rt, arn: str, deadline: float) -> None:
         time.sleep(0.1)
 
 
-def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = FaultRates(),
-              timeout: float = 600) -> dict[str, Any]:
+def run_chaos(
+    *, contacts: int, seed: int, outbox: Path, rates: FaultRates | None = None, timeout: float = 600
+) -> dict[str, Any]:
+    rates = rates or FaultRates()
     rng = random.Random(seed)
     campaign_id = f"chaos_{seed}"
     for folder in [outbox / campaign_id, *outbox.glob(f"{campaign_id}_resend_*")]:
@@ -123,8 +133,12 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
         # The operator's actions go through the management API function, as they would on AWS.
         api = ApiGateway(next(f for f in rt.functions.values() if f.logical_id == "ApiFunction"))
 
-        faults = ChaosFaults(seed, batches_table=rt.physical["BatchesTable"],
-                             deliveries_table=rt.physical["DeliveriesTable"], rates=rates)
+        faults = ChaosFaults(
+            seed,
+            batches_table=rt.physical["BatchesTable"],
+            deliveries_table=rt.physical["DeliveriesTable"],
+            rates=rates,
+        )
         faults.attach_queue(rt.client("sqs"), rt.physical["SendQueue"])
         rt.faults = faults
         injected = faults.injected
@@ -134,10 +148,13 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
             if response.status not in (200, 202, 409):  # 409: the campaign ended in between
                 raise RuntimeError(f"{method} {path}: {response.status} {response.body[:300]!r}")
             return response
+
         # The contacts are imported through the API, under DynamoDB's faults.
         documents = generated_contacts(contacts)
         for start in range(0, len(documents), IMPORT_CHUNK):
-            response = _request(api, injected, "POST", "/contacts", {"contacts": documents[start:start + IMPORT_CHUNK]})
+            response = _request(
+                api, injected, "POST", "/contacts", {"contacts": documents[start : start + IMPORT_CHUNK]}
+            )
             if response.status != 200:
                 raise RuntimeError(f"POST /contacts: {response.status} {response.body[:300]!r}")
         audience = {i["email"] for i in normalise_contacts(documents)[0]}
@@ -150,7 +167,7 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
             time.sleep(0.1)
             try:
                 record = campaigns.get(campaign_id)
-            except Exception:  # not persisted yet
+            except CampaignNotFound:  # not persisted yet
                 continue
             progress = record["processed_count"] / max(1, record["total_contacts"])
             if slow_until is None and progress >= SLOW_FROM:
@@ -182,33 +199,57 @@ def run_chaos(*, contacts: int, seed: int, outbox: Path, rates: FaultRates = Fau
         faults.enabled = False
         execution = rt.describe_execution(arn)  # still RUNNING here means the campaign never finished
         open_batches = [plain(b) for b in rt.table("BatchesTable").scan()["Items"] if b["status"] != "done"]
-        depth = {q: rt.client("sqs").get_queue_attributes(QueueUrl=rt.physical[q], AttributeNames=["All"])["Attributes"]
-                 for q in ("SendQueue", "SendDeadLetterQueue")}
+        depth = {
+            q: rt.client("sqs").get_queue_attributes(QueueUrl=rt.physical[q], AttributeNames=["All"])["Attributes"]
+            for q in ("SendQueue", "SendDeadLetterQueue")
+        }
         rt.outbox.flush()
         final = plain(campaigns.get(campaign_id))
         rows = ledger.deliveries_for(campaign_id)
         stored_contacts = {c["email"] for c in plain_scan(rt, "ContactsTable")}
         stored_lists = {item["list_name"] for item in plain_scan(rt, "ListsTable")}
         if resend:
-            resend.update(execution=rt.describe_execution(resend["execution_arn"]),
-                          final=plain(campaigns.get(resend["campaign_id"])),
-                          rows=ledger.deliveries_for(resend["campaign_id"]))
+            resend.update(
+                execution=rt.describe_execution(resend["execution_arn"]),
+                final=plain(campaigns.get(resend["campaign_id"])),
+                rows=ledger.deliveries_for(resend["campaign_id"]),
+            )
 
-    result = audit(seed=seed, contacts=contacts, scenario=scenario, execution=execution, final=final, rows=rows,
-                   audience=audience, folder=outbox / campaign_id, faults=faults)
+    result = audit(
+        seed=seed,
+        contacts=contacts,
+        scenario=scenario,
+        execution=execution,
+        final=final,
+        rows=rows,
+        audience=audience,
+        folder=outbox / campaign_id,
+        faults=faults,
+    )
     # Imported through the API under faults: every contact stored (the table is keyed by email:
     # once), nobody else, and its list registered.
     result["contacts_stored"] = len(stored_contacts)
     result["contacts_import_ok"] = stored_contacts == audience and "newsletter" in stored_lists
     result["ok"] = result["ok"] and result["contacts_import_ok"]
     if resend:
-        result["resend"] = audit_family(original_rows=rows, original_folder=outbox / campaign_id,
-                                        resend=resend, folder=outbox / resend["campaign_id"], faults=faults)
+        result["resend"] = audit_family(
+            original_rows=rows,
+            original_folder=outbox / campaign_id,
+            resend=resend,
+            folder=outbox / resend["campaign_id"],
+            faults=faults,
+        )
         result["ok"] = result["ok"] and result["resend"]["ok"]
     if execution["status"] == "RUNNING":
-        result["stuck"] = {"open_batches": [{k: b.get(k) for k in ("batch_id", "status", "attempts", "lease_until")}
-                                            for b in open_batches], "queues": {q: {k: d[k] for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")}
-                                      for q, d in depth.items()}}
+        result["stuck"] = {
+            "open_batches": [
+                {k: b.get(k) for k in ("batch_id", "status", "attempts", "lease_until")} for b in open_batches
+            ],
+            "queues": {
+                q: {k: d[k] for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")}
+                for q, d in depth.items()
+            },
+        }
     return result
 
 
@@ -236,8 +277,8 @@ def _resend_failed(rt, operate, campaigns, ledger, campaign_id: str, deadline: f
     return {"campaign_id": resend_id, "execution_arn": arn}
 
 
-def _received(folder: Path) -> Counter:
-    received = Counter()
+def _received(folder: Path) -> Counter[str]:
+    received: Counter[str] = Counter()
     for path in folder.glob("*.eml") if folder.exists() else []:
         received[parseaddr(message_from_bytes(path.read_bytes()).get("To", ""))[1].lower()] += 1
     return received
@@ -245,8 +286,12 @@ def _received(folder: Path) -> Counter:
 
 def _counter_mismatches(final: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_status = Counter(r["status"] for r in rows)
-    counters = {"sent_count": by_status["sent"], "failed_count": by_status["failed"],
-                "skipped_count": by_status["skipped"], "processed_count": len(rows)}
+    counters = {
+        "sent_count": by_status["sent"],
+        "failed_count": by_status["failed"],
+        "skipped_count": by_status["skipped"],
+        "processed_count": len(rows),
+    }
     counters["bounced_count"] = sum(1 for r in rows if r.get("feedback") == "bounced")
     return {k: {"counter": final.get(k) or 0, "ledger": v} for k, v in counters.items() if (final.get(k) or 0) != v}
 
@@ -265,8 +310,10 @@ def audit_family(*, original_rows, original_folder, resend, folder, faults) -> d
     return {
         "campaign_id": resend["campaign_id"],
         "execution_status": resend["execution"]["status"],
-        "final": {k: resend["final"].get(k) for k in ("status", "total_contacts", "sent_count", "failed_count",
-                                                       "skipped_count", "processed_count")},
+        "final": {
+            k: resend["final"].get(k)
+            for k in ("status", "total_contacts", "sent_count", "failed_count", "skipped_count", "processed_count")
+        },
         "original_failed": len(failed),
         "family_duplicates": len(twice - faults.crash_window),
         "family_crash_window_duplicates": len(twice & faults.crash_window),
@@ -274,10 +321,16 @@ def audit_family(*, original_rows, original_folder, resend, folder, faults) -> d
         "not_failed_in_original": len(recipients - failed),
         "counter_mismatches": len(mismatches),
         "counter_mismatch_detail": mismatches,
-        "ok": (resend["execution"]["status"] == "SUCCEEDED" and resend["final"].get("status") == "completed"
-               and not (twice - faults.crash_window) and recipients == failed and not mismatches
-               and resend["final"].get("total_contacts") == len(failed)
-               and sent_rows <= set(received) and set(received) - sent_rows <= faults.crash_window),
+        "ok": (
+            resend["execution"]["status"] == "SUCCEEDED"
+            and resend["final"].get("status") == "completed"
+            and not (twice - faults.crash_window)
+            and recipients == failed
+            and not mismatches
+            and resend["final"].get("total_contacts") == len(failed)
+            and sent_rows <= set(received)
+            and set(received) - sent_rows <= faults.crash_window
+        ),
     }
 
 
@@ -297,8 +350,20 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "scenario": scenario,
         "execution_status": execution["status"],
         "faults_injected": dict(sorted(faults.injected.items())),
-        "final": {k: final.get(k) for k in ("campaign_id", "status", "total_contacts", "queued_count", "sent_count",
-                                            "failed_count", "skipped_count", "processed_count", "bounced_count")},
+        "final": {
+            k: final.get(k)
+            for k in (
+                "campaign_id",
+                "status",
+                "total_contacts",
+                "queued_count",
+                "sent_count",
+                "failed_count",
+                "skipped_count",
+                "processed_count",
+                "bounced_count",
+            )
+        },
         "duplicates": len(twice - faults.crash_window),
         "crash_window_duplicates": len(twice & faults.crash_window),
         "lost": len(audience - ledger_emails),
@@ -307,9 +372,18 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "counter_mismatch_detail": mismatches,
         "eml_recipients": len(received),
         "crash_window_unrecorded": len(unrecorded & faults.crash_window),
-        "eml_agrees_with_record": (sent_rows <= set(received) and unrecorded <= faults.crash_window
-                                   and len(sent_rows) == final.get("sent_count")),
-        "ok": (execution["status"] == "SUCCEEDED" and not (twice - faults.crash_window)
-               and not (audience - ledger_emails) and not mismatches and sent_rows <= set(received)
-               and unrecorded <= faults.crash_window and final.get("status") in ("completed", "cancelled")),
+        "eml_agrees_with_record": (
+            sent_rows <= set(received)
+            and unrecorded <= faults.crash_window
+            and len(sent_rows) == final.get("sent_count")
+        ),
+        "ok": (
+            execution["status"] == "SUCCEEDED"
+            and not (twice - faults.crash_window)
+            and not (audience - ledger_emails)
+            and not mismatches
+            and sent_rows <= set(received)
+            and unrecorded <= faults.crash_window
+            and final.get("status") in ("completed", "cancelled")
+        ),
     }

@@ -1,5 +1,6 @@
 """The `bulkmail` command. Every error is one line on stderr that says what to do; --json gives the
 machine-readable form of what is otherwise a table for people."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,7 +29,9 @@ def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise CliError(f"cannot read the {what} {path}: {exc.strerror or exc} — give the path of an existing file") from None
+        raise CliError(
+            f"cannot read the {what} {path}: {exc.strerror or exc} — give the path of an existing file"
+        ) from None
 
 
 def _text(path: str, what: str) -> str:
@@ -62,28 +66,46 @@ def _demo(args: argparse.Namespace) -> int:
     if args.contacts is not None and args.contacts < 0:
         raise CliError("--contacts must be 0 or more", 2)
     last: dict = {}
-    with _stopping_on_ctrl_c(console, "stopping the demo: the batch being sent finishes, nothing more is sent …"), \
-            Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                     TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
-                     TimeElapsedColumn(), console=console, transient=False) as bar:
+    with (
+        _stopping_on_ctrl_c(console, "stopping the demo: the batch being sent finishes, nothing more is sent …"),
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar,
+    ):
         task = bar.add_task("queued", total=None, sent=0, failed=0, skipped=0)
 
         def progress(record: dict) -> None:
             last.update(record)
-            bar.update(task, description=record["status"], total=record.get("total_contacts") or None,
-                       completed=record["processed_count"], sent=record["sent_count"],
-                       failed=record["failed_count"], skipped=record["skipped_count"])
+            bar.update(
+                task,
+                description=record["status"],
+                total=record.get("total_contacts") or None,
+                completed=record["processed_count"],
+                sent=record["sent_count"],
+                failed=record["failed_count"],
+                skipped=record["skipped_count"],
+            )
 
         try:
             result = run_demo(contacts=args.contacts, outbox=Path(args.outbox), progress=progress)
         except KeyboardInterrupt:
             if not last:
-                raise CliError("interrupted: the demo stopped before its campaign started; nothing was sent", 130) from None
+                raise CliError(
+                    "interrupted: the demo stopped before its campaign started; nothing was sent", 130
+                ) from None
             folder = Path(args.outbox) / str(last.get("campaign_id"))
             written = len(list(folder.glob("*.eml"))) if folder.is_dir() else 0
-            raise CliError(f"interrupted: the demo stopped, nothing more is sent; {written} emails are in {folder}/ "
-                           f"(last seen: {_counts(last)}); its emulated account is gone (a demo keeps nothing)",
-                           130) from None
+            raise CliError(
+                f"interrupted: the demo stopped, nothing more is sent; {written} emails are in {folder}/ "
+                f"(last seen: {_counts(last)}); its emulated account is gone (a demo keeps nothing)",
+                130,
+            ) from None
         if result.campaign:
             progress(result.campaign)
 
@@ -96,7 +118,9 @@ def _demo(args: argparse.Namespace) -> int:
     table.add_row("failed", str(c.get("failed_count")))
     reasons = ", ".join(f"{r}: {n}" for r, n in sorted(result.skipped_reasons.items()))
     table.add_row("skipped", f"{c.get('skipped_count')}" + (f" ({reasons})" if reasons else ""))
-    table.add_row("duration", f"{result.seconds:.1f} s ({c.get('sent_count', 0) / max(result.seconds, 1e-9):.0f} emails/s)")
+    table.add_row(
+        "duration", f"{result.seconds:.1f} s ({c.get('sent_count', 0) / max(result.seconds, 1e-9):.0f} emails/s)"
+    )
     table.add_row("outbox", f"{result.outbox}/ ({result.eml_files} .eml files)")
     table.add_row("path", summarise_path(result.state_path))
     if result.rejected_contacts:
@@ -107,15 +131,19 @@ def _demo(args: argparse.Namespace) -> int:
     accounted = c.get("sent_count", 0) + c.get("failed_count", 0) + c.get("skipped_count", 0)
     ok = c.get("status") == "completed" and accounted == c.get("total_contacts")
     if not ok:
-        console.print(f"[red]campaign did not complete cleanly: {result.execution.get('error')} "
-                      f"{result.execution.get('cause', '')}[/red]")
+        console.print(
+            f"[red]campaign did not complete cleanly: {result.execution.get('error')} "
+            f"{result.execution.get('cause', '')}[/red]"
+        )
     return 0 if ok else 1
 
 
 def _counts(record: dict) -> str:
-    return (f"campaign {record.get('campaign_id')} {record.get('status')}: {record.get('sent_count', 0)} sent, "
-            f"{record.get('failed_count', 0)} failed, {record.get('skipped_count', 0)} skipped of "
-            f"{record.get('total_contacts', 0)}")
+    return (
+        f"campaign {record.get('campaign_id')} {record.get('status')}: {record.get('sent_count', 0)} sent, "
+        f"{record.get('failed_count', 0)} failed, {record.get('skipped_count', 0)} skipped of "
+        f"{record.get('total_contacts', 0)}"
+    )
 
 
 class _stopping_on_ctrl_c:
@@ -130,7 +158,7 @@ class _stopping_on_ctrl_c:
         self.console.print(self.notice)
         raise KeyboardInterrupt
 
-    def __enter__(self) -> "_stopping_on_ctrl_c":
+    def __enter__(self) -> _stopping_on_ctrl_c:
         self.previous = signal.signal(signal.SIGINT, self._interrupt)
         return self
 
@@ -148,26 +176,50 @@ def _chaos(args: argparse.Namespace) -> int:
         outbox = Path(args.outbox) / f"seed-{seed}"
         result = run_chaos(contacts=args.contacts, seed=seed, outbox=outbox)
         results.append(result)
-        console.print(f"seed {seed:>4} {result['scenario']:<18} {'ok ' if result['ok'] else 'BAD'} "
-                      f"sent {result['final']['sent_count']} failed {result['final']['failed_count']} "
-                      f"skipped {result['final']['skipped_count']} · duplicates {result['duplicates']} "
-                      f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · lost {result['lost']} · "
-                      f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}"
-                      + (f" · re-send of {r['original_failed']}: sent {r['final']['sent_count']} failed "
-                         f"{r['final']['failed_count']}, family duplicates {r['family_duplicates']}"
-                         if (r := result.get("resend")) else ""))
+        console.print(
+            f"seed {seed:>4} {result['scenario']:<18} {'ok ' if result['ok'] else 'BAD'} "
+            f"sent {result['final']['sent_count']} failed {result['final']['failed_count']} "
+            f"skipped {result['final']['skipped_count']} · duplicates {result['duplicates']} "
+            f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · "
+            f"lost {result['lost']} · "
+            f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}"
+            + (
+                f" · re-send of {r['original_failed']}: sent {r['final']['sent_count']} failed "
+                f"{r['final']['failed_count']}, family duplicates {r['family_duplicates']}"
+                if (r := result.get("resend"))
+                else ""
+            )
+        )
     if args.json:
         if len(results) == 1:
             print(json.dumps(results[0], sort_keys=True))
         else:
-            totals = {k: sum(r[k] for r in results) for k in ("duplicates", "crash_window_duplicates", "lost",
-                                                              "counter_mismatches", "crash_window_unrecorded")}
+            totals = {
+                k: sum(r[k] for r in results)
+                for k in (
+                    "duplicates",
+                    "crash_window_duplicates",
+                    "lost",
+                    "counter_mismatches",
+                    "crash_window_unrecorded",
+                )
+            }
             faults: dict[str, int] = {}
             for r in results:
                 for k, v in r["faults_injected"].items():
                     faults[k] = faults.get(k, 0) + v
-            print(json.dumps({"seeds": len(results), "ok": sum(r["ok"] for r in results), **totals,
-                              "faults_injected": faults, "results": results}, sort_keys=True))
+            print(
+                json.dumps(
+                    {
+                        "seeds": len(results),
+                        "ok": sum(r["ok"] for r in results),
+                        **totals,
+                        "faults_injected": faults,
+                        "results": results,
+                    },
+                    sort_keys=True,
+                )
+            )
     return 0 if all(r["ok"] for r in results) else 1
 
 
@@ -186,8 +238,12 @@ def _bench(args: argparse.Namespace) -> int:
     from bulkmail_local.bench.report import print_report
 
     console = Console(stderr=args.json, width=None if sys.stderr.isatty() else 132)  # wide tables in logs
-    result = run_bench(args.sizes, seed_contacts=args.seed_contacts or None, outbox=Path(args.outbox),
-                       progress=lambda line: console.print(f"[dim]{line}[/dim]"))
+    result = run_bench(
+        args.sizes,
+        seed_contacts=args.seed_contacts or None,
+        outbox=Path(args.outbox),
+        progress=lambda line: console.print(f"[dim]{line}[/dim]"),
+    )
     print_report(result, console)
     if args.json:
         print(json.dumps(result, sort_keys=True))
@@ -201,7 +257,8 @@ def _bench_pacing(args: argparse.Namespace) -> int:
     result = bench_pacing(rate=args.rate, seconds=args.seconds, outbox=Path(args.outbox))
     Console(stderr=args.json).print(
         f"target {result['target']}/s · achieved {result['achieved']}/s ({result['achieved_ratio']:.0%}) over "
-        f"{result['seconds']} s · throttled {result['throttled']} · sent {result['sent']} · failed {result['failed']}")
+        f"{result['seconds']} s · throttled {result['throttled']} · sent {result['sent']} · failed {result['failed']}"
+    )
     if args.json:
         print(json.dumps(result, sort_keys=True))
     return 0
@@ -209,19 +266,28 @@ def _bench_pacing(args: argparse.Namespace) -> int:
 
 def _aws_failure(exc: Exception, endpoint_url: str | None) -> CliError:
     """botocore's errors as one line that says what to do."""
-    from botocore.exceptions import (ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError,
-                                     PartialCredentialsError)
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
 
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         local = "bulkmail serve's endpoint takes any key: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"
         aws = "run `aws configure` or set AWS_PROFILE"
         loopback = endpoint_url and any(h in endpoint_url for h in ("//127.0.0.1", "//localhost"))
-        return CliError(f"no AWS credentials found: {local if loopback else aws}"
-                        + ("" if endpoint_url else f" (for bulkmail serve: --endpoint-url http://127.0.0.1:4566; {local})"))
+        return CliError(
+            f"no AWS credentials found: {local if loopback else aws}"
+            + ("" if endpoint_url else f" (for bulkmail serve: --endpoint-url http://127.0.0.1:4566; {local})")
+        )
     if isinstance(exc, NoRegionError):
         return CliError("no AWS region set: set AWS_DEFAULT_REGION (e.g. us-east-1) or run `aws configure`")
     if isinstance(exc, EndpointConnectionError):
-        return CliError(f"cannot reach AWS at {exc.kwargs.get('endpoint_url')}: check --endpoint-url, or that bulkmail serve runs")
+        return CliError(
+            f"cannot reach AWS at {exc.kwargs.get('endpoint_url')}: check --endpoint-url, or that bulkmail serve runs"
+        )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         return CliError(f"AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}")
@@ -241,11 +307,15 @@ def _redrive(args: argparse.Namespace) -> int:
         queue_url, dlq_url = args.queue_url, args.dlq_url
         if args.stack:
             cfn = boto3.client("cloudformation", endpoint_url=args.endpoint_url)
-            outputs = {o["OutputKey"]: o["OutputValue"]
-                       for o in cfn.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])}
+            outputs = {
+                o["OutputKey"]: o["OutputValue"]
+                for o in cfn.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+            }
             queue_url, dlq_url = outputs.get("SendQueueUrl"), outputs.get("SendDeadLetterQueueUrl")
             if not (queue_url and dlq_url):
-                raise CliError(f"stack {args.stack} has no SendQueueUrl / SendDeadLetterQueueUrl outputs: is it a bulkmail stack?")
+                raise CliError(
+                    f"stack {args.stack} has no SendQueueUrl / SendDeadLetterQueueUrl outputs: is it a bulkmail stack?"
+                )
         moved = queue.redrive(dlq_url, queue_url, sqs=boto3.client("sqs", endpoint_url=args.endpoint_url))
     except (BotoCoreError, ClientError) as exc:
         raise _aws_failure(exc, args.endpoint_url) from None
@@ -283,11 +353,20 @@ def _serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         started = time.monotonic()
-        with LocalStack(api_port=args.api_port, aws_port=args.aws_port, outbox=Path(args.outbox),
-                        state_dir=Path(args.state_dir), reset=args.reset, worker_timeout=args.worker_timeout) as stack:
+        with LocalStack(
+            api_port=args.api_port,
+            aws_port=args.aws_port,
+            outbox=Path(args.outbox),
+            state_dir=Path(args.state_dir),
+            reset=args.reset,
+            worker_timeout=args.worker_timeout,
+        ) as stack:
             rt = stack.runtime
-            console.print(f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
-                          f"AWS {stack.aws_url} · outbox {args.outbox}/")
+            assert rt is not None  # started by LocalStack.__enter__
+            console.print(
+                f"[bold]bulkmail serve[/bold] · dashboard {stack.api_url}/ · API {stack.api_url} · "
+                f"AWS {stack.aws_url} · outbox {args.outbox}/"
+            )
             console.print(describe_resumed(rt.resumed, Path(args.state_dir), time.monotonic() - started))
             for logical_id in ("CampaignsTable", "ContactsTable", "DeliveriesTable", "SendQueue"):
                 console.print(f"  {logical_id}: {rt.physical[logical_id]}")
@@ -300,8 +379,10 @@ def _serve(args: argparse.Namespace) -> int:
     except StateUnavailable as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:  # a port in use
-        raise CliError(f"cannot start: {exc.strerror or exc} — is another bulkmail serve running on port {args.api_port} "
-                       f"or {args.aws_port}? Stop it, or choose --api-port / --aws-port") from None
+        raise CliError(
+            f"cannot start: {exc.strerror or exc} — is another bulkmail serve running on port {args.api_port} "
+            f"or {args.aws_port}? Stop it, or choose --api-port / --aws-port"
+        ) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -321,13 +402,16 @@ def _dashboard(args: argparse.Namespace) -> int:
     try:
         api_url = args.api_url or stack_api_url(args.stack)
     except (BotoCoreError, ClientError, RuntimeError) as exc:
-        raise CliError(f"cannot find the API of stack {args.stack}: {_aws_failure(exc, None) if isinstance(exc, (BotoCoreError, ClientError)) else exc}") from None
+        reason = _aws_failure(exc, None) if isinstance(exc, (BotoCoreError, ClientError)) else exc
+        raise CliError(f"cannot find the API of stack {args.stack}: {reason}") from None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with DashboardProxy(api_url, port=args.port) as proxy:
-            console.print(f"[bold]bulkmail dashboard[/bold] · {proxy.url}/ · API {api_url} (each request signed "
-                          f"with your AWS credentials) · Ctrl-C stops")
+            console.print(
+                f"[bold]bulkmail dashboard[/bold] · {proxy.url}/ · API {api_url} (each request signed "
+                f"with your AWS credentials) · Ctrl-C stops"
+            )
             print(json.dumps({"dashboard_url": proxy.url, "api_url": api_url}), flush=True)
             while not stop.wait(timeout=0.5):
                 pass
@@ -339,6 +423,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 def _client(args: argparse.Namespace):
     from bulkmail_local.client import ApiClient
+
     return ApiClient(base_url=args.api_url)
 
 
@@ -351,7 +436,9 @@ def _api(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> Any
     except ApiFailure as exc:
         raise CliError(str(exc)) from None
     except ApiUnreachable as exc:
-        raise CliError(f"{exc} — is `bulkmail serve` running? (another API: --api-url URL or BULKMAIL_API_URL)") from None
+        raise CliError(
+            f"{exc} — is `bulkmail serve` running? (another API: --api-url URL or BULKMAIL_API_URL)"
+        ) from None
     except CredentialsMissing as exc:
         raise CliError(str(exc)) from None
     except ValueError:  # a 2xx that is not JSON: something else answers at that URL
@@ -388,11 +475,23 @@ def _contacts_import(args: argparse.Namespace) -> int:
             for row in result["rejected"]:
                 table.add_row(str(row["line"]), row.get("email") or "", row["error"])
             console.print(table)
+
     return _output(args, result, human)
 
 
-CONTACT_FIELDS = ("email", "status", "first_name", "last_name", "company", "lists", "attributes", "suppressed_at",
-                  "suppression", "created_at", "updated_at")
+CONTACT_FIELDS = (
+    "email",
+    "status",
+    "first_name",
+    "last_name",
+    "company",
+    "lists",
+    "attributes",
+    "suppressed_at",
+    "suppression",
+    "created_at",
+    "updated_at",
+)
 
 
 def _contacts_get(args: argparse.Namespace) -> int:
@@ -407,8 +506,11 @@ def _sender(args: argparse.Namespace) -> dict[str, str]:
     from email.utils import parseaddr
 
     if not args.from_email:
-        raise CliError("--from is required: the sender, e.g. --from news@example.com or --from \"News <news@example.com>\" "
-                       "(or set BULKMAIL_FROM)", 2)
+        raise CliError(
+            '--from is required: the sender, e.g. --from news@example.com or --from "News <news@example.com>" '
+            "(or set BULKMAIL_FROM)",
+            2,
+        )
     name, address = parseaddr(args.from_email)
     if not address or "@" not in address:
         name, address = "", args.from_email.strip()  # the API names the problem
@@ -419,8 +521,12 @@ def _sender(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _campaigns_send(args: argparse.Namespace) -> int:
-    campaign = {"campaign_name": args.name, "subject": args.subject, **_sender(args),
-                "body": _text(args.body_file, "body file")}
+    campaign = {
+        "campaign_name": args.name,
+        "subject": args.subject,
+        **_sender(args),
+        "body": _text(args.body_file, "body file"),
+    }
     if args.html_file:
         campaign["body_html"] = _text(args.html_file, "HTML file")
     if args.list:
@@ -432,15 +538,35 @@ def _campaigns_send(args: argparse.Namespace) -> int:
 
     def human(console: Console) -> None:
         when = f"scheduled for {args.at}" if result["status"] == "scheduled" else result["status"]
-        console.print(f"campaign {result['campaign_id']} {when} — follow it: "
-                      f"bulkmail campaigns status {result['campaign_id']} --watch")
+        console.print(
+            f"campaign {result['campaign_id']} {when} — follow it: "
+            f"bulkmail campaigns status {result['campaign_id']} --watch"
+        )
+
     return _output(args, result, human)
 
 
 _FINAL = {"completed", "cancelled", "failed"}
-CAMPAIGN_FIELDS = ("campaign_id", "campaign_name", "status", "subject", "from_name", "from_email", "list", "send_at",
-                   "total_contacts", "sent_count", "failed_count", "skipped_count", "progress", "resend_of", "error",
-                   "cause", "created_at", "updated_at")
+CAMPAIGN_FIELDS = (
+    "campaign_id",
+    "campaign_name",
+    "status",
+    "subject",
+    "from_name",
+    "from_email",
+    "list",
+    "send_at",
+    "total_contacts",
+    "sent_count",
+    "failed_count",
+    "skipped_count",
+    "progress",
+    "resend_of",
+    "error",
+    "cause",
+    "created_at",
+    "updated_at",
+)
 
 
 def _campaign_table(record: dict[str, Any]) -> Table:
@@ -452,30 +578,47 @@ def _campaigns_status(args: argparse.Namespace) -> int:
 
     path = f"/campaigns/{args.campaign_id}"
     if not args.watch:
-        record = _api(args, "GET", path)
-        return _output(args, record, lambda console: console.print(_campaign_table(record)))
+        found = _api(args, "GET", path)
+        return _output(args, found, lambda console: console.print(_campaign_table(found)))
     console = Console(stderr=True)
     deadline = time.monotonic() + args.timeout
-    record: dict = {}
+    record: dict[str, Any] = {}
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:  # the table follows
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("sent {task.fields[sent]} · failed {task.fields[failed]} · skipped {task.fields[skipped]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:  # the table follows
             task = bar.add_task("waiting", total=None, sent=0, failed=0, skipped=0)
             while time.monotonic() < deadline:
                 record = _api(args, "GET", path)
-                bar.update(task, description=record["status"], total=record.get("total_contacts") or None,
-                           completed=record.get("processed_count", 0), sent=record.get("sent_count", 0),
-                           failed=record.get("failed_count", 0), skipped=record.get("skipped_count", 0))
+                bar.update(
+                    task,
+                    description=record["status"],
+                    total=record.get("total_contacts") or None,
+                    completed=record.get("processed_count", 0),
+                    sent=record.get("sent_count", 0),
+                    failed=record.get("failed_count", 0),
+                    skipped=record.get("skipped_count", 0),
+                )
                 if record["status"] in _FINAL:
                     break
                 time.sleep(args.interval)
             else:
-                raise CliError(f"still {record.get('status', 'unknown')} after {args.timeout:.0f} s: "
-                               f"{_counts(record) if record else ''} — watch again, or give --timeout")
+                raise CliError(
+                    f"still {record.get('status', 'unknown')} after {args.timeout:.0f} s: "
+                    f"{_counts(record) if record else ''} — watch again, or give --timeout"
+                )
     except KeyboardInterrupt:
-        raise CliError(f"stopped watching; {_counts(record) if record else f'campaign {args.campaign_id}'} goes on "
-                       f"without you (to stop it: bulkmail campaigns pause or cancel {args.campaign_id})", 130) from None
+        raise CliError(
+            f"stopped watching; {_counts(record) if record else f'campaign {args.campaign_id}'} goes on "
+            f"without you (to stop it: bulkmail campaigns pause or cancel {args.campaign_id})",
+            130,
+        ) from None
     _output(args, record, lambda out: out.print(_campaign_table(record)))
     return 0 if record["status"] == "completed" else 1
 
@@ -485,10 +628,13 @@ def _campaigns_action(args: argparse.Namespace) -> int:
 
     def human(console: Console) -> None:
         if args.action == "resend-failed":
-            console.print(f"campaign {result['campaign_id']} {result['status']}: a re-send of {args.campaign_id} "
-                          f"to its failed recipients — follow it: bulkmail campaigns status {result['campaign_id']} --watch")
+            console.print(
+                f"campaign {result['campaign_id']} {result['status']}: a re-send of {args.campaign_id} "
+                f"to its failed recipients — follow it: bulkmail campaigns status {result['campaign_id']} --watch"
+            )
         else:
             console.print(f"campaign {args.campaign_id}: {result['previous_status']} → {result['status']}")
+
     return _output(args, result, human)
 
 
@@ -496,8 +642,11 @@ def _deliveries(args: argparse.Namespace) -> int:
     from urllib.parse import urlencode
 
     def page_after(token: str | None) -> dict[str, Any]:
-        query = {"limit": args.limit, **({"status": args.status} if args.status else {}),
-                 **({"next_token": token} if token else {})}
+        query = {
+            "limit": args.limit,
+            **({"status": args.status} if args.status else {}),
+            **({"next_token": token} if token else {}),
+        }
         return _api(args, "GET", f"/campaigns/{args.campaign_id}/deliveries?{urlencode(query)}")
 
     page = page_after(args.next_token)
@@ -509,8 +658,11 @@ def _deliveries(args: argparse.Namespace) -> int:
     result = {"deliveries": rows, "next_token": token}
 
     def human(console: Console) -> None:
-        table = Table(title=f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} of {args.campaign_id}"
-                            + (f" ({args.status})" if args.status else ""), title_justify="left")
+        table = Table(
+            title=f"{len(rows)} deliver{'y' if len(rows) == 1 else 'ies'} of {args.campaign_id}"
+            + (f" ({args.status})" if args.status else ""),
+            title_justify="left",
+        )
         for column in ("email", "status", "reason", "updated"):
             table.add_column(column)
         for row in rows:
@@ -518,6 +670,7 @@ def _deliveries(args: argparse.Namespace) -> int:
         console.print(table)
         if token:
             console.print(f"more: --all, or --next-token {token}")
+
     return _output(args, result, human)
 
 
@@ -531,18 +684,25 @@ def _trace(args: argparse.Namespace) -> int:
         for column in ("#", "state", "at (s)", "took (s)"):
             table.add_column(column, justify="right" if column != "state" else "left")
         for i, step in enumerate(trace["steps"], trace["steps_omitted"] + 1):
-            table.add_row(str(i), step["state"], f"{step['started']:.3f}",
-                          "running" if step["seconds"] is None else f"{step['seconds']:.3f}")
+            table.add_row(
+                str(i),
+                step["state"],
+                f"{step['started']:.3f}",
+                "running" if step["seconds"] is None else f"{step['seconds']:.3f}",
+            )
         if trace["steps_omitted"]:
             console.print(f"(the first {trace['steps_omitted']} steps are left out)")
         console.print(table)
+
     return _output(args, trace, human)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from bulkmail_local.client import DEFAULT_API_URL
 
-    parser = _Parser(prog="bulkmail", description="Serverless bulk email campaigns on AWS.", formatter_class=_DefaultsShown)
+    parser = _Parser(
+        prog="bulkmail", description="Serverless bulk email campaigns on AWS.", formatter_class=_DefaultsShown
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(group, name: str, text: str) -> argparse.ArgumentParser:
@@ -552,8 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     demo = command(commands, "demo", "run a real campaign on the embedded runtime (no AWS account needed)")
-    demo.add_argument("--contacts", type=int, metavar="N",
-                      help="generate N contacts instead of importing events/contacts.json")
+    demo.add_argument(
+        "--contacts", type=int, metavar="N", help="generate N contacts instead of importing events/contacts.json"
+    )
     demo.add_argument("--json", action="store_true", help="print the final campaign record as JSON on the last line")
     demo.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml")
     demo.set_defaults(run=_demo)
@@ -566,10 +727,15 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--json", action="store_true", help="last stdout line: the audit as one JSON object")
     chaos.set_defaults(run=_chaos)
 
-    dlq = command(commands, "dlq", "the send queue's dead-letter queue").add_subparsers(dest="dlq", required=True,
-                                                                                       metavar="ACTION")
-    redrive = command(dlq, "redrive", "move dead-lettered batches back to the send queue; their recipients "
-                                      "(recorded as failed, dead-lettered) are sent again")
+    dlq = command(commands, "dlq", "the send queue's dead-letter queue").add_subparsers(
+        dest="dlq", required=True, metavar="ACTION"
+    )
+    redrive = command(
+        dlq,
+        "redrive",
+        "move dead-lettered batches back to the send queue; their recipients "
+        "(recorded as failed, dead-lettered) are sent again",
+    )
     redrive.add_argument("--stack", help="a deployed stack's name (its outputs give the queue URLs)")
     redrive.add_argument("--queue-url", help="the send queue's URL, instead of --stack")
     redrive.add_argument("--dlq-url", help="the dead-letter queue's URL, instead of --stack")
@@ -577,12 +743,22 @@ def build_parser() -> argparse.ArgumentParser:
     json_option(redrive)
     redrive.set_defaults(run=_redrive)
 
-    bench_command = command(commands, "bench", "campaigns at several sizes on the embedded runtime: time, AWS requests "
-                                               "and cost per email, against the seed's per-email design")
-    bench_command.add_argument("--sizes", type=_sizes, default=[2000, 10000, 50000], metavar="N,N,…",
-                               help="contacts per campaign, comma-separated")
-    bench_command.add_argument("--seed-contacts", type=int, default=2000,
-                               help="contacts for the seed design's run (0 skips it)")
+    bench_command = command(
+        commands,
+        "bench",
+        "campaigns at several sizes on the embedded runtime: time, AWS requests "
+        "and cost per email, against the seed's per-email design",
+    )
+    bench_command.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[2000, 10000, 50000],
+        metavar="N,N,…",
+        help="contacts per campaign, comma-separated",
+    )
+    bench_command.add_argument(
+        "--seed-contacts", type=int, default=2000, help="contacts for the seed design's run (0 skips it)"
+    )
     bench_command.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
     bench_command.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
     bench_command.set_defaults(run=_bench)
@@ -598,15 +774,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-port", type=int, default=8000, help="the management API's and dashboard's port")
     serve.add_argument("--aws-port", type=int, default=4566, help="the emulated AWS endpoint's port")
     serve.add_argument("--outbox", default="outbox", help="where sent mail is written as .eml")
-    serve.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where the emulated account is kept across restarts")
-    serve.add_argument("--reset", action="store_true", help="start with an empty account (deletes the state kept in --state-dir)")
-    serve.add_argument("--worker-timeout", type=_positive_int, metavar="SECONDS",
-                       help="the send worker's timeout (default: the template's 120 s); a batch held by a killed "
-                            "worker is sent again 1.5 × this later")
+    serve.add_argument(
+        "--state-dir", default=DEFAULT_STATE_DIR, help="where the emulated account is kept across restarts"
+    )
+    serve.add_argument(
+        "--reset", action="store_true", help="start with an empty account (deletes the state kept in --state-dir)"
+    )
+    serve.add_argument(
+        "--worker-timeout",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="the send worker's timeout (default: the template's 120 s); a batch held by a killed "
+        "worker is sent again 1.5 × this later",
+    )
     serve.set_defaults(run=_serve)
 
-    dashboard = command(commands, "dashboard", "the web dashboard for a deployed stack, on 127.0.0.1 "
-                                               "(API calls signed with your AWS credentials)")
+    dashboard = command(
+        commands,
+        "dashboard",
+        "the web dashboard for a deployed stack, on 127.0.0.1 (API calls signed with your AWS credentials)",
+    )
     where = dashboard.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name (its ApiUrl output is the API)")
     where.add_argument("--api-url", help="the management API's URL, instead of --stack")
@@ -614,15 +801,22 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.set_defaults(run=_dashboard)
 
     def api_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--api-url", default=os.environ.get("BULKMAIL_API_URL", DEFAULT_API_URL),
-                       help="the management API: bulkmail serve's, or a deployed stack's ApiUrl (signed with your "
-                            "AWS credentials); $BULKMAIL_API_URL sets the default")
+        p.add_argument(
+            "--api-url",
+            default=os.environ.get("BULKMAIL_API_URL", DEFAULT_API_URL),
+            help="the management API: bulkmail serve's, or a deployed stack's ApiUrl (signed with your "
+            "AWS credentials); $BULKMAIL_API_URL sets the default",
+        )
         json_option(p)
 
-    contacts = command(commands, "contacts", "import and look up contacts").add_subparsers(dest="action", required=True,
-                                                                                         metavar="ACTION")
-    imp = command(contacts, "import", "import a CSV file (header: email, first_name, last_name, company, lists; "
-                                      "lists separated by ;)")
+    contacts = command(commands, "contacts", "import and look up contacts").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    imp = command(
+        contacts,
+        "import",
+        "import a CSV file (header: email, first_name, last_name, company, lists; lists separated by ;)",
+    )
     imp.add_argument("file", help="the CSV file")
     api_options(imp)
     imp.set_defaults(run=_contacts_import)
@@ -631,17 +825,22 @@ def build_parser() -> argparse.ArgumentParser:
     api_options(get)
     get.set_defaults(run=_contacts_get)
 
-    campaigns = command(commands, "campaigns", "send and steer campaigns").add_subparsers(dest="action", required=True,
-                                                                                        metavar="ACTION")
+    campaigns = command(commands, "campaigns", "send and steer campaigns").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
     send = command(campaigns, "send", "start a campaign (now, or --at a time)")
     send.add_argument("--name", required=True, help="the campaign's name (for you; not in the email)")
     send.add_argument("--subject", required=True, help="the subject; placeholders like {{first_name}} work")
     send.add_argument("--body-file", required=True, help="the text body, a UTF-8 file")
     send.add_argument("--html-file", help="an HTML body too, a UTF-8 file")
-    send.add_argument("--from", dest="from_email", default=os.environ.get("BULKMAIL_FROM"),
-                      help="the sender: an address of your SES identity, or \"Name <address>\" (required; "
-                           "$BULKMAIL_FROM sets a default)")
-    send.add_argument("--from-name", help="the sender's display name, e.g. \"Acme News\"")
+    send.add_argument(
+        "--from",
+        dest="from_email",
+        default=os.environ.get("BULKMAIL_FROM"),
+        help='the sender: an address of your SES identity, or "Name <address>" (required; '
+        "$BULKMAIL_FROM sets a default)",
+    )
+    send.add_argument("--from-name", help='the sender\'s display name, e.g. "Acme News"')
     send.add_argument("--list", help="send to this list's subscribed contacts (default: every subscribed contact)")
     send.add_argument("--at", help="ISO-8601 time with offset, e.g. 2026-12-01T09:00:00+01:00 (default: now)")
     send.add_argument("--idempotency-key", help="retrying with the same key never starts a second campaign")
@@ -654,10 +853,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--interval", type=float, default=0.5, help="seconds between polls when watching")
     api_options(status)
     status.set_defaults(run=_campaigns_status)
-    for action, text in (("pause", "pause a queued or processing campaign (what is being sent finishes)"),
-                         ("resume", "resume a paused campaign: exactly the recipients not yet sent are sent"),
-                         ("cancel", "cancel a campaign: every recipient not yet sent is skipped"),
-                         ("resend-failed", "start a new campaign to this one's failed recipients only")):
+    for action, text in (
+        ("pause", "pause a queued or processing campaign (what is being sent finishes)"),
+        ("resume", "resume a paused campaign: exactly the recipients not yet sent are sent"),
+        ("cancel", "cancel a campaign: every recipient not yet sent is skipped"),
+        ("resend-failed", "start a new campaign to this one's failed recipients only"),
+    ):
         p = command(campaigns, action, text)
         p.add_argument("campaign_id")
         api_options(p)

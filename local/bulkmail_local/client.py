@@ -1,4 +1,5 @@
 """A small client for the management API: `bulkmail serve` on loopback, or a deployed stack (SigV4)."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,10 @@ def sigv4_headers(method: str, url: str, body: bytes | None, headers: dict[str, 
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is None:
-        raise CredentialsMissing(f"no AWS credentials to sign the request to {url} (the API takes IAM auth): "
-                                 "run `aws configure` or set AWS_PROFILE")
+        raise CredentialsMissing(
+            f"no AWS credentials to sign the request to {url} (the API takes IAM auth): "
+            "run `aws configure` or set AWS_PROFILE"
+        )
     host = _EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
     region = host.group(1) if host else session.region_name or "us-east-1"
     request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
@@ -67,8 +70,9 @@ class ApiClient:
         sign = self.sign if self.sign is not None else urlsplit(url).hostname not in _LOOPBACK
         return sigv4_headers(method, url, body, headers) if sign else headers
 
-    def send(self, method: str, path: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def send(
+        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request as it is: (status, headers, body), whatever the status."""
         url = self.base_url.rstrip("/") + path
         signed = self._signed_headers(method, url, body, dict(headers or {}))
@@ -83,8 +87,15 @@ class ApiClient:
         except (OSError, ValueError) as exc:  # a reset, a timeout, or an --api-url that is not a URL
             raise ApiUnreachable(url, exc) from None
 
-    def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -105,8 +116,9 @@ def stack_api_url(stack: str, cloudformation=None) -> str:
     import boto3
 
     cfn = cloudformation or boto3.client("cloudformation")
-    outputs = {o["OutputKey"]: o["OutputValue"]
-               for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])}
+    outputs = {
+        o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    }
     if "ApiUrl" not in outputs:
         raise RuntimeError(f"stack {stack} has no ApiUrl output (outputs: {', '.join(sorted(outputs)) or 'none'})")
     return outputs["ApiUrl"]

@@ -1,4 +1,5 @@
 """`bulkmail demo`: a real campaign on the embedded runtime, from import to completion."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,13 @@ _COMPANIES = ["Acme Corp", "Initech", "Smith & Sons <Ltd>", "Globex"]
 def generated_contacts(n: int) -> list[dict[str, Any]]:
     """n deterministic contacts; every 25th has no first name."""
     return [
-        {"email": f"contact{i:07d}@example.org", "last_name": _LAST[i % len(_LAST)],
-         "company": _COMPANIES[i % len(_COMPANIES)], "lists": ["newsletter"],
-         **({} if i % 25 == 0 else {"first_name": _FIRST[i % len(_FIRST)]})}
+        {
+            "email": f"contact{i:07d}@example.org",
+            "last_name": _LAST[i % len(_LAST)],
+            "company": _COMPANIES[i % len(_COMPANIES)],
+            "lists": ["newsletter"],
+            **({} if i % 25 == 0 else {"first_name": _FIRST[i % len(_FIRST)]}),
+        }
         for i in range(n)
     ]
 
@@ -44,9 +49,15 @@ class DemoResult:
     rejected_contacts: list[dict[str, Any]] = field(default_factory=list)
 
 
-def run_demo(*, contacts: int | None = None, outbox: Path = Path("outbox"), progress=None,
-             campaign_file: Path = EVENTS / "campaign.json", contacts_file: Path = EVENTS / "contacts.json",
-             timeout: float = 1800) -> DemoResult:
+def run_demo(
+    *,
+    contacts: int | None = None,
+    outbox: Path = Path("outbox"),
+    progress=None,
+    campaign_file: Path = EVENTS / "campaign.json",
+    contacts_file: Path = EVENTS / "contacts.json",
+    timeout: float = 1800,
+) -> DemoResult:
     campaign_input = json.loads(campaign_file.read_text())
     if contacts is None:
         sample = json.loads(contacts_file.read_text())
@@ -92,11 +103,16 @@ def run_demo(*, contacts: int | None = None, outbox: Path = Path("outbox"), prog
         execution = rt.wait_for_execution(arn, timeout=timeout, on_tick=tick)
         seconds = time.monotonic() - started
         record = campaign_record() or {}
-        rows = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"],
-                      rt.physical["CampaignsTable"]).deliveries_for(campaign_id)
+        rows = Ledger(
+            rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"]
+        ).deliveries_for(campaign_id)
         folder = outbox / campaign_id
         return DemoResult(
-            campaign=record, execution=execution, state_path=rt.state_path(arn), seconds=seconds, outbox=folder,
+            campaign=record,
+            execution=execution,
+            state_path=rt.state_path(arn),
+            seconds=seconds,
+            outbox=folder,
             eml_files=len(list(folder.glob("*.eml"))) if folder.exists() else 0,
             outcomes=Counter(r["status"] for r in rows),
             skipped_reasons=Counter(r.get("reason", "") for r in rows if r["status"] == "skipped"),

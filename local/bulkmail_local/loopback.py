@@ -11,12 +11,16 @@ proxy, which signs what it forwards with the user's own AWS credentials:
 - a state-changing API request must carry a body type a page on another origin cannot send without a
   CORS preflight (which these servers never grant): JSON or CSV, even when the body is empty.
 """
+
 from __future__ import annotations
 
 import json
+import logging
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, Protocol, cast
 
 from moto.server import ThreadedMotoServer
 
@@ -34,11 +38,17 @@ class Refusal:
         return json.dumps({"errors": [{"field": self.field, "message": self.message}]}).encode()
 
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+class Headers(Protocol):
+    """A request's headers: a Mapping (WSGI, tests) or http.server's email.message.Message."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
+def _lower(headers: Headers) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-def foreign(method: str, headers: Mapping[str, str], port: int) -> Refusal | None:
+def foreign(method: str, headers: Headers, port: int) -> Refusal | None:
     """A 403 for a request that is not from this server's own page or a local program, else None."""
     h = _lower(headers)
     host = h.get("host", "")
@@ -55,7 +65,7 @@ def foreign(method: str, headers: Mapping[str, str], port: int) -> Refusal | Non
     return None
 
 
-def needs_api_body_type(method: str, headers: Mapping[str, str]) -> Refusal | None:
+def needs_api_body_type(method: str, headers: Headers) -> Refusal | None:
     """A 415 for a state-changing request whose Content-Type a cross-origin page could send unchecked
     (text/plain, forms) or that has none: the dashboard and the CLI send application/json (or text/csv)."""
     if method not in STATE_CHANGING:
@@ -63,11 +73,15 @@ def needs_api_body_type(method: str, headers: Mapping[str, str]) -> Refusal | No
     content_type = _lower(headers).get("content-type", "").split(";")[0].strip().lower()
     if content_type in API_CONTENT_TYPES:
         return None
-    return Refusal(415, "Content-Type", f"a {method} must be sent as application/json (or text/csv for an import), "
-                                        f"not {content_type or 'without a Content-Type'}")
+    return Refusal(
+        415,
+        "Content-Type",
+        f"a {method} must be sent as application/json (or text/csv for an import), "
+        f"not {content_type or 'without a Content-Type'}",
+    )
 
 
-def body_length(headers: Mapping[str, str], limit: int) -> int | Refusal:
+def body_length(headers: Headers, limit: int) -> int | Refusal:
     """The Content-Length to read, or the refusal of a length that is missing-but-needed, negative,
     not a number, chunked (never read here, so it would be taken for the next request) or over `limit`."""
     h = _lower(headers)
@@ -86,29 +100,74 @@ def body_length(headers: Mapping[str, str], limit: int) -> int | Refusal:
 
 def guarded_wsgi(app: Callable[..., Any], port: Callable[[], int]) -> Callable[..., Any]:
     """`app` behind `foreign`: what the AWS endpoint answers to a browser page of another site is a 403."""
+
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]):
         headers = {key[5:].replace("_", "-"): value for key, value in environ.items() if key.startswith("HTTP_")}
         refused = foreign(environ.get("REQUEST_METHOD", ""), headers, port())
         if refused is None:
             return app(environ, start_response)
         body = refused.body()
-        start_response(f"{refused.status} Forbidden", [("Content-Type", "application/json"),
-                                                       ("Content-Length", str(len(body)))])
+        start_response(
+            f"{refused.status} Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
         return [body]
+
     return guarded
+
+
+# Headers that describe one hop (this connection), never copied onto another.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+
+
+class LoopbackRequestHandler(BaseHTTPRequestHandler):
+    """What `bulkmail serve` and the `bulkmail dashboard` proxy answer alike: a refusal closes the
+    connection (its body is left unread), replies carry no hop-by-hop header of another connection,
+    and requests are logged to `logger_name`, not to stderr. Subclasses define `_serve`."""
+
+    protocol_version = "HTTP/1.1"
+    logger_name = "bulkmail"
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    @property
+    def port(self) -> int:
+        return cast(HTTPServer, self.server).server_port
+
+    def _refuse(self, refusal: Refusal) -> None:
+        self.close_connection = True  # the body, if any, is left unread
+        self._reply(refusal.status, {"Content-Type": "application/json"}, refusal.body())
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logging.getLogger(self.logger_name).info("%s - %s", self.address_string(), format % args)
 
 
 class LoopbackMotoServer(ThreadedMotoServer):
     """moto's threaded server with its WSGI app behind `foreign` (moto's own CORS allows every Origin)."""
 
     def _server_entry(self) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-
         app = guarded_wsgi(DomainDispatcherApplication(create_backend_app), lambda: self.get_host_and_port()[1])
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler,
-                                   fd=self._listening.fileno())
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler, fd=self._listening.fileno()
+        )
         self._listening.close()  # the server holds its own copy
         self._server_ready_event.set()
         self._server.serve_forever()

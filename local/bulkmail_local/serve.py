@@ -6,37 +6,47 @@
 - moto's threaded server, so the AWS CLI and boto3 reach the same emulated account;
 - the workers (the emulated SQS event source) and due one-time schedules, running on their own.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import threading
-from http import HTTPStatus
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bulkmail_local.dashboard import static_file
-from bulkmail_local.loopback import LoopbackMotoServer, Refusal, body_length, foreign, needs_api_body_type
+from bulkmail_local.loopback import (
+    HOP_BY_HOP,
+    LoopbackMotoServer,
+    LoopbackRequestHandler,
+    Refusal,
+    body_length,
+    foreign,
+    needs_api_body_type,
+)
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
 from bulkmail_local.runtime.persistence import DurableState, Resumed
 
 HOST = "127.0.0.1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
 # Paths served by the public API (no auth on AWS): the unsubscribe links in every email.
 PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction"}
 
 
-def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
-                   flush_outbox: Callable[[], Any]) -> type[BaseHTTPRequestHandler]:
+def _handler_class(
+    gateways: dict[str, ApiGateway], lock: threading.Lock, flush_outbox: Callable[[], Any]
+) -> type[BaseHTTPRequestHandler]:
     """`gateways`: the function behind each public path prefix, and "" for the management API."""
-    class ApiRequestHandler(BaseHTTPRequestHandler):
+
+    class ApiRequestHandler(LoopbackRequestHandler):
         server_version = "bulkmail-serve"
-        protocol_version = "HTTP/1.1"
+        logger_name = "bulkmail.serve"
 
         def _serve(self) -> None:
             length = body_length(self.headers, MAX_REQUEST_BYTES)
@@ -45,7 +55,7 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
                     self._discard(min(int(self.headers["Content-Length"]), 4 * MAX_REQUEST_BYTES))
                     length = Refusal(413, "$", "Request Too Long")  # API Gateway's own words
                 return self._refuse(length)
-            refused = foreign(self.command, self.headers, self.server.server_address[1])
+            refused = foreign(self.command, self.headers, self.port)
             if refused is not None:
                 return self._refuse(refused)
             body = self.rfile.read(length) if length else None
@@ -57,7 +67,7 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
             refused = None if prefix else needs_api_body_type(self.command, self.headers)
             if refused is not None:
                 return self._refuse(refused)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             with lock:  # one container: the resolver holds the current event while it runs
                 response = gateways[prefix].request(self.command, self.path, body=body, headers=headers)
             flush_outbox()  # test sends go out through the API, not through a worker batch
@@ -70,24 +80,7 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
                     break
                 remaining -= len(chunk)
 
-        def _refuse(self, refusal: Refusal) -> None:
-            self.close_connection = True  # the body, if any, is left unread
-            self._reply(refusal.status, {"Content-Type": "application/json"}, refusal.body())
-
-        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                if key.lower() not in _HOP_BY_HOP:
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-            logging.getLogger("bulkmail.serve").info("%s - %s", self.address_string(), format % args)
+        do_OPTIONS = LoopbackRequestHandler.do_GET  # API Gateway answers OPTIONS too
 
     return ApiRequestHandler
 
@@ -95,8 +88,11 @@ def _handler_class(gateways: dict[str, ApiGateway], lock: threading.Lock,
 def _worker_timeout(seconds: int | None) -> dict[str, Any]:
     if seconds is None:
         return {}
-    return {"function_timeouts": {"SendEmailsFunction": seconds}, "visibility_timeout": 6 * seconds,
-            "environment": {"LEASE_SECONDS": str(math.ceil(1.5 * seconds))}}
+    return {
+        "function_timeouts": {"SendEmailsFunction": seconds},
+        "visibility_timeout": 6 * seconds,
+        "environment": {"LEASE_SECONDS": str(math.ceil(1.5 * seconds))},
+    }
 
 
 def describe_resumed(resumed: Resumed | None, state_dir: Path, seconds: float) -> str:
@@ -107,18 +103,28 @@ def describe_resumed(resumed: Resumed | None, state_dir: Path, seconds: float) -
     if resumed.fresh:
         return f"{where} (new, kept across restarts) · `bulkmail serve --reset` starts afresh"
     going_on = resumed.continued + resumed.restarted
-    return (f"{where} · loaded {resumed.items} items, {resumed.messages} queued messages, {resumed.schedules} "
-            f"schedules · up in {seconds:.1f} s · "
-            + (f"campaigns going on: {', '.join(going_on)}" if going_on else "no campaign was running")
-            + " · `bulkmail serve --reset` starts afresh")
+    return (
+        f"{where} · loaded {resumed.items} items, {resumed.messages} queued messages, {resumed.schedules} "
+        f"schedules · up in {seconds:.1f} s · "
+        + (f"campaigns going on: {', '.join(going_on)}" if going_on else "no campaign was running")
+        + " · `bulkmail serve --reset` starts afresh"
+    )
 
 
 class LocalStack:
     """Start with `with LocalStack(...) as stack:`; `stack.api_url` and `stack.aws_url` are live inside."""
 
-    def __init__(self, *, api_port: int = 8000, aws_port: int = 4566, outbox: Path = Path("outbox"),
-                 parameters: dict[str, Any] | None = None, state_dir: Path | None = None, reset: bool = False,
-                 worker_timeout: int | None = None):
+    def __init__(
+        self,
+        *,
+        api_port: int = 8000,
+        aws_port: int = 4566,
+        outbox: Path = Path("outbox"),
+        parameters: dict[str, Any] | None = None,
+        state_dir: Path | None = None,
+        reset: bool = False,
+        worker_timeout: int | None = None,
+    ):
         """`state_dir`: keep the account there, across restarts (None: in memory only); `reset`: start it
         afresh. `worker_timeout`: the send worker's timeout instead of the template's; the claim on a batch
         lapses 1.5 × it later and SQS redelivers after 6 × (the template's ratios), so a lower one brings a
@@ -135,21 +141,32 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
 
-    def __enter__(self) -> "LocalStack":
+    def _flush_outbox(self) -> None:
+        if self.runtime is not None:
+            self.runtime.outbox.flush()
+
+    def __enter__(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
         # The HTTP port first (bound, not yet listening): the unsubscribe links in mail must point at it.
         gateways: dict[str, ApiGateway] = {}
-        self._http = ThreadingHTTPServer((HOST, self.api_port), _handler_class(
-            gateways, threading.Lock(), lambda: self.runtime.outbox.flush()), bind_and_activate=False)
+        self._http = ThreadingHTTPServer(
+            (HOST, self.api_port),
+            _handler_class(gateways, threading.Lock(), self._flush_outbox),
+            bind_and_activate=False,
+        )
         self._http.daemon_threads = True
         self._http.server_bind()
         self.api_port = self._http.server_address[1]
         state = None
         try:
             state = DurableState(self.state_dir, reset=self.reset) if self.state_dir is not None else None
-            self.runtime = EmbeddedRuntime(outbox=self.outbox, parameters=self.parameters,
-                                           public_url=f"http://{HOST}:{self.api_port}", state=state,
-                                           **_worker_timeout(self.worker_timeout))
+            self.runtime = EmbeddedRuntime(
+                outbox=self.outbox,
+                parameters=self.parameters,
+                public_url=f"http://{HOST}:{self.api_port}",
+                state=state,
+                **_worker_timeout(self.worker_timeout),
+            )
             self.runtime.__enter__()
         except BaseException:
             if state is not None:

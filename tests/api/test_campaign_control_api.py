@@ -1,4 +1,5 @@
 """PATCH, pause, resume, cancel and preview, with the workers held so each step is observable."""
+
 import time
 
 from tests.conftest import SEED_CAMPAIGN, people
@@ -22,6 +23,7 @@ def start_queued(api, campaign_id, n=6):
     def fanned_out():
         got = api.request("GET", f"/campaigns/{campaign_id}")
         return got.status == 200 and got.json().get("fanout_done") and got.json()
+
     wait_for(fanned_out)
     return r.json()["execution_arn"]
 
@@ -43,8 +45,13 @@ def test_patch_reaches_every_recipient_not_yet_sent(held_api):
 def test_patch_is_revalidated_and_a_rejected_edit_changes_nothing(held_api):
     api = held_api
     start_queued(api, "edit_2", n=1)
-    for changes, field in [({"subject": "Hi {{frist_name}}"}, "subject"), ({"subject": "a\r\nBcc: x@evil.org"}, "subject"),
-                           ({"from_email": "other@example.com"}, "from_email"), ({"body": 5}, "body"), ({}, "$")]:
+    for changes, field in [
+        ({"subject": "Hi {{frist_name}}"}, "subject"),
+        ({"subject": "a\r\nBcc: x@evil.org"}, "subject"),
+        ({"from_email": "other@example.com"}, "from_email"),
+        ({"body": 5}, "body"),
+        ({}, "$"),
+    ]:
         r = api.request("PATCH", "/campaigns/edit_2", json_body=changes)
         assert r.status == 400, (changes, r.body)
         assert r.json()["errors"][0]["field"] == field
@@ -67,6 +74,7 @@ def test_pause_holds_sending_and_resume_finishes_it(held_api):
     def drained_and_done():
         api.harness.drain()
         return api.harness.rt.describe_execution(arn)["status"] != "RUNNING"
+
     wait_for(drained_and_done, timeout=60, step=0.2)
     record = api.request("GET", "/campaigns/pause_1").json()
     assert (record["status"], record["sent_count"]) == ("completed", 6)
@@ -76,7 +84,11 @@ def test_cancel_stops_the_campaign_and_skips_the_rest(held_api):
     api = held_api
     arn = start_queued(api, "cancel_1")
     r = api.request("POST", "/campaigns/cancel_1/cancel")
-    assert r.status == 200 and r.json() == {"campaign_id": "cancel_1", "status": "cancelled", "previous_status": "queued"}
+    assert r.status == 200 and r.json() == {
+        "campaign_id": "cancel_1",
+        "status": "cancelled",
+        "previous_status": "queued",
+    }
     assert api.request("POST", "/campaigns/cancel_1/cancel").status == 409
     assert api.request("POST", "/campaigns/cancel_1/resume").status == 409
     api.harness.drain()
@@ -87,9 +99,19 @@ def test_cancel_stops_the_campaign_and_skips_the_rest(held_api):
 
 
 def test_preview_renders_subject_text_and_escaped_html(held_api):
-    r = held_api.request("POST", "/campaigns/preview", json_body={
-        **SEED_CAMPAIGN, "contact": {"email": "ada@example.org", "first_name": "Ada", "last_name": "Lovelace",
-                                     "company": "Smith & Sons <Ltd>"}})
+    r = held_api.request(
+        "POST",
+        "/campaigns/preview",
+        json_body={
+            **SEED_CAMPAIGN,
+            "contact": {
+                "email": "ada@example.org",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "company": "Smith & Sons <Ltd>",
+            },
+        },
+    )
     assert r.status == 200, r.body
     assert r.json() == {
         "subject": "Hello Ada!",
@@ -102,17 +124,25 @@ def test_preview_renders_subject_text_and_escaped_html(held_api):
 def test_preview_bad_input(held_api):
     no_contact = held_api.request("POST", "/campaigns/preview", json_body=SEED_CAMPAIGN)
     assert no_contact.status == 400 and no_contact.json()["errors"][0]["field"] == "contact"
-    bad_contact = held_api.request("POST", "/campaigns/preview", json_body={**SEED_CAMPAIGN, "contact": {"email": "nope"}})
+    bad_contact = held_api.request(
+        "POST", "/campaigns/preview", json_body={**SEED_CAMPAIGN, "contact": {"email": "nope"}}
+    )
     assert bad_contact.status == 400 and "not a valid email" in bad_contact.json()["errors"][0]["message"]
-    bad_campaign = held_api.request("POST", "/campaigns/preview", json_body={
-        **SEED_CAMPAIGN, "subject": "{{ oops", "contact": {"email": "a@example.org"}})
+    bad_campaign = held_api.request(
+        "POST",
+        "/campaigns/preview",
+        json_body={**SEED_CAMPAIGN, "subject": "{{ oops", "contact": {"email": "a@example.org"}},
+    )
     assert bad_campaign.status == 400 and bad_campaign.json()["errors"][0]["field"] == "subject"
 
 
 def test_test_send_mails_each_address_and_is_counted_nowhere(held_api):
     api = held_api
-    r = api.request("POST", "/campaigns/test", json_body={
-        **SEED_CAMPAIGN, "to": ["me@example.org", "Boss@Example.org"], "contact": {"first_name": "Ada"}})
+    r = api.request(
+        "POST",
+        "/campaigns/test",
+        json_body={**SEED_CAMPAIGN, "to": ["me@example.org", "Boss@Example.org"], "contact": {"first_name": "Ada"}},
+    )
     assert r.status == 200, r.body
     body = r.json()
     assert [s["to"] for s in body["sent"]] == ["me@example.org", "Boss@Example.org"]
@@ -126,9 +156,13 @@ def test_test_send_mails_each_address_and_is_counted_nowhere(held_api):
 
 def test_test_send_bad_input_sends_nothing(held_api):
     api = held_api
-    for extra, field in [({}, "to"), ({"to": "me@example.org"}, "to"), ({"to": ["not-an-address"]}, "to"),
-                         ({"to": [f"u{i}@example.org" for i in range(11)]}, "to"),
-                         ({"to": ["me@example.org"], "subject": "Hi {{frist_name}}"}, "subject")]:
+    for extra, field in [
+        ({}, "to"),
+        ({"to": "me@example.org"}, "to"),
+        ({"to": ["not-an-address"]}, "to"),
+        ({"to": [f"u{i}@example.org" for i in range(11)]}, "to"),
+        ({"to": ["me@example.org"], "subject": "Hi {{frist_name}}"}, "subject"),
+    ]:
         r = api.request("POST", "/campaigns/test", json_body={**SEED_CAMPAIGN, **extra})
         assert r.status == 400, (extra, r.body)
         assert r.json()["errors"][0]["field"] == field
@@ -145,7 +179,7 @@ def test_resend_failed_starts_a_campaign_to_the_failed_recipients_only(held_api)
     assert r.status == 202, r.body
     arn = r.json()["execution_arn"]
     early = api.request("POST", "/campaigns/rf_1/resend-failed")
-    assert early.status in (404, 409)          # not stored yet, or not finished: nothing to re-send yet
+    assert early.status in (404, 409)  # not stored yet, or not finished: nothing to re-send yet
     wait_for(lambda: api.request("GET", "/campaigns/rf_1").json().get("fanout_done"))
     api.harness.drain()
     assert api.harness.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
@@ -175,8 +209,9 @@ def test_cancel_works_from_the_moment_post_campaigns_answered(held_api):
         cancelled = api.request("POST", "/campaigns/early_cancel/cancel")
     assert cancelled.status == 200, cancelled.body
     assert cancelled.json()["status"] == "cancelled"
-    execution = api.harness.rt.wait_for_execution(r.json()["execution_arn"], timeout=60,
-                                                  on_tick=lambda *_: api.harness.drain())
+    execution = api.harness.rt.wait_for_execution(
+        r.json()["execution_arn"], timeout=60, on_tick=lambda *_: api.harness.drain()
+    )
     assert execution["status"] == "SUCCEEDED"
     assert "CampaignCancelled" in api.harness.rt.state_path(execution["executionArn"])
     assert api.harness.sent_messages("early_cancel") == []

@@ -1,4 +1,5 @@
 """Contacts routes through the real API function (Powertools REST resolver) on the embedded stack."""
+
 import pytest
 
 from tests.conftest import people
@@ -9,8 +10,13 @@ def stored_emails(api):
 
 
 def test_post_contacts_is_all_or_nothing_naming_each_rejected_one(api):
-    r = api.request("POST", "/contacts", json_body={"contacts": people(3) + [
-        {"email": "not-an-address"}, {"email": "x@example.org", "first_name": 7}, "text"]})
+    r = api.request(
+        "POST",
+        "/contacts",
+        json_body={
+            "contacts": [*people(3), {"email": "not-an-address"}, {"email": "x@example.org", "first_name": 7}, "text"]
+        },
+    )
     assert r.status == 400
     errors = r.json()["errors"]
     assert [e["field"] for e in errors] == ["contacts[3].email", "contacts[4].first_name", "contacts[5]"]
@@ -23,18 +29,23 @@ def test_post_contacts_is_all_or_nothing_naming_each_rejected_one(api):
 
 def test_post_contacts_updates_an_existing_contact(api):
     api.request("POST", "/contacts", json_body={"contacts": [{"email": "Ada@Example.org", "first_name": "Ada"}]})
-    r = api.request("POST", "/contacts", json_body={"contacts": [{"email": "ada@example.org", "first_name": "Augusta"}]})
+    r = api.request(
+        "POST", "/contacts", json_body={"contacts": [{"email": "ada@example.org", "first_name": "Augusta"}]}
+    )
     assert r.status == 200 and r.json()["imported"] == 1
     got = api.request("GET", "/contacts/ada%40example.org")
     assert got.status == 200 and got.json()["first_name"] == "Augusta"
 
 
-@pytest.mark.parametrize("body, status, field", [
-    ('{"contacts": [', 400, "$"),
-    ('[1, 2]', 400, "$"),
-    ('{"contacts": {"email": "a@b.org"}}', 400, "contacts"),
-    ('{}', 400, "contacts"),
-])
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ('{"contacts": [', 400, "$"),
+        ("[1, 2]", 400, "$"),
+        ('{"contacts": {"email": "a@b.org"}}', 400, "contacts"),
+        ("{}", 400, "contacts"),
+    ],
+)
 def test_post_contacts_bad_input_is_400_naming_the_field(api, body, status, field):
     r = api.request("POST", "/contacts", body=body, headers={"Content-Type": "application/json"})
     assert r.status == status
@@ -70,11 +81,14 @@ def test_csv_import_rejects_bad_rows_with_their_line_and_imports_the_rest(api):
     assert api.request("GET", "/contacts/ada@example.org").json()["lists"] == ["beta", "newsletter"]
 
 
-@pytest.mark.parametrize("text, content_type, status, field", [
-    (CSV, "application/json", 415, "Content-Type"),
-    ("first_name,last_name\nAda,Lovelace\n", "text/csv", 400, "email"),
-    ("email,shoe_size\na@example.org,9\n", "text/csv", 400, "shoe_size"),
-])
+@pytest.mark.parametrize(
+    "text, content_type, status, field",
+    [
+        (CSV, "application/json", 415, "Content-Type"),
+        ("first_name,last_name\nAda,Lovelace\n", "text/csv", 400, "email"),
+        ("email,shoe_size\na@example.org,9\n", "text/csv", 400, "shoe_size"),
+    ],
+)
 def test_csv_import_bad_input(api, text, content_type, status, field):
     r = api.request("POST", "/contacts/import", body=text, headers={"Content-Type": content_type})
     assert r.status == status

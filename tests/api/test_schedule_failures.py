@@ -1,7 +1,8 @@
 """A scheduled campaign whose start fails is marked failed with the error, as on AWS: Scheduler
 sends the schedule's input to the target's dead-letter queue and ScheduleFailedFunction records it."""
+
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.conftest import SEED_CAMPAIGN, people
 from tests.e2e.test_operations import BusObserver
@@ -11,7 +12,7 @@ def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(a
     rt = api.harness.rt
     bus = BusObserver(rt)
     api.harness.add_contacts(people(2))
-    send_at = (datetime.now(timezone.utc) + timedelta(seconds=2)).isoformat(timespec="seconds")
+    send_at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat(timespec="seconds")
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "sched_fail", "send_at": send_at})
     assert r.status == 202, r.body
     scheduler, group = rt.client("scheduler"), rt.physical["CampaignSchedules"]
@@ -31,6 +32,6 @@ def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(a
     assert rt.scheduler.dead_lettered == [("sched_fail", "StateMachineDoesNotExist")]
     assert scheduler.list_schedules(GroupName=group)["Schedules"] == []  # the invocation is over: deleted
     assert api.harness.sent_messages("sched_fail") == []
-    failed = bus.wait_for("CampaignFailed")   # announced, as the workflow announces its own failures
+    failed = bus.wait_for("CampaignFailed")  # announced, as the workflow announces its own failures
     assert failed["detail"]["campaign_id"] == "sched_fail" and failed["detail"]["status"] == "failed"
     assert failed["detail"]["reason"] == record["failure_cause"]

@@ -3,6 +3,7 @@
 Message-ID, Date, From, To, Subject (RFC 2047 for non-ASCII names), List-Unsubscribe and
 List-Unsubscribe-Post; raw headers are 7-bit and within RFC 5322's line limit.
 """
+
 import email
 import email.policy
 import json
@@ -24,6 +25,7 @@ TOKEN = re.compile(r"^1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$")
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     from bulkmail_local.demo import run_demo
+
     outbox = tmp_path_factory.mktemp("hygiene") / "outbox"
     result = run_demo(outbox=outbox)
     assert result.campaign["status"] == "completed"
@@ -37,7 +39,7 @@ def header_block(raw: bytes) -> bytes:
 
 
 def test_every_eml_parses_strictly_with_the_required_headers(demo):
-    result, files = demo
+    _result, files = demo
     contacts = {c["email"]: c for c in json.loads((PROJECT_ROOT / "events" / "contacts.json").read_text())["contacts"]}
     campaign = json.loads((PROJECT_ROOT / "events" / "campaign.json").read_text())
     message_ids = set()
@@ -49,14 +51,22 @@ def test_every_eml_parses_strictly_with_the_required_headers(demo):
         assert max(len(line) for line in head.splitlines()) <= 998, path.name
 
         msg = email.message_from_bytes(raw, policy=email.policy.strict)
-        for name, value in msg.items():  # parses every header: the strict policy raises on any defect
+        for _name, value in msg.items():  # parses every header: the strict policy raises on any defect
             str(value)
         for part in msg.walk():
             if not part.is_multipart():
                 part.get_content()
 
-        for required in ("Message-ID", "Date", "From", "To", "Subject", "MIME-Version",
-                         "List-Unsubscribe", "List-Unsubscribe-Post"):
+        for required in (
+            "Message-ID",
+            "Date",
+            "From",
+            "To",
+            "Subject",
+            "MIME-Version",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+        ):
             assert len(msg.get_all(required) or []) == 1, f"{path.name}: exactly one {required}"
 
         assert re.fullmatch(r"<[^<>@\s]+@example\.com>", msg["Message-ID"]), msg["Message-ID"]
@@ -87,8 +97,9 @@ def test_every_eml_parses_strictly_with_the_required_headers(demo):
 
 def test_every_recipient_has_its_own_unsubscribe_link(demo):
     _result, files = demo
-    links = {str(email.message_from_bytes(p.read_bytes(), policy=email.policy.strict)["List-Unsubscribe"])
-             for p in files}
+    links = {
+        str(email.message_from_bytes(p.read_bytes(), policy=email.policy.strict)["List-Unsubscribe"]) for p in files
+    }
     assert len(links) == len(files)
 
 
@@ -110,6 +121,7 @@ def test_a_one_line_ascii_html_body_goes_out_with_no_line_over_998_characters(ha
     """Minified HTML as editors export it: 3,500 ASCII characters on one line. Sent 7-bit, SES (and
     the runtime) would refuse it; quoted-printable keeps every line short."""
     from tests.conftest import people
+
     cells = "".join(f'<td class="c{i}">cell {i}</td>' for i in range(120))
     body_html = f"<html><body><table><tr>{cells}</tr></table></body></html>"
     body_html = body_html.replace("<table>", "<!--" + "-" * (3500 - len(body_html) - 7) + "--><table>")

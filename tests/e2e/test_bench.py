@@ -1,4 +1,5 @@
 """The benchmark's measurements on small campaigns: what it counts is what the design says happens."""
+
 from pathlib import Path
 
 from bulkmail_local.bench.campaigns import bench_seed, bench_size
@@ -17,7 +18,7 @@ def test_bench_counts_the_requests_of_a_campaign(tmp_path: Path):
     # One ledger transaction and one contacts read per message; the SDK integrations count too.
     assert per_email["dynamodb.TransactWriteItems"] == round(messages / 300, 4)
     assert per_email["dynamodb.BatchGetItem"] == round(messages / 300, 4)
-    assert r["dynamodb_units_per_email"]["write"] >= 2.0   # each ledger row is a transactional write
+    assert r["dynamodb_units_per_email"]["write"] >= 2.0  # each ledger row is a transactional write
     w = r["workflow"]
     assert w["pages"] == 1
     assert w["state_transitions"] == w["transitions_fixed"] + 2 * w["steps"] + w["polls"]
@@ -34,5 +35,5 @@ def test_the_seed_design_makes_its_four_requests_per_email(tmp_path: Path):
     assert seed["sent"] == 60
     per_email = seed["requests_per_email"]
     assert (per_email["dynamodb.GetItem"], per_email["dynamodb.UpdateItem"], per_email["sesv2.SendEmail"]) == (2, 1, 1)
-    assert per_email["sqs.SendMessageBatch"] == 0.1   # ten references per batch from the API
+    assert per_email["sqs.SendMessageBatch"] == 0.1  # ten references per batch from the API
     assert seed["non_ses_requests_per_email"] > 3

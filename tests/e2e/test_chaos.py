@@ -1,12 +1,14 @@
 """A short fault-injection run (`make chaos` runs many seeds): the audit must find nothing."""
+
 import pytest
 
 from bulkmail_local.chaos import run_chaos
 from bulkmail_local.runtime.faults import FaultRates
 
 # Higher crash rates than `bulkmail chaos` uses, so that a short run still crashes at every point.
-RATES = FaultRates(crash_after_claim=0.15, crash_after_ses_accepted=0.01, crash_before_record=0.15,
-                   duplicate_delivery=0.2)
+RATES = FaultRates(
+    crash_after_claim=0.15, crash_after_ses_accepted=0.01, crash_before_record=0.15, duplicate_delivery=0.2
+)
 
 
 @pytest.mark.parametrize("seed", [11, 12])
@@ -25,7 +27,9 @@ def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
     # DynamoDB's write faults, on the workers' writes and on those of the other parts.
     assert injected.get("dynamodb_conflict", 0) > 0, injected
     assert injected.get("dynamodb_faults@SendEmailsFunction", 0) > 0, injected
-    assert sum(v for k, v in injected.items() if k.startswith("dynamodb_faults@") and "SendEmails" not in k) > 0, injected
+    assert sum(v for k, v in injected.items() if k.startswith("dynamodb_faults@") and "SendEmails" not in k) > 0, (
+        injected
+    )
     assert result["final"]["bounced_count"] == injected.get("bounce_delivered_twice", 0)
     # The contacts were imported through the API under the faults: each stored, its list registered.
     assert result["contacts_import_ok"] and result["contacts_stored"] == 200, result

@@ -3,6 +3,7 @@
 Screenshots go to outbox/screenshots/ (ignored by git) for a person to look at; docs/dashboard.png is
 one of them, copied by hand.
 """
+
 import os
 import re
 from datetime import datetime, timedelta
@@ -16,8 +17,16 @@ from tests.e2e.test_serve import serve_process
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (CI runs as root); nothing that reaches beyond loopback (this machine's network is closed).
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "outbox" / "screenshots"
 TIMEOUT_MS = 90_000  # a campaign on the embedded runtime completes in seconds; CI's 2 cores are shared
 expect.set_options(timeout=TIMEOUT_MS)
@@ -80,15 +89,24 @@ def fill_campaign(page, *, name, sender, subject, body):
 
 
 def test_csv_upload_shows_each_rejected_row_with_its_line_and_reason(page, tmp_path):
-    import_csv(page, tmp_path, "email,first_name,last_name,company,lists\n"
-                               + "".join(f"p{i}@example.org,P{i},L{i},Acme,news\n" for i in range(6))
-                               + "not-an-email,Bad,Row,,news\n"
-                               + "p6@example.org,P6,L6,Acme,news,surplus\n")
+    import_csv(
+        page,
+        tmp_path,
+        "email,first_name,last_name,company,lists\n"
+        + "".join(f"p{i}@example.org,P{i},L{i},Acme,news\n" for i in range(6))
+        + "not-an-email,Bad,Row,,news\n"
+        + "p6@example.org,P6,L6,Acme,news,surplus\n",
+    )
     expect(page.get_by_text("Imported 6 contacts.")).to_be_visible()
     rows = page.locator("table.rejected tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.nth(0).locator("td")).to_have_text(
-        ["8", "not-an-email", "email: 'not-an-email' is not a valid email address: An email address must have an @-sign."])
+        [
+            "8",
+            "not-an-email",
+            "email: 'not-an-email' is not a valid email address: An email address must have an @-sign.",
+        ]
+    )
     expect(rows.nth(1).locator("td").nth(0)).to_have_text("9")
     expect(rows.nth(1).locator("td").nth(2)).to_contain_text("more cells than the header")
 
@@ -98,26 +116,35 @@ def test_csv_upload_shows_each_rejected_row_with_its_line_and_reason(page, tmp_p
     expect(page.locator(".contact-card .badge")).to_have_text("subscribed")
     shot(page, "contacts")
 
-    page.get_by_role("search").get_by_label("Email").fill("nobody@example.org")   # the API's 404 names "email"
-    page.keyboard.press("Tab")                                                     # by keyboard, focus in sight
+    page.get_by_role("search").get_by_label("Email").fill("nobody@example.org")  # the API's 404 names "email"
+    page.keyboard.press("Tab")  # by keyboard, focus in sight
     assert page.evaluate("document.activeElement.textContent") == "Find contact"
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
     page.keyboard.press("Enter")
     expect(page.locator("#field-email-error")).to_have_text("Contact nobody@example.org not found")
 
-    import_csv(page, tmp_path, "mail,first_name\nx@example.org,X\n")               # a 400 about the file itself
+    import_csv(page, tmp_path, "mail,first_name\nx@example.org,X\n")  # a 400 about the file itself
     expect(page.locator("#field-file-error")).to_contain_text("must name an email column")
 
 
 def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_their_fields(page, stack, tmp_path):
-    import_csv(page, tmp_path, "email,first_name,last_name,company,lists\n"
-                               + "".join(f"n{i}@example.org,N{i},L{i},Acme,november\n" for i in range(RECIPIENTS)))
+    import_csv(
+        page,
+        tmp_path,
+        "email,first_name,last_name,company,lists\n"
+        + "".join(f"n{i}@example.org,N{i},L{i},Acme,november\n" for i in range(RECIPIENTS)),
+    )
     expect(page.get_by_text(f"Imported {RECIPIENTS} contacts.")).to_be_visible()
 
-    fill_campaign(page, name="November news", sender="news@example.com", subject="Hi {{frist_name}}",
-                  body="Dear {{first_name}},\n\nthe November news.")
+    fill_campaign(
+        page,
+        name="November news",
+        sender="news@example.com",
+        subject="Hi {{frist_name}}",
+        body="Dear {{first_name}},\n\nthe November news.",
+    )
     page.get_by_label("List (optional)").fill("november")
-    subject_error = page.locator("#field-subject-error")                 # live preview: a 400 naming "subject"
+    subject_error = page.locator("#field-subject-error")  # live preview: a 400 naming "subject"
     expect(subject_error).to_contain_text("unknown placeholder {{frist_name}}")
     expect(page.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#field-body-error")).to_be_empty()
@@ -144,7 +171,7 @@ def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_the
     expect(page.locator("#field-send_at-error")).to_contain_text("is in the past")
     expect(page.get_by_label("Send at (optional)")).to_be_focused()
     page.get_by_label("Send at (optional)").fill("")
-    page.get_by_label("Emails per second (optional)").fill(str(RATE))   # a few seconds of sending to watch
+    page.get_by_label("Emails per second (optional)").fill(str(RATE))  # a few seconds of sending to watch
 
     page.get_by_role("button", name="Start campaign").click()
     page.wait_for_url("**/#/campaigns/campaign_*")
@@ -155,8 +182,10 @@ def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_the
     expect(page.locator(".path")).to_contain_text("MarkCompleted")
     expect(page.locator("svg.chart polyline")).to_have_count(1)
     expect(page.locator("svg.chart")).to_have_attribute(
-        "aria-label", re.compile(rf"^Recipients over time, after \d+ s: {RECIPIENTS} sent, 0 failed, 0 skipped of {RECIPIENTS}$"))
-    expect(page.get_by_text("None.")).to_be_visible()                              # no failed deliveries
+        "aria-label",
+        re.compile(rf"^Recipients over time, after \d+ s: {RECIPIENTS} sent, 0 failed, 0 skipped of {RECIPIENTS}$"),
+    )
+    expect(page.get_by_text("None.")).to_be_visible()  # no failed deliveries
     expect(page.get_by_role("button", name="Pause")).to_be_disabled()
     shot(page, "campaign")
 
@@ -173,8 +202,13 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     import_csv(page, tmp_path, "email,first_name,lists\nf1@example.org,F1,unverified\nf2@example.org,F2,unverified\n")
     expect(page.get_by_text("Imported 2 contacts.")).to_be_visible()
     # The stack's sender identity, not verified for a while: IAM allows the sends, SES rejects each.
-    ses = boto3.client("sesv2", endpoint_url=stack["aws"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ses = boto3.client(
+        "sesv2",
+        endpoint_url=stack["aws"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     ses.delete_email_identity(EmailIdentity="example.com")
     fill_campaign(page, name="From an unverified sender", sender="news@example.com", subject="Hi", body="Hello")
     page.get_by_label("List (optional)").fill("unverified")
@@ -184,23 +218,28 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     expect(failed).to_have_count(2)
     expect(failed.first.locator("td.reason")).to_contain_text("MessageRejected")
     expect(page.locator("[data-counter=failed]")).to_have_text("2")
-    expect(page.locator("svg.chart")).to_have_attribute("aria-label", re.compile(r": 0 sent, 2 failed, 0 skipped of 2$"))
-    expect(page.locator("svg.chart polyline[data-outcome=failed]")).to_have_count(1)   # failures are not sends
+    expect(page.locator("svg.chart")).to_have_attribute(
+        "aria-label", re.compile(r": 0 sent, 2 failed, 0 skipped of 2$")
+    )
+    expect(page.locator("svg.chart polyline[data-outcome=failed]")).to_have_count(1)  # failures are not sends
     shot(page, "campaign-failed")
     first_url = page.url
     resend_posts = []
-    page.on("request", lambda r: resend_posts.append(r.url) if r.method == "POST" and r.url.endswith("/resend-failed") else None)
-    page.get_by_role("button", name="Resend to failed").dblclick()          # a new campaign to those two only: one
+    page.on(
+        "request",
+        lambda r: resend_posts.append(r.url) if r.method == "POST" and r.url.endswith("/resend-failed") else None,
+    )
+    page.get_by_role("button", name="Resend to failed").dblclick()  # a new campaign to those two only: one
     page.wait_for_url(lambda url: url != first_url and "#/campaigns/campaign_" in url)
-    expect(page.get_by_role("link", name=first_url.rsplit("/", 1)[-1])).to_be_visible()   # "resend of …"
+    expect(page.get_by_role("link", name=first_url.rsplit("/", 1)[-1])).to_be_visible()  # "resend of …"
     expect(page.locator(".page-head .badge")).to_have_text("completed")
     expect(page.locator("[data-counter=recipients]")).to_have_text("2")
-    expect(page.locator("section[aria-labelledby=failed-h] tbody tr")).to_have_count(2)   # still unverified
+    expect(page.locator("section[aria-labelledby=failed-h] tbody tr")).to_have_count(2)  # still unverified
     ses.create_email_identity(EmailIdentity="example.com")
     original = first_url.rsplit("/", 1)[-1]
     listed = page.evaluate("fetch('/campaigns?limit=500').then((r) => r.json())")["campaigns"]
     assert len([c for c in listed if c.get("resend_of") == original]) == 1
-    assert len(resend_posts) == 1, resend_posts                             # the double click sent one request
+    assert len(resend_posts) == 1, resend_posts  # the double click sent one request
 
     fill_campaign(page, name="Next week", sender="news@example.com", subject="Soon", body="Hello")
     page.get_by_label("Send at (optional)").fill((datetime.now() + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"))
@@ -247,13 +286,13 @@ def test_the_same_pages_work_through_the_signing_proxy_of_bulkmail_dashboard(bro
         context = browser.new_context(base_url=proxy.url)
         try:
             page = context.new_page()
-            import_csv(page, tmp_path, "email,first_name\nproxied@example.org,Pat\n")   # a same-origin POST
+            import_csv(page, tmp_path, "email,first_name\nproxied@example.org,Pat\n")  # a same-origin POST
             expect(page.get_by_text("Imported 1 contact.")).to_be_visible()
             page.get_by_role("search").get_by_label("Email").fill("proxied@example.org")
             page.get_by_role("button", name="Find contact").click()
             expect(page.locator(".contact-card")).to_contain_text("Pat")
             page.goto("/#/")
             expect(page.locator("main p[role=status]")).to_have_text(re.compile(r"^(No campaigns yet\.)?$"))  # loaded
-            shot(page, "campaigns-through-proxy")   # after the other tests: every status they left
+            shot(page, "campaigns-through-proxy")  # after the other tests: every status they left
         finally:
             context.close()

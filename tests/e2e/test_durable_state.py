@@ -6,6 +6,7 @@ one lost and second copies only for recipients inside the crash window — those
 accepted (an `.eml` on disk) while no ledger row recorded it when the process died. Contacts, a
 suppression, a schedule and an unsubscribe link made before the kill all work after the restart.
 """
+
 import contextlib
 import email
 import email.policy
@@ -18,7 +19,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 
 import pytest
@@ -35,10 +36,27 @@ JSON = {"Content-Type": "application/json"}
 
 @contextlib.contextmanager
 def serve(workdir, api_port, aws_port, *extra):
-    proc = subprocess.Popen([*CLI, "serve", "--api-port", str(api_port), "--aws-port", str(aws_port),
-                             "--outbox", str(workdir / "outbox"), "--state-dir", str(workdir / "state"),
-                             "--worker-timeout", str(WORKER_TIMEOUT), *extra],
-                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "serve",
+            "--api-port",
+            str(api_port),
+            "--aws-port",
+            str(aws_port),
+            "--outbox",
+            str(workdir / "outbox"),
+            "--state-dir",
+            str(workdir / "state"),
+            "--worker-timeout",
+            str(WORKER_TIMEOUT),
+            *extra,
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     api = f"http://127.0.0.1:{api_port}"
     started = time.monotonic()
     while time.monotonic() - started < 90:
@@ -74,8 +92,12 @@ def unsubscribe_url(folder, recipient) -> str:
 
 
 def one_click(url) -> int:
-    request = urllib.request.Request(url, data=urllib.parse.urlencode({"List-Unsubscribe": "One-Click"}).encode(),
-                                     method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode({"List-Unsubscribe": "One-Click"}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return answer.status
 
@@ -103,17 +125,29 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
     """SIGKILL may leave a crash window; Ctrl-C lets the workers finish their batches: none at all."""
     api_port, aws_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
-    contacts = [{"email": f"p{i}@example.org", "first_name": f"P{i}", "lists": ["news"] + (["later"] if i < 5 else [])}
-                for i in range(CONTACTS)]
-    campaign = {"campaign_name": "Durable", "subject": "Hi {{first_name}}", "body": "Dear {{first_name}}, news.",
-                "from_email": "noreply@example.com", "list": "news", "max_send_rate": RATE}
+    contacts = [
+        {"email": f"p{i}@example.org", "first_name": f"P{i}", "lists": ["news"] + (["later"] if i < 5 else [])}
+        for i in range(CONTACTS)
+    ]
+    campaign = {
+        "campaign_name": "Durable",
+        "subject": "Hi {{first_name}}",
+        "body": "Dear {{first_name}}, news.",
+        "from_email": "noreply@example.com",
+        "list": "news",
+        "max_send_rate": RATE,
+    }
     figures = {}
 
     with serve(tmp_path, api_port, aws_port) as (proc, _):
         assert http("POST", f"{api}/contacts", json.dumps({"contacts": contacts}).encode(), JSON)[0] == 200
-        send_at = (datetime.now(timezone.utc) + timedelta(seconds=45)).isoformat(timespec="seconds")
-        status, scheduled = http("POST", f"{api}/campaigns", json.dumps(
-            {**campaign, "campaign_name": "Later", "list": "later", "send_at": send_at}).encode(), JSON)
+        send_at = (datetime.now(UTC) + timedelta(seconds=45)).isoformat(timespec="seconds")
+        status, scheduled = http(
+            "POST",
+            f"{api}/campaigns",
+            json.dumps({**campaign, "campaign_name": "Later", "list": "later", "send_at": send_at}).encode(),
+            JSON,
+        )
         assert status == 202 and scheduled["status"] == "scheduled", scheduled
         status, started = http("POST", f"{api}/campaigns", json.dumps(campaign).encode(), JSON)
         assert status == 202, started
@@ -122,7 +156,7 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
         wait_for(api, campaign_id, ("queued", "processing"), 30)
         deadline = time.monotonic() + 60
         while len(mail(folder)) < CONTACTS // 3 and time.monotonic() < deadline:  # by what SES accepted, so that
-            time.sleep(0.05)                                                       # the kill lands mid-batch
+            time.sleep(0.05)  # the kill lands mid-batch
         sent_before = sorted(mail(folder))
         suppressed, clicked_later = sent_before[0], sent_before[1]
         assert one_click(unsubscribe_url(folder, suppressed)) == 200
@@ -137,7 +171,7 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
         restarted = time.monotonic() - up_seconds
         while len(mail(folder)) <= processed_at_kill and time.monotonic() - restarted < 60:
             time.sleep(0.05)
-        figures["resume_seconds"] = round(time.monotonic() - restarted, 2)   # restart → first new email
+        figures["resume_seconds"] = round(time.monotonic() - restarted, 2)  # restart → first new email
         figures["api_up_seconds"] = round(up_seconds, 2)
         final = wait_for(api, campaign_id, ("completed", "failed", "cancelled"), 180)
         figures["complete_after_restart_seconds"] = round(time.monotonic() - restarted, 1)
@@ -161,8 +195,13 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
     twice = {r for r, n in received.items() if n > 1}
     ledger = {r["email"]: r["status"] for r in rows}
     audience = {c["email"] for c in contacts}
-    figures.update(duplicates=len(twice), duplicates_outside_crash_window=len(twice - crash_window),
-                   crash_window=len(crash_window), lost=len(audience - set(ledger)), processed_at_kill=processed_at_kill)
+    figures.update(
+        duplicates=len(twice),
+        duplicates_outside_crash_window=len(twice - crash_window),
+        crash_window=len(crash_window),
+        lost=len(audience - set(ledger)),
+        processed_at_kill=processed_at_kill,
+    )
     print(f"durable state figures ({signal.Signals(stop).name}):", json.dumps(figures))
 
     assert final["status"] == "completed", final
@@ -179,9 +218,22 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
 
 def test_a_second_serve_on_the_same_state_is_refused_in_one_line(tmp_path):
     with serve(tmp_path, free_port(), free_port()):
-        second = subprocess.run([*CLI, "serve", "--api-port", str(free_port()), "--aws-port", str(free_port()),
-                                 "--state-dir", str(tmp_path / "state")], cwd=tmp_path, capture_output=True,
-                                text=True, timeout=60)
+        second = subprocess.run(
+            [
+                *CLI,
+                "serve",
+                "--api-port",
+                str(free_port()),
+                "--aws-port",
+                str(free_port()),
+                "--state-dir",
+                str(tmp_path / "state"),
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert second.returncode == 1
     said = " ".join(second.stderr.split())  # rich wraps at the terminal's width
     assert "state is in use by another bulkmail serve: stop it, or give another --state-dir" in said

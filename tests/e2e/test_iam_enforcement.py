@@ -1,5 +1,6 @@
 """The embedded runtime enforces each role of template.yaml (runtime/iam.py): what a role does not
 grant fails as on AWS, with AccessDenied naming the action and the resource."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,7 @@ def demo(rt: EmbeddedRuntime, *, until) -> tuple[dict, list[dict]]:
 def test_the_demo_sends_every_email_with_each_role_enforced(tmp_path):
     with EmbeddedRuntime(outbox=tmp_path / "outbox") as rt:
         assert rt.iam is not None and rt.iam.enforcing
-        record, rows = demo(rt, until=lambda r: r.get("status") == "completed")
+        record, _rows = demo(rt, until=lambda r: r.get("status") == "completed")
         assert (record["sent_count"], record["failed_count"]) == (CONTACTS, 0)
         assert len(list((tmp_path / "outbox" / "iam_demo").glob("*.eml"))) == CONTACTS
         assert not rt.iam.denied
@@ -90,7 +91,7 @@ def test_a_request_outside_the_role_is_access_denied_naming_action_and_resource(
     error = denied.value.response["Error"]
     assert error["Code"] == "AccessDeniedException"
     assert "dynamodb:GetItem" in error["Message"] and rt.attributes[("CampaignsTable", "Arn")] in error["Message"]
-    with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:   # a query-compatible service
+    with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:  # a query-compatible service
         rt.client("sqs").send_message(QueueUrl=rt.physical["SendQueue"], MessageBody="{}")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
     # The operator (a test, the CLI) is not restricted.

@@ -5,11 +5,12 @@ allowed and every action each role grants, on each resource it names, must have 
 The table of every (principal, action, resource) checked is printed and written next to the outbox
 (docs/iam.md is its reading, with why each action is there).
 """
+
 from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bulkmail.adapters.wiring import new_container
@@ -25,18 +26,33 @@ EVENTS = PROJECT_ROOT / "events"
 # Granted, and used only where this test cannot reach: (role, action) -> why.
 UNREACHABLE = {
     # Attached by SAM to every function: used by the Lambda service and the X-Ray SDK, not by our code.
-    **{("*", action): "SAM's managed policy: the Lambda service writes the function's logs with it"
-       for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")},
-    **{("*", action): "SAM's managed policy for Tracing: Active: the X-Ray SDK sends segments (tracing is off locally)"
-       for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                      "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries")},
-    ("ApiFunctionRole", "dynamodb:DeleteItem@CampaignsTable"):
-        "a scheduled campaign whose CreateSchedule failed is removed again (no fault reaches Scheduler locally)",
-    ("ApiFunctionRole", "dynamodb:GetItem@IdempotencyTable"):
-        "Powertools reads an idempotency record only when DynamoDB did not return it with the failed condition",
-    ("FeedbackFunctionRole", "sqs:SendMessage@FeedbackDeadLetterQueue"):
-        "Lambda sends an async invocation that failed its retries to the on-failure destination with the "
-        "function's role; async invocation is not emulated (EventBridge's delivery is called directly)",
+    **{
+        ("*", action): "SAM's managed policy: the Lambda service writes the function's logs with it"
+        for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+    },
+    **{
+        ("*", action): "SAM's managed policy for Tracing: Active: the X-Ray SDK sends segments (tracing is off locally)"
+        for action in (
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+            "xray:GetSamplingRules",
+            "xray:GetSamplingTargets",
+            "xray:GetSamplingStatisticSummaries",
+        )
+    },
+    (
+        "ApiFunctionRole",
+        "dynamodb:DeleteItem@CampaignsTable",
+    ): "a scheduled campaign whose CreateSchedule failed is removed again (no fault reaches Scheduler locally)",
+    (
+        "ApiFunctionRole",
+        "dynamodb:GetItem@IdempotencyTable",
+    ): "Powertools reads an idempotency record only when DynamoDB did not return it with the failed condition",
+    (
+        "FeedbackFunctionRole",
+        "sqs:SendMessage@FeedbackDeadLetterQueue",
+    ): "Lambda sends an async invocation that failed its retries to the on-failure destination with the "
+    "function's role; async invocation is not emulated (EventBridge's delivery is called directly)",
 }
 
 
@@ -51,8 +67,12 @@ def wait_for(predicate, timeout=60.0):
 
 
 def finished(api, campaign_id):
-    return wait_for(lambda: api.request("GET", f"/campaigns/{campaign_id}").json().get("status")
-                    in ("completed", "cancelled", "failed") and api.request("GET", f"/campaigns/{campaign_id}").json())
+    return wait_for(
+        lambda: (
+            api.request("GET", f"/campaigns/{campaign_id}").json().get("status") in ("completed", "cancelled", "failed")
+            and api.request("GET", f"/campaigns/{campaign_id}").json()
+        )
+    )
 
 
 def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
@@ -60,8 +80,10 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     h = Harness(rt, outbox)
     api = ApiGateway(next(f for f in rt.functions.values() if f.logical_id == "ApiFunction"))
     sm = rt.client("secretsmanager")
-    sm.create_secret(Name="bulkmail/ses-keys", SecretString=json.dumps(
-        {"aws_access_key_id": "AKIDOTHERACCOUNT", "aws_secret_access_key": "x"}))
+    sm.create_secret(
+        Name="bulkmail/ses-keys",
+        SecretString=json.dumps({"aws_access_key_id": "AKIDOTHERACCOUNT", "aws_secret_access_key": "x"}),
+    )
     campaign = json.loads((EVENTS / "campaign.json").read_text())
     contacts = json.loads((EVENTS / "contacts.json").read_text())["contacts"]
 
@@ -72,7 +94,7 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert api.request("GET", "/contacts/ada@example.org").status == 200
     assert api.request("DELETE", "/contacts/alan@example.org").status in (200, 204)
     unknown = api.request("POST", "/campaigns", json_body={**campaign, "list": "nobody-here"})
-    assert 400 <= unknown.status < 500, unknown.body   # names the lists there are
+    assert 400 <= unknown.status < 500, unknown.body  # names the lists there are
 
     # The demo campaign, idempotently, with a scripted throttle (the worker's backoff), a rejection
     # (for resend-failed) and SES pausing the account for one recipient (CampaignPaused).
@@ -89,7 +111,9 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
         assert api.request("GET", f"/campaigns/{demo}{route}").status == 200, route
     assert api.request("GET", "/campaigns").status == 200
     # A request that fails inside the idempotent call: Powertools deletes its record.
-    taken = api.request("POST", "/campaigns", json_body={**campaign, "campaign_id": demo}, headers={"Idempotency-Key": "2"})
+    taken = api.request(
+        "POST", "/campaigns", json_body={**campaign, "campaign_id": demo}, headers={"Idempotency-Key": "2"}
+    )
     assert taken.status == 409, taken.body
 
     # A re-send of the failed recipient.
@@ -98,10 +122,23 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert finished(api, r.json()["campaign_id"])["sent_count"] == 1
 
     # Preview and test sends (with the stack's SES, and with another account's keys).
-    assert api.request("POST", "/campaigns/preview", json_body={**campaign, "contact": {"email": "a@example.org", "first_name": "A"}}).status == 200
+    assert (
+        api.request(
+            "POST",
+            "/campaigns/preview",
+            json_body={**campaign, "contact": {"email": "a@example.org", "first_name": "A"}},
+        ).status
+        == 200
+    )
     assert api.request("POST", "/campaigns/test", json_body={**campaign, "to": ["me@example.org"]}).status == 200
-    assert api.request("POST", "/campaigns/test", json_body={
-        **campaign, "to": ["me@example.org"], "aws_secret_name": "bulkmail/ses-keys"}).status == 200
+    assert (
+        api.request(
+            "POST",
+            "/campaigns/test",
+            json_body={**campaign, "to": ["me@example.org"], "aws_secret_name": "bulkmail/ses-keys"},
+        ).status
+        == 200
+    )
 
     # Control: edit, pause, resume (parked batches go back on the queue), cancel; SES pausing sending.
     rt.pause_workers()
@@ -118,8 +155,12 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     time.sleep(1)  # workers meet the paused campaigns and park their batches
     assert api.request("POST", "/campaigns/ctl_cancel/cancel").status == 200
     assert api.request("POST", "/campaigns/ctl_resume/resume").status == 200
-    paused = wait_for(lambda: api.request("GET", "/campaigns/ctl_resume").json().get("status") == "paused"
-                      and api.request("GET", "/campaigns/ctl_resume").json())   # SES paused sending
+    paused = wait_for(
+        lambda: (
+            api.request("GET", "/campaigns/ctl_resume").json().get("status") == "paused"
+            and api.request("GET", "/campaigns/ctl_resume").json()
+        )
+    )  # SES paused sending
     assert paused["status"] == "paused"
     rt.faults = None
     assert api.request("POST", "/campaigns/ctl_resume/resume").status == 200
@@ -129,21 +170,32 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     # A campaign sent with another account's SES keys (the worker reads them from SecretsPrefix; from a
     # cold start: in one process the API's container cached the secret).
     new_container()
-    assert api.request("POST", "/campaigns", json_body={
-        **campaign, "campaign_id": "other_account", "aws_secret_name": "bulkmail/ses-keys"}).status == 202
+    assert (
+        api.request(
+            "POST",
+            "/campaigns",
+            json_body={**campaign, "campaign_id": "other_account", "aws_secret_name": "bulkmail/ses-keys"},
+        ).status
+        == 202
+    )
     finished(api, "other_account")
 
     # A campaign slower than a worker may sleep for: its batch goes back on the queue, delayed to its
     # next slot (the worker's own SendMessage).
     slow = [{"email": f"slow{i}@example.org", "first_name": "Slow", "lists": ["slow"]} for i in range(2)]
     assert api.request("POST", "/contacts", json_body={"contacts": slow}).status == 200
-    assert api.request("POST", "/campaigns", json_body={
-        **campaign, "campaign_id": "slow", "list": "slow", "max_send_rate": 0.5}).status == 202
+    assert (
+        api.request(
+            "POST", "/campaigns", json_body={**campaign, "campaign_id": "slow", "list": "slow", "max_send_rate": 0.5}
+        ).status
+        == 202
+    )
     assert finished(api, "slow")["sent_count"] == 2
 
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
-        return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+        return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
     for name, when in (("sched_fires", soon(2)), ("sched_cancelled", soon(3600))):
         r = api.request("POST", "/campaigns", json_body={**campaign, "campaign_id": name, "send_at": when})
         assert r.status == 202, r.body
@@ -158,8 +210,12 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
         feedback.invoke(ses_event(BOUNCE, demo, a, row_a["message_id"]))
     feedback.invoke(ses_event(COMPLAINT, demo, b, row_b["message_id"]))
     # EventBridge writing an undeliverable feedback event to the dead-letter queue.
-    rt.iam.deliver_as_service("events.amazonaws.com", "sqs:SendMessage", rt.attributes[("FeedbackDeadLetterQueue", "Arn")],
-                              rt.attributes[("FeedbackFunctionBouncesAndComplaints", "Arn")])
+    rt.iam.deliver_as_service(
+        "events.amazonaws.com",
+        "sqs:SendMessage",
+        rt.attributes[("FeedbackDeadLetterQueue", "Arn")],
+        rt.attributes[("FeedbackFunctionBouncesAndComplaints", "Arn")],
+    )
 
     # Unsubscribe, from a cold start (in one process, another function's container cached the key).
     rt.outbox.flush()
@@ -186,8 +242,10 @@ def _short(arn: str, suffix: str) -> str:
 
 def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
     outbox = tmp_path / "outbox"
-    with EmbeddedRuntime(outbox=outbox, parameters={
-            "FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 4}) as rt:
+    with EmbeddedRuntime(
+        outbox=outbox,
+        parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 4},
+    ) as rt:
         exercise(rt, outbox)
         authorizer = rt.iam
         # Executions of other runtimes in this process (daemon threads of earlier tests) are not ours.
@@ -205,7 +263,11 @@ def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
         for arn, role in authorizer.roles.items():
             for grant in authorizer.unused(arn):
                 resource = _short(grant.resource, rt._suffix).split("/")[-1]
-                keys = [(role.logical_id, grant.action), ("*", grant.action), (role.logical_id, f"{grant.action}@{resource}")]
+                keys = [
+                    (role.logical_id, grant.action),
+                    ("*", grant.action),
+                    (role.logical_id, f"{grant.action}@{resource}"),
+                ]
                 if not any(k in UNREACHABLE for k in keys):
                     spare.append((role.logical_id, grant.policy, grant.action, resource))
         assert spare == [], "granted but never used:\n" + "\n".join(map(str, spare))

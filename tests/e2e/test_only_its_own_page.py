@@ -1,13 +1,14 @@
 """`bulkmail serve` answers its own page and local programs only: a page of another origin (a second
 loopback server on another port, in a real chromium) cannot create or change anything through the API
 or the AWS endpoint; foreign Hosts (DNS rebinding) and malformed lengths are refused over plain HTTP."""
+
 import json
 import re
 import socket
 import threading
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -24,8 +25,12 @@ JSON = {"Content-Type": "application/json"}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with serve_process(tmp_path_factory.mktemp("guard")) as served:
-        status, _ = http("POST", f"{served['api']}/contacts", json.dumps({"contacts": [
-            {"email": f"g{i}@example.org", "lists": ["news"]} for i in range(3)]}).encode(), JSON)
+        status, _ = http(
+            "POST",
+            f"{served['api']}/contacts",
+            json.dumps({"contacts": [{"email": f"g{i}@example.org", "lists": ["news"]} for i in range(3)]}).encode(),
+            JSON,
+        )
         assert status == 200
         yield served
 
@@ -33,6 +38,7 @@ def stack(tmp_path_factory):
 @pytest.fixture
 def other_origin():
     """Another site on loopback: a blank page on its own port."""
+
     class Page(BaseHTTPRequestHandler):
         def do_GET(self):
             body = b"<!doctype html><title>elsewhere</title><p>another site</p>"
@@ -82,10 +88,12 @@ ATTEMPTS = """async ([api, aws, campaign, scheduled]) => {
 
 def test_a_page_of_another_origin_cannot_create_or_change_anything(browser, stack, other_origin):  # noqa: F811
     api, aws = stack["api"], stack["aws"]
-    later = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     status, scheduled = http("POST", f"{api}/campaigns", json.dumps({**CAMPAIGN, "send_at": later}).encode(), JSON)
     assert status == 202
-    sqs = boto3.client("sqs", endpoint_url=aws, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    sqs = boto3.client(
+        "sqs", endpoint_url=aws, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
     queues_before = sqs.list_queues().get("QueueUrls", [])
 
     context = browser.new_context()
@@ -127,7 +135,7 @@ def raw(port, request: bytes, timeout=5.0) -> bytes:
                 chunks.append(chunk)
                 if b"\r\n\r\n" in b"".join(chunks):
                     break
-        except socket.timeout:
+        except TimeoutError:
             pass
         return b"".join(chunks)
 
@@ -139,45 +147,71 @@ def test_foreign_hosts_origins_and_body_types_are_refused_over_http(stack):
 
     status, answer = http("GET", f"{api}/campaigns", headers={"Host": f"rebound.example:{api_port}"})
     assert status == 403 and answer["errors"][0]["field"] == "Host"
-    status, answer = http("GET", f"{api}/", headers={"Host": f"rebound.example:{api_port}"})   # the page too
+    status, answer = http("GET", f"{api}/", headers={"Host": f"rebound.example:{api_port}"})  # the page too
     assert status == 403
     status, answer = http("POST", f"{api}/campaigns", body, {**JSON, "Origin": "http://127.0.0.1:1"})
     assert status == 403 and answer["errors"][0]["field"] == "Origin"
     status, answer = http("POST", f"{api}/campaigns", body, {"Content-Type": "text/plain"})
     assert status == 415 and answer["errors"][0]["field"] == "Content-Type"
-    status, answer = http("POST", f"{api}/campaigns/nope/pause")                         # no body, no type
+    status, answer = http("POST", f"{api}/campaigns/nope/pause")  # no body, no type
     assert status == 415
-    status, answer = http("GET", f"{api}/campaigns", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"})
+    status, answer = http(
+        "GET", f"{api}/campaigns", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}
+    )
     assert status == 403 and answer["errors"][0]["field"] == "Sec-Fetch-Site"
     link = urllib.request.Request(f"{api}/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
-    with urllib.request.urlopen(link, timeout=10) as page:                               # a link to the dashboard
+    with urllib.request.urlopen(link, timeout=10) as page:  # a link to the dashboard
         assert page.status == 200
     status, listing = http("GET", f"{api}/campaigns?limit=100")
-    assert all(c["campaign_name"] != CAMPAIGN["campaign_name"] or c["status"] == "scheduled" for c in listing["campaigns"])
+    assert all(
+        c["campaign_name"] != CAMPAIGN["campaign_name"] or c["status"] == "scheduled" for c in listing["campaigns"]
+    )
 
     started = time.monotonic()
-    answer = raw(api_port, b"POST /campaigns HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: -1\r\n\r\n{}" % api_port)
+    answer = raw(
+        api_port,
+        b"POST /campaigns HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        b"Content-Length: -1\r\n\r\n{}" % api_port,
+    )
     assert answer.startswith(b"HTTP/1.1 400") and b"Content-Length" in answer and time.monotonic() - started < 4
-    answer = raw(api_port, b"POST /campaigns HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-                           b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" % api_port)
+    answer = raw(
+        api_port,
+        b"POST /campaigns HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" % api_port,
+    )
     assert answer.startswith(b"HTTP/1.1 411")
 
     # The AWS endpoint: local programs (no Origin) yes; a foreign Host or another site's page no.
-    status, answer = http("POST", f"{aws}/", b"{}", {"Content-Type": "application/x-amz-json-1.1",
-                                                     "X-Amz-Target": "secretsmanager.ListSecrets",
-                                                     "Origin": "http://127.0.0.1:1"})
+    status, answer = http(
+        "POST",
+        f"{aws}/",
+        b"{}",
+        {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "secretsmanager.ListSecrets",
+            "Origin": "http://127.0.0.1:1",
+        },
+    )
     assert status == 403 and answer["errors"][0]["field"] == "Origin"
-    status, answer = http("POST", f"{aws}/", b"{}", {"Content-Type": "application/x-amz-json-1.1",
-                                                     "X-Amz-Target": "secretsmanager.ListSecrets",
-                                                     "Host": f"rebound.example:{aws_port}"})
+    status, answer = http(
+        "POST",
+        f"{aws}/",
+        b"{}",
+        {
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "secretsmanager.ListSecrets",
+            "Host": f"rebound.example:{aws_port}",
+        },
+    )
     assert status == 403 and answer["errors"][0]["field"] == "Host"
-    status, answer = http("OPTIONS", f"{aws}/", headers={"Origin": "http://127.0.0.1:1",
-                                                         "Access-Control-Request-Method": "POST"})
+    status, answer = http(
+        "OPTIONS", f"{aws}/", headers={"Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"}
+    )
     assert status == 403
-    secrets = boto3.client("secretsmanager", endpoint_url=aws, region_name="us-east-1", aws_access_key_id="t",
-                           aws_secret_access_key="t")
-    assert secrets.list_secrets()["SecretList"]                                          # the SDK still works
+    secrets = boto3.client(
+        "secretsmanager", endpoint_url=aws, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    assert secrets.list_secrets()["SecretList"]  # the SDK still works
 
 
 def test_the_dashboard_has_a_favicon(stack):
@@ -187,8 +221,9 @@ def test_the_dashboard_has_a_favicon(stack):
 
 
 def test_the_note_of_an_action_goes_once_the_campaign_moves_on(browser, stack):  # noqa: F811
-    status, started = http("POST", f"{stack['api']}/campaigns",
-                           json.dumps({**CAMPAIGN, "list": "news", "max_send_rate": 1}).encode(), JSON)
+    status, started = http(
+        "POST", f"{stack['api']}/campaigns", json.dumps({**CAMPAIGN, "list": "news", "max_send_rate": 1}).encode(), JSON
+    )
     assert status == 202
     context = browser.new_context(base_url=stack["api"])
     try:
@@ -220,6 +255,6 @@ def test_the_form_names_a_misspelt_list_beside_its_field(browser, stack):  # noq
         page.get_by_role("button", name="Start campaign").click()
         expect(page.locator("#field-list-error")).to_have_text("there is no list 'nwes': the known lists are news")
         expect(page.get_by_label("List (optional)")).to_be_focused()
-        assert page.url.endswith("#/new")                                                # nothing started
+        assert page.url.endswith("#/new")  # nothing started
     finally:
         context.close()

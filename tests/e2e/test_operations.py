@@ -1,6 +1,7 @@
 """Operations on the embedded stack: campaign events really arrive on the bus (through a rule to an
 SQS queue, as a subscriber would get them), metrics are emitted with the right names and values, and
 none of it reaches stdout."""
+
 import json
 
 import pytest
@@ -57,8 +58,9 @@ def start(api, campaign_id, n):
 
 def test_a_completed_campaign_announces_start_and_completion_and_its_metrics_match_the_ledger(observed):
     api, h = observed, observed.harness
-    h.rt.faults = ScriptedFaults(ses={"person1@example.org": ["MessageRejected"],
-                                      "person2@example.org": ["TooManyRequestsException"]})
+    h.rt.faults = ScriptedFaults(
+        ses={"person1@example.org": ["MessageRejected"], "person2@example.org": ["TooManyRequestsException"]}
+    )
     arn = start(api, "ops_done", 6)
     assert api.request("DELETE", "/contacts/person5%40example.org").status in (200, 204)  # deleted after queueing
     h.drain()
@@ -78,10 +80,24 @@ def test_a_completed_campaign_announces_start_and_completion_and_its_metrics_mat
     record = h.campaigns.get("ops_done")
     assert (record["sent_count"], record["failed_count"], record["skipped_count"]) == (4, 1, 1)
     totals = h.rt.metrics.totals(NAMESPACE)
-    assert {k: totals.get(k) for k in ("EmailsSent", "EmailsFailed", "EmailsSkipped", "EmailsFailed.Rejected",
-                                       "EmailsSkipped.ContactDeleted", "EmailsThrottled")} == {
-        "EmailsSent": 4, "EmailsFailed": 1, "EmailsSkipped": 1, "EmailsFailed.Rejected": 1,
-        "EmailsSkipped.ContactDeleted": 1, "EmailsThrottled": 1}
+    assert {
+        k: totals.get(k)
+        for k in (
+            "EmailsSent",
+            "EmailsFailed",
+            "EmailsSkipped",
+            "EmailsFailed.Rejected",
+            "EmailsSkipped.ContactDeleted",
+            "EmailsThrottled",
+        )
+    } == {
+        "EmailsSent": 4,
+        "EmailsFailed": 1,
+        "EmailsSkipped": 1,
+        "EmailsFailed.Rejected": 1,
+        "EmailsSkipped.ContactDeleted": 1,
+        "EmailsThrottled": 1,
+    }
     assert "RecipientsBacklog" in totals  # the workflow's steps report theirs
     assert h.rt.metrics.samples("SendLatency") == 4 and totals["SendLatency"] > 0
     assert not any(name.startswith("EmailsFailed.") and name != "EmailsFailed.Rejected" for name in totals)
@@ -154,7 +170,7 @@ def test_metrics_stay_off_stdout_and_go_to_the_function_log(harness, capsys):
     c = h.add_campaign(total=250)
     emails = [f"person{i}@example.org" for i in range(250)]
     for start_at in range(0, 250, 50):  # 5 messages: more than 100 latency values in one invocation
-        h.enqueue(c["campaign_id"], f"p{start_at}", emails[start_at:start_at + 50])
+        h.enqueue(c["campaign_id"], f"p{start_at}", emails[start_at : start_at + 50])
     h.drain()
     assert '"_aws"' not in capsys.readouterr().out
     documents = [json.loads(line) for line in h.rt.log_file.read_text().splitlines() if line.startswith('{"_aws"')]

@@ -1,4 +1,5 @@
 """The whole pipeline: the real ASL on moto's interpreter, real handlers, the emulated event source."""
+
 import email
 import email.policy
 import json
@@ -15,12 +16,17 @@ def run(live, campaign, timeout=120):
 
 
 def test_campaign_runs_end_to_end_through_the_state_machine(live):
-    live.add_contacts(people(260) + [{"email": "unsub@example.org", "status": "unsubscribed"}])
+    live.add_contacts([*people(260), {"email": "unsub@example.org", "status": "unsubscribed"}])
     arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_1"})
     assert execution["status"] == "SUCCEEDED", execution
     path = live.rt.state_path(arn)
-    assert path[:5] == ["IsContinuation", "ValidateCampaign", "PersistCampaign", "PublishCampaignStarted",
-                        "AdvanceCampaign"]
+    assert path[:5] == [
+        "IsContinuation",
+        "ValidateCampaign",
+        "PersistCampaign",
+        "PublishCampaignStarted",
+        "AdvanceCampaign",
+    ]
     assert path[-4:] == ["MarkCompleted", "ReadCompletedCounts", "PublishCampaignCompleted", "CampaignCompleted"]
     rec = live.campaigns.get("e2e_1")
     assert rec["status"] == "completed" and rec["completed_at"]
@@ -43,9 +49,11 @@ def test_campaign_runs_end_to_end_through_the_state_machine(live):
 def test_fan_out_is_back_pressured_in_pages(tmp_path):
     from bulkmail_local.runtime import EmbeddedRuntime
     from tests.conftest import Harness
+
     # Small pages and no backlog allowance: the bound is one page, so the loop waits for the workers.
-    with EmbeddedRuntime(outbox=tmp_path / "o", parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10,
-                                                             "BacklogSeconds": 0}) as rt:
+    with EmbeddedRuntime(
+        outbox=tmp_path / "o", parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0}
+    ) as rt:
         h = Harness(rt, tmp_path / "o")
         h.add_contacts(people(180))
         arn, execution = run(h, {**SEED_CAMPAIGN, "campaign_id": "e2e_bp"})
@@ -69,7 +77,7 @@ def test_invalid_campaign_fails_validation_and_persists_nothing(live):
 
 
 def test_empty_audience_completes_at_once(live):
-    arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_empty", "list": "nobody"})
+    _arn, execution = run(live, {**SEED_CAMPAIGN, "campaign_id": "e2e_empty", "list": "nobody"})
     assert execution["status"] == "SUCCEEDED"
     rec = live.campaigns.get("e2e_empty")
     assert (rec["status"], rec["total_contacts"], rec["sent_count"]) == ("completed", 0, 0)
@@ -83,8 +91,22 @@ def test_list_targets_only_its_members(live):
 
 
 def test_demo_command_prints_the_final_record_as_json(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bulkmail_local.cli", "demo", "--contacts", "300", "--json",
-                          "--outbox", str(tmp_path / "outbox")], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulkmail_local.cli",
+            "demo",
+            "--contacts",
+            "300",
+            "--json",
+            "--outbox",
+            str(tmp_path / "outbox"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     record = json.loads(out.stdout.strip().splitlines()[-1])
     assert record["status"] == "completed"
@@ -98,6 +120,7 @@ def test_demo_command_prints_the_final_record_as_json(tmp_path):
 
 def test_sample_demo_accounts_for_every_contact(tmp_path):
     from bulkmail_local.demo import run_demo
+
     result = run_demo(outbox=tmp_path / "outbox")
     c = result.campaign
     assert c["status"] == "completed"
@@ -110,9 +133,12 @@ def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
     """The 10M-contact plan, scaled down: a few steps per execution instead of 2,000, pages of 50."""
     from bulkmail_local.runtime import EmbeddedRuntime
     from tests.conftest import Harness
+
     steps = 4
-    with EmbeddedRuntime(outbox=tmp_path / "o", parameters={
-            "FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": steps}) as rt:
+    with EmbeddedRuntime(
+        outbox=tmp_path / "o",
+        parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": steps},
+    ) as rt:
         h = Harness(rt, tmp_path / "o")
         h.add_contacts(people(220))
         first, execution = run(h, {**SEED_CAMPAIGN, "campaign_id": "e2e_long"})
@@ -132,7 +158,12 @@ def test_a_long_campaign_continues_in_new_executions_and_sends_once(tmp_path):
 
         last_path = rt.state_path(chain[-1])
         assert last_path[0] == "IsContinuation" and "ValidateCampaign" not in last_path
-        assert last_path[-4:] == ["MarkCompleted", "ReadCompletedCounts", "PublishCampaignCompleted", "CampaignCompleted"]
+        assert last_path[-4:] == [
+            "MarkCompleted",
+            "ReadCompletedCounts",
+            "PublishCampaignCompleted",
+            "CampaignCompleted",
+        ]
         assert len(chain) >= 3
         # Announced once: a continuation neither persists nor announces the campaign again.
         assert [rt.state_path(arn).count("PublishCampaignStarted") for arn in chain] == [1] + [0] * (len(chain) - 1)
@@ -149,8 +180,11 @@ def test_a_campaign_named_like_another_ones_continuation_does_not_capture_it(tmp
     """Issue 12, finding 6: `x-continued-1`, created first, must not be taken for x's continuation."""
     from bulkmail_local.runtime import EmbeddedRuntime
     from tests.conftest import Harness
-    with EmbeddedRuntime(outbox=tmp_path / "o", parameters={
-            "FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 3}) as rt:
+
+    with EmbeddedRuntime(
+        outbox=tmp_path / "o",
+        parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 3},
+    ) as rt:
         h = Harness(rt, tmp_path / "o")
         h.add_contacts(people(120))
         # Started as the API starts them: the execution is named after the campaign.

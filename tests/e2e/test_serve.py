@@ -1,4 +1,5 @@
 """`bulkmail serve` as a user runs it: a real process, real HTTP on loopback, the AWS endpoint, the CLI."""
+
 import contextlib
 import json
 import os
@@ -35,9 +36,13 @@ def http(method, url, body=None, headers=None, timeout=10):
 def serve_process(workdir):
     """A real `bulkmail serve` on free ports in `workdir`, up and answering; killed on the way out."""
     api_port, aws_port = free_port(), free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--api-port", str(api_port), "--aws-port", str(aws_port),
-                             "--outbox", str(workdir / "outbox")], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--api-port", str(api_port), "--aws-port", str(aws_port), "--outbox", str(workdir / "outbox")],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     api = f"http://127.0.0.1:{api_port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -67,24 +72,41 @@ def served(tmp_path):
 
 
 def cli(served, *args, timeout=120):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=served["env"],
-                          cwd=served["dir"])
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=served["env"], cwd=served["dir"]
+    )
 
 
 def test_serve_runs_a_campaign_over_http_and_stops_cleanly_on_ctrl_c(served):
     api, workdir = served["api"], served["dir"]
     csv_file = workdir / "contacts.csv"
-    csv_file.write_text("email,first_name,last_name,company,lists\n"
-                        + "".join(f"p{i}@example.org,P{i},L{i},Acme,news\n" for i in range(12))
-                        + "broken-address,X,Y,,news\n")
+    csv_file.write_text(
+        "email,first_name,last_name,company,lists\n"
+        + "".join(f"p{i}@example.org,P{i},L{i},Acme,news\n" for i in range(12))
+        + "broken-address,X,Y,,news\n"
+    )
     imported = cli(served, "contacts", "import", str(csv_file), "--json")
     assert imported.returncode == 0, imported.stderr
     assert json.loads(imported.stdout)["imported"] == 12
     assert json.loads(imported.stdout)["rejected"][0]["line"] == 14
 
     (workdir / "body.txt").write_text("Dear {{first_name}}, the news.")
-    sent = cli(served, "campaigns", "send", "--name", "News", "--subject", "Hi {{first_name}}",
-               "--body-file", str(workdir / "body.txt"), "--list", "news", "--from", "news@example.com", "--json")
+    sent = cli(
+        served,
+        "campaigns",
+        "send",
+        "--name",
+        "News",
+        "--subject",
+        "Hi {{first_name}}",
+        "--body-file",
+        str(workdir / "body.txt"),
+        "--list",
+        "news",
+        "--from",
+        "news@example.com",
+        "--json",
+    )
     assert sent.returncode == 0, sent.stderr
     campaign_id = json.loads(sent.stdout)["campaign_id"]
 
@@ -102,15 +124,28 @@ def test_serve_runs_a_campaign_over_http_and_stops_cleanly_on_ctrl_c(served):
     for state in ("ValidateCampaign", "PersistCampaign", "AdvanceCampaign", "MarkCompleted"):
         assert state in traced.stdout
 
-    ddb = boto3.client("dynamodb", endpoint_url=served["aws"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=served["aws"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     tables = ddb.list_tables()["TableNames"]
     assert any("CampaignsTable" in t for t in tables) and any("ContactsTable" in t for t in tables)
     if shutil.which("aws"):
-        out = subprocess.run(["aws", "--endpoint-url", served["aws"], "dynamodb", "list-tables"], capture_output=True,
-                             text=True, timeout=60, env={**served["env"], "AWS_ACCESS_KEY_ID": "testing",
-                                                         "AWS_SECRET_ACCESS_KEY": "testing",
-                                                         "AWS_DEFAULT_REGION": "us-east-1"})
+        out = subprocess.run(
+            ["aws", "--endpoint-url", served["aws"], "dynamodb", "list-tables"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **served["env"],
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            },
+        )
         assert out.returncode == 0, out.stderr
         assert sorted(json.loads(out.stdout)["TableNames"]) == sorted(tables)
 
@@ -122,26 +157,53 @@ def test_serve_runs_a_campaign_over_http_and_stops_cleanly_on_ctrl_c(served):
 
 def test_cli_and_http_errors_against_serve(served):
     api = served["api"]
-    status, _ = http("POST", f"{api}/contacts", json.dumps({"contacts": [{"email": "a@example.org"}]}).encode(),
-                     {"Content-Type": "application/json"})
+    status, _ = http(
+        "POST",
+        f"{api}/contacts",
+        json.dumps({"contacts": [{"email": "a@example.org"}]}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 200
     (served["dir"] / "body.txt").write_text("Hello")
     missing = cli(served, "campaigns", "pause", "no_such_campaign")
     assert missing.returncode == 1 and "HTTP 404" in missing.stderr
-    bad = cli(served, "campaigns", "send", "--name", "X", "--subject", "Hi {{frist_name}}", "--from", "a@example.com",
-              "--body-file", str(served["dir"] / "body.txt"))
+    bad = cli(
+        served,
+        "campaigns",
+        "send",
+        "--name",
+        "X",
+        "--subject",
+        "Hi {{frist_name}}",
+        "--from",
+        "a@example.com",
+        "--body-file",
+        str(served["dir"] / "body.txt"),
+    )
     assert bad.returncode == 1 and "unknown placeholder" in bad.stderr
     status, listing = http("GET", f"{api}/campaigns")
     assert listing["campaigns"] == []
-    good = cli(served, "campaigns", "send", "--name", "X", "--subject", "Hi", "--body-file", str(served["dir"] / "body.txt"),
-               "--from", "a@example.com", "--json")
+    good = cli(
+        served,
+        "campaigns",
+        "send",
+        "--name",
+        "X",
+        "--subject",
+        "Hi",
+        "--body-file",
+        str(served["dir"] / "body.txt"),
+        "--from",
+        "a@example.com",
+        "--json",
+    )
     campaign_id = json.loads(good.stdout)["campaign_id"]
     assert cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "60").returncode == 0
     late = cli(served, "campaigns", "cancel", campaign_id)
     assert late.returncode == 1 and "HTTP 409" in late.stderr and "completed" in late.stderr
     status, _ = http("GET", f"{api}/no/such/route")
     assert status == 404
-    status, body = http("POST", f"{api}/campaigns", b"x" * (11 * 1024 * 1024), {"Content-Type": "application/json"})
+    status, _body = http("POST", f"{api}/campaigns", b"x" * (11 * 1024 * 1024), {"Content-Type": "application/json"})
     assert status == 413
 
 
@@ -152,15 +214,30 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_serve(served):
     import urllib.parse
 
     api, workdir = served["api"], served["dir"]
-    status, _ = http("POST", f"{api}/contacts", json.dumps({"contacts": [
-        {"email": f"u{i}@example.org", "first_name": f"U{i}"} for i in range(3)]}).encode(),
-        {"Content-Type": "application/json"})
+    status, _ = http(
+        "POST",
+        f"{api}/contacts",
+        json.dumps({"contacts": [{"email": f"u{i}@example.org", "first_name": f"U{i}"} for i in range(3)]}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 200
 
     def send_and_wait():
         (workdir / "body.txt").write_text("Hello {{first_name}}")
-        sent = cli(served, "campaigns", "send", "--name", "N", "--subject", "Hi", "--body-file", str(workdir / "body.txt"),
-                   "--from", "n@example.com", "--json")
+        sent = cli(
+            served,
+            "campaigns",
+            "send",
+            "--name",
+            "N",
+            "--subject",
+            "Hi",
+            "--body-file",
+            str(workdir / "body.txt"),
+            "--from",
+            "n@example.com",
+            "--json",
+        )
         assert sent.returncode == 0, sent.stderr
         campaign_id = json.loads(sent.stdout)["campaign_id"]
         watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
@@ -175,11 +252,15 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_serve(served):
     assert url.startswith(api + "/unsubscribe/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
-    with urllib.request.urlopen(url, timeout=10) as page:          # a mail scanner's GET changes nothing
+    with urllib.request.urlopen(url, timeout=10) as page:  # a mail scanner's GET changes nothing
         assert page.status == 200 and b"<form" in page.read()
     assert http("GET", f"{api}/contacts/u1%40example.org")[1]["status"] == "subscribed"
-    one_click = urllib.request.Request(url, data=urllib.parse.urlencode({"List-Unsubscribe": "One-Click"}).encode(),
-                                       method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    one_click = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode({"List-Unsubscribe": "One-Click"}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(one_click, timeout=10) as answer:
         assert answer.status == 200
     assert http("GET", f"{api}/contacts/u1%40example.org")[1]["status"] == "unsubscribed"
@@ -191,5 +272,5 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_serve(served):
         assert 400 <= exc.code < 500
 
     second, record = send_and_wait()
-    assert record["sent_count"] == 2                                 # u1 is no longer in the audience
+    assert record["sent_count"] == 2  # u1 is no longer in the audience
     assert not list((workdir / "outbox" / second).glob("u1@example.org.*.eml"))

@@ -1,5 +1,6 @@
 """What a first real deployment needs that the embedded runtime cannot show: held on the template
 and the layer's requirements."""
+
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -33,15 +34,21 @@ def test_feedback_function_failures_have_an_on_failure_destination_watched_by_an
     destination = config["DestinationConfig"]["OnFailure"]
     assert destination["Type"] == "SQS"
     queue = destination["Destination"]["Fn::GetAtt"][0]
-    alarmed = {r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for r in RESOURCES.values()
-               if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == "AWS/SQS"}
+    alarmed = {
+        r["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("Namespace") == "AWS/SQS"
+    }
     assert queue in alarmed
 
 
 def test_failed_scheduled_starts_have_a_dead_letter_queue_the_scheduler_role_may_write_and_a_consumer():
     statements = RESOURCES["CampaignSchedulerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    assert {"Effect": "Allow", "Action": "sqs:SendMessage",
-            "Resource": {"Fn::GetAtt": ["ScheduleFailureQueue", "Arn"]}} in statements
+    assert {
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": {"Fn::GetAtt": ["ScheduleFailureQueue", "Arn"]},
+    } in statements
     api_env = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert api_env["SCHEDULE_DEAD_LETTER_ARN"] == {"Fn::GetAtt": ["ScheduleFailureQueue", "Arn"]}
     events = RESOURCES["ScheduleFailedFunction"]["Properties"]["Events"].values()

@@ -1,4 +1,5 @@
 """docs/openapi.json is what the resolver generates, and it matches the template's API events."""
+
 import json
 from pathlib import Path
 

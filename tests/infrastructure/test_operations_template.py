@@ -1,4 +1,5 @@
 """template.yaml's operations part: alarms, their notifications, the dashboard, the campaign event bus."""
+
 import json
 import re
 from pathlib import Path
@@ -25,20 +26,48 @@ def alarm(name):
     return RESOURCES[name]["Properties"]
 
 
-@pytest.mark.parametrize("name, namespace, metric, dimensions, threshold, operator", [
-    ("SendDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-     [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SendDeadLetterQueue", "QueueName"]}}], 0, "GreaterThanThreshold"),
-    ("FeedbackDeadLetterQueueAlarm", "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-     [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FeedbackDeadLetterQueue", "QueueName"]}}], 0, "GreaterThanThreshold"),
-    ("WorkerErrorsAlarm", "AWS/Lambda", "Errors",
-     [{"Name": "FunctionName", "Value": {"Ref": "SendEmailsFunction"}}], 0, "GreaterThanThreshold"),
-    ("SesComplaintRateAlarm", "AWS/SES", "Reputation.ComplaintRate", None, 0.001, "GreaterThanThreshold"),  # 0.1 %
-    ("SesBounceRateAlarm", "AWS/SES", "Reputation.BounceRate", None, 0.04, "GreaterThanThreshold"),         # 4 %
-    ("FailedExecutionsAlarm", "AWS/States", "ExecutionsFailed",
-     [{"Name": "StateMachineArn", "Value": {"Ref": "CampaignStateMachine"}}], 0, "GreaterThanThreshold"),
-])
-def test_each_alarm_watches_its_metric_at_its_threshold_and_notifies(name, namespace, metric, dimensions, threshold,
-                                                                      operator):
+@pytest.mark.parametrize(
+    "name, namespace, metric, dimensions, threshold, operator",
+    [
+        (
+            "SendDeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["SendDeadLetterQueue", "QueueName"]}}],
+            0,
+            "GreaterThanThreshold",
+        ),
+        (
+            "FeedbackDeadLetterQueueAlarm",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FeedbackDeadLetterQueue", "QueueName"]}}],
+            0,
+            "GreaterThanThreshold",
+        ),
+        (
+            "WorkerErrorsAlarm",
+            "AWS/Lambda",
+            "Errors",
+            [{"Name": "FunctionName", "Value": {"Ref": "SendEmailsFunction"}}],
+            0,
+            "GreaterThanThreshold",
+        ),
+        ("SesComplaintRateAlarm", "AWS/SES", "Reputation.ComplaintRate", None, 0.001, "GreaterThanThreshold"),  # 0.1 %
+        ("SesBounceRateAlarm", "AWS/SES", "Reputation.BounceRate", None, 0.04, "GreaterThanThreshold"),  # 4 %
+        (
+            "FailedExecutionsAlarm",
+            "AWS/States",
+            "ExecutionsFailed",
+            [{"Name": "StateMachineArn", "Value": {"Ref": "CampaignStateMachine"}}],
+            0,
+            "GreaterThanThreshold",
+        ),
+    ],
+)
+def test_each_alarm_watches_its_metric_at_its_threshold_and_notifies(
+    name, namespace, metric, dimensions, threshold, operator
+):
     props = alarm(name)
     assert (props["Namespace"], props["MetricName"], props.get("Dimensions")) == (namespace, metric, dimensions)
     assert (props["Threshold"], props["ComparisonOperator"]) == (threshold, operator)
@@ -77,8 +106,11 @@ def test_metrics_share_one_namespace_and_the_template_reads_only_names_the_code_
     assert GLOBAL_ENV["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     read = set(re.findall(r'"\$\{MetricsNamespace\}", "([^"]+)"', body))
-    read |= {m["MetricStat"]["Metric"]["MetricName"] for m in alarm("CampaignFailureRateAlarm")["Metrics"]
-             if "MetricStat" in m}
+    read |= {
+        m["MetricStat"]["Metric"]["MetricName"]
+        for m in alarm("CampaignFailureRateAlarm")["Metrics"]
+        if "MetricStat" in m
+    }
     assert {"EmailsSent", "EmailsFailed", "SendLatency", "EmailsThrottled"} <= read
     assert read <= METRIC_NAMES, read - METRIC_NAMES
     dimensions = re.findall(r'"\$\{MetricsNamespace\}", "[^"]+", ([^\]{]+?),? *[\]{]', body)
@@ -103,27 +135,47 @@ def test_the_dashboard_is_json_once_substituted_and_names_no_region_or_resource(
 def test_only_the_workflow_api_worker_and_schedule_failures_may_put_events_and_only_on_the_campaign_bus():
     bus = RESOURCES["CampaignEventBus"]
     assert bus["Type"] == "AWS::Events::EventBus"
-    functions = {k: merged_function(TEMPLATE, v["Properties"]) for k, v in RESOURCES.items()
-                 if v["Type"] == "AWS::Serverless::Function"}
-    publishers = {k for k, p in functions.items() for policy in p.get("Policies", [])
-                  if isinstance(policy, dict) and "EventBridgePutEventsPolicy" in policy}
-    assert publishers == {"ApiFunction", "SendEmailsFunction", "ScheduleFailedFunction"}  # CampaignFailed of a scheduled start
+    functions = {
+        k: merged_function(TEMPLATE, v["Properties"])
+        for k, v in RESOURCES.items()
+        if v["Type"] == "AWS::Serverless::Function"
+    }
+    publishers = {
+        k
+        for k, p in functions.items()
+        for policy in p.get("Policies", [])
+        if isinstance(policy, dict) and "EventBridgePutEventsPolicy" in policy
+    }
+    assert publishers == {
+        "ApiFunction",
+        "SendEmailsFunction",
+        "ScheduleFailedFunction",
+    }  # CampaignFailed of a scheduled start
     for name in publishers:
-        assert {"EventBridgePutEventsPolicy": {"EventBusName": {"Fn::GetAtt": ["CampaignEventBus", "Name"]}}} \
-            in functions[name]["Policies"]
+        assert {
+            "EventBridgePutEventsPolicy": {"EventBusName": {"Fn::GetAtt": ["CampaignEventBus", "Name"]}}
+        } in functions[name]["Policies"]
     assert GLOBAL_ENV["EVENT_BUS_NAME"] == {"Fn::GetAtt": ["CampaignEventBus", "Name"]}
     machine = RESOURCES["CampaignStateMachine"]["Properties"]
     statements = [s for p in machine["Policies"] if "Statement" in p for s in p["Statement"]]
-    assert {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Fn::GetAtt": ["CampaignEventBus", "Arn"]}} \
-        in statements
+    assert {
+        "Effect": "Allow",
+        "Action": "events:PutEvents",
+        "Resource": {"Fn::GetAtt": ["CampaignEventBus", "Arn"]},
+    } in statements
     assert machine["DefinitionSubstitutions"]["CampaignEventBusArn"] == {"Fn::GetAtt": ["CampaignEventBus", "Arn"]}
     text = (ROOT / "template.yaml").read_text()
     assert "PutMetricData" not in text  # EMF goes through the logs
 
 
-@pytest.mark.parametrize("after, publish, then", [("PersistCampaign", "PublishCampaignStarted", "AdvanceCampaign"),
-                                                  ("MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"),
-                                                  ("MarkFailed", "PublishCampaignFailed", "CampaignFailed")])
+@pytest.mark.parametrize(
+    "after, publish, then",
+    [
+        ("PersistCampaign", "PublishCampaignStarted", "AdvanceCampaign"),
+        ("MarkCompleted", "PublishCampaignCompleted", "CampaignCompleted"),
+        ("MarkFailed", "PublishCampaignFailed", "CampaignFailed"),
+    ],
+)
 def test_the_workflow_publishes_after_its_state_changes_and_a_refusal_changes_nothing(after, publish, then):
     if after != "PersistCampaign":  # the final counters are read (by projection) between the two
         read = ASL[after]["Next"]

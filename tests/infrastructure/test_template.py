@@ -1,4 +1,5 @@
 """template.yaml and the ASL, held to the project's template hygiene rules."""
+
 import json
 import re
 from pathlib import Path
@@ -12,8 +13,11 @@ from bulkmail_local.runtime.template import load_template, merged_function
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
-FUNCTIONS = {k: merged_function(TEMPLATE, v["Properties"]) for k, v in RESOURCES.items()
-             if v["Type"] == "AWS::Serverless::Function"}
+FUNCTIONS = {
+    k: merged_function(TEMPLATE, v["Properties"])
+    for k, v in RESOURCES.items()
+    if v["Type"] == "AWS::Serverless::Function"
+}
 ASL_PATH = ROOT / "statemachine" / "campaign.asl.json"
 
 
@@ -47,7 +51,9 @@ def test_arns_built_in_the_template_use_the_partition():
 
 def test_every_queue_has_a_dead_letter_queue_and_visibility_covers_six_worker_timeouts():
     queues = {k: v["Properties"] for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
-    dlq_targets = {p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for p in queues.values() if "RedrivePolicy" in p}
+    dlq_targets = {
+        p["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for p in queues.values() if "RedrivePolicy" in p
+    }
     for props in FUNCTIONS.values():  # dead-letter queues of event sources (EventBridge rules)
         for event in props.get("Events", {}).values():
             arn = event["Properties"].get("DeadLetterConfig", {}).get("Arn")
@@ -56,7 +62,7 @@ def test_every_queue_has_a_dead_letter_queue_and_visibility_covers_six_worker_ti
     for name, props in queues.items():
         assert name in dlq_targets or "RedrivePolicy" in props, f"{name} has no DLQ"
         assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), f"{name} is not encrypted"
-    for fn, props in FUNCTIONS.items():
+    for _fn, props in FUNCTIONS.items():
         for event in props.get("Events", {}).values():
             if event["Type"] == "SQS":
                 queue = queues[event["Properties"]["Queue"]["Fn::GetAtt"][0]]
@@ -107,8 +113,18 @@ def test_every_task_retries_service_errors_and_is_caught():
         assert all(r.get("BackoffRate", 1) >= 2 for r in state["Retry"]), name
 
 
-@pytest.mark.parametrize("state", ["ValidateCampaign", "PersistCampaign", "AdvanceCampaign", "WaitForProgress",
-                                   "ContinueAsNewExecution", "MarkCompleted", "MarkFailed"])
+@pytest.mark.parametrize(
+    "state",
+    [
+        "ValidateCampaign",
+        "PersistCampaign",
+        "AdvanceCampaign",
+        "WaitForProgress",
+        "ContinueAsNewExecution",
+        "MarkCompleted",
+        "MarkFailed",
+    ],
+)
 def test_states_are_named_for_what_they_do(state):
     assert state in json.loads(ASL_PATH.read_text())["States"]
 
@@ -118,13 +134,17 @@ def test_unsubscribe_links_point_at_the_public_api_whose_routes_are_the_unsubscr
     assert "Auth" not in api, "the links in the mail must work without credentials"
     base_url = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]["UNSUBSCRIBE_BASE_URL"]["Fn::Sub"]
     assert base_url == "https://${PublicApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/" + api["StageName"]
-    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in FUNCTIONS["UnsubscribeFunction"]["Events"].values()}
+    routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in FUNCTIONS["UnsubscribeFunction"]["Events"].values()
+    }
     assert routes == {("get", "/unsubscribe/{token}"), ("post", "/unsubscribe/{token}")}
     for fn in ("SendEmailsFunction", "UnsubscribeFunction"):
         variables = FUNCTIONS[fn]["Environment"]["Variables"]
         assert variables["UNSUBSCRIBE_KEY_SECRET"] == {"Ref": "UnsubscribeSigningKey"}
-        assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSigningKey"}}} \
-            in FUNCTIONS[fn]["Policies"]
+        assert {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "UnsubscribeSigningKey"}}} in FUNCTIONS[
+            fn
+        ]["Policies"]
 
 
 def test_bounces_and_complaints_reach_the_feedback_function():
@@ -168,12 +188,19 @@ def test_no_workflow_step_fails_a_campaign_for_a_retryable_dynamodb_fault():
     ASL's own DynamoDB tasks meet TransactionConflict and 500s; each state's Retry covers them."""
     import json as _json
     from pathlib import Path as _Path
-    states = _json.loads((_Path(__file__).resolve().parents[2] / "statemachine" / "campaign.asl.json").read_text())["States"]
+
+    states = _json.loads((_Path(__file__).resolve().parents[2] / "statemachine" / "campaign.asl.json").read_text())[
+        "States"
+    ]
     for name, state in states.items():
         resource = state.get("Resource", "")
         retried = {e for rule in state.get("Retry", []) for e in rule["ErrorEquals"]}
         if resource.endswith("lambda:invoke") and name != "ValidateCampaign":
             assert "DatabaseBusy" in retried, name
         if ":dynamodb:" in resource:
-            assert {"DynamoDB.TransactionConflictException", "DynamoDB.InternalServerError",
-                    "DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException"} <= retried, name
+            assert {
+                "DynamoDB.TransactionConflictException",
+                "DynamoDB.InternalServerError",
+                "DynamoDB.ProvisionedThroughputExceededException",
+                "DynamoDB.ThrottlingException",
+            } <= retried, name

@@ -1,9 +1,9 @@
 """The embedded runtime refuses what AWS refuses for size, with AWS's error (runtime/limits.py, and
 moto where it already does). Each limit is tested just over it and, where moto and AWS count
 differently, just under it by AWS's count."""
+
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 
@@ -29,8 +29,9 @@ PASS_THROUGH = json.dumps({"StartAt": "Carry", "States": {"Carry": {"Type": "Pas
 @pytest.fixture
 def pass_machine(harness):
     sfn = harness.rt.client("stepfunctions")
-    return sfn, sfn.create_state_machine(name=f"pass-{uuid.uuid4().hex[:8]}", definition=PASS_THROUGH,
-                                         roleArn=harness.rt.role_of("CampaignStateMachine"))["stateMachineArn"]
+    return sfn, sfn.create_state_machine(
+        name=f"pass-{uuid.uuid4().hex[:8]}", definition=PASS_THROUGH, roleArn=harness.rt.role_of("CampaignStateMachine")
+    )["stateMachineArn"]
 
 
 def test_start_execution_input_is_counted_in_utf8_bytes(pass_machine):
@@ -52,10 +53,15 @@ def test_state_output_is_counted_as_aws_counts_it(harness, pass_machine):
     fits = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"body": E_ACUTE * 75_000}, ensure_ascii=False))
     assert harness.rt.wait_for_execution(fits["executionArn"], timeout=30)["status"] == "SUCCEEDED"
 
-    crafted = {"StartAt": "Grow", "States": {"Grow": {"Type": "Pass", "End": True, "Parameters": {
-        "a.$": "$.body", "b.$": "$.body"}}}}
-    grow = sfn.create_state_machine(name=f"grow-{uuid.uuid4().hex[:8]}", definition=json.dumps(crafted),
-                                    roleArn=harness.rt.role_of("CampaignStateMachine"))["stateMachineArn"]
+    crafted = {
+        "StartAt": "Grow",
+        "States": {"Grow": {"Type": "Pass", "End": True, "Parameters": {"a.$": "$.body", "b.$": "$.body"}}},
+    }
+    grow = sfn.create_state_machine(
+        name=f"grow-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(crafted),
+        roleArn=harness.rt.role_of("CampaignStateMachine"),
+    )["stateMachineArn"]
     over = sfn.start_execution(stateMachineArn=grow, input=json.dumps({"body": E_ACUTE * 75_000}, ensure_ascii=False))
     result = harness.rt.wait_for_execution(over["executionArn"], timeout=30)
     assert result["status"] == "FAILED" and result["error"] == "States.DataLimitExceeded"
@@ -69,8 +75,9 @@ def test_sqs_message_size_is_counted_in_bytes_with_its_attributes(harness):
     assert f"shorter than {SQS_MESSAGE_BYTES} bytes" in message
     body = "x" * (SQS_MESSAGE_BYTES - 10)
     attributes = {"trace": {"DataType": "String", "StringValue": "y" * 20}}
-    _refused(lambda: sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes),
-             "InvalidParameterValue")
+    _refused(
+        lambda: sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes), "InvalidParameterValue"
+    )
     assert sqs.send_message(QueueUrl=url, MessageBody="x" * SQS_MESSAGE_BYTES)["MessageId"]
 
 
@@ -84,14 +91,18 @@ def test_sqs_batch_size_is_counted_in_bytes(harness):
 
 # --- SES ----------------------------------------------------------------------------------------
 def _raw(body: bytes) -> bytes:
-    return (b"From: noreply@example.com\r\nTo: someone@example.org\r\nSubject: limits\r\n"
-            b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + body + b"\r\n")
+    return (
+        b"From: noreply@example.com\r\nTo: someone@example.org\r\nSubject: limits\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" + body + b"\r\n"
+    )
 
 
 def _send_raw(harness, raw: bytes):
-    return harness.rt.client("sesv2").send_email(FromEmailAddress="noreply@example.com",
-                                                 Destination={"ToAddresses": ["someone@example.org"]},
-                                                 Content={"Raw": {"Data": raw}})
+    return harness.rt.client("sesv2").send_email(
+        FromEmailAddress="noreply@example.com",
+        Destination={"ToAddresses": ["someone@example.org"]},
+        Content={"Raw": {"Data": raw}},
+    )
 
 
 def test_ses_refuses_a_line_over_1000_characters(harness):
@@ -111,12 +122,17 @@ def test_dynamodb_item_over_400_kb_is_refused(harness):
     table = harness.rt.table("CampaignsTable")
     with pytest.raises(ClientError) as caught:
         table.put_item(Item={"campaign_id": "big", "body": "z" * 410_000})
-    assert caught.value.response["Error"] == {"Code": "ValidationException",
-                                              "Message": "Item size has exceeded the maximum allowed size"}
+    assert caught.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "Item size has exceeded the maximum allowed size",
+    }
     table.put_item(Item={"campaign_id": "big", "body": "z" * 300_000})
     with pytest.raises(ClientError) as caught:
-        table.update_item(Key={"campaign_id": "big"}, UpdateExpression="SET more = :m",
-                          ExpressionAttributeValues={":m": "z" * 110_000})
+        table.update_item(
+            Key={"campaign_id": "big"},
+            UpdateExpression="SET more = :m",
+            ExpressionAttributeValues={":m": "z" * 110_000},
+        )
     assert caught.value.response["Error"]["Code"] == "ValidationException"
 
 
@@ -126,10 +142,12 @@ def test_transaction_of_more_than_100_items_or_two_operations_on_one_item_is_ref
     def put(key: str):
         return {"Put": {"TableName": table, "Item": {"campaign_id": {"S": key}}}}
 
-    message = _refused(lambda: ddb.transact_write_items(TransactItems=[put(f"c{i}") for i in range(101)]),
-                       "ValidationException")
+    message = _refused(
+        lambda: ddb.transact_write_items(TransactItems=[put(f"c{i}") for i in range(101)]), "ValidationException"
+    )
     assert "less than or equal to 100" in message
-    message = _refused(lambda: ddb.transact_write_items(TransactItems=[put("same"), put("same")]),
-                       "ValidationException")
+    message = _refused(
+        lambda: ddb.transact_write_items(TransactItems=[put("same"), put("same")]), "ValidationException"
+    )
     assert message == "Transaction request cannot include multiple operations on one item"
     ddb.transact_write_items(TransactItems=[put(f"c{i}") for i in range(100)])

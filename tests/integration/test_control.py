@@ -1,10 +1,12 @@
 """Pause, resume, cancel, re-send to the failed, and the dead-letter queue — on real resources."""
+
 import time
 
 import pytest
 
 from bulkmail import control
 from bulkmail.adapters.queue import redrive
+from bulkmail.errors import InvalidTransition
 from bulkmail.validation import validate_campaign
 from tests.conftest import SEED_CAMPAIGN, Harness, people
 
@@ -18,23 +20,23 @@ def test_pause_parks_batches_and_resume_sends_exactly_the_rest(harness):
     h.add_contacts(people(6))
     c = h.add_campaign(total=6)
     h.enqueue(c["campaign_id"], "p0-0", emails(6)[:2])
-    h.worker.poll_once()                                   # 2 sent
+    h.worker.poll_once()  # 2 sent
     h.enqueue(c["campaign_id"], "p0-1", emails(6)[2:4])
     h.enqueue(c["campaign_id"], "p0-2", emails(6)[4:])
     control.pause(c["campaign_id"], campaigns=h.campaigns)
     h.drain()
     assert h.queue_depth() == {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0}
-    assert len(h.sent_messages(c["campaign_id"])) == 2     # parked, not sent, not on the queue
+    assert len(h.sent_messages(c["campaign_id"])) == 2  # parked, not sent, not on the queue
     assert h.campaigns.get(c["campaign_id"])["status"] == "paused"
-    with pytest.raises(control.InvalidTransition, match="only a queued or processing campaign can become paused"):
+    with pytest.raises(InvalidTransition, match="only a queued or processing campaign can become paused"):
         control.pause(c["campaign_id"], campaigns=h.campaigns)
 
     control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
-    with pytest.raises(control.InvalidTransition):
+    with pytest.raises(InvalidTransition):
         control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
     sent = [m["To"].addresses[0].addr_spec for m in h.sent_messages(c["campaign_id"])]
-    assert sorted(sent) == sorted(emails(6))               # each exactly once
+    assert sorted(sent) == sorted(emails(6))  # each exactly once
     rec = h.campaigns.get(c["campaign_id"])
     assert (rec["status"], rec["sent_count"], rec["processed_count"]) == ("processing", 6, 6)
 
@@ -47,7 +49,7 @@ def test_cancel_accounts_every_remaining_recipient_as_skipped(harness):
     h.worker.poll_once()
     h.enqueue(c["campaign_id"], "p0-1", emails(6)[2:4])
     control.pause(c["campaign_id"], campaigns=h.campaigns)
-    h.drain()                                              # p0-1 parked
+    h.drain()  # p0-1 parked
     h.enqueue(c["campaign_id"], "p0-2", emails(6)[4:])
     control.cancel(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
@@ -61,6 +63,7 @@ def test_cancel_accounts_every_remaining_recipient_as_skipped(harness):
 
 def test_cancel_ends_the_workflow_once_everyone_is_accounted_for(tmp_path):
     from bulkmail_local.runtime import EmbeddedRuntime
+
     with EmbeddedRuntime(outbox=tmp_path / "o", parameters={"RecipientsPerMessage": 10, "FanoutPageSize": 100}) as rt:
         _cancel_mid_send(Harness(rt, tmp_path / "o"))
 
@@ -93,13 +96,14 @@ def test_resend_failed_sends_to_the_failed_recipients_only(live):
     assert live.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
     rec = live.campaigns.get(retry["campaign_id"])
     assert (rec["status"], rec["total_contacts"], rec["sent_count"], rec["resend_of"]) == ("completed", 5, 5, "first")
-    assert live.campaigns.get("first")["failed_count"] == 5      # the original keeps its history
-    with pytest.raises(control.InvalidTransition, match="no failed recipients"):
+    assert live.campaigns.get("first")["failed_count"] == 5  # the original keeps its history
+    with pytest.raises(InvalidTransition, match="no failed recipients"):
         control.resend_failed_input(retry["campaign_id"], campaigns=live.campaigns, ledger=live.ledger)
 
 
 def test_a_message_that_keeps_failing_is_dead_lettered_accounted_and_redrivable(tmp_path):
     from bulkmail_local.runtime import EmbeddedRuntime
+
     with EmbeddedRuntime(outbox=tmp_path / "o", parameters={"MaxReceiveCount": 2}) as rt:
         rt.pause_workers()
         h = Harness(rt, tmp_path / "o")
@@ -108,18 +112,19 @@ def test_a_message_that_keeps_failing_is_dead_lettered_accounted_and_redrivable(
         c = h.add_campaign(total=3, aws_secret_name="bulkmail/ses-keys")
         h.enqueue(c["campaign_id"], "p0-0", emails(3))
         h.drain()
-        time.sleep(2.2)                                    # the retry backoff
-        h.drain()                                          # the final attempt: accounted as dead-lettered
+        time.sleep(2.2)  # the retry backoff
+        h.drain()  # the final attempt: accounted as dead-lettered
         time.sleep(4.2)
-        h.drain()                                          # SQS moves it to the DLQ on this receive
+        h.drain()  # SQS moves it to the DLQ on this receive
         rec = h.campaigns.get(c["campaign_id"])
         assert (rec["failed_count"], rec["processed_count"]) == (3, 3)
         rows = h.ledger.deliveries_for(c["campaign_id"])
         assert all(r["dead_lettered"] and r["reason"].startswith("dead-lettered:") for r in rows)
         assert h.queue_depth("SendDeadLetterQueue")["ApproximateNumberOfMessages"] == 1
 
-        rt.client("secretsmanager").create_secret(Name="bulkmail/ses-keys", SecretString=
-                                                  '{"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x"}')
+        rt.client("secretsmanager").create_secret(
+            Name="bulkmail/ses-keys", SecretString='{"aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": "x"}'
+        )
         assert redrive(rt.physical["SendDeadLetterQueue"], rt.physical["SendQueue"]) == 1
         h.drain()
         rec = h.campaigns.get(c["campaign_id"])

@@ -1,4 +1,5 @@
 """The runtime's durable state (runtime/persistence.py): what one runtime wrote, the next one has."""
+
 import contextlib
 import json
 import sqlite3
@@ -23,8 +24,10 @@ def runtime(tmp_path, **kwargs) -> EmbeddedRuntime:
 
 
 def items(rt, logical_id):
-    return sorted((rt.table(logical_id).scan(ConsistentRead=True)["Items"]), key=lambda i: json.dumps(i, sort_keys=True,
-                                                                                                     default=str))
+    return sorted(
+        (rt.table(logical_id).scan(ConsistentRead=True)["Items"]),
+        key=lambda i: json.dumps(i, sort_keys=True, default=str),
+    )
 
 
 def wait_for_status(campaigns, campaign_id, status, timeout=60):
@@ -45,15 +48,23 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
         contacts = rt.physical["ContactsTable"]
         ddb.put_item(TableName=contacts, Item={"email": {"S": "kept@example.org"}, "status": {"S": "subscribed"}})
         ddb.put_item(TableName=contacts, Item={"email": {"S": "gone@example.org"}})
-        ddb.update_item(TableName=contacts, Key={"email": {"S": "kept@example.org"}},
-                        UpdateExpression="SET #s = :u", ExpressionAttributeNames={"#s": "status"},
-                        ExpressionAttributeValues={":u": {"S": "unsubscribed"}})
+        ddb.update_item(
+            TableName=contacts,
+            Key={"email": {"S": "kept@example.org"}},
+            UpdateExpression="SET #s = :u",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":u": {"S": "unsubscribed"}},
+        )
         ddb.delete_item(TableName=contacts, Key={"email": {"S": "gone@example.org"}})
-        ddb.batch_write_item(RequestItems={contacts: [{"PutRequest": {"Item": {"email": {"S": f"b{i}@example.org"}}}}
-                                                      for i in range(3)]})
-        ddb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": rt.physical["CampaignsTable"], "Item": {"campaign_id": {"S": "c1"}}}},
-            {"Delete": {"TableName": contacts, "Key": {"email": {"S": "b2@example.org"}}}}])
+        ddb.batch_write_item(
+            RequestItems={contacts: [{"PutRequest": {"Item": {"email": {"S": f"b{i}@example.org"}}}} for i in range(3)]}
+        )
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": rt.physical["CampaignsTable"], "Item": {"campaign_id": {"S": "c1"}}}},
+                {"Delete": {"TableName": contacts, "Key": {"email": {"S": "b2@example.org"}}}},
+            ]
+        )
         ddb.execute_statement(Statement=f"INSERT INTO \"{contacts}\" VALUE {{'email': 'partiql@example.org'}}")
         dlq = rt.physical["SendDeadLetterQueue"]  # no worker reads it: what is sent stays
         for body in ("first", "second", "third"):
@@ -63,12 +74,21 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
         in_flight = received[1]["Body"]
         group = rt.physical["CampaignSchedules"]
         for name in ("kept", "deleted"):
-            scheduler.create_schedule(GroupName=group, Name=name, ScheduleExpression=FAR_FUTURE,
-                                      FlexibleTimeWindow={"Mode": "OFF"},
-                                      Target={"Arn": rt.state_machine_arn, "Input": "{}",
-                                              "RoleArn": rt.attributes[("CampaignSchedulerRole", "Arn")]})
+            scheduler.create_schedule(
+                GroupName=group,
+                Name=name,
+                ScheduleExpression=FAR_FUTURE,
+                FlexibleTimeWindow={"Mode": "OFF"},
+                Target={
+                    "Arn": rt.state_machine_arn,
+                    "Input": "{}",
+                    "RoleArn": rt.attributes[("CampaignSchedulerRole", "Arn")],
+                },
+            )
         scheduler.delete_schedule(GroupName=group, Name="deleted")
-        key = rt.client("secretsmanager").get_secret_value(SecretId=rt.physical["UnsubscribeSigningKey"])["SecretString"]
+        key = rt.client("secretsmanager").get_secret_value(SecretId=rt.physical["UnsubscribeSigningKey"])[
+            "SecretString"
+        ]
         before = {t: items(rt, t) for t in ("ContactsTable", "CampaignsTable")}
         physical = {k: v for k, v in rt.physical.items() if k != "UnsubscribeSigningKey"}
 
@@ -77,15 +97,22 @@ def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp
         assert {k: v for k, v in rt.physical.items() if k != "UnsubscribeSigningKey"} == physical
         assert {t: items(rt, t) for t in before} == before
         assert [i["email"] for i in before["ContactsTable"]] == [
-            "b0@example.org", "b1@example.org", "kept@example.org", "partiql@example.org"]
-        messages = rt.client("sqs").receive_message(QueueUrl=rt.physical["SendDeadLetterQueue"], MaxNumberOfMessages=10,
-                                                    AttributeNames=["All"])["Messages"]
+            "b0@example.org",
+            "b1@example.org",
+            "kept@example.org",
+            "partiql@example.org",
+        ]
+        messages = rt.client("sqs").receive_message(
+            QueueUrl=rt.physical["SendDeadLetterQueue"], MaxNumberOfMessages=10, AttributeNames=["All"]
+        )["Messages"]
         counts = {m["Body"]: m["Attributes"]["ApproximateReceiveCount"] for m in messages}
         assert counts == {in_flight: "2", ({"second", "third"} - {in_flight}).pop(): "1"}  # in flight: visible again
         schedules = rt.client("scheduler").list_schedules(GroupName=rt.physical["CampaignSchedules"])["Schedules"]
         assert [s["Name"] for s in schedules] == ["kept"]
-        assert rt.client("secretsmanager").get_secret_value(
-            SecretId=rt.physical["UnsubscribeSigningKey"])["SecretString"] == key
+        assert (
+            rt.client("secretsmanager").get_secret_value(SecretId=rt.physical["UnsubscribeSigningKey"])["SecretString"]
+            == key
+        )
 
 
 def test_one_process_per_state_directory_and_reset_starts_afresh(tmp_path):
@@ -128,8 +155,10 @@ def test_an_execution_that_had_not_stored_its_campaign_starts_again(tmp_path):
         state_machine = rt.state_machine_arn
     payload = json.dumps({**SEED_CAMPAIGN, "campaign_id": "gap_1"})
     with contextlib.closing(sqlite3.connect(tmp_path / "state" / "state.sqlite3")) as db, db:
-        db.execute("INSERT INTO executions VALUES (?, ?, ?, ?)",
-                   (state_machine.replace(":stateMachine:", ":execution:") + ":gap_1", state_machine, "gap_1", payload))
+        db.execute(
+            "INSERT INTO executions VALUES (?, ?, ?, ?)",
+            (state_machine.replace(":stateMachine:", ":execution:") + ":gap_1", state_machine, "gap_1", payload),
+        )
 
     with runtime(tmp_path) as rt:
         assert rt.resumed.restarted == ["gap_1"]
@@ -146,8 +175,13 @@ def test_writes_sent_straight_to_the_aws_endpoint_are_kept_too(tmp_path):
         return LocalStack(api_port=0, aws_port=0, outbox=tmp_path / "outbox", state_dir=tmp_path / "state")
 
     with stack() as local:
-        ddb = boto3.client("dynamodb", endpoint_url=local.aws_url, region_name="us-east-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=local.aws_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         ddb.put_item(TableName=local.runtime.physical["ContactsTable"], Item={"email": {"S": "cli@example.org"}})
     with stack() as local:
         assert local.runtime.table("ContactsTable").get_item(Key={"email": "cli@example.org"}).get("Item")

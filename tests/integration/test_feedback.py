@@ -1,5 +1,6 @@
 """Bounces and complaints: the real FeedbackFunction with the events SES publishes (events/*.json),
 against the ledger, the campaign counters and the contacts of the embedded runtime."""
+
 import copy
 import json
 
@@ -63,8 +64,9 @@ def test_hard_bounce_suppresses_the_contact_and_counts_once(sent):
 
 def test_complaint_suppresses_and_counts(sent):
     h, c, rows = sent
-    feedback_fn(h).invoke(ses_event(COMPLAINT, c["campaign_id"], "person1@example.org",
-                                    rows["person1@example.org"]["message_id"]))
+    feedback_fn(h).invoke(
+        ses_event(COMPLAINT, c["campaign_id"], "person1@example.org", rows["person1@example.org"]["message_id"])
+    )
     assert h.contacts.get("person1@example.org").status == "complained"
     assert h.campaigns.get(c["campaign_id"]).get("complained_count") == 1
     row = {r["email"]: r for r in h.ledger.deliveries_for(c["campaign_id"])}["person1@example.org"]
@@ -73,9 +75,16 @@ def test_complaint_suppresses_and_counts(sent):
 
 def test_transient_bounce_is_counted_but_the_contact_stays_subscribed(sent):
     h, c, rows = sent
-    feedback_fn(h).invoke(ses_event(BOUNCE, c["campaign_id"], "person2@example.org",
-                                    rows["person2@example.org"]["message_id"], bounceType="Transient",
-                                    bounceSubType="MailboxFull"))
+    feedback_fn(h).invoke(
+        ses_event(
+            BOUNCE,
+            c["campaign_id"],
+            "person2@example.org",
+            rows["person2@example.org"]["message_id"],
+            bounceType="Transient",
+            bounceSubType="MailboxFull",
+        )
+    )
     assert h.contacts.get("person2@example.org").status == "subscribed"
     assert h.campaigns.get(c["campaign_id"]).get("bounced_count") == 1
 
@@ -90,21 +99,25 @@ def test_suppressed_contacts_are_not_sent_to_again(sent):
     nxt = h.add_campaign(total=4, campaign_name="Next")
     h.enqueue(nxt["campaign_id"], "p0-0", [f"person{i}@example.org" for i in range(4)])
     h.drain()
-    reasons = {r["email"]: r.get("reason") for r in h.ledger.deliveries_for(nxt["campaign_id"]) if r["status"] == "skipped"}
+    reasons = {
+        r["email"]: r.get("reason") for r in h.ledger.deliveries_for(nxt["campaign_id"]) if r["status"] == "skipped"
+    }
     assert reasons == {"person0@example.org": "bounced", "person1@example.org": "complained"}
     assert len(h.sent_messages(nxt["campaign_id"])) == 2
 
 
 def test_sns_delivered_event_is_handled_the_same(sent):
     h, c, rows = sent
-    detail = ses_event(COMPLAINT, c["campaign_id"], "person3@example.org", rows["person3@example.org"]["message_id"])["detail"]
+    detail = ses_event(COMPLAINT, c["campaign_id"], "person3@example.org", rows["person3@example.org"]["message_id"])[
+        "detail"
+    ]
     feedback_fn(h).invoke({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(detail)}}]})
     assert h.contacts.get("person3@example.org").status == "complained"
     assert h.campaigns.get(c["campaign_id"]).get("complained_count") == 1
 
 
 def test_event_without_a_known_campaign_suppresses_but_counts_nothing(sent):
-    h, c, rows = sent
+    h, c, _rows = sent
     feedback_fn(h).invoke(ses_event(BOUNCE, None, "person3@example.org", "some-other-message"))
     feedback_fn(h).invoke(ses_event(COMPLAINT, "campaign_that_does_not_exist", "person2@example.org", "x"))
     assert h.contacts.get("person3@example.org").status == "bounced"
@@ -114,7 +127,7 @@ def test_event_without_a_known_campaign_suppresses_but_counts_nothing(sent):
 
 
 def test_other_ses_events_change_nothing(sent):
-    h, c, rows = sent
+    h, _c, _rows = sent
     event = copy.deepcopy(BOUNCE)
     event["detail-type"] = "Email Delivered"
     assert feedback_fn(h).invoke(event) == {"processed": []}
@@ -127,6 +140,7 @@ def test_worker_sends_with_the_configuration_set_except_with_foreign_credentials
     assert sesv2.get_configuration_set(ConfigurationSetName=name)["ConfigurationSetName"] == name
     assert transport_for({"campaign_id": "c1"}).configuration_set == name
     harness.rt.client("secretsmanager").create_secret(
-        Name="bulkmail/other-account", SecretString=json.dumps({"aws_access_key_id": "AKIDEXAMPLE",
-                                                               "aws_secret_access_key": "x"}))
+        Name="bulkmail/other-account",
+        SecretString=json.dumps({"aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "x"}),
+    )
     assert transport_for({"campaign_id": "c2", "aws_secret_name": "bulkmail/other-account"}).configuration_set is None

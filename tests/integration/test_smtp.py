@@ -1,5 +1,6 @@
 """The SMTP transport against real SMTP servers on loopback (aiosmtpd): STARTTLS, login, one
 connection per batch, and replies classified (421/454 throttle, other 4xx transient, 5xx permanent)."""
+
 import email
 import email.policy
 import json
@@ -72,21 +73,25 @@ def test_login_is_never_sent_without_tls(cert, trust):
 
 def test_untrusted_certificate_is_not_accepted(cert):
     with SmtpServer(cert) as server:
-        t = SmtpTransport(HOST, server.port, username=USERNAME, password=PASSWORD,
-                          tls_context=ssl.create_default_context())
+        t = SmtpTransport(
+            HOST, server.port, username=USERNAME, password=PASSWORD, tls_context=ssl.create_default_context()
+        )
         with pytest.raises(TransientSendError, match="failed"):
             t.send(message_to("p0@example.org"))
     assert server.recorder.logins == [] and server.recorder.messages == []
 
 
-@pytest.mark.parametrize("reply, error", [
-    ("421 4.7.0 Too many messages, slow down", Throttled),
-    ("454 4.7.1 Temporary failure, try again later", Throttled),
-    ("451 4.3.0 Local error in processing", TransientSendError),
-    ("450 4.2.1 Mailbox busy", TransientSendError),
-    ("550 5.1.1 No such user", PermanentSendError),
-    ("553 5.1.3 Bad destination mailbox address syntax", PermanentSendError),
-])
+@pytest.mark.parametrize(
+    "reply, error",
+    [
+        ("421 4.7.0 Too many messages, slow down", Throttled),
+        ("454 4.7.1 Temporary failure, try again later", Throttled),
+        ("451 4.3.0 Local error in processing", TransientSendError),
+        ("450 4.2.1 Mailbox busy", TransientSendError),
+        ("550 5.1.1 No such user", PermanentSendError),
+        ("553 5.1.3 Bad destination mailbox address syntax", PermanentSendError),
+    ],
+)
 def test_recipient_replies_are_classified(cert, trust, reply, error):
     with SmtpServer(cert, Recorder(rcpt_reply={"*": reply})) as server:
         t = transport(server, trust)
@@ -140,15 +145,19 @@ def test_password_is_not_in_the_transport_repr(cert, trust):
 
 # --- the worker, through wiring.transport_for, with the login from Secrets Manager ---------------
 
+
 @pytest.fixture
 def smtp_campaign(harness, cert, monkeypatch):
     monkeypatch.setenv("SMTP_CA_FILE", str(cert[0]))
     harness.rt.client("secretsmanager").create_secret(
-        Name=SECRET_NAME, SecretString=json.dumps({"username": USERNAME, "password": PASSWORD}))
+        Name=SECRET_NAME, SecretString=json.dumps({"username": USERNAME, "password": PASSWORD})
+    )
 
     def make(server, total):
-        return harness.add_campaign(total=total, email_service="smtp", smtp_server=HOST, smtp_port=server.port,
-                                    aws_secret_name=SECRET_NAME)
+        return harness.add_campaign(
+            total=total, email_service="smtp", smtp_server=HOST, smtp_port=server.port, aws_secret_name=SECRET_NAME
+        )
+
     return make
 
 
@@ -200,11 +209,17 @@ def test_worker_pauses_the_campaign_when_the_smtp_login_is_rejected(harness, cer
     h = harness
     monkeypatch.setenv("SMTP_CA_FILE", str(cert[0]))
     h.rt.client("secretsmanager").create_secret(
-        Name="bulkmail/smtp-wrong", SecretString=json.dumps({"username": USERNAME, "password": "not-it"}))
+        Name="bulkmail/smtp-wrong", SecretString=json.dumps({"username": USERNAME, "password": "not-it"})
+    )
     h.add_contacts(people(2))
     with SmtpServer(cert) as server:
-        c = h.add_campaign(total=2, email_service="smtp", smtp_server=HOST, smtp_port=server.port,
-                           aws_secret_name="bulkmail/smtp-wrong")
+        c = h.add_campaign(
+            total=2,
+            email_service="smtp",
+            smtp_server=HOST,
+            smtp_port=server.port,
+            aws_secret_name="bulkmail/smtp-wrong",
+        )
         h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org", "person1@example.org"])
         h.drain()
     campaign = h.campaigns.get(c["campaign_id"])

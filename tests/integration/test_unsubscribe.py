@@ -1,24 +1,38 @@
 """One-click unsubscribe end to end: the link in a sent email, the real UnsubscribeFunction behind an
 API Gateway proxy event, the contact's status, and the next campaign skipping the contact."""
+
 import pytest
 
 from bulkmail_local.runtime.stack import LOCAL_PUBLIC_URL
 from tests.conftest import people
 
 
-def api_event(method: str, token: str, body: str | None = None,
-              content_type: str = "application/x-www-form-urlencoded") -> dict:
+def api_event(
+    method: str, token: str, body: str | None = None, content_type: str = "application/x-www-form-urlencoded"
+) -> dict:
     path = f"/unsubscribe/{token}"
     headers = {"Content-Type": content_type} if body is not None else {}
     return {
-        "resource": "/unsubscribe/{token}", "path": path, "httpMethod": method,
-        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": {"token": token}, "stageVariables": None,
-        "requestContext": {"resourcePath": "/unsubscribe/{token}", "httpMethod": method, "path": f"/v1{path}",
-                           "stage": "v1", "requestId": "test", "accountId": "123456789012",
-                           "identity": {"sourceIp": "127.0.0.1"}},
-        "body": body, "isBase64Encoded": False,
+        "resource": "/unsubscribe/{token}",
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"token": token},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/unsubscribe/{token}",
+            "httpMethod": method,
+            "path": f"/v1{path}",
+            "stage": "v1",
+            "requestId": "test",
+            "accountId": "123456789012",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
     }
 
 
@@ -87,22 +101,27 @@ def test_one_click_post_unsubscribes_without_redirect_and_next_campaign_skips(se
 
 def test_multipart_form_one_click_is_accepted(sent):
     h, _c, token = sent
-    body = ('--XyZ\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--XyZ--\r\n')
+    body = '--XyZ\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\nOne-Click\r\n--XyZ--\r\n'
     response = unsubscribe_fn(h).invoke(api_event("POST", token, body, "multipart/form-data; boundary=XyZ"))
     assert response["statusCode"] == 200
     assert status_of(h, "person0@example.org") == "unsubscribed"
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
-    lambda t: t.split(".")[0] + "." + "cGVyc29uMUBleGFtcGxlLm9yZw" + "." + t.split(".")[2],
-    lambda t: "not-a-token",
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t: t.split(".")[0] + "." + "cGVyc29uMUBleGFtcGxlLm9yZw" + "." + t.split(".")[2],
+        lambda t: "not-a-token",
+    ],
+)
 def test_tampered_token_gets_400_and_changes_nothing(sent, tamper):
     h, _c, token = sent
     fn = unsubscribe_fn(h)
     for method in ("GET", "POST"):
-        response = fn.invoke(api_event(method, tamper(token), "List-Unsubscribe=One-Click" if method == "POST" else None))
+        response = fn.invoke(
+            api_event(method, tamper(token), "List-Unsubscribe=One-Click" if method == "POST" else None)
+        )
         assert response["statusCode"] == 400
     assert status_of(h, "person0@example.org") == "subscribed"
     assert status_of(h, "person1@example.org") == "subscribed"
@@ -117,8 +136,12 @@ def test_post_without_the_one_click_body_changes_nothing(sent):
 
 def test_bounced_contact_keeps_its_status_when_it_also_unsubscribes(sent):
     h, _c, token = sent
-    h.contacts.table.update_item(Key={"email": "person0@example.org"}, UpdateExpression="SET #s = :b",
-                                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":b": "bounced"})
+    h.contacts.table.update_item(
+        Key={"email": "person0@example.org"},
+        UpdateExpression="SET #s = :b",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":b": "bounced"},
+    )
     assert unsubscribe_fn(h).invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
     assert status_of(h, "person0@example.org") == "bounced"
 

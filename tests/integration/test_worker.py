@@ -1,11 +1,12 @@
 """The worker against the real queue, tables and SES of the embedded runtime, batch by batch."""
+
 import json
 import time
 
 import pytest
 
-from bulkmail.errors import CampaignNotFound, SecretNotConfigured
 from bulkmail.adapters.wiring import transport_for
+from bulkmail.errors import CampaignNotFound, SecretNotConfigured
 from tests.conftest import people
 
 
@@ -47,7 +48,7 @@ def test_contact_deleted_after_queueing_is_skipped_not_failed(harness):
 
 def test_unsubscribed_at_send_time_is_skipped_with_its_reason(harness):
     h = harness
-    h.add_contacts(people(1) + [{"email": "gone@example.org", "status": "unsubscribed"}])
+    h.add_contacts([*people(1), {"email": "gone@example.org", "status": "unsubscribed"}])
     c = h.add_campaign(total=2)
     h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org", "gone@example.org"])
     h.drain()
@@ -98,8 +99,9 @@ def test_batch_with_one_failing_record_reports_only_that_record(harness):
     h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org", "person1@example.org"])
     h.enqueue("campaign_that_does_not_exist", "p0-0", ["person0@example.org"])
     sqs = h.rt.client("sqs")
-    messages = sqs.receive_message(QueueUrl=h.rt.physical["SendQueue"], MaxNumberOfMessages=10,
-                                   AttributeNames=["All"])["Messages"]
+    messages = sqs.receive_message(QueueUrl=h.rt.physical["SendQueue"], MaxNumberOfMessages=10, AttributeNames=["All"])[
+        "Messages"
+    ]
     assert len(messages) == 2
     records = [h.worker._record(m) for m in messages]
     response = h.worker_fn.invoke({"Records": records})
@@ -120,8 +122,10 @@ def test_subject_edit_after_fan_out_reaches_pending_sends(harness):
     h.drain()
     subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in h.sent_messages(c["campaign_id"])}
     assert subjects == {
-        "person0@example.org": "Hello First0!", "person1@example.org": "Hello First1!",
-        "person2@example.org": "Edited for First2", "person3@example.org": "Edited for First3",
+        "person0@example.org": "Hello First0!",
+        "person1@example.org": "Hello First1!",
+        "person2@example.org": "Edited for First2",
+        "person3@example.org": "Edited for First3",
     }
 
 
@@ -150,12 +154,12 @@ def test_cancelled_campaign_skips_remaining_recipients(harness):
 
 
 def test_campaign_not_found_has_the_seed_message(harness):
-    with pytest.raises(CampaignNotFound, match="^Campaign campaign_1234567890 not found in DynamoDB$"):
+    with pytest.raises(CampaignNotFound, match=r"^Campaign campaign_1234567890 not found in DynamoDB$"):
         harness.campaigns.get("campaign_1234567890")
 
 
 def test_no_secret_configured_has_the_seed_message():
-    with pytest.raises(SecretNotConfigured, match="^No AWS secret name configured in campaign c1$"):
+    with pytest.raises(SecretNotConfigured, match=r"^No AWS secret name configured in campaign c1$"):
         transport_for({"campaign_id": "c1", "email_service": "smtp", "smtp_server": "mail.example.com"})
 
 
@@ -165,5 +169,8 @@ def test_queue_messages_carry_references_only(harness):
     c = h.add_campaign(total=1, aws_secret_name="bulkmail/ses-credentials")
     h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org"])
     (message,) = h.rt.client("sqs").receive_message(QueueUrl=h.rt.physical["SendQueue"])["Messages"]
-    assert json.loads(message["Body"]) == {"campaign_id": c["campaign_id"], "batch_id": "p0-0",
-                                           "contact_emails": ["person0@example.org"]}
+    assert json.loads(message["Body"]) == {
+        "campaign_id": c["campaign_id"],
+        "batch_id": "p0-0",
+        "contact_emails": ["person0@example.org"],
+    }

@@ -1,11 +1,12 @@
 """Pure pieces behind the API and the CLI: CSV rows and lines, schedule times, trace steps, SigV4."""
+
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bulkmail.api import parse_csv
+from bulkmail.trace import path, progress_samples, steps
 from bulkmail_local.client import ApiClient
 from bulkmail_local.runtime.scheduler import due_time
-from bulkmail.trace import path, progress_samples, steps
 
 
 def test_csv_rows_keep_their_starting_line_across_quoted_newlines():
@@ -16,13 +17,14 @@ def test_csv_rows_keep_their_starting_line_across_quoted_newlines():
 
 
 def test_due_time_reads_at_expressions_in_their_time_zone():
-    assert due_time({"ScheduleExpression": "at(2026-12-01T09:00:00)", "ScheduleExpressionTimezone": "Europe/Paris"}) \
-        == datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+    assert due_time(
+        {"ScheduleExpression": "at(2026-12-01T09:00:00)", "ScheduleExpressionTimezone": "Europe/Paris"}
+    ) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     assert due_time({"ScheduleExpression": "rate(5 minutes)"}) is None
 
 
 def test_trace_steps_pair_entries_with_exits():
-    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     events = [
         {"timestamp": t0, "type": "ExecutionStarted"},
         {"timestamp": t0, "stateEnteredEventDetails": {"name": "ValidateCampaign"}},
@@ -30,26 +32,37 @@ def test_trace_steps_pair_entries_with_exits():
         {"timestamp": t0 + timedelta(seconds=0.5), "stateEnteredEventDetails": {"name": "WaitForProgress"}},
     ]
     got = steps(events)
-    assert [(s.state, s.started, s.seconds) for s in got] == [("ValidateCampaign", 0.0, 0.5), ("WaitForProgress", 0.5, None)]
+    assert [(s.state, s.started, s.seconds) for s in got] == [
+        ("ValidateCampaign", 0.0, 0.5),
+        ("WaitForProgress", 0.5, None),
+    ]
 
 
 def test_trace_path_counts_laps_and_progress_comes_from_the_workflow_steps():
-    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
     at = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
     events = [{"timestamp": t0, "type": "ExecutionStarted"}]
     for lap, processed in enumerate((4, 10)):
         counts = {"processed_count": processed, "total_contacts": 10, "sent_count": processed - 1, "skipped_count": 1}
-        events += [{"timestamp": at(2 * lap), "stateEnteredEventDetails": {"name": "AdvanceCampaign"}},
-                   {"timestamp": at(2 * lap + 1), "stateExitedEventDetails": {
-                       "name": "AdvanceCampaign",
-                       "output": json.dumps({"advance": {"next": "wait", "steps": lap + 1, "counts": counts}})}}]
+        events += [
+            {"timestamp": at(2 * lap), "stateEnteredEventDetails": {"name": "AdvanceCampaign"}},
+            {
+                "timestamp": at(2 * lap + 1),
+                "stateExitedEventDetails": {
+                    "name": "AdvanceCampaign",
+                    "output": json.dumps({"advance": {"next": "wait", "steps": lap + 1, "counts": counts}}),
+                },
+            },
+        ]
     events.append({"timestamp": at(4), "stateEnteredEventDetails": {"name": "MarkCompleted"}})
     assert path(steps(events)) == [
         {"state": "AdvanceCampaign", "entered": 2, "first_started": 0.0, "seconds": 2.0, "running": False},
-        {"state": "MarkCompleted", "entered": 1, "first_started": 4.0, "seconds": 0.0, "running": True}]
+        {"state": "MarkCompleted", "entered": 1, "first_started": 4.0, "seconds": 0.0, "running": True},
+    ]
     assert progress_samples(events) == [
         {"at": "2026-11-27T12:00:01.000+00:00", "processed": 4, "total": 10, "sent": 3, "failed": 0, "skipped": 1},
-        {"at": "2026-11-27T12:00:03.000+00:00", "processed": 10, "total": 10, "sent": 9, "failed": 0, "skipped": 1}]
+        {"at": "2026-11-27T12:00:03.000+00:00", "processed": 10, "total": 10, "sent": 9, "failed": 0, "skipped": 1},
+    ]
 
 
 def test_client_signs_with_sigv4_for_a_deployed_stack_only(monkeypatch):

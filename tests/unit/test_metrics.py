@@ -1,4 +1,5 @@
 """bulkmail.metrics: what one worker invocation reports, through a real Powertools Metrics provider."""
+
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from bulkmail.metrics import METRIC_NAMES, SendStats, emit_advance
@@ -7,8 +8,9 @@ from bulkmail.models import DeliveryStatus, Outcome
 
 def provider():
     # A provider of its own (Metrics() shares one metric set per process).
-    return AmazonCloudWatchEMFProvider(namespace="Test", service="bulkmail", metric_set={}, dimension_set={},
-                                       metadata_set={}, default_dimensions={})
+    return AmazonCloudWatchEMFProvider(
+        namespace="Test", service="bulkmail", metric_set={}, dimension_set={}, metadata_set={}, default_dimensions={}
+    )
 
 
 def emitted(stats_or_step) -> dict[str, list[float]]:
@@ -27,18 +29,26 @@ def emitted(stats_or_step) -> dict[str, list[float]]:
 
 def test_outcomes_are_summed_by_status_class_and_reason():
     stats = SendStats(throttled=2, latencies_ms=[3.5, 4.25])
-    for outcome in [Outcome("a@x.org", DeliveryStatus.SENT), Outcome("b@x.org", DeliveryStatus.SENT),
-                    Outcome("c@x.org", DeliveryStatus.FAILED, reason="MessageRejected: no", failure_class="Rejected"),
-                    Outcome("d@x.org", DeliveryStatus.FAILED, reason="dead-lettered: x", failure_class="DeadLettered"),
-                    Outcome("e@x.org", DeliveryStatus.FAILED, reason="odd", failure_class="SomethingNew"),
-                    Outcome("f@x.org", DeliveryStatus.SKIPPED, reason="unsubscribed"),
-                    Outcome("g@x.org", DeliveryStatus.SKIPPED, reason="no idea")]:
+    for outcome in [
+        Outcome("a@x.org", DeliveryStatus.SENT),
+        Outcome("b@x.org", DeliveryStatus.SENT),
+        Outcome("c@x.org", DeliveryStatus.FAILED, reason="MessageRejected: no", failure_class="Rejected"),
+        Outcome("d@x.org", DeliveryStatus.FAILED, reason="dead-lettered: x", failure_class="DeadLettered"),
+        Outcome("e@x.org", DeliveryStatus.FAILED, reason="odd", failure_class="SomethingNew"),
+        Outcome("f@x.org", DeliveryStatus.SKIPPED, reason="unsubscribed"),
+        Outcome("g@x.org", DeliveryStatus.SKIPPED, reason="no idea"),
+    ]:
         stats.record(outcome)
     assert emitted(stats) == {
-        "EmailsSent": [2.0], "EmailsFailed": [3.0], "EmailsSkipped": [2.0],
-        "EmailsFailed.DeadLettered": [1.0], "EmailsFailed.Rejected": [2.0],   # an unknown class counts as Rejected
-        "EmailsSkipped.Other": [1.0], "EmailsSkipped.Unsubscribed": [1.0],
-        "EmailsThrottled": [2.0], "SendLatency": [3.5, 4.25],
+        "EmailsSent": [2.0],
+        "EmailsFailed": [3.0],
+        "EmailsSkipped": [2.0],
+        "EmailsFailed.DeadLettered": [1.0],
+        "EmailsFailed.Rejected": [2.0],  # an unknown class counts as Rejected
+        "EmailsSkipped.Other": [1.0],
+        "EmailsSkipped.Unsubscribed": [1.0],
+        "EmailsThrottled": [2.0],
+        "SendLatency": [3.5, 4.25],
     }
     assert set(emitted(stats)) <= METRIC_NAMES
 
@@ -48,7 +58,13 @@ def test_an_idle_invocation_still_reports_zero_totals_and_nothing_else():
 
 
 def test_workflow_steps_report_the_backlog_they_found():
-    counts = {"total_contacts": 900, "queued_count": 500, "sent_count": 120, "failed_count": 3, "skipped_count": 2,
-              "processed_count": 125}
+    counts = {
+        "total_contacts": 900,
+        "queued_count": 500,
+        "sent_count": 120,
+        "failed_count": 3,
+        "skipped_count": 2,
+        "processed_count": 125,
+    }
     assert emitted({"next": "wait", "steps": 4, "counts": counts}) == {"RecipientsBacklog": [375.0]}
     assert emitted({"next": "continue_as_new", "steps": 99, "counts": {}}) == {}

@@ -26,7 +26,7 @@ def test_time_spent_sending_is_absorbed_by_the_schedule():
     t = FakeTime()
     pacer = Pacer(rate=4, workers=1, clock=t.clock, sleep=t.sleep, phase=0)
     pacer.wait()
-    t.now += 0.2          # rendering and sending took 0.2 s of the 0.25 s interval
+    t.now += 0.2  # rendering and sending took 0.2 s of the 0.25 s interval
     pacer.wait()
     assert len(t.slept) == 1 and abs(t.slept[0] - 0.05) < 1e-9
 
@@ -35,8 +35,8 @@ def test_a_stall_is_caught_up_on_for_at_most_one_second():
     t = FakeTime()
     pacer = Pacer(rate=10, workers=1, clock=t.clock, sleep=t.sleep, phase=0)
     pacer.wait()
-    t.now += 5.0           # one send stalled for 5 s: 50 sends behind
-    for _ in range(11):    # one second of schedule is made up at once, no more
+    t.now += 5.0  # one send stalled for 5 s: 50 sends behind
+    for _ in range(11):  # one second of schedule is made up at once, no more
         pacer.wait()
     assert t.slept == []
     pacer.wait()

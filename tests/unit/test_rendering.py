@@ -42,7 +42,7 @@ def test_sandbox_blocks_unsafe_attribute_access():
     campaign = {**CAMPAIGN, "body": "{{ attributes.__class__.__mro__ }}"}
     try:
         text = render(campaign, Contact("a@example.org")).text
-    except Exception as exc:  # SecurityError is the sandbox saying no
+    except Exception as exc:  # noqa: BLE001 — SecurityError is the sandbox saying no
         assert "unsafe" in str(exc) or "SecurityError" in type(exc).__name__
     else:
         assert "object" not in text
@@ -60,16 +60,22 @@ def test_mime_is_multipart_with_headers():
 
 
 def test_html_only_campaign_gets_a_text_part_made_from_the_html():
-    campaign = validate_campaign({k: v for k, v in SEED_CAMPAIGN.items() if k != "body"}
-                                 | {"body_html": "<html><head><style>p {color: red}</style></head><body>"
-                                                 "<h1>News for {{first_name}}</h1><p>Dear {{first_name}},<br>"
-                                                 "see <a href='https://example.com/n?a=1&amp;b=2'>the news</a>.</p>"
-                                                 "<ul><li>one</li><li>two &amp; three</li></ul></body></html>"})
+    campaign = validate_campaign(
+        {k: v for k, v in SEED_CAMPAIGN.items() if k != "body"}
+        | {
+            "body_html": "<html><head><style>p {color: red}</style></head><body>"
+            "<h1>News for {{first_name}}</h1><p>Dear {{first_name}},<br>"
+            "see <a href='https://example.com/n?a=1&amp;b=2'>the news</a>.</p>"
+            "<ul><li>one</li><li>two &amp; three</li></ul></body></html>"
+        }
+    )
     contact = Contact("zoe@example.org", "Zoë & <Co>")
     out = render(campaign, contact, unsubscribe_url="https://x.example/v1/unsubscribe/tok")
-    assert out.text == ("News for Zoë & <Co>\n\nDear Zoë & <Co>,\nsee the news (https://example.com/n?a=1&b=2).\n\n"
-                        "- one\n- two & three\n\nTo stop receiving these emails, unsubscribe "
-                        "(https://x.example/v1/unsubscribe/tok).\n")
+    assert out.text == (
+        "News for Zoë & <Co>\n\nDear Zoë & <Co>,\nsee the news (https://example.com/n?a=1&b=2).\n\n"
+        "- one\n- two & three\n\nTo stop receiving these emails, unsubscribe "
+        "(https://x.example/v1/unsubscribe/tok).\n"
+    )
     msg = email.message_from_bytes(build_mime(campaign, contact, out).as_bytes(), policy=email.policy.strict)
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
     assert "color: red" not in msg.get_body(("plain",)).get_content()

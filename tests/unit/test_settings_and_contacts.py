@@ -4,7 +4,14 @@ from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import ConfigurationError
 from bulkmail.settings import Settings
 
-BASE = dict(CAMPAIGNS_TABLE="c", CONTACTS_TABLE="k", DELIVERIES_TABLE="d", BATCHES_TABLE="b", SEND_QUEUE_URL="q")
+BASE = {
+    "CAMPAIGNS_TABLE": "c",
+    "CONTACTS_TABLE": "k",
+    "DELIVERIES_TABLE": "d",
+    "BATCHES_TABLE": "b",
+    "SEND_QUEUE_URL": "q",
+    "LEASE_SECONDS": "180",
+}
 
 
 def test_missing_environment_variable_is_named():
@@ -23,16 +30,22 @@ def test_message_size_is_bounded_by_the_transaction_limit():
 
 
 def test_contacts_are_normalised_and_bad_ones_rejected_with_reasons():
-    items, rejected = normalise_contacts([
-        {"email": "Ada@Example.org", "first_name": "Ada", "lists": ["news"]},
-        {"email": "not-an-address"},
-        {"first_name": "no email"},
-        {"email": "x@example.org", "attributes": {"bad key": 1}},
-        "just a string",
-    ])
+    items, rejected = normalise_contacts(
+        [
+            {"email": "Ada@Example.org", "first_name": "Ada", "lists": ["news"]},
+            {"email": "not-an-address"},
+            {"first_name": "no email"},
+            {"email": "x@example.org", "attributes": {"bad key": 1}},
+            "just a string",
+        ]
+    )
     assert [i["email"] for i in items] == ["ada@example.org"]
     assert items[0]["status"] == "subscribed"
     assert [(r["index"], r["email"]) for r in rejected] == [
-        (1, "not-an-address"), (2, None), (3, "x@example.org"), (4, None)]
+        (1, "not-an-address"),
+        (2, None),
+        (3, "x@example.org"),
+        (4, None),
+    ]
     assert "is not a valid email address" in rejected[0]["error"]
     assert rejected[1]["error"] == "email: is required"

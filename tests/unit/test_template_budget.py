@@ -1,5 +1,6 @@
 """Templates have budgets: what can never render is refused at validation, naming the field, and a
 render stops at its time, step and size caps instead of holding a worker or the API."""
+
 import time
 
 import pytest
@@ -9,27 +10,35 @@ from bulkmail.models import Contact
 from bulkmail.rendering import MAX_RENDER_SECONDS, MAX_RENDERED_CHARS, render, template_problems
 from bulkmail.validation import validate_campaign
 
-BASE = {"campaign_name": "n", "subject": "Hi {{first_name}}", "body": "Dear {{first_name}}", "from_email": "a@example.org"}
+BASE = {
+    "campaign_name": "n",
+    "subject": "Hi {{first_name}}",
+    "body": "Dear {{first_name}}",
+    "from_email": "a@example.org",
+}
 
 
-@pytest.mark.parametrize("field, template, problem", [
-    ("body", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "template budget"),
-    ("body", "{{'x'*20000000}}", f"more than {MAX_RENDERED_CHARS} characters"),
-    ("body_html", "{% include 'footer.html' %}", "{% include %} is not available"),
-    ("body", "{% import 'macros' as m %}", "{% import %} is not available"),
-    ("body", "{% extends 'base' %}", "{% extends %} is not available"),
-    ("subject", "{{ ''.__class__ }}", "sandbox forbids internals"),
-    ("subject", "{{ ''['__class__'] }}", "sandbox forbids internals"),
-    ("body", "{{ first_name|nosuchfilter }}", "No filter named 'nosuchfilter'"),
-    ("body", "{{ first_name|center(100000000) }}", "No filter named 'center'"),
-    ("body", "{% set seen = [] %}{{ seen.append(1) }}", "the sandbox forbids it"),
-    ("body", "{{ '%99999999d' % 1 }}", "format widths"),
-    ("body", "{{ '{:>99999999}'.format(1) }}", "format widths"),
-    ("body", "{{ ('x' * 600000) | replace('x', 'yy') }}", "characters"),
-    ("body", "{% macro grow(s) %}{{ grow(s ~ s) }}{% endmacro %}{{ grow('x') }}", "characters"),
-    ("body", "{{ lipsum(1000000) }}", "unknown placeholder {{lipsum}}"),
-    ("body", "{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}", "recursive loops"),
-])
+@pytest.mark.parametrize(
+    "field, template, problem",
+    [
+        ("body", "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "template budget"),
+        ("body", "{{'x'*20000000}}", f"more than {MAX_RENDERED_CHARS} characters"),
+        ("body_html", "{% include 'footer.html' %}", "{% include %} is not available"),
+        ("body", "{% import 'macros' as m %}", "{% import %} is not available"),
+        ("body", "{% extends 'base' %}", "{% extends %} is not available"),
+        ("subject", "{{ ''.__class__ }}", "sandbox forbids internals"),
+        ("subject", "{{ ''['__class__'] }}", "sandbox forbids internals"),
+        ("body", "{{ first_name|nosuchfilter }}", "No filter named 'nosuchfilter'"),
+        ("body", "{{ first_name|center(100000000) }}", "No filter named 'center'"),
+        ("body", "{% set seen = [] %}{{ seen.append(1) }}", "the sandbox forbids it"),
+        ("body", "{{ '%99999999d' % 1 }}", "format widths"),
+        ("body", "{{ '{:>99999999}'.format(1) }}", "format widths"),
+        ("body", "{{ ('x' * 600000) | replace('x', 'yy') }}", "characters"),
+        ("body", "{% macro grow(s) %}{{ grow(s ~ s) }}{% endmacro %}{{ grow('x') }}", "characters"),
+        ("body", "{{ lipsum(1000000) }}", "unknown placeholder {{lipsum}}"),
+        ("body", "{% for x in [1] recursive %}{{ loop([x]) }}{% endfor %}", "recursive loops"),
+    ],
+)
 def test_validation_refuses_what_can_never_render_naming_the_field(field, template, problem):
     started = time.monotonic()
     with pytest.raises(CampaignInvalid) as caught:
@@ -40,16 +49,21 @@ def test_validation_refuses_what_can_never_render_naming_the_field(field, templa
 
 
 def test_ordinary_templates_pass():
-    for template in ("{% for k, v in attributes|dictsort %}{{k}}={{v}} {% endfor %}",
-                     "{{ first_name|default('friend')|title }} {{ attributes.plan|upper }} {{ '%05d' % 42 }}",
-                     "{% if company %}at {{ company }}{% endif %}{{ range(3)|join(',') }}"):
+    for template in (
+        "{% for k, v in attributes|dictsort %}{{k}}={{v}} {% endfor %}",
+        "{{ first_name|default('friend')|title }} {{ attributes.plan|upper }} {{ '%05d' % 42 }}",
+        "{% if company %}at {{ company }}{% endif %}{{ range(3)|join(',') }}",
+    ):
         assert template_problems(template) == [], template
 
 
 def test_a_loop_over_a_contact_value_stops_at_the_budget_when_rendered():
     """The contact decides this one, so it passes validation and fails that recipient alone."""
-    campaign = {**BASE, "campaign_id": "c", "body": "{% for a in attributes.bio %}{% for b in attributes.bio %}"
-                                                    "{% endfor %}{% endfor %}"}
+    campaign = {
+        **BASE,
+        "campaign_id": "c",
+        "body": "{% for a in attributes.bio %}{% for b in attributes.bio %}{% endfor %}{% endfor %}",
+    }
     validate_campaign(campaign)
     started = time.monotonic()
     with pytest.raises(TemplateBudgetExceeded):
@@ -65,8 +79,9 @@ def test_rendered_output_is_capped_while_it_is_generated():
         render(campaign, Contact(email="a@example.org", attributes={"bio": "x" * 100}))
 
 
-@pytest.mark.parametrize("template", ["{{ ((10**1000)**1000)**1000 }}",
-                                      "{% macro sq(n) %}{{ sq(n * n) }}{% endmacro %}{{ sq(10**100) }}"])
+@pytest.mark.parametrize(
+    "template", ["{{ ((10**1000)**1000)**1000 }}", "{% macro sq(n) %}{{ sq(n * n) }}{% endmacro %}{{ sq(10**100) }}"]
+)
 def test_big_numbers_stop_before_c_arithmetic_runs_away(template):
     started = time.monotonic()
     assert "template budget" in " ".join(template_problems(template))

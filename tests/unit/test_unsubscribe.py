@@ -1,4 +1,5 @@
 """Unsubscribe tokens, links and the headers and footer they put into every email."""
+
 import email
 import email.policy
 
@@ -22,16 +23,19 @@ def test_token_round_trips_and_names_campaign_and_contact():
     assert "zoe@example.org" not in token and "/" not in token and "+" not in token
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),             # tag changed
-    lambda t: t.replace(t.split(".")[1], make_token(KEY, "campaign_1", "eve@example.org").split(".")[1]),
-    lambda t: "2" + t[1:],                                           # unknown version
-    lambda t: t + "=",                                               # alternative spelling
-    lambda t: t.split(".", 1)[1],                                    # missing part
-    lambda t: "",
-    lambda t: "x" * 5000,
-    lambda t: t.replace(".", ".!", 1),                               # not base64url
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # tag changed
+        lambda t: t.replace(t.split(".")[1], make_token(KEY, "campaign_1", "eve@example.org").split(".")[1]),
+        lambda t: "2" + t[1:],  # unknown version
+        lambda t: t + "=",  # alternative spelling
+        lambda t: t.split(".", 1)[1],  # missing part
+        lambda t: "",
+        lambda t: "x" * 5000,
+        lambda t: t.replace(".", ".!", 1),  # not base64url
+    ],
+)
 def test_tampered_or_malformed_token_is_rejected(mutate):
     token = make_token(KEY, "campaign_1", "zoe@example.org")
     with pytest.raises(InvalidUnsubscribeToken):
@@ -70,8 +74,11 @@ def test_every_email_carries_rfc8058_headers_and_a_visible_link():
 
 
 def test_template_that_shows_the_link_gets_no_second_footer():
-    campaign = {**CAMPAIGN, "body": "Bye: {{unsubscribe_url}}",
-                "body_html": "<html><body><a href='{{unsubscribe_url}}'>leave</a></body></html>"}
+    campaign = {
+        **CAMPAIGN,
+        "body": "Bye: {{unsubscribe_url}}",
+        "body_html": "<html><body><a href='{{unsubscribe_url}}'>leave</a></body></html>",
+    }
     contact = Contact("a@example.org")
     rendered = render(campaign, contact, **LINKS.for_recipient(campaign["campaign_id"], contact.email))
     url = LINKS.url(campaign["campaign_id"], contact.email)
@@ -82,7 +89,7 @@ def test_template_that_shows_the_link_gets_no_second_footer():
 def test_footer_goes_inside_the_html_body():
     campaign = {**CAMPAIGN, "body_html": "<html><BODY><p>Hi</p></BODY></html>"}
     rendered = render(campaign, Contact("a@example.org"), unsubscribe_url="https://x.example/unsubscribe/t")
-    assert rendered.html.endswith('unsubscribe</a>.</p></BODY></html>')
+    assert rendered.html.endswith("unsubscribe</a>.</p></BODY></html>")
 
 
 def test_mailto_is_offered_when_a_mailbox_is_configured():

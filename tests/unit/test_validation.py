@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -70,7 +70,10 @@ def test_unknown_field_is_not_silently_dropped():
 
 
 def test_unknown_email_service():
-    assert problems({**SEED_CAMPAIGN, "email_service": "pigeon"})["email_service"] == "must be one of 'ses', 'smtp', not 'pigeon'"
+    assert (
+        problems({**SEED_CAMPAIGN, "email_service": "pigeon"})["email_service"]
+        == "must be one of 'ses', 'smtp', not 'pigeon'"
+    )
 
 
 def test_smtp_without_secret_gives_the_seed_message():
@@ -79,7 +82,7 @@ def test_smtp_without_secret_gives_the_seed_message():
 
 
 def test_send_at_in_the_past_and_without_offset():
-    past = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     assert "is in the past" in problems({**SEED_CAMPAIGN, "send_at": past})["send_at"]
 
 
@@ -92,17 +95,26 @@ def test_custom_attributes_are_known_placeholders():
     validate_campaign({**SEED_CAMPAIGN, "body": "Your plan: {{ attributes.plan | default('free') }}"})
 
 
-@pytest.mark.parametrize("field, value", [
-    ("from_email", "noreply@example.com\n"), ("from_name", "Team\n"), ("reply_to", "help@example.com\n"),
-    ("subject", "Hello\n"), ("campaign_id", "spring-sale\n"), ("aws_region", "eu-west-1\n"), ("list", "vip\n"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("from_email", "noreply@example.com\n"),
+        ("from_name", "Team\n"),
+        ("reply_to", "help@example.com\n"),
+        ("subject", "Hello\n"),
+        ("campaign_id", "spring-sale\n"),
+        ("aws_region", "eu-west-1\n"),
+        ("list", "vip\n"),
+    ],
+)
 def test_a_trailing_newline_is_refused_everywhere(field, value):
     """Python's `$` matches before a final newline: no pattern may let one through to a header or a name."""
     assert field in problems({**SEED_CAMPAIGN, field: value})
 
 
-@pytest.mark.parametrize("address", ["üser@example.org", "a..b@example.org", ".a@example.org", "a@example",
-                                     "a b@example.org"])
+@pytest.mark.parametrize(
+    "address", ["üser@example.org", "a..b@example.org", ".a@example.org", "a@example", "a b@example.org"]
+)
 def test_addresses_ses_cannot_send_to_are_refused(address):
     assert "not a valid email address" in problems({**SEED_CAMPAIGN, "from_email": address})["from_email"]
 
@@ -122,7 +134,8 @@ def test_the_workflow_state_is_counted_in_utf8_bytes_of_what_is_sent():
     (a 216 KB French newsletter fits), and what JSON escapes (quotes, newlines) is counted as sent."""
     from bulkmail.errors import CampaignTooLarge
     from bulkmail.models import STATE_PAYLOAD_BYTES, state_json
-    french = "Élégant café à côté, où l'été dure. " * 5_200          # 216,000 bytes of UTF-8
+
+    french = "Élégant café à côté, où l'été dure. " * 5_200  # 216,000 bytes of UTF-8
     newsletter = {**SEED_CAMPAIGN, "body": french[:130_000], "body_html": french[:55_000]}
     assert 210_000 < len((newsletter["body"] + newsletter["body_html"]).encode()) < 250_000
     assert len(json.dumps(newsletter).encode()) > STATE_PAYLOAD_BYTES  # as ASCII escapes it would not fit
@@ -144,5 +157,6 @@ def test_a_send_rate_outside_what_the_worker_paces_is_refused(rate):
 
 def test_the_schemas_send_rate_bounds_are_the_pacers():
     from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE
+
     rate = load_schema()["properties"]["max_send_rate"]
     assert (rate["minimum"], rate["maximum"]) == (MIN_SEND_RATE, MAX_SEND_RATE)

@@ -1,8 +1,10 @@
 """Per-container caching of clients and adapters."""
+
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -24,7 +26,8 @@ class per_container(Generic[T]):
         if getattr(self._local, "generation", None) != self._generation:
             self._local.value = self.factory()
             self._local.generation = self._generation
-        return self._local.value
+        value: T = self._local.value
+        return value
 
     def cache_clear(self) -> None:
         self._generation += 1

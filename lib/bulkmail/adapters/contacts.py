@@ -1,22 +1,22 @@
 """The contacts table: who can be sent to, read a page or a batch at a time."""
+
 from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.lists import ListRegistry
 from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
+from bulkmail.ports import Cursor
 from bulkmail.validation import parse_timestamp
-
-_BATCH_GET_LIMIT = 100
-_UNPROCESSED_RETRIES = 5
 
 
 class ContactStore:
@@ -27,13 +27,13 @@ class ContactStore:
         self.lists = ListRegistry(lists_table) if lists_table else None
 
     @staticmethod
-    def _recipients_filter(list_name: str | None):
-        condition = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
+    def _recipients_filter(list_name: str | None) -> ConditionBase:
+        condition: ConditionBase = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
         if list_name:
             condition = condition & Attr("lists").contains(list_name)
         return condition
 
-    def scan_page(self, cursor: dict | None, limit: int, list_name: str | None) -> tuple[list[str], dict | None]:
+    def scan_page(self, cursor: Cursor | None, limit: int, list_name: str | None) -> tuple[list[str], Cursor | None]:
         """One page of recipients' emails and the cursor for the next page (None at the end)."""
         kwargs: dict[str, Any] = {
             "Limit": limit,
@@ -47,38 +47,33 @@ class ContactStore:
 
     def has_recipient(self, list_name: str | None) -> bool:
         """Whether anyone would receive a campaign to `list_name`: stops at the first recipient found."""
-        pages = dynamo.client().get_paginator("scan").paginate(
-            TableName=self.table_name, FilterExpression=self._recipients_filter(list_name), ProjectionExpression="email")
+        pages = (
+            dynamo.client()
+            .get_paginator("scan")
+            .paginate(
+                TableName=self.table_name,
+                FilterExpression=self._recipients_filter(list_name),
+                ProjectionExpression="email",
+            )
+        )
         return any(page["Items"] for page in pages)
 
     def count_recipients(self, list_name: str | None) -> int:
-        pages = dynamo.client().get_paginator("scan").paginate(
-            TableName=self.table_name, Select="COUNT", FilterExpression=self._recipients_filter(list_name)
+        pages = (
+            dynamo.client()
+            .get_paginator("scan")
+            .paginate(TableName=self.table_name, Select="COUNT", FilterExpression=self._recipients_filter(list_name))
         )
         return sum(page["Count"] for page in pages)
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         """Contacts by email in as few BatchGetItem calls as possible; missing and deleted ones are absent."""
-        return {email: Contact.from_item(item) for email, item in self._items(emails).items()
-                if DELETED not in item}
+        return {email: Contact.from_item(item) for email, item in self._items(emails).items() if DELETED not in item}
 
     def _items(self, emails: Iterable[str], consistent: bool = False) -> dict[str, dict[str, Any]]:
         """Stored items by email (the suppressions deleted contacts left included), as plain Python."""
-        found: dict[str, dict[str, Any]] = {}
-        pending = [{"email": e} for e in dict.fromkeys(emails)]
-        while pending:
-            chunk, pending = pending[:_BATCH_GET_LIMIT], pending[_BATCH_GET_LIMIT:]
-            request = {self.table_name: {"Keys": chunk, "ConsistentRead": consistent}}
-            for attempt in range(_UNPROCESSED_RETRIES + 1):
-                response = dynamo.resource().batch_get_item(RequestItems=request)
-                for item in response["Responses"].get(self.table_name, []):
-                    found[item["email"]] = dynamo.plain(item)
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if attempt == _UNPROCESSED_RETRIES:
-                    raise RuntimeError(f"BatchGetItem left {len(request[self.table_name]['Keys'])} keys unprocessed")
-                time.sleep(0.05 * 2 ** attempt)
+        keys = [{"email": e} for e in dict.fromkeys(emails)]
+        found = {item["email"]: item for item in dynamo.batch_get(self.table_name, keys, consistent=consistent)}
         return found
 
     def get(self, email: str) -> Contact | None:
@@ -108,15 +103,16 @@ class ContactStore:
     def _put_chunk(self, chunk: list[dict[str, Any]]) -> None:
         for attempt in range(_CONFLICT_RETRIES + 1):
             stored = self._items((c["email"] for c in chunk), consistent=True)
-            puts = [self._conditional_put(merge_import(c, stored.get(c["email"])), stored.get(c["email"]))
-                    for c in chunk]
+            puts = [
+                self._conditional_put(merge_import(c, stored.get(c["email"])), stored.get(c["email"])) for c in chunk
+            ]
             try:
                 dynamo.client().transact_write_items(TransactItems=puts)
                 return
             except ClientError as exc:
                 if not _retryable_cancellation(exc) or attempt == _CONFLICT_RETRIES:
                     raise
-            time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # jitter: two racing imports part ways
+            time.sleep(random.uniform(0, 0.05 * 2**attempt))  # jitter: two racing imports part ways
 
     def _conditional_put(self, item: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table_name, "Item": dynamo.to_dynamo(item)}
@@ -132,14 +128,17 @@ class ContactStore:
         """Forget a contact (False if there is none). A suppressed one leaves its suppression behind
         (address, status, reason, date; no name, lists or attributes), so that importing the address
         again cannot resubscribe it."""
-        now_iso = now_iso or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now_iso = now_iso or datetime.now(UTC).isoformat(timespec="seconds")
         for _ in range(_CONFLICT_RETRIES + 1):
             item = self.get_item(email)
             if item is None:
                 return False
             status = item.get("status", ContactStatus.SUBSCRIBED.value)
-            read = {"ConditionExpression": "#status = :read", "ExpressionAttributeNames": {"#status": "status"},
-                    "ExpressionAttributeValues": {":read": status}}
+            read = {
+                "ConditionExpression": "#status = :read",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":read": status},
+            }
             try:
                 if status == ContactStatus.SUBSCRIBED.value:
                     self.table.delete_item(Key={"email": email}, **read)
@@ -148,7 +147,7 @@ class ContactStore:
                     self.table.put_item(Item=dynamo.to_dynamo({**kept, DELETED: now_iso}), **read)
                 return True
             except ClientError as exc:
-                if not _conditional_failure(exc):
+                if not dynamo.is_conditional_failure(exc):
                     raise
                 # its status changed meanwhile (an unsubscribe): read it again
         raise RuntimeError(f"contact {email} kept changing while it was being deleted")
@@ -158,8 +157,8 @@ class ContactStore:
 DELETED = "deleted_at"
 SUPPRESSION_FIELDS = ("status", "suppressed_at", "suppression")
 _CONFLICT_RETRIES = 5
-_TRANSACTION_ITEMS = 100                  # TransactWriteItems: at most 100 actions ...
-_TRANSACTION_BYTES = 4_000_000            # ... and 4 MB together
+_TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions ...
+_TRANSACTION_BYTES = 4_000_000  # ... and 4 MB together
 
 
 def merge_import(contact: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -208,10 +207,6 @@ def _retryable_cancellation(exc: ClientError) -> bool:
     return reasons <= {None, "None", "ConditionalCheckFailed", "TransactionConflict", "ThrottlingError"}
 
 
-def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
 def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str, details: dict[str, Any]) -> str:
     """Stop sending to an address (unsubscribed, bounced, complained), once, whether or not it is a
     contact: an address that is not one (deleted, or never imported) keeps a suppression record, so a
@@ -220,30 +215,45 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
     Returns the address's status afterwards: `status` when this call changed it, the earlier one when
     it was already suppressed (the first reason stands).
     """
-    values = {":status": status, ":now": now_iso, ":details": dynamo.to_dynamo(details),
-              ":subscribed": ContactStatus.SUBSCRIBED.value}
+    values = {
+        ":status": status,
+        ":now": now_iso,
+        ":details": dynamo.to_dynamo(details),
+        ":subscribed": ContactStatus.SUBSCRIBED.value,
+    }
     for _ in range(_CONFLICT_RETRIES + 1):
         try:
             store.table.update_item(
                 Key={"email": email},
                 UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
-                ConditionExpression="attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)",
-                ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values)
+                ConditionExpression=(
+                    "attribute_exists(email) AND (attribute_not_exists(#status) OR #status = :subscribed)"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
             return status
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not dynamo.is_conditional_failure(exc):
                 raise
         item = store.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
         if item is not None:
             if item.get("status", values[":subscribed"]) != values[":subscribed"]:
-                return item["status"]
+                return str(item["status"])
             continue  # subscribed again meanwhile (an import): suppress it on the next round
         try:
-            store.table.put_item(Item={"email": email, "status": status, "suppressed_at": now_iso,
-                                       "suppression": values[":details"], DELETED: now_iso},
-                                 ConditionExpression="attribute_not_exists(email)")
+            store.table.put_item(
+                Item={
+                    "email": email,
+                    "status": status,
+                    "suppressed_at": now_iso,
+                    "suppression": values[":details"],
+                    DELETED: now_iso,
+                },
+                ConditionExpression="attribute_not_exists(email)",
+            )
             return status
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not dynamo.is_conditional_failure(exc):
                 raise  # imported meanwhile: suppress that contact
     raise RuntimeError(f"address {email} kept changing while it was being suppressed")

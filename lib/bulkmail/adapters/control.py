@@ -2,13 +2,15 @@
 
 Separate from campaigns.py / ledger.py so that the API's needs do not reshape the worker's adapters.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -16,20 +18,8 @@ import boto3
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
-from bulkmail.adapters.campaigns import is_conditional_failure
+from bulkmail.errors import BadCursor, ExecutionExists, ExecutionNotFound
 from bulkmail.models import dynamodb_item_size, state_json
-
-
-class ExecutionNotFound(LookupError):
-    """No execution by that ARN (or none the caller may see)."""
-
-
-class ExecutionExists(Exception):
-    """An execution by this name exists already (running with another input, or finished)."""
-
-
-class BadCursor(ValueError):
-    """A pagination token that this API did not hand out."""
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -51,20 +41,18 @@ def decode_cursor(token: str | None) -> dict[str, Any] | None:
 
 
 @lru_cache(maxsize=1)
-def _sfn():
+def _sfn() -> Any:  # boto3 clients carry no static types here
     return boto3.client("stepfunctions")
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
 
 
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
     """StartExecution named after the campaign: a second start of the same campaign cannot run twice
     (ExecutionExists; the same name and input while it runs is the same execution, as on AWS)."""
     try:
-        return _sfn().start_execution(stateMachineArn=state_machine_arn, name=name,
-                                      input=state_json(payload))["executionArn"]
+        arn: str = _sfn().start_execution(stateMachineArn=state_machine_arn, name=name, input=state_json(payload))[
+            "executionArn"
+        ]
+        return arn
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ExecutionAlreadyExists":
             raise ExecutionExists(name) from None
@@ -85,23 +73,35 @@ def start_execution_once(state_machine_arn: str, name: str, payload: dict[str, A
 
 
 @lru_cache(maxsize=1)
-def _scheduler():
+def _scheduler() -> Any:
     return boto3.client("scheduler")
 
 
-def schedule_execution(group: str, name: str, when: datetime, state_machine_arn: str, role_arn: str,
-                       payload: dict[str, Any], dead_letter_arn: str) -> str:
+def schedule_execution(
+    group: str,
+    name: str,
+    when: datetime,
+    state_machine_arn: str,
+    role_arn: str,
+    payload: dict[str, Any],
+    dead_letter_arn: str,
+) -> str:
     """A one-time EventBridge Scheduler schedule whose target starts the workflow; deleted after it fires.
     A start that fails after the retries goes to the dead-letter queue (the campaign is marked failed)."""
     _scheduler().create_schedule(
-        GroupName=group, Name=name,
-        ScheduleExpression=f"at({when.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%S')})",
+        GroupName=group,
+        Name=name,
+        ScheduleExpression=f"at({when.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S')})",
         ScheduleExpressionTimezone="UTC",
         FlexibleTimeWindow={"Mode": "OFF"},
         ActionAfterCompletion="DELETE",
-        Target={"Arn": state_machine_arn, "RoleArn": role_arn, "Input": state_json(payload),
-                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
-                "DeadLetterConfig": {"Arn": dead_letter_arn}},
+        Target={
+            "Arn": state_machine_arn,
+            "RoleArn": role_arn,
+            "Input": state_json(payload),
+            "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
+            "DeadLetterConfig": {"Arn": dead_letter_arn},
+        },
         Description=f"bulkmail campaign {name}",
     )
     return name
@@ -120,7 +120,8 @@ def delete_schedule(group: str, name: str) -> bool:
 
 def describe_execution(execution_arn: str) -> dict[str, Any]:
     try:
-        return _sfn().describe_execution(executionArn=execution_arn)
+        execution: dict[str, Any] = _sfn().describe_execution(executionArn=execution_arn)
+        return execution
     except ClientError as exc:
         if exc.response["Error"]["Code"] in ("ExecutionDoesNotExist", "InvalidArn"):
             raise ExecutionNotFound(execution_arn) from None
@@ -141,9 +142,15 @@ LIST_READ_SECONDS = 10.0
 LIST_PAGE_BYTES = 1024 * 1024
 
 
-def list_page(table_name: str, limit: int, cursor: dict[str, Any] | None, key_names: tuple[str, ...],
-              key_condition: tuple[str, str] | None = None, status: str | None = None,
-              clock=time.monotonic) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def list_page(
+    table_name: str,
+    limit: int,
+    cursor: dict[str, Any] | None,
+    key_names: tuple[str, ...],
+    key_condition: tuple[str, str] | None = None,
+    status: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of a table (scan) or of one partition (query), optionally filtered on `status`, and the
     key to go on from: None when nothing is left.
 
@@ -183,37 +190,36 @@ def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
     """Record `resend_id` as the campaign's one re-send, unless it has one: the re-send's id either way."""
     try:
         dynamo.table(table_name).update_item(
-            Key={"campaign_id": campaign_id}, UpdateExpression="SET resent_as = :id",
+            Key={"campaign_id": campaign_id},
+            UpdateExpression="SET resent_as = :id",
             ConditionExpression="attribute_exists(campaign_id) AND attribute_not_exists(resent_as)",
-            ExpressionAttributeValues={":id": resend_id})
+            ExpressionAttributeValues={":id": resend_id},
+        )
         return resend_id
     except ClientError as exc:
-        if not is_conditional_failure(exc):
+        if not dynamo.is_conditional_failure(exc):
             raise
-    return dynamo.table(table_name).get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True,
-                                             ProjectionExpression="resent_as")["Item"]["resent_as"]
+    item = dynamo.table(table_name).get_item(
+        Key={"campaign_id": campaign_id}, ConsistentRead=True, ProjectionExpression="resent_as"
+    )["Item"]
+    return str(item["resent_as"])
 
 
 def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:
     """SET fields only while the campaign's status is one of `statuses` (False otherwise)."""
-    names = {"#status": "status", **{f"#f{i}": k for i, k in enumerate(fields)}}
-    values = {f":v{i}": dynamo.to_dynamo(v) for i, v in enumerate(fields.values())}
+    assignments, names, values = dynamo.set_clause(fields)
+    names["#status"] = "status"
     values.update({f":s{i}": s for i, s in enumerate(statuses)})
     try:
         dynamo.table(table_name).update_item(
             Key={"campaign_id": campaign_id},
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+            UpdateExpression="SET " + assignments,
             ConditionExpression=f"#status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
     except ClientError as exc:
-        if is_conditional_failure(exc):
+        if dynamo.is_conditional_failure(exc):
             return False
         raise
     return True
-
-
-def new_container() -> None:
-    _sfn.cache_clear()
-    _scheduler.cache_clear()

@@ -9,9 +9,12 @@ Retries live here, once, for every DynamoDB request bulkmail makes:
 A request that still fails after that raises; `is_retryable` tells callers it is worth retrying later,
 and a workflow step raises it as DatabaseBusy (`busy_as_named_error`), which its state's Retry covers.
 """
+
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -26,22 +29,30 @@ from bulkmail.errors import DatabaseBusy
 
 _deserializer = TypeDeserializer()
 
-MAX_ATTEMPTS = 10             # per request, first attempt included
+MAX_ATTEMPTS = 10  # per request, first attempt included
 BACKOFF_BASE_SECONDS = 0.02
 BACKOFF_CAP_SECONDS = 0.5
 # Cancellation reasons of a transaction that wrote nothing and may simply be tried again.
 RETRYABLE_CANCELLATION = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
-RETRYABLE_CODES = frozenset({"TransactionConflictException", "ProvisionedThroughputExceededException",
-                             "ThrottlingException", "RequestLimitExceeded", "InternalServerError",
-                             "ServiceUnavailable", "TransactionInProgressException"})
+RETRYABLE_CODES = frozenset(
+    {
+        "TransactionConflictException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+    }
+)
 
 
 def backoff(attempt: int) -> float:
     """Full jitter: a random delay up to an exponentially growing, capped bound."""
-    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** attempt))
+    return random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
 
 
-def cancellation_reasons(error: dict[str, Any]) -> list[str]:
+def cancellation_reasons(error: Mapping[str, Any]) -> list[str]:
     return [r.get("Code") or "None" for r in error.get("CancellationReasons", [])]
 
 
@@ -56,7 +67,7 @@ def is_retryable(exc: BaseException) -> bool:
     return code in RETRYABLE_CODES
 
 
-def _retry_conflicts(response=None, attempts: int = 0, **_kwargs) -> float | None:
+def _retry_conflicts(response: Any = None, attempts: int = 0, **_kwargs: Any) -> float | None:
     """botocore `needs-retry` hook: the delay before trying a conflict again, or None (not ours)."""
     if response is None or attempts >= MAX_ATTEMPTS:
         return None
@@ -72,7 +83,7 @@ def _retry_conflicts(response=None, attempts: int = 0, **_kwargs) -> float | Non
 
 
 @contextmanager
-def busy_as_named_error():
+def busy_as_named_error() -> Iterator[None]:
     """Let a retryable fault leave a workflow step as DatabaseBusy, which the state machine retries."""
     try:
         yield
@@ -83,19 +94,68 @@ def busy_as_named_error():
 
 
 @per_container
-def resource():
-    dynamodb = boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}))
+def resource() -> Any:
+    dynamodb = boto3.resource(
+        "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS})
+    )
     dynamodb.meta.client.meta.events.register("needs-retry.dynamodb", _retry_conflicts)
     return dynamodb
 
 
-def table(name: str):
+def table(name: str) -> Any:
     return resource().Table(name)
 
 
-def client():
+def client() -> Any:
     # The resource's client converts plain Python values to and from DynamoDB JSON.
     return resource().meta.client
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    """A write whose condition did not hold (nothing was written)."""
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+def set_clause(fields: dict[str, Any], prefix: str = "f") -> tuple[str, dict[str, str], dict[str, Any]]:
+    """`#f0 = :f0, ...` for an UpdateExpression's SET, with its attribute names and (stored) values:
+    every field name goes through a placeholder, so a reserved word (status, name) is safe."""
+    names = {f"#{prefix}{i}": name for i, name in enumerate(fields)}
+    values = {f":{prefix}{i}": to_dynamo(value) for i, value in enumerate(fields.values())}
+    return ", ".join(f"#{prefix}{i} = :{prefix}{i}" for i in range(len(fields))), names, values
+
+
+BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+UNPROCESSED_RETRIES = 5
+
+
+def batch_get(
+    table_name: str, keys: list[dict[str, Any]], *, consistent: bool = False, projection: str | None = None
+) -> list[dict[str, Any]]:
+    """The items of `keys` that exist, as plain Python, in requests of at most 100 keys. The keys
+    DynamoDB leaves unprocessed (throttling, the 16 MB answer limit) are asked again, with backoff,
+    a bounded number of times."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        ask: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET_KEYS], "ConsistentRead": consistent}
+        if projection:
+            ask["ProjectionExpression"] = projection
+        request: dict[str, Any] = {table_name: ask}
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            response = resource().batch_get_item(RequestItems=request)
+            found += [plain(item) for item in response["Responses"].get(table_name, [])]
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            if attempt == UNPROCESSED_RETRIES:
+                raise RuntimeError(
+                    f"BatchGetItem on {table_name} left {len(request[table_name]['Keys'])} keys unprocessed"
+                )
+            time.sleep(backoff(attempt))
+    return found
 
 
 def plain(value: Any) -> Any:
@@ -115,7 +175,8 @@ def from_wire(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """A low-level item (as in ConditionalCheckFailed's ALL_OLD) as plain Python."""
     if item is None:
         return None
-    return plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+    result: dict[str, Any] = plain({k: _deserializer.deserialize(v) for k, v in item.items()})
+    return result
 
 
 def to_dynamo(value: Any) -> Any:

@@ -9,6 +9,7 @@ caller can change a status without the event.
     {"campaign_id", "campaign_name", "status", "counts": {"total", "sent", "failed", "skipped"},
      "occurred_at", ...extra (a pause's "reason")}
 """
+
 from __future__ import annotations
 
 import json
@@ -26,14 +27,17 @@ logger = logging.getLogger(__name__)
 SOURCE = "bulkmail"
 # The status changes announced from code (the workflow announces start, completion and its own
 # failure; a scheduled start that failed never reached the workflow, so its code announces it).
-ANNOUNCED = {CampaignStatus.PAUSED.value: "CampaignPaused", CampaignStatus.CANCELLED.value: "CampaignCancelled",
-             CampaignStatus.FAILED.value: "CampaignFailed"}
+ANNOUNCED = {
+    CampaignStatus.PAUSED.value: "CampaignPaused",
+    CampaignStatus.CANCELLED.value: "CampaignCancelled",
+    CampaignStatus.FAILED.value: "CampaignFailed",
+}
 # The record's attribute that says why, carried in the event as `reason`.
 _REASON = {"CampaignPaused": "pause_reason", "CampaignFailed": "failure_cause"}
 
 
 @lru_cache(maxsize=1)
-def _events():
+def _events() -> Any:  # boto3 clients carry no static types here
     return boto3.client("events")
 
 
@@ -43,8 +47,12 @@ def campaign_detail(record: dict[str, Any], occurred_at: str, **extra: Any) -> d
         "campaign_id": record["campaign_id"],
         "campaign_name": record.get("campaign_name", ""),
         "status": record["status"],
-        "counts": {"total": int(record.get("total_contacts", 0)), "sent": int(record.get("sent_count", 0)),
-                   "failed": int(record.get("failed_count", 0)), "skipped": int(record.get("skipped_count", 0))},
+        "counts": {
+            "total": int(record.get("total_contacts", 0)),
+            "sent": int(record.get("sent_count", 0)),
+            "failed": int(record.get("failed_count", 0)),
+            "skipped": int(record.get("skipped_count", 0)),
+        },
         "occurred_at": occurred_at,
         **extra,
     }
@@ -67,16 +75,28 @@ class CampaignEvents:
         """PutEvents one event. The status change it reports has already happened and stands, so a
         refusal is logged as an error (the campaign record stays the truth), not raised: a pause that
         worked must not answer 500 to the operator, nor replace the SendingPaused a worker re-raises."""
-        entry = {"EventBusName": self.bus_name, "Source": SOURCE, "DetailType": detail_type,
-                 "Detail": json.dumps(detail, separators=(",", ":"), default=str)}
+        entry = {
+            "EventBusName": self.bus_name,
+            "Source": SOURCE,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":"), default=str),
+        }
         try:
             response = _events().put_events(Entries=[entry])  # boto3 retries throttling and 5xx itself
         except (BotoCoreError, ClientError) as exc:
-            logger.error("campaign event not published", extra={"detail_type": detail_type, "error": repr(exc),
-                                                                 "campaign_id": detail.get("campaign_id")})
+            logger.error(
+                "campaign event not published",
+                extra={"detail_type": detail_type, "error": repr(exc), "campaign_id": detail.get("campaign_id")},
+            )
             return False
         if response.get("FailedEntryCount"):
-            logger.error("campaign event refused", extra={"detail_type": detail_type, "entries": response.get("Entries"),
-                                                          "campaign_id": detail.get("campaign_id")})
+            logger.error(
+                "campaign event refused",
+                extra={
+                    "detail_type": detail_type,
+                    "entries": response.get("Entries"),
+                    "campaign_id": detail.get("campaign_id"),
+                },
+            )
             return False
         return True

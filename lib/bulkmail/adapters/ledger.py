@@ -18,25 +18,22 @@ over from the original's failed row (`take_over_for_resend`), and a redriven dea
 own row back (`take_back_dead_letter`); the two are conditional writes on the same row, so only one
 of them sends.
 """
+
 from __future__ import annotations
 
+import functools
 import logging
-import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.errors import BatchBusy
 from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Lease, Outcome
+from bulkmail.ports import Cursor
 
 logger = logging.getLogger(__name__)
-
-_UNPROCESSED_RETRIES = 5
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response["Error"]["Code"]
 
 
 class Ledger:
@@ -53,18 +50,28 @@ class Ledger:
             item = self.batches.update_item(
                 Key={"campaign_id": campaign_id, "batch_id": batch_id},
                 UpdateExpression="SET #s = :claimed, claim_token = :t, lease_until = :lease ADD attempts :one",
-                ConditionExpression="attribute_not_exists(batch_id) OR #s IN (:pending, :dead) OR (#s = :claimed AND lease_until < :now)",
+                ConditionExpression=(
+                    "attribute_not_exists(batch_id) OR #s IN (:pending, :dead) "
+                    "OR (#s = :claimed AND lease_until < :now)"
+                ),
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":claimed": "claimed", ":pending": "pending", ":dead": "dead", ":t": token,
-                                           ":lease": int(now) + lease_seconds, ":now": int(now), ":one": 1},
+                ExpressionAttributeValues={
+                    ":claimed": "claimed",
+                    ":pending": "pending",
+                    ":dead": "dead",
+                    ":t": token,
+                    ":lease": int(now) + lease_seconds,
+                    ":now": int(now),
+                    ":one": 1,
+                },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )["Attributes"]
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not dynamo.is_conditional_failure(exc):
                 raise
-            old = dynamo.from_wire(exc.response.get("Item")) or {}
-            state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(old.get("status"), Claim.BUSY)
+            old = dynamo.from_wire(exc.response.get("Item")) or {}  # type: ignore[arg-type]  # stubs lack ALL_OLD's Item
+            state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(str(old.get("status")), Claim.BUSY)
             return BatchRecord(state, int(old.get("attempts", 0)))
         attempts = int(item["attempts"])
         return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts)
@@ -74,20 +81,8 @@ class Ledger:
         message_id, replaced_dead_letter}. A dead-lettered failure may be replaced by a redriven
         message's outcome; an uncounted row was sent by an attempt that ended before recording it."""
         keys = [{"campaign_id": campaign_id, "email": e} for e in dict.fromkeys(emails)]
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):
-            request = {self.deliveries_table: {
-                "Keys": keys[start:start + 100],
-                "ProjectionExpression": "email, dead_lettered, uncounted, message_id, replaced_dead_letter"}}
-            for attempt in range(_UNPROCESSED_RETRIES + 1):
-                response = dynamo.resource().batch_get_item(RequestItems=request)
-                found.update((i["email"], dynamo.plain(i)) for i in response["Responses"].get(self.deliveries_table, []))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                if attempt == _UNPROCESSED_RETRIES:
-                    raise RuntimeError("BatchGetItem on the ledger kept leaving keys unprocessed")
-                time.sleep(dynamo.backoff(attempt))
+        projection = "email, dead_lettered, uncounted, message_id, replaced_dead_letter"
+        found = {item["email"]: item for item in dynamo.batch_get(self.deliveries_table, keys, projection=projection)}
         return found
 
     # --- holding on: retries and the lease -------------------------------------------------------
@@ -101,8 +96,10 @@ class Ledger:
             except ClientError as exc:
                 if not dynamo.is_retryable(exc) or lease.time_left() <= 0:
                     raise
-                logger.warning("ledger write refused; trying again", extra={"error": _code(exc), "attempt": attempt,
-                                                                            "batch_id": lease.batch_id})
+                logger.warning(
+                    "ledger write refused; trying again",
+                    extra={"error": dynamo.error_code(exc), "attempt": attempt, "batch_id": lease.batch_id},
+                )
             attempt += 1
             self.extend(lease)
             lease.sleep(min(dynamo.backoff(attempt), max(0.0, lease.time_left())))
@@ -115,31 +112,43 @@ class Ledger:
                 Key={"campaign_id": lease.campaign_id, "batch_id": lease.batch_id},
                 UpdateExpression="SET lease_until = :lease",
                 ConditionExpression="claim_token = :t",
-                ExpressionAttributeValues={":t": lease.token, ":lease": int(lease.wall_clock()) + lease.lease_seconds})
+                ExpressionAttributeValues={":t": lease.token, ":lease": int(lease.wall_clock()) + lease.lease_seconds},
+            )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if dynamo.is_conditional_failure(exc):
                 raise BatchBusy(f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker") from exc
             if not dynamo.is_retryable(exc):
                 raise
-            logger.warning("lease extension refused", extra={"error": _code(exc), "batch_id": lease.batch_id})
+            logger.warning(
+                "lease extension refused", extra={"error": dynamo.error_code(exc), "batch_id": lease.batch_id}
+            )
 
     # --- recording -----------------------------------------------------------------------------
     def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
         """Write down at once that SES accepted this email (its row, uncounted until the batch is
         recorded). False when another batch has an outcome for this recipient already."""
-        row: dict[str, Any] = {"campaign_id": lease.campaign_id, "email": outcome.email, "status": DeliveryStatus.SENT.value,
-                               "batch_id": lease.batch_id, "updated_at": now_iso, "uncounted": True}
+        row: dict[str, Any] = {
+            "campaign_id": lease.campaign_id,
+            "email": outcome.email,
+            "status": DeliveryStatus.SENT.value,
+            "batch_id": lease.batch_id,
+            "updated_at": now_iso,
+            "uncounted": True,
+        }
         if outcome.message_id:
             row["message_id"] = outcome.message_id
         put: dict[str, Any] = {"Item": row, "ConditionExpression": "attribute_not_exists(email)"}
         if outcome.replaces_dead_letter:
             row["replaced_dead_letter"] = True
-            put = {"Item": row, "ConditionExpression": "dead_lettered = :true",
-                   "ExpressionAttributeValues": {":true": True}}
+            put = {
+                "Item": row,
+                "ConditionExpression": "dead_lettered = :true",
+                "ExpressionAttributeValues": {":true": True},
+            }
         try:
             self._persist(lease, lambda: self.deliveries.put_item(**put))
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not dynamo.is_conditional_failure(exc):
                 raise
             return False
         return True
@@ -154,26 +163,32 @@ class Ledger:
         remaining = list(outcomes)
         while True:
             try:
-                self._persist(lease, lambda: dynamo.client().transact_write_items(
-                    TransactItems=self._transaction(lease, remaining, batch_status, now_iso)))
+                items = self._transaction(lease, remaining, batch_status, now_iso)
+                self._persist(lease, functools.partial(dynamo.client().transact_write_items, TransactItems=items))
                 return remaining
             except ClientError as exc:
-                if _code(exc) != "TransactionCanceledException":
+                if dynamo.error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = dynamo.cancellation_reasons(exc.response)
                 if len(reasons) != len(remaining) + 2 or reasons[-2] == "ConditionalCheckFailed":
                     raise  # not our transaction's shape, or the campaign is gone
                 if reasons[-1] == "ConditionalCheckFailed":
-                    raise BatchBusy(f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker") from exc
-                conflicted = {o.email for o, code in zip(remaining, reasons) if code == "ConditionalCheckFailed"}
+                    raise BatchBusy(
+                        f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker"
+                    ) from exc
+                # reasons: one per outcome, then the campaign's and the batch's (checked above)
+                codes = zip(remaining, reasons, strict=False)
+                conflicted = {o.email for o, code in codes if code == "ConditionalCheckFailed"}
                 if not conflicted:
                     raise
                 remaining = [o for o in remaining if o.email not in conflicted]
 
-    def _transaction(self, lease: Lease, outcomes: list[Outcome], batch_status: str, now_iso: str) -> list[dict[str, Any]]:
+    def _transaction(
+        self, lease: Lease, outcomes: list[Outcome], batch_status: str, now_iso: str
+    ) -> list[dict[str, Any]]:
         campaign_id, batch_id = lease.campaign_id, lease.batch_id
         items: list[dict[str, Any]] = []
-        counts = {counter: 0 for counter in COUNTER_FOR.values()}
+        counts = dict.fromkeys(COUNTER_FOR.values(), 0)
         new_rows = 0
         for o in outcomes:
             counts[COUNTER_FOR[o.status]] += 1
@@ -182,14 +197,25 @@ class Ledger:
             else:
                 new_rows += 1
             if o.noted:  # written when SES accepted it: now counted
-                items.append({"Update": {
-                    "TableName": self.deliveries_table, "Key": {"campaign_id": campaign_id, "email": o.email},
-                    "UpdateExpression": "SET updated_at = :now REMOVE uncounted",
-                    "ConditionExpression": "uncounted = :true",
-                    "ExpressionAttributeValues": {":true": True, ":now": now_iso}}})
+                items.append(
+                    {
+                        "Update": {
+                            "TableName": self.deliveries_table,
+                            "Key": {"campaign_id": campaign_id, "email": o.email},
+                            "UpdateExpression": "SET updated_at = :now REMOVE uncounted",
+                            "ConditionExpression": "uncounted = :true",
+                            "ExpressionAttributeValues": {":true": True, ":now": now_iso},
+                        }
+                    }
+                )
                 continue
-            row = {"campaign_id": campaign_id, "email": o.email, "status": o.status.value,
-                   "batch_id": batch_id, "updated_at": now_iso}
+            row: dict[str, Any] = {
+                "campaign_id": campaign_id,
+                "email": o.email,
+                "status": o.status.value,
+                "batch_id": batch_id,
+                "updated_at": now_iso,
+            }
             if o.reason:
                 row["reason"] = o.reason
             if o.message_id:
@@ -203,51 +229,78 @@ class Ledger:
             else:
                 put["ConditionExpression"] = "attribute_not_exists(email)"
             items.append({"Put": put})
-        items.append({"Update": {
-            "TableName": self.campaigns_table,
-            "Key": {"campaign_id": campaign_id},
-            "UpdateExpression": "SET updated_at = :now ADD sent_count :sent, failed_count :failed, "
-                                "skipped_count :skipped, processed_count :all",
-            "ConditionExpression": "attribute_exists(campaign_id)",
-            "ExpressionAttributeValues": {":now": now_iso, ":sent": counts["sent_count"],
-                                          ":failed": counts["failed_count"], ":skipped": counts["skipped_count"],
-                                          ":all": new_rows},
-        }})
-        items.append({"Update": {
-            "TableName": self.batches_table,
-            "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
-            "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE claim_token, lease_until",
-            "ConditionExpression": "claim_token = :t",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": batch_status, ":t": lease.token, ":now": now_iso},
-        }})
+        items.append(
+            {
+                "Update": {
+                    "TableName": self.campaigns_table,
+                    "Key": {"campaign_id": campaign_id},
+                    "UpdateExpression": "SET updated_at = :now ADD sent_count :sent, failed_count :failed, "
+                    "skipped_count :skipped, processed_count :all",
+                    "ConditionExpression": "attribute_exists(campaign_id)",
+                    "ExpressionAttributeValues": {
+                        ":now": now_iso,
+                        ":sent": counts["sent_count"],
+                        ":failed": counts["failed_count"],
+                        ":skipped": counts["skipped_count"],
+                        ":all": new_rows,
+                    },
+                }
+            }
+        )
+        items.append(
+            {
+                "Update": {
+                    "TableName": self.batches_table,
+                    "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
+                    "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE claim_token, lease_until",
+                    "ConditionExpression": "claim_token = :t",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {":s": batch_status, ":t": lease.token, ":now": now_iso},
+                }
+            }
+        )
         return items
 
     # --- one email per recipient per campaign family ---------------------------------------------
     def take_over_for_resend(self, original_id: str, email: str, resend_id: str, lease: Lease) -> bool:
         """A re-send's claim on the original's failed row: False if a redrive of the original took it."""
-        return self._take(lease, original_id, email, "SET resent_in = :me",
-                          "#s = :failed AND attribute_not_exists(redriven_by) "
-                          "AND (attribute_not_exists(resent_in) OR resent_in = :me)",
-                          {":me": resend_id, ":failed": DeliveryStatus.FAILED.value})
+        return self._take(
+            lease,
+            original_id,
+            email,
+            "SET resent_in = :me",
+            "#s = :failed AND attribute_not_exists(redriven_by) "
+            "AND (attribute_not_exists(resent_in) OR resent_in = :me)",
+            {":me": resend_id, ":failed": DeliveryStatus.FAILED.value},
+        )
 
     def take_back_dead_letter(self, campaign_id: str, email: str, lease: Lease) -> bool:
         """A redriven message's claim on its dead-lettered row: False if a re-send has taken it over."""
-        return self._take(lease, campaign_id, email, "SET redriven_by = :me",
-                          "dead_lettered = :true AND attribute_not_exists(resent_in) "
-                          "AND (attribute_not_exists(redriven_by) OR redriven_by = :me)",
-                          {":me": lease.batch_id, ":true": True})
+        return self._take(
+            lease,
+            campaign_id,
+            email,
+            "SET redriven_by = :me",
+            "dead_lettered = :true AND attribute_not_exists(resent_in) "
+            "AND (attribute_not_exists(redriven_by) OR redriven_by = :me)",
+            {":me": lease.batch_id, ":true": True},
+        )
 
-    def _take(self, lease: Lease, campaign_id: str, email: str, update: str, condition: str,
-              values: dict[str, Any]) -> bool:
-        request: dict[str, Any] = {"Key": {"campaign_id": campaign_id, "email": email}, "UpdateExpression": update,
-                                   "ConditionExpression": condition, "ExpressionAttributeValues": values}
+    def _take(
+        self, lease: Lease, campaign_id: str, email: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        request: dict[str, Any] = {
+            "Key": {"campaign_id": campaign_id, "email": email},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
         if "#s" in condition:
             request["ExpressionAttributeNames"] = {"#s": "status"}
         try:
             self._persist(lease, lambda: self.deliveries.update_item(**request))
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not dynamo.is_conditional_failure(exc):
                 raise
             return False
         return True
@@ -258,30 +311,58 @@ class Ledger:
         DLQ). Only while the campaign is still paused: False if it no longer is."""
         campaign_id, batch_id, token = lease.campaign_id, lease.batch_id, lease.token
         try:
-            self._persist(lease, lambda: dynamo.client().transact_write_items(TransactItems=[
-                {"ConditionCheck": {
-                    "TableName": self.campaigns_table, "Key": {"campaign_id": campaign_id},
-                    "ConditionExpression": "#s = :paused",
-                    "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":paused": "paused"}}},
-                {"Update": {
-                    "TableName": self.batches_table, "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
-                    "UpdateExpression": "SET #s = :parked, emails = :e, updated_at = :now REMOVE claim_token, lease_until",
-                    "ConditionExpression": "claim_token = :t",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": {":parked": "parked", ":e": emails, ":t": token, ":now": now_iso}}},
-            ]))
+            self._persist(
+                lease,
+                lambda: dynamo.client().transact_write_items(
+                    TransactItems=[
+                        {
+                            "ConditionCheck": {
+                                "TableName": self.campaigns_table,
+                                "Key": {"campaign_id": campaign_id},
+                                "ConditionExpression": "#s = :paused",
+                                "ExpressionAttributeNames": {"#s": "status"},
+                                "ExpressionAttributeValues": {":paused": "paused"},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": self.batches_table,
+                                "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
+                                "UpdateExpression": (
+                                    "SET #s = :parked, emails = :e, updated_at = :now REMOVE claim_token, lease_until"
+                                ),
+                                "ConditionExpression": "claim_token = :t",
+                                "ExpressionAttributeNames": {"#s": "status"},
+                                "ExpressionAttributeValues": {
+                                    ":parked": "parked",
+                                    ":e": emails,
+                                    ":t": token,
+                                    ":now": now_iso,
+                                },
+                            }
+                        },
+                    ]
+                ),
+            )
         except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException" and not dynamo.is_retryable(exc):
+            if dynamo.error_code(exc) == "TransactionCanceledException" and not dynamo.is_retryable(exc):
                 return False
             raise
         return True
 
     def unpark_all(self, campaign_id: str, now_iso: str) -> list[tuple[str, list[str]]]:
         """Take every parked batch of a campaign back (each exactly once): [(batch_id, emails)]."""
-        pages = dynamo.client().get_paginator("query").paginate(
-            TableName=self.batches_table, KeyConditionExpression="campaign_id = :c",
-            FilterExpression="#s = :parked", ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":c": campaign_id, ":parked": "parked"})
+        pages = (
+            dynamo.client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.batches_table,
+                KeyConditionExpression="campaign_id = :c",
+                FilterExpression="#s = :parked",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": campaign_id, ":parked": "parked"},
+            )
+        )
         taken = []
         for item in (i for page in pages for i in page["Items"]):
             try:
@@ -290,9 +371,10 @@ class Ledger:
                     UpdateExpression="SET #s = :pending, updated_at = :now",
                     ConditionExpression="#s = :parked",
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":pending": "pending", ":parked": "parked", ":now": now_iso})
+                    ExpressionAttributeValues={":pending": "pending", ":parked": "parked", ":now": now_iso},
+                )
             except ClientError as exc:
-                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                if dynamo.is_conditional_failure(exc):
                     continue  # another resumer took it
                 raise
             taken.append((item["batch_id"], list(item["emails"])))
@@ -302,58 +384,82 @@ class Ledger:
         """Give a claim back without recording anything."""
         self.record(lease, [], batch_status="pending", now_iso=now_iso)
 
-    def failed_page(self, campaign_id: str, cursor: dict | None, limit: int) -> tuple[list[str], dict | None]:
+    def failed_page(self, campaign_id: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
         """A page of a campaign's failed recipients (the audience of a resend), and the next cursor."""
         kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "campaign_id = :c", "FilterExpression": "#s = :failed",
+            "KeyConditionExpression": "campaign_id = :c",
+            "FilterExpression": "#s = :failed",
             "ExpressionAttributeNames": {"#s": "status"},
             "ExpressionAttributeValues": {":c": campaign_id, ":failed": "failed"},
-            "ProjectionExpression": "email", "Limit": limit}
+            "ProjectionExpression": "email",
+            "Limit": limit,
+        }
         if cursor:
             kwargs["ExclusiveStartKey"] = cursor
         page = self.deliveries.query(**kwargs)
         return [i["email"] for i in page["Items"]], page.get("LastEvaluatedKey")
 
     def count_failed(self, campaign_id: str) -> int:
-        pages = dynamo.client().get_paginator("query").paginate(
-            TableName=self.deliveries_table, KeyConditionExpression="campaign_id = :c",
-            FilterExpression="#s = :failed", ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":c": campaign_id, ":failed": "failed"}, Select="COUNT")
+        pages = (
+            dynamo.client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.deliveries_table,
+                KeyConditionExpression="campaign_id = :c",
+                FilterExpression="#s = :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": campaign_id, ":failed": "failed"},
+                Select="COUNT",
+            )
+        )
         return sum(page["Count"] for page in pages)
 
     def deliveries_for(self, campaign_id: str, status: DeliveryStatus | None = None) -> list[dict[str, Any]]:
-        pages = dynamo.client().get_paginator("query").paginate(
-            TableName=self.deliveries_table,
-            KeyConditionExpression="campaign_id = :c",
-            ExpressionAttributeValues={":c": campaign_id},
+        pages = (
+            dynamo.client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.deliveries_table,
+                KeyConditionExpression="campaign_id = :c",
+                ExpressionAttributeValues={":c": campaign_id},
+            )
         )
         rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
         return [r for r in rows if status is None or r["status"] == status.value]
 
     # --- feedback (bounces, complaints) --------------------------------------------------------
-    def record_feedback(self, campaign_id: str, email: str, kind: str, now_iso: str,
-                        detail: dict[str, Any]) -> bool:
+    def record_feedback(self, campaign_id: str, email: str, kind: str, now_iso: str, detail: dict[str, Any]) -> bool:
         """Note a bounce or complaint on the recipient's ledger row and count it on the campaign
         (`bounced_count` / `complained_count`), in one transaction and once: a redelivered event, or
         one for a recipient the ledger does not have, changes nothing and returns False."""
         try:
-            dynamo.client().transact_write_items(TransactItems=[
-                {"Update": {
-                    "TableName": self.deliveries_table,
-                    "Key": {"campaign_id": campaign_id, "email": email},
-                    "UpdateExpression": "SET feedback = :kind, feedback_at = :now, feedback_detail = :detail",
-                    "ConditionExpression": "attribute_exists(email) AND attribute_not_exists(feedback)",
-                    "ExpressionAttributeValues": {":kind": kind, ":now": now_iso, ":detail": dynamo.to_dynamo(detail)},
-                }},
-                {"Update": {
-                    "TableName": self.campaigns_table,
-                    "Key": {"campaign_id": campaign_id},
-                    "UpdateExpression": "SET updated_at = :now ADD #counter :one",
-                    "ConditionExpression": "attribute_exists(campaign_id)",
-                    "ExpressionAttributeNames": {"#counter": f"{kind}_count"},
-                    "ExpressionAttributeValues": {":now": now_iso, ":one": 1},
-                }},
-            ])
+            dynamo.client().transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.deliveries_table,
+                            "Key": {"campaign_id": campaign_id, "email": email},
+                            "UpdateExpression": "SET feedback = :kind, feedback_at = :now, feedback_detail = :detail",
+                            "ConditionExpression": "attribute_exists(email) AND attribute_not_exists(feedback)",
+                            "ExpressionAttributeValues": {
+                                ":kind": kind,
+                                ":now": now_iso,
+                                ":detail": dynamo.to_dynamo(detail),
+                            },
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self.campaigns_table,
+                            "Key": {"campaign_id": campaign_id},
+                            "UpdateExpression": "SET updated_at = :now ADD #counter :one",
+                            "ConditionExpression": "attribute_exists(campaign_id)",
+                            "ExpressionAttributeNames": {"#counter": f"{kind}_count"},
+                            "ExpressionAttributeValues": {":now": now_iso, ":one": 1},
+                        }
+                    },
+                ]
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

@@ -4,9 +4,10 @@ Written by ContactStore.put_many before the contacts themselves (a put of a name
 retried or half-done import leaves at most a known list with no one on it yet); read by the API, which
 refuses a campaign to a list nobody was imported into without scanning the contacts table.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from bulkmail.adapters import dynamo
 
@@ -26,6 +27,8 @@ class ListRegistry:
 
     def names(self, limit: int) -> tuple[list[str], bool]:
         """Up to `limit` list names, sorted, and whether there are more (one small table: a page or two)."""
-        pages = dynamo.client().get_paginator("scan").paginate(TableName=self.table_name, ProjectionExpression="list_name")
+        pages = (
+            dynamo.client().get_paginator("scan").paginate(TableName=self.table_name, ProjectionExpression="list_name")
+        )
         found = sorted(item["list_name"] for page in pages for item in page["Items"])
         return found[:limit], len(found) > limit

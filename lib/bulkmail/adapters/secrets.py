@@ -1,4 +1,5 @@
 """Credentials from Secrets Manager, cached per container by Powertools (never logged, never queued)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""An SMTP server (the seed's smtp_server, smtp_port) as a transport, errors classified per DESIGN.md 8.
+"""An SMTP server (the seed's smtp_server, smtp_port) as a transport, errors classified as SES's are.
 
 One connection per transport: the worker makes one transport per campaign per invocation, so a batch
 of recipients goes over one connection, opened at the first send and closed by `close()`. STARTTLS
@@ -8,15 +8,17 @@ Replies:  421 (closing, try later), 454 (temporary failure, e.g. TLS or auth) �
 message comes back later, nothing is counted.  Other 4xx (450 mailbox busy, 451 local error,
 452 storage) → TransientSendError: bounded retries, then failed.  5xx → PermanentSendError: failed at
 once with the reply.  A rejected login (535 …) or a refused sender (5xx to MAIL FROM) → SendingPaused:
-no recipient can be sent to, so the campaign pauses instead of failing everyone.  A lost connection → TransientSendError.
+no recipient can be sent to, so the campaign pauses instead of failing everyone.  A lost connection →
+TransientSendError.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.message import Message
 
 from bulkmail.errors import PermanentSendError, SendingPaused, Throttled, TransientSendError
 
@@ -47,8 +49,16 @@ def default_tls_context() -> ssl.SSLContext:
 
 
 class SmtpTransport:
-    def __init__(self, host: str, port: int = SUBMISSION_PORT, *, username: str = "", password: str = "",
-                 tls_context: ssl.SSLContext | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        host: str,
+        port: int = SUBMISSION_PORT,
+        *,
+        username: str = "",
+        password: str = "",
+        tls_context: ssl.SSLContext | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ):
         if not host:
             raise ValueError("an SMTP transport needs a server")
         self.host = host
@@ -78,8 +88,9 @@ class SmtpTransport:
                 encrypted = True
             if self.username:
                 if not encrypted:
-                    raise SendingPaused(f"SMTP server {self.host}:{self.port} does not offer STARTTLS: "
-                                        "the login is not sent in clear")
+                    raise SendingPaused(
+                        f"SMTP server {self.host}:{self.port} does not offer STARTTLS: the login is not sent in clear"
+                    )
                 try:
                     conn.login(self.username, self._password)
                 except smtplib.SMTPAuthenticationError as exc:
@@ -110,7 +121,7 @@ class SmtpTransport:
             _quietly_close(conn)
 
     # --- Transport -------------------------------------------------------------------------------
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: Message) -> str:
         conn = self._connection()
         try:
             refused = conn.send_message(message)
@@ -124,8 +135,10 @@ class SmtpTransport:
                 raise classify(exc.smtp_code, exc.smtp_error) from None
             # The server refuses the sender itself (not allowed to send as it, authentication
             # required): no recipient can be sent to, so the campaign pauses.
-            raise SendingPaused(f"SMTP {exc.smtp_code}: sender {exc.sender!r} refused: "
-                                f"{exc.smtp_error.decode('utf-8', 'replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}") from None
+            raise SendingPaused(
+                f"SMTP {exc.smtp_code}: sender {exc.sender!r} refused: "
+                f"{exc.smtp_error.decode('utf-8', 'replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
+            ) from None
         except smtplib.SMTPResponseException as exc:  # DATA refused
             if exc.smtp_code == 421:
                 self._drop()

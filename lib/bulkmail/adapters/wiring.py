@@ -1,9 +1,12 @@
 """Builds the adapters a handler needs from the environment, once per container."""
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
@@ -40,20 +43,34 @@ def stores() -> Stores:
     )
 
 
-def transport_for(campaign: dict[str, Any]):
+@per_container
+def idempotency_layer() -> DynamoDBPersistenceLayer:
+    """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
+    name = os.environ.get("IDEMPOTENCY_TABLE", "")
+    if not name:
+        raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
+    return DynamoDBPersistenceLayer(table_name=name)
+
+
+def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
     """The transport a campaign sends through, with its credentials from Secrets Manager if named."""
     if campaign.get("email_service", "ses") == "smtp":
         if not campaign.get("aws_secret_name"):
             raise SecretNotConfigured(campaign["campaign_id"])
         login = get_json_secret(campaign["aws_secret_name"])  # {"username": ..., "password": ...}
-        return SmtpTransport(campaign.get("smtp_server", ""), int(campaign.get("smtp_port") or SUBMISSION_PORT),
-                             username=str(login.get("username") or ""), password=str(login.get("password") or ""))
+        return SmtpTransport(
+            campaign.get("smtp_server", ""),
+            int(campaign.get("smtp_port") or SUBMISSION_PORT),
+            username=str(login.get("username") or ""),
+            password=str(login.get("password") or ""),
+        )
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
     # The deployment's configuration set (bounce and complaint events) exists in this account only:
     # mail sent with another account's credentials goes without it.
     configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
-    return SesTransport(region=campaign.get("aws_region") or None, credentials=credentials,
-                        configuration_set=configuration_set)
+    return SesTransport(
+        region=campaign.get("aws_region") or None, credentials=credentials, configuration_set=configuration_set
+    )
 
 
 def unsubscribe_key() -> bytes:
@@ -81,7 +98,16 @@ def new_container() -> None:
     from bulkmail.adapters import control, dynamo, events, queue, ses
     from bulkmail.settings import settings as settings_cache
 
-    for cached in (settings_cache, stores, dynamo.resource, queue._sqs, ses._client, control._sfn, control._scheduler,
-                   events._events):
+    for cached in (
+        settings_cache,
+        stores,
+        idempotency_layer,
+        dynamo.resource,
+        queue._sqs,
+        ses._client,
+        control._sfn,
+        control._scheduler,
+        events._events,
+    ):
         cached.cache_clear()
     parameters.clear_caches()

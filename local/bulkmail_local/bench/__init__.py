@@ -1,4 +1,5 @@
 """Benchmarks on the embedded runtime: figures to compare within one run, not pass/fail tests."""
+
 from __future__ import annotations
 
 from bulkmail.adapters.contacts import ContactStore

@@ -10,12 +10,14 @@ to last SES acceptance), emails/s, AWS requests per email by service and operati
 them, DynamoDB capacity units, Lambda invocations, Step Functions transitions and history events
 (split into per page / per poll / fixed), and the projected cost per 1M emails (cost.py).
 """
+
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail_local.bench import load_generated_contacts
@@ -67,9 +69,13 @@ def workflow_figures(entered: Counter, events_of: Counter, total_events: int, pa
     events_per_wait = events_of[WAIT_STATE] / waits if waits else 0.0
     transitions = sum(entered.values())
     return {
-        "state_transitions": transitions, "history_events": total_events,
-        "pages": pages, "steps": steps, "polls": waits,
-        "transitions_per_page": float(len(STEP_STATES)), "transitions_per_poll": float(len(STEP_STATES) + 1),
+        "state_transitions": transitions,
+        "history_events": total_events,
+        "pages": pages,
+        "steps": steps,
+        "polls": waits,
+        "transitions_per_page": float(len(STEP_STATES)),
+        "transitions_per_poll": float(len(STEP_STATES) + 1),
         "transitions_fixed": transitions - len(STEP_STATES) * steps - waits,
         "events_per_page": round(events_per_step, 2),
         "events_per_poll": round(events_per_step + events_per_wait, 2),
@@ -91,8 +97,9 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
         rt.meter = None
         record = CampaignStore(rt.physical["CampaignsTable"]).get(campaign_id)
         entered, events_of, total_events = history_by_state(rt, arn)
-        invocations = Counter({f.logical_id: f.invocations - invocations_before[f.logical_id]
-                               for f in rt.functions.values()})
+        invocations = Counter(
+            {f.logical_id: f.invocations - invocations_before[f.logical_id] for f in rt.functions.values()}
+        )
     sent = max(1, int(record["sent_count"]))
     first, last = meter.first_at.get("sesv2.SendEmail", started), meter.last_at.get("sesv2.SendEmail", started)
     send_phase = max(last - first, 1e-9)
@@ -110,14 +117,21 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
     }
     non_ses = meter.non_ses_requests() + sum(invocations.values())
     return {
-        "contacts": contacts, "sent": int(record["sent_count"]), "status": record["status"], "execution": execution["status"],
-        "whole_seconds": round(whole, 2), "send_seconds": round(send_phase, 2),
-        "emails_per_second": round(sent / whole, 1), "send_phase_emails_per_second": round(sent / send_phase, 1),
+        "contacts": contacts,
+        "sent": int(record["sent_count"]),
+        "status": record["status"],
+        "execution": execution["status"],
+        "whole_seconds": round(whole, 2),
+        "send_seconds": round(send_phase, 2),
+        "emails_per_second": round(sent / whole, 1),
+        "send_phase_emails_per_second": round(sent / send_phase, 1),
         "requests_per_email": meter.per_email(sent),
         "lambda_invocations": dict(invocations),
         "non_ses_requests_per_email": round(non_ses / sent, 4),
-        "dynamodb_units_per_email": {"read": round(usage["dynamodb_read_units"], 3),
-                                     "write": round(usage["dynamodb_write_units"], 3)},
+        "dynamodb_units_per_email": {
+            "read": round(usage["dynamodb_read_units"], 3),
+            "write": round(usage["dynamodb_write_units"], 3),
+        },
         "workflow": workflow,
         "cost_per_million": cost_per_million(usage, deployment, prices),
     }
@@ -128,13 +142,16 @@ def bench_seed(contacts: int, outbox: Path, workers: int) -> dict[str, Any]:
         load_generated_contacts(rt, contacts)
         meter = Meter(ACCOUNT, REGION)
         rt.meter = meter
-        result = run_seed_design(rt, [c["email"] for c in generated_contacts(contacts)], workers=workers,
-                                 timeout=max(900, contacts))
+        result = run_seed_design(
+            rt, [c["email"] for c in generated_contacts(contacts)], workers=workers, timeout=max(900, contacts)
+        )
         rt.meter = None
     sent = max(1, result["sent"])
     non_ses = meter.non_ses_requests() + result["invocations"]
     return {
-        "contacts": contacts, "sent": result["sent"], "whole_seconds": round(result["seconds"], 2),
+        "contacts": contacts,
+        "sent": result["sent"],
+        "whole_seconds": round(result["seconds"], 2),
         "emails_per_second": round(result["sent"] / result["seconds"], 1),
         "requests_per_email": meter.per_email(sent),
         "lambda_invocations": result["invocations"],
@@ -142,8 +159,9 @@ def bench_seed(contacts: int, outbox: Path, workers: int) -> dict[str, Any]:
     }
 
 
-def run_bench(sizes: list[int], *, seed_contacts: int | None, outbox: Path,
-              progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def run_bench(
+    sizes: list[int], *, seed_contacts: int | None, outbox: Path, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
     prices = load_prices()
     deployment = Deployment.from_template(load_template(PROJECT_ROOT / "template.yaml"))
     results = []
@@ -154,8 +172,7 @@ def run_bench(sizes: list[int], *, seed_contacts: int | None, outbox: Path,
     seed = None
     if seed_contacts:
         progress(f"seed per-email design, {seed_contacts:,} contacts")
-        seed = bench_seed(seed_contacts, outbox / f"seed-{seed_contacts}",
-                          workers=deployment.worker_concurrency)
+        seed = bench_seed(seed_contacts, outbox / f"seed-{seed_contacts}", workers=deployment.worker_concurrency)
         progress(f"  {seed['whole_seconds']} s, {seed['emails_per_second']} emails/s")
     largest = results[-1]
     same_size = next((r for r in results if seed and r["contacts"] == seed["contacts"]), None)
@@ -166,7 +183,8 @@ def run_bench(sizes: list[int], *, seed_contacts: int | None, outbox: Path,
         "sizes": results,
         "seed_design": seed,
         "speedup_vs_seed": round(same_size["emails_per_second"] / seed["emails_per_second"], 1)
-        if seed and same_size else None,
+        if seed and same_size
+        else None,
         "non_ses_requests_per_email": largest["non_ses_requests_per_email"],
         "cost_per_million": largest["cost_per_million"],
         "non_ses_cost_spread": round(max(per_email_cost) / min(per_email_cost), 3) if min(per_email_cost) else None,

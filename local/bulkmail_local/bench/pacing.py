@@ -1,4 +1,5 @@
 """`bulkmail bench pacing`: how close a paced campaign comes to its rate against a throttling SES."""
+
 from __future__ import annotations
 
 import time
@@ -25,8 +26,11 @@ def bench_pacing(*, rate: float, seconds: float, outbox: Path, workers: int = 5)
     # (per-worker pacing loses up to one invocation's time per worker in the tail), large enough that
     # the per-message requests (campaign, claim, contacts, record) stay a small share of the work.
     per_message = max(1, min(50, round(rate / workers)))
-    parameters = {"RecipientsPerMessage": per_message, "FanoutPageSize": max(per_message, 200),
-                  "WorkerMaxConcurrency": workers}
+    parameters = {
+        "RecipientsPerMessage": per_message,
+        "FanoutPageSize": max(per_message, 200),
+        "WorkerMaxConcurrency": workers,
+    }
     with EmbeddedRuntime(outbox=outbox, parameters=parameters) as rt:
         load_generated_contacts(rt, contacts)
         limiter = SesRateLimit(rate)
@@ -39,8 +43,16 @@ def bench_pacing(*, rate: float, seconds: float, outbox: Path, workers: int = 5)
     window = (sends[-1] - sends[0]) if len(sends) > 1 else 0.0
     achieved = (len(sends) - 1) / window if window > 0 else 0.0
     return {
-        "target": rate, "seconds": round(window, 2), "contacts": contacts, "achieved": round(achieved, 2),
-        "achieved_ratio": round(achieved / rate, 3), "throttled": limiter.throttled,
-        "sent": record["sent_count"], "failed": record["failed_count"], "status": record["status"],
-        "execution": execution["status"], "workers": workers, "recipients_per_message": per_message,
+        "target": rate,
+        "seconds": round(window, 2),
+        "contacts": contacts,
+        "achieved": round(achieved, 2),
+        "achieved_ratio": round(achieved / rate, 3),
+        "throttled": limiter.throttled,
+        "sent": record["sent_count"],
+        "failed": record["failed_count"],
+        "status": record["status"],
+        "execution": execution["status"],
+        "workers": workers,
+        "recipients_per_message": per_message,
     }

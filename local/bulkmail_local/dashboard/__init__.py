@@ -4,30 +4,37 @@
 loopback and forwards every other request to a deployed stack's API, signed with the user's own AWS
 credentials (SigV4) — so there is no public web app and nothing new to secure.
 """
+
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from bulkmail_local.client import ApiClient
-from bulkmail_local.loopback import Refusal, body_length, foreign, needs_api_body_type
+from bulkmail_local.loopback import LoopbackRequestHandler, Refusal, body_length, foreign, needs_api_body_type
 
 STATIC = Path(__file__).parent / "static"
 ASSET_PREFIX = "/dashboard/"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 # Same-origin only; email previews render in a sandboxed iframe, whose inline styles are the email's own.
-_SECURITY = {"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
-                                        "frame-ancestors 'none'; form-action 'self'",
-             "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+_SECURITY = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 # What a browser's request carries on to the API: nothing else (no cookies, no origin of a loopback page).
 _FORWARDED = {"content-type", "idempotency-key", "accept"}
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
@@ -41,56 +48,45 @@ def static_file(method: str, target: str) -> tuple[int, dict[str, str], bytes] |
     elif route == "/favicon.ico":  # asked for by browsers whatever the page names
         name = "favicon.svg"
     elif route.startswith(ASSET_PREFIX):
-        name = route[len(ASSET_PREFIX):]
+        name = route[len(ASSET_PREFIX) :]
     else:
         return None
     if name not in {p.name for p in STATIC.iterdir()}:  # only the files shipped: no path tricks
-        return (404, {"Content-Type": "application/json"},
-                json.dumps({"errors": [{"field": "path", "message": f"no dashboard file {name}"}]}).encode())
+        return (
+            404,
+            {"Content-Type": "application/json"},
+            json.dumps({"errors": [{"field": "path", "message": f"no dashboard file {name}"}]}).encode(),
+        )
     file = STATIC / name
     return 200, {"Content-Type": _TYPES.get(file.suffix, "application/octet-stream"), **_SECURITY}, file.read_bytes()
 
 
 def _proxy_handler(api: ApiClient) -> type[BaseHTTPRequestHandler]:
-    class DashboardProxyHandler(BaseHTTPRequestHandler):
+    class DashboardProxyHandler(LoopbackRequestHandler):
         server_version = "bulkmail-dashboard"
-        protocol_version = "HTTP/1.1"
+        logger_name = "bulkmail.dashboard"
 
         def _serve(self) -> None:
             length = body_length(self.headers, MAX_REQUEST_BYTES)
-            refused = length if isinstance(length, Refusal) else (
-                foreign(self.command, self.headers, self.server.server_address[1]))
-            if refused is not None:  # not signed, not sent
-                self.close_connection = True  # the body, if any, is left unread
-                return self._reply(refused.status, {"Content-Type": "application/json"}, refused.body())
+            if isinstance(length, Refusal):  # not signed, not sent
+                return self._refuse(length)
+            refused = foreign(self.command, self.headers, self.port)
+            if refused is not None:
+                return self._refuse(refused)
             body = self.rfile.read(length) if length else None
             static = static_file(self.command, self.path)
             if static is not None:
                 return self._reply(*static)
             refused = needs_api_body_type(self.command, self.headers)
             if refused is not None:
-                return self._reply(refused.status, {"Content-Type": "application/json"}, refused.body())
+                return self._refuse(refused)
             headers = {k: v for k, v in self.headers.items() if k.lower() in _FORWARDED}
             try:
                 status, answer_headers, answer = api.send(self.command, self.path, body, headers)
             except OSError as exc:
                 status, answer_headers = 502, {"Content-Type": "application/json"}
                 answer = json.dumps({"errors": [{"field": "$", "message": f"cannot reach the API: {exc}"}]}).encode()
-            self._reply(status, {k: v for k, v in answer_headers.items() if k.lower() not in _HOP_BY_HOP}, answer)
-
-        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-            logging.getLogger("bulkmail.dashboard").info("%s - %s", self.address_string(), format % args)
+            self._reply(status, answer_headers, answer)
 
     return DashboardProxyHandler
 
@@ -104,7 +100,7 @@ class DashboardProxy:
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, name="bulkmail-dashboard", daemon=True)
 
-    def __enter__(self) -> "DashboardProxy":
+    def __enter__(self) -> DashboardProxy:
         self._thread.start()
         return self
 
@@ -115,5 +111,5 @@ class DashboardProxy:
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
+        host, port = cast(tuple[str, int], self._http.server_address[:2])
         return f"http://{host}:{port}"

@@ -2,6 +2,7 @@
 
 Used by `bulkmail serve` (real HTTP on loopback) and by tests that call the API function directly.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,13 +18,18 @@ from bulkmail_local.runtime.lambdas import LocalFunction
 STAGE = "v1"
 
 
-def proxy_event(method: str, target: str, headers: dict[str, str] | None = None, body: bytes | str | None = None,
-                account: str = "123456789012") -> dict[str, Any]:
+def proxy_event(
+    method: str,
+    target: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+    account: str = "123456789012",
+) -> dict[str, Any]:
     """The REST API (v1) Lambda proxy event for one request; `target` is path plus query string."""
     split = urlsplit(target)
     path = unquote(split.path) or "/"
     if path.startswith(f"/{STAGE}/"):
-        path = path[len(STAGE) + 1:]
+        path = path[len(STAGE) + 1 :]
     query = parse_qs(split.query, keep_blank_values=True)
     headers = dict(headers or {})
     raw = body.encode() if isinstance(body, str) else (body or b"")
@@ -42,8 +48,13 @@ def proxy_event(method: str, target: str, headers: dict[str, str] | None = None,
         "pathParameters": None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": path, "httpMethod": method.upper(), "path": f"/{STAGE}{path}", "stage": STAGE,
-            "requestId": str(uuid.uuid4()), "accountId": account, "requestTimeEpoch": int(time.time() * 1000),
+            "resourcePath": path,
+            "httpMethod": method.upper(),
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "requestId": str(uuid.uuid4()),
+            "accountId": account,
+            "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": "127.0.0.1", "userArn": f"arn:aws:iam::{account}:user/local"},
         },
         "body": text if raw else None,
@@ -76,15 +87,25 @@ class ApiGateway:
     def __init__(self, function: LocalFunction):
         self.function = function
 
-    def request(self, method: str, target: str, *, json_body: Any = None, body: bytes | str | None = None,
-                headers: dict[str, str] | None = None) -> ApiResponse:
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        json_body: Any = None,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ApiResponse:
         headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body)
             headers.setdefault("Content-Type", "application/json")
         try:
             result = self.function.invoke(proxy_event(method, target, headers, body))
-        except Exception as exc:  # an unhandled function error: API Gateway answers 502
-            return ApiResponse(502, {"Content-Type": "application/json"},
-                               json.dumps({"message": "Internal server error", "error": type(exc).__name__}).encode())
+        except Exception as exc:  # noqa: BLE001 — an unhandled function error: API Gateway answers 502
+            return ApiResponse(
+                502,
+                {"Content-Type": "application/json"},
+                json.dumps({"message": "Internal server error", "error": type(exc).__name__}).encode(),
+            )
         return response_from(result)

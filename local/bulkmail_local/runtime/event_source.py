@@ -2,15 +2,16 @@
 SendMessage, synchronously). Batch size, batching window, ReportBatchItemFailures, visibility
 timeout and redrive (moto applies maxReceiveCount on receive), MaximumConcurrency as poller threads.
 """
+
 from __future__ import annotations
 
 import base64
-
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bulkmail_local.runtime.iam import acting_as
 
@@ -39,7 +40,7 @@ class MappingConfig:
     batching_window: float = 0.0
     report_batch_item_failures: bool = False
     maximum_concurrency: int = 2
-    role_arn: str | None = None   # Lambda polls the queue with the function's execution role
+    role_arn: str | None = None  # Lambda polls the queue with the function's execution role
 
 
 class SqsEventSource:
@@ -96,7 +97,9 @@ class SqsEventSource:
             got = self.sqs.receive_message(
                 QueueUrl=self.config.queue_url,
                 MaxNumberOfMessages=min(10, self.config.batch_size - len(messages)),
-                AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
             ).get("Messages", [])
             messages.extend(got)
             if not got:
@@ -111,7 +114,9 @@ class SqsEventSource:
             "receiptHandle": m["ReceiptHandle"],
             "body": m["Body"],
             "attributes": m.get("Attributes", {}),
-            "messageAttributes": {name: _lambda_attribute(value) for name, value in m.get("MessageAttributes", {}).items()},
+            "messageAttributes": {
+                name: _lambda_attribute(value) for name, value in m.get("MessageAttributes", {}).items()
+            },
             "md5OfBody": m.get("MD5OfBody", ""),
             "eventSource": "aws:sqs",
             "eventSourceARN": self.config.queue_arn,
@@ -133,8 +138,9 @@ class SqsEventSource:
         for start in range(0, len(done), 10):
             self.sqs.delete_message_batch(
                 QueueUrl=self.config.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(done[start:start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
         return True
 
@@ -145,7 +151,7 @@ class SqsEventSource:
             response = self.invoke({"Records": records})
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException as exc:  # a function error (or a crashed process) fails the whole batch
+        except BaseException as exc:  # noqa: BLE001 — a function error (or a crashed process) fails the whole batch
             logger.info("batch failed as a whole: %r", exc)
             return ids
         if not self.config.report_batch_item_failures:

@@ -11,6 +11,7 @@ Faults are decided at the emulated AWS request, where a real outage or crash wou
 Decisions hash (seed, what, key, n-th time) so a seed gives the same faults whatever the thread order.
 Crashes and SES faults touch only worker invocations (event source threads).
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,9 +24,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from botocore.awsrequest import AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
 
 from bulkmail_local.runtime.iam import as_operator
+from bulkmail_local.runtime.seams import aws_response
 
 _BATCH_ID = re.compile(rb'"batch_id":\s*\{"S":\s*"([^"]+)"')
 _TO = re.compile(rb"^To:.*?<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.MULTILINE | re.IGNORECASE)
@@ -44,8 +45,8 @@ class FaultRates:
     ses_throttle: float = 0.30
     ses_transient: float = 0.03
     ses_reject_address: float = 0.02
-    duplicate_delivery: float = 0.10     # a received message is delivered once more (SQS at-least-once)
-    dynamodb_conflict: float = 0.04      # per DynamoDB write request
+    duplicate_delivery: float = 0.10  # a received message is delivered once more (SQS at-least-once)
+    dynamodb_conflict: float = 0.04  # per DynamoDB write request
     dynamodb_throttled: float = 0.02
     dynamodb_internal_error: float = 0.01
     dynamodb_record_burst: float = 0.05  # per batch: its record conflicts RECORD_BURST times in a row
@@ -79,7 +80,7 @@ def _error(status: int, code: str, message: str, url: str, **fields) -> AWSRespo
     headers = {"x-amzn-ErrorType": code, "Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex}
     # The code in the header (REST-JSON services) and in `__type` (JSON services such as DynamoDB).
     body = {"__type": code, "message": message, **fields}
-    return AWSResponse(url, status, headers, MockRawResponse(json.dumps(body)))
+    return aws_response(url, status, headers, json.dumps(body))
 
 
 def _component() -> str:
@@ -100,8 +101,8 @@ class ChaosFaults:
         self.deliveries_table = deliveries_table.encode()
         self.injected: Counter[str] = Counter()
         self._seen: Counter[tuple[str, str]] = Counter()
-        self._accepted: dict[str, list[str]] = defaultdict(list)   # per worker thread, since its last record
-        self.crash_window: set[str] = set()   # recipients SES accepted in an attempt that then crashed
+        self._accepted: dict[str, list[str]] = defaultdict(list)  # per worker thread, since its last record
+        self.crash_window: set[str] = set()  # recipients SES accepted in an attempt that then crashed
         self.enabled = True
         self._burst_left: Counter[str] = Counter()  # batch → conflicts still to answer its record with
         self._sqs = None  # for duplicate deliveries: set by the runtime's owner (attach_queue)
@@ -114,12 +115,12 @@ class ChaosFaults:
     def _chance(self, what: str, key: str) -> float:
         self._seen[(what, key)] += 1
         digest = hashlib.sha256(f"{self.seed}|{what}|{key}|{self._seen[(what, key)]}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2 ** 64
+        return int.from_bytes(digest[:8], "big") / 2**64
 
     def _rejected_address(self, recipient: str, campaign: str) -> bool:
         # Per campaign, so that a re-send to the failed recipients sends to most of them.
         digest = hashlib.sha256(f"{self.seed}|reject|{campaign}|{recipient}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2 ** 64 < self.rates.ses_reject_address
+        return int.from_bytes(digest[:8], "big") / 2**64 < self.rates.ses_reject_address
 
     def _crash(self, kind: str) -> None:
         self.injected[f"crash_{kind}"] += 1
@@ -181,11 +182,20 @@ class ChaosFaults:
             reason = "ThrottlingError" if kind == "dynamodb_throttled" else "TransactionConflict"
             reasons = [{"Code": "None"}] * items
             reasons[int(self._chance("item", kind) * items)] = {"Code": reason, "Message": f"{reason} (injected)"}
-            return _error(400, "TransactionCanceledException", f"Transaction cancelled ({reason})", request.url,
-                          CancellationReasons=reasons)
+            return _error(
+                400,
+                "TransactionCanceledException",
+                f"Transaction cancelled ({reason})",
+                request.url,
+                CancellationReasons=reasons,
+            )
         if kind == "dynamodb_throttled":
-            return _error(400, "ProvisionedThroughputExceededException", "The level of configured provisioned "
-                          "throughput for the table was exceeded.", request.url)
+            return _error(
+                400,
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded.",
+                request.url,
+            )
         return _error(400, "TransactionConflictException", "Transaction is ongoing for the item", request.url)
 
     def before(self, request) -> AWSResponse | None:
@@ -207,9 +217,12 @@ class ChaosFaults:
             if roll < self.rates.ses_throttle + self.rates.ses_transient:
                 self.injected["ses_transient"] += 1
                 return _error(500, "InternalFailure", "Service unavailable", request.url)
-        if (service, op) == ("dynamodb", "TransactWriteItems") and self.deliveries_table in body:
-            if self._chance("record", self._batch(body)) < self.rates.crash_before_record:
-                self._crash("before_record")
+        if (
+            (service, op) == ("dynamodb", "TransactWriteItems")
+            and self.deliveries_table in body
+            and self._chance("record", self._batch(body)) < self.rates.crash_before_record
+        ):
+            self._crash("before_record")
         if service == "dynamodb" and op in _DYNAMODB_WRITES:
             return self._dynamodb_fault(request, op, body)
         return None
@@ -233,7 +246,11 @@ class ChaosFaults:
         if (service, op) == ("sqs", "SendMessageBatch") and b"DelaySeconds" in body:
             self.injected["pacing_deferred"] += 1  # not a fault: the worker handed its batch back (a slow rate)
         thread = threading.current_thread().name
-        if (service, op) == ("dynamodb", "UpdateItem") and self.batches_table in body and b"lease_until = :lease" in body:
+        if (
+            (service, op) == ("dynamodb", "UpdateItem")
+            and self.batches_table in body
+            and b"lease_until = :lease" in body
+        ):
             self._accepted.pop(thread, None)
             if self._chance("claim", self._batch(body)) < self.rates.crash_after_claim:
                 self._crash("after_claim")

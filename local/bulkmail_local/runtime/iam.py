@@ -12,6 +12,7 @@ credentials of their own (another account's SES keys), which this stack's IAM do
 Policies are evaluated by moto's evaluator (moto.iam.access_control); this module only finds the
 principal, the action and the resources of each request.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,16 +23,16 @@ import os
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any
 from unittest import mock
 
 import boto3
 from botocore.awsrequest import AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
 from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.request import determine_request_protocol, normalize_request
 from moto.core.routing import get_service_router
@@ -42,6 +43,8 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.ses.models import ses_backends
 
+from bulkmail_local.runtime.seams import aws_response
+
 # Template resource types this module honours (the roles are created by the runtime).
 POLICY_TYPES = ("AWS::IAM::Role", "AWS::IAM::Policy", "AWS::SQS::QueuePolicy")
 # The access key moto's ASL interpreter signs a state machine's service integrations with.
@@ -49,14 +52,27 @@ STATE_MACHINE_ACCESS_KEY = "ak"
 # botocore's service id (as in its event names) -> its service name, where they differ
 _SERVICE_NAMES = {"sfn": "stepfunctions", "secrets-manager": "secretsmanager", "eventbridge": "events"}
 # botocore's service id -> IAM's service prefix, where they differ
-_IAM_PREFIXES = {"sfn": "states", "secrets-manager": "secretsmanager", "eventbridge": "events", "sesv2": "ses",
-                 "cloudwatch-logs": "logs"}
+_IAM_PREFIXES = {
+    "sfn": "states",
+    "secrets-manager": "secretsmanager",
+    "eventbridge": "events",
+    "sesv2": "ses",
+    "cloudwatch-logs": "logs",
+}
 # Operations whose IAM action is another operation's (batches are authorized as their single form).
-_ACTION_OF = {"sqs:SendMessageBatch": "sqs:SendMessage", "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
-              "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
-              "lambda:Invoke": "lambda:InvokeFunction"}
-_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                     "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+_ACTION_OF = {
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "lambda:Invoke": "lambda:InvokeFunction",
+}
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
 # moto evaluates StringEquals only and passes any other operator: an exact ARN under ArnEquals is
 # the same test, anything else would be a condition nobody checks, so the runtime refuses it.
 _CONDITION_OPERATORS = {"StringEquals", "ArnEquals"}
@@ -161,17 +177,23 @@ class Grant:
 class Role:
     arn: str
     logical_id: str
-    used_by: str                      # the function, state machine or scheduler running as it
-    statements: list[tuple[str, dict[str, Any]]]   # (policy name, statement)
-    evaluated: list[dict[str, Any]] = field(default_factory=list)   # the same, as moto evaluates them
+    used_by: str  # the function, state machine or scheduler running as it
+    statements: list[tuple[str, dict[str, Any]]]  # (policy name, statement)
+    evaluated: list[dict[str, Any]] = field(default_factory=list)  # the same, as moto evaluates them
 
     def grants(self) -> list[Grant]:
-        return [Grant(policy, action, resource) for policy, s in self.statements if s["Effect"] == "Allow"
-                for action in _as_list(s.get("Action", [])) for resource in _as_list(s.get("Resource", "*"))]
+        return [
+            Grant(policy, action, resource)
+            for policy, s in self.statements
+            if s["Effect"] == "Allow"
+            for action in _as_list(s.get("Action", []))
+            for resource in _as_list(s.get("Resource", "*"))
+        ]
 
 
-def roles_from(transformed: dict[str, Any], resolve: Callable[[Any], Any],
-               role_arn: Callable[[str], str]) -> dict[str, Role]:
+def roles_from(
+    transformed: dict[str, Any], resolve: Callable[[Any], Any], role_arn: Callable[[str], str]
+) -> dict[str, Role]:
     """Every role of the transformed template, by ARN, with every statement that applies to it."""
     resources = transformed["Resources"]
     users: dict[str, list[str]] = {}
@@ -185,14 +207,18 @@ def roles_from(transformed: dict[str, Any], resolve: Callable[[Any], Any],
         if resource["Type"] != "AWS::IAM::Role":
             continue
         props = resource["Properties"]
-        statements = [(arn.rsplit("/", 1)[-1], s) for arn in resolve(props.get("ManagedPolicyArns", []))
-                      for s in _statements(managed_policy_document(arn))]
-        statements += [(p["PolicyName"], s) for p in resolve(props.get("Policies", []))
-                       for s in _statements(p["PolicyDocument"])]
+        statements = [
+            (arn.rsplit("/", 1)[-1], s)
+            for arn in resolve(props.get("ManagedPolicyArns", []))
+            for s in _statements(managed_policy_document(arn))
+        ]
+        statements += [
+            (p["PolicyName"], s) for p in resolve(props.get("Policies", [])) for s in _statements(p["PolicyDocument"])
+        ]
         used_by = ", ".join(users.get(logical_id, [])) or logical_id
         roles[role_arn(logical_id)] = Role(role_arn(logical_id), logical_id, used_by, statements)
     by_logical_id = {r.logical_id: r for r in roles.values()}
-    for logical_id, resource in resources.items():
+    for resource in resources.values():
         if resource["Type"] == "AWS::IAM::Policy":
             props = resource["Properties"]
             document = resolve(props["PolicyDocument"])
@@ -203,8 +229,9 @@ def roles_from(transformed: dict[str, Any], resolve: Callable[[Any], Any],
     return roles
 
 
-def queue_policies(transformed: dict[str, Any], resolve: Callable[[Any], Any],
-                   queue_arn: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
+def queue_policies(
+    transformed: dict[str, Any], resolve: Callable[[Any], Any], queue_arn: Callable[[str], str]
+) -> dict[str, list[dict[str, Any]]]:
     """Queue ARN -> the statements of its AWS::SQS::QueuePolicy (who else may use the queue)."""
     policies: dict[str, list[dict[str, Any]]] = {}
     for logical_id, resource in transformed["Resources"].items():
@@ -212,7 +239,8 @@ def queue_policies(transformed: dict[str, Any], resolve: Callable[[Any], Any],
             props = resolve(resource["Properties"])
             for url in props["Queues"]:
                 policies.setdefault(queue_arn(url), []).extend(
-                    _evaluable(s, logical_id) for s in _statements(props["PolicyDocument"]))
+                    _evaluable(s, logical_id) for s in _statements(props["PolicyDocument"])
+                )
     return policies
 
 
@@ -223,23 +251,36 @@ def request_parameters(service_id: str, request) -> dict[str, Any]:
     werkzeug_request = normalize_request(request)
     operation, uri_params = get_service_router(service).match(werkzeug_request)
     protocol = determine_request_protocol(get_service_model(service), werkzeug_request.content_type)
-    return PROTOCOL_PARSERS[protocol](operation).parse({
-        "method": werkzeug_request.method, "values": werkzeug_request.values, "headers": werkzeug_request.headers,
-        "body": werkzeug_request.data, "url_path": werkzeug_request.path, "url_params": uri_params})
+    return PROTOCOL_PARSERS[protocol](operation).parse(
+        {
+            "method": werkzeug_request.method,
+            "values": werkzeug_request.values,
+            "headers": werkzeug_request.headers,
+            "body": werkzeug_request.data,
+            "url_path": werkzeug_request.path,
+            "url_params": uri_params,
+        }
+    )
 
 
 @dataclass(frozen=True)
 class Needed:
     action: str
     resource: str
-    context: tuple[tuple[str, str], ...] = ()   # condition keys AWS supplies with the request
+    context: tuple[tuple[str, str], ...] = ()  # condition keys AWS supplies with the request
 
 
 class Arns:
     """The ARNs AWS authorizes each action on, in one account and region."""
 
-    def __init__(self, partition: str, region: str, account: str,
-                 secret_arn: Callable[[str], str | None], ses_identities: Callable[[], set[str]]):
+    def __init__(
+        self,
+        partition: str,
+        region: str,
+        account: str,
+        secret_arn: Callable[[str], str | None],
+        ses_identities: Callable[[], set[str]],
+    ):
         self.partition, self.region, self.account = partition, region, account
         self.secret_arn = secret_arn
         self.ses_identities = ses_identities
@@ -271,8 +312,11 @@ class Arns:
         action = _ACTION_OF.get(f"{prefix}:{operation}", f"{prefix}:{operation}")
         if prefix == "dynamodb":
             if operation.startswith("Transact"):
-                return [Needed(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", self.table(op["TableName"]))
-                        for item in params["TransactItems"] for kind, op in item.items()]
+                return [
+                    Needed(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", self.table(op["TableName"]))
+                    for item in params["TransactItems"]
+                    for kind, op in item.items()
+                ]
             if "RequestItems" in params:
                 return [Needed(action, self.table(t)) for t in params["RequestItems"]]
             if "TableName" in params:
@@ -281,11 +325,19 @@ class Arns:
             if "QueueUrl" in params:
                 return [Needed(action, self.queue(params["QueueUrl"]))]
             if "QueueName" in params:
-                return [Needed(action, self.arn("sqs", params["QueueName"],
-                                                account=params.get("QueueOwnerAWSAccountId") or self.account))]
+                return [
+                    Needed(
+                        action,
+                        self.arn(
+                            "sqs", params["QueueName"], account=params.get("QueueOwnerAWSAccountId") or self.account
+                        ),
+                    )
+                ]
         if prefix == "secretsmanager" and "SecretId" in params:
             secret = params["SecretId"]
-            arn = self.secret_arn(secret) or (secret if secret.startswith("arn:") else self.arn("secretsmanager", f"secret:{secret}"))
+            arn = self.secret_arn(secret) or (
+                secret if secret.startswith("arn:") else self.arn("secretsmanager", f"secret:{secret}")
+            )
             return [Needed(action, arn)]
         if prefix == "states":
             for key in ("executionArn", "stateMachineArn"):
@@ -293,12 +345,24 @@ class Arns:
                     return [Needed(action, params[key])]
         if prefix == "events" and operation == "PutEvents":
             buses = {e.get("EventBusName") or "default" for e in params["Entries"]}
-            return [Needed(action, b if b.startswith("arn:") else self.arn("events", f"event-bus/{b}")) for b in sorted(buses)]
+            return [
+                Needed(action, b if b.startswith("arn:") else self.arn("events", f"event-bus/{b}"))
+                for b in sorted(buses)
+            ]
         if prefix == "scheduler" and "Name" in params:
-            needed = [Needed(action, self.arn("scheduler", f"schedule/{params.get('GroupName') or 'default'}/{params['Name']}"))]
-            if "Target" in params:   # the role the schedule will run as is passed to Scheduler
-                needed.append(Needed("iam:PassRole", params["Target"]["RoleArn"],
-                                     (("iam:PassedToService", "scheduler.amazonaws.com"),)))
+            needed = [
+                Needed(
+                    action, self.arn("scheduler", f"schedule/{params.get('GroupName') or 'default'}/{params['Name']}")
+                )
+            ]
+            if "Target" in params:  # the role the schedule will run as is passed to Scheduler
+                needed.append(
+                    Needed(
+                        "iam:PassRole",
+                        params["Target"]["RoleArn"],
+                        (("iam:PassedToService", "scheduler.amazonaws.com"),),
+                    )
+                )
             return needed
         if prefix == "ses" and operation == "SendEmail":
             raw = params.get("Content", {}).get("Raw", {}).get("Data")
@@ -306,7 +370,11 @@ class Arns:
             if params.get("ConfigurationSetName"):
                 needed.append(Needed(action, self.arn("ses", f"configuration-set/{params['ConfigurationSetName']}")))
             if params.get("ListManagementOptions"):
-                needed.append(Needed(action, self.arn("ses", f"contact-list/{params['ListManagementOptions']['ContactListName']}")))
+                needed.append(
+                    Needed(
+                        action, self.arn("ses", f"contact-list/{params['ListManagementOptions']['ContactListName']}")
+                    )
+                )
             return needed
         if prefix == "lambda" and "FunctionName" in params:
             name = params["FunctionName"]
@@ -320,8 +388,10 @@ class Arns:
 def _allowed(statements: list[dict[str, Any]], needed: Needed) -> bool:
     """moto's evaluation of a set of statements: an explicit Deny wins, then any Allow."""
     policy = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": statements}))
-    return policy.is_action_permitted(needed.action.lower(), needed.resource, None,
-                                      dict(needed.context)) == PermissionResult.PERMITTED
+    return (
+        policy.is_action_permitted(needed.action.lower(), needed.resource, None, dict(needed.context))
+        == PermissionResult.PERMITTED
+    )
 
 
 def _access_key(request) -> str | None:
@@ -335,15 +405,21 @@ def _access_key(request) -> str | None:
 class Authorizer:
     """Authorizes each request against its caller's role; records what it authorized and denied."""
 
-    def __init__(self, roles: dict[str, Role], queue_policies: dict[str, list[dict[str, Any]]], arns: Arns,
-                 state_machine_role: str | None, ambient_access_key: str):
+    def __init__(
+        self,
+        roles: dict[str, Role],
+        queue_policies: dict[str, list[dict[str, Any]]],
+        arns: Arns,
+        state_machine_role: str | None,
+        ambient_access_key: str,
+    ):
         self.roles = roles
         self.queue_policies = queue_policies
         self.arns = arns
         self.state_machine_role = state_machine_role
         self.ambient_access_key = ambient_access_key
         self.enforcing = True
-        self.authorized: Counter[tuple[str, str, str]] = Counter()   # (role ARN, action, resource) -> requests
+        self.authorized: Counter[tuple[str, str, str]] = Counter()  # (role ARN, action, resource) -> requests
         self.denied: Counter[tuple[str, str, str]] = Counter()
         self._lock = threading.Lock()
 
@@ -352,7 +428,7 @@ class Authorizer:
         if key == STATE_MACHINE_ACCESS_KEY:
             return self.state_machine_role
         if key != self.ambient_access_key:
-            return None   # credentials of their own: not this stack's roles
+            return None  # credentials of their own: not this stack's roles
         return _principal.get()
 
     def check(self, event_name: str, request) -> AWSResponse | None:
@@ -374,29 +450,42 @@ class Authorizer:
 
     def deliver_as_service(self, service: str, action: str, queue_arn: str, source_arn: str) -> None:
         """A service (EventBridge writing a dead letter) using a queue: its queue policy decides."""
-        statements = [s for s in self.queue_policies.get(queue_arn, [])
-                      if service in _as_list(s.get("Principal", {}).get("Service", []))]
+        statements = [
+            s
+            for s in self.queue_policies.get(queue_arn, [])
+            if service in _as_list(s.get("Principal", {}).get("Service", []))
+        ]
         need = Needed(action, queue_arn, (("aws:SourceArn", source_arn),))
         allowed = _allowed(statements, need)
         with self._lock:
             (self.authorized if allowed else self.denied)[(service, action, queue_arn)] += 1
         if not allowed and self.enforcing:
-            raise PermissionError(f"{service} is not authorized to perform: {action} on resource: {queue_arn} "
-                                  f"(for {source_arn}): no queue policy allows it")
+            raise PermissionError(
+                f"{service} is not authorized to perform: {action} on resource: {queue_arn} "
+                f"(for {source_arn}): no queue policy allows it"
+            )
 
     def unused(self, role_arn: str) -> list[Grant]:
         """The grants of a role (each action on each resource) that no authorized request matched."""
         used = [(a, r) for (p, a, r) in self.authorized if p == role_arn]
         spare = []
         for grant in self.roles[role_arn].grants():
-            statement = IAMPolicyStatement({"Effect": "Allow", "Action": grant.action.lower(), "Resource": grant.resource})
+            statement = IAMPolicyStatement(
+                {"Effect": "Allow", "Action": grant.action.lower(), "Resource": grant.resource}
+            )
             if not any(statement.is_action_permitted(a.lower(), r) == PermissionResult.PERMITTED for a, r in used):
                 spare.append(grant)
         return spare
 
 
-def authorizer(transformed: dict[str, Any], resolve: Callable[[Any], Any], arn_of: Callable[[str], str],
-               state_machine_roles: list[str], account: str, region: str) -> Authorizer:
+def authorizer(
+    transformed: dict[str, Any],
+    resolve: Callable[[Any], Any],
+    arn_of: Callable[[str], str],
+    state_machine_roles: list[str],
+    account: str,
+    region: str,
+) -> Authorizer:
     """The authorizer of a stack provisioned on moto (in the current mock_aws, whose credentials sign
     the functions' requests)."""
     if len(set(state_machine_roles)) > 1:
@@ -407,8 +496,13 @@ def authorizer(transformed: dict[str, Any], resolve: Callable[[Any], Any], arn_o
         return secret.arn if secret is not None else None
 
     arns = Arns("aws", region, account, secret_arn, lambda: set(ses_backends[account][region].email_identities))
-    return Authorizer(roles_from(transformed, resolve, arn_of), queue_policies(transformed, resolve, arns.queue), arns,
-                      next(iter(state_machine_roles), None), os.environ["AWS_ACCESS_KEY_ID"])
+    return Authorizer(
+        roles_from(transformed, resolve, arn_of),
+        queue_policies(transformed, resolve, arns.queue),
+        arns,
+        next(iter(state_machine_roles), None),
+        os.environ["AWS_ACCESS_KEY_ID"],
+    )
 
 
 _JSON_DENIAL = "AccessDeniedException"
@@ -419,25 +513,30 @@ def access_denied(service_id: str, principal: str, need: Needed, session: str) -
     role_name = principal.rsplit("/", 1)[-1]
     account = principal.split(":")[4]
     partition = principal.split(":")[1]
-    message = (f"User: arn:{partition}:sts::{account}:assumed-role/{role_name}/{session} is not authorized to "
-               f"perform: {need.action} on resource: {need.resource} because no identity-based policy allows "
-               f"the {need.action} action")
+    message = (
+        f"User: arn:{partition}:sts::{account}:assumed-role/{role_name}/{session} is not authorized to "
+        f"perform: {need.action} on resource: {need.resource} because no identity-based policy allows "
+        f"the {need.action} action"
+    )
     service = _SERVICE_NAMES.get(service_id, service_id)
     protocol = get_service_model(service).protocol
     headers = {"x-amzn-RequestId": "local-iam", "Content-Type": "application/x-amz-json-1.0"}
     if protocol in ("json", "rest-json"):
         headers["x-amzn-ErrorType"] = _JSON_DENIAL
-        if service == "sqs":   # JSON with query-compatible error codes
+        if service == "sqs":  # JSON with query-compatible error codes
             headers["x-amzn-query-error"] = "AccessDenied;Sender"
         body = json.dumps({"__type": _JSON_DENIAL, "message": message, "Message": message}).encode()
     else:
         headers["Content-Type"] = "text/xml"
-        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>"
-                f"</Error><RequestId>local-iam</RequestId></ErrorResponse>").encode()
-    return AWSResponse("https://local-iam", 403 if protocol == "rest-json" else 400, headers, MockRawResponse(body))
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{message}</Message>"
+            f"</Error><RequestId>local-iam</RequestId></ErrorResponse>"
+        ).encode()
+    return aws_response("https://local-iam", 403 if protocol == "rest-json" else 400, headers, body)
 
 
 def condition_operators():
     """moto's condition operators plus ArnEquals, which on an exact ARN (see _checked) is StringEquals."""
-    return mock.patch.dict(policy_conditions.CONDITION_OPERATIONS,
-                           {"ArnEquals": policy_conditions.string_equals_operation})
+    return mock.patch.dict(
+        policy_conditions.CONDITION_OPERATIONS, {"ArnEquals": policy_conditions.string_equals_operation}
+    )

@@ -1,4 +1,5 @@
 """Lambda functions run in-process: the handler named in template.yaml, loaded from its CodeUri."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,9 +9,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from bulkmail_local.runtime.iam import acting_as
 from bulkmail_local.runtime.metrics import private_metrics
@@ -56,7 +58,7 @@ class LocalFunction:
     load: Callable[[str], Callable[[Any, Any], Any]]
     memory: int
     timeout: int
-    role_arn: str | None = None   # its execution role: its AWS requests are authorized against it
+    role_arn: str | None = None  # its execution role: its AWS requests are authorized against it
     invocations: int = 0
     errors: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -108,9 +110,12 @@ def invoke_from_moto(registry: dict[str, LocalFunction]) -> Callable:
         try:
             result = fn.invoke(event if event is not None else {})
             return json.dumps(result, default=str), False, ""
-        except Exception as exc:  # reported to the caller exactly as Lambda reports a function error
-            payload = {"errorType": type(exc).__name__, "errorMessage": str(exc),
-                       "stackTrace": traceback.format_exception(exc)[-5:]}
+        except Exception as exc:  # noqa: BLE001 — reported to the caller exactly as Lambda reports a function error
+            payload = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            }
             return json.dumps(payload), True, ""
 
     return _invoke_lambda
@@ -130,4 +135,5 @@ def redirect_function_logs(stream: TextIO) -> Callable[[], None]:
     def restore() -> None:
         for h, original in undo:
             h.setStream(original)
+
     return restore

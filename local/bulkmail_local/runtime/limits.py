@@ -15,6 +15,7 @@ transaction in moto_fixes keeps moto's checks), SQS's 10 entries per batch.
 - SES v2 SendEmail with raw content: no line over 1,000 characters with its CRLF (RFC 5321) and
   at most 40 MB (moto: no check at all).
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,8 @@ from typing import Any
 from unittest import mock
 
 from botocore.awsrequest import AWSResponse
-from moto.core.botocore_stubber import MockRawResponse
+
+from bulkmail_local.runtime.seams import aws_response
 
 STATE_PAYLOAD_BYTES = 262_144
 SQS_MESSAGE_BYTES = 1_048_576
@@ -36,7 +38,7 @@ SES_LINE_CHARACTERS = 998  # 1,000 with the CRLF that ends the line
 def _json_error(request, status: int, code: str, message: str) -> AWSResponse:
     headers = {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}
     body = json.dumps({"__type": code, "message": message})
-    return AWSResponse(request.url, status, headers, MockRawResponse(body))
+    return aws_response(request.url, status, headers, body)
 
 
 def _sqs_error(request, code: str, message: str) -> AWSResponse:
@@ -66,8 +68,9 @@ def utf8_size(text: str) -> int:
 
 def within_state_quota(value: Any) -> bool:
     """Step Functions' count of a state's data: its JSON as UTF-8, at most 256 KiB."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                                                           default=str)
+    text = (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    )
     return utf8_size(text) <= STATE_PAYLOAD_BYTES
 
 
@@ -99,14 +102,19 @@ def _refuse_sqs(request, operation: str, params: dict[str, Any]) -> AWSResponse 
     if operation == "SendMessage":
         size = _sqs_message_size(params)
         if size > SQS_MESSAGE_BYTES:
-            return _sqs_error(request, "InvalidParameterValue", "One or more parameters are invalid. Reason: "
-                              f"Message must be shorter than {SQS_MESSAGE_BYTES} bytes.")
+            return _sqs_error(
+                request,
+                "InvalidParameterValue",
+                f"One or more parameters are invalid. Reason: Message must be shorter than {SQS_MESSAGE_BYTES} bytes.",
+            )
     elif operation == "SendMessageBatch":
         size = sum(_sqs_message_size(entry) for entry in params.get("Entries", []))
         if size > SQS_MESSAGE_BYTES:
-            return _sqs_error(request, "BatchRequestTooLong",
-                              f"Batch requests cannot be longer than {SQS_MESSAGE_BYTES} bytes. "
-                              f"You have sent {size} bytes.")
+            return _sqs_error(
+                request,
+                "BatchRequestTooLong",
+                f"Batch requests cannot be longer than {SQS_MESSAGE_BYTES} bytes. You have sent {size} bytes.",
+            )
     return None
 
 
@@ -119,13 +127,18 @@ def _refuse_raw_email(request, params: dict[str, Any]) -> AWSResponse | None:
     except (binascii.Error, ValueError):
         return None  # moto answers malformed input itself
     if len(raw) > SES_MESSAGE_BYTES:
-        return _json_error(request, 400, "MessageRejected",
-                           f"Message length is more than {SES_MESSAGE_BYTES} bytes long: {len(raw)}.")
+        return _json_error(
+            request, 400, "MessageRejected", f"Message length is more than {SES_MESSAGE_BYTES} bytes long: {len(raw)}."
+        )
     longest = max(len(line.rstrip(b"\r")) for line in raw.split(b"\n"))
     if longest > SES_LINE_CHARACTERS:
-        return _json_error(request, 400, "MessageRejected",
-                           f"Transaction failed: a line of the message is {longest + 2} characters long "
-                           "(at most 1,000 with its CRLF, RFC 5321).")
+        return _json_error(
+            request,
+            400,
+            "MessageRejected",
+            f"Transaction failed: a line of the message is {longest + 2} characters long "
+            "(at most 1,000 with its CRLF, RFC 5321).",
+        )
     return None
 
 
@@ -135,9 +148,13 @@ def refuse(request) -> AWSResponse | None:
     if target == "AWSStepFunctions.StartExecution":
         size = utf8_size(_params(request).get("input", ""))
         if size > STATE_PAYLOAD_BYTES:
-            return _json_error(request, 400, "ValidationException",
-                               "1 validation error detected: Value at 'input' failed to satisfy constraint: Member "
-                               f"must have size less than or equal to {STATE_PAYLOAD_BYTES} bytes in UTF-8 encoding")
+            return _json_error(
+                request,
+                400,
+                "ValidationException",
+                "1 validation error detected: Value at 'input' failed to satisfy constraint: Member "
+                f"must have size less than or equal to {STATE_PAYLOAD_BYTES} bytes in UTF-8 encoding",
+            )
     elif target.startswith("AmazonSQS."):
         return _refuse_sqs(request, target.partition(".")[2], _params(request))
     elif request.method == "POST" and request.url.endswith("/v2/email/outbound-emails"):

@@ -10,6 +10,7 @@ DynamoDB bills capacity units, not requests, so each data-plane request is also 
 write units by DynamoDB's rules: reads per 4 KB (half for eventually consistent), writes per 1 KB,
 transactions twice; item sizes from the item as stored after the request.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ import math
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 
@@ -31,7 +33,7 @@ def _is_system_thread() -> bool:
 
 def _attribute_size(value: dict[str, Any]) -> int:
     """Approximately DynamoDB's size of one typed attribute value, in bytes."""
-    (kind, v), = value.items()
+    ((kind, v),) = value.items()
     if kind == "S":
         return len(v.encode())
     if kind == "N":
@@ -66,10 +68,10 @@ class Meter:
     def __init__(self, account: str, region: str, counts: Callable[[], bool] = _is_system_thread):
         self.account, self.region = account, region
         self.counts = counts
-        self.requests: Counter[str] = Counter()       # "service.Operation" -> requests
-        self.capacity: Counter[str] = Counter()       # "read" / "write" -> units
-        self.first_at: dict[str, float] = {}          # "service.Operation" -> time.monotonic() of the first
-        self.last_at: dict[str, float] = {}           # ... and of the last
+        self.requests: Counter[str] = Counter()  # "service.Operation" -> requests
+        self.capacity: dict[str, float] = {"read": 0.0, "write": 0.0}  # units
+        self.first_at: dict[str, float] = {}  # "service.Operation" -> time.monotonic() of the first
+        self.last_at: dict[str, float] = {}  # ... and of the last
         self._lock = threading.Lock()
 
     def record(self, event_name: str, request, response) -> None:
@@ -115,8 +117,9 @@ class Meter:
         if operation == "GetItem":
             return read_units(item_size(body.get("Item")), consistent), 0
         if operation == "BatchGetItem":
-            return sum(read_units(item_size(i), consistent) for items in body.get("Responses", {}).values()
-                       for i in items), 0
+            return sum(
+                read_units(item_size(i), consistent) for items in body.get("Responses", {}).values() for i in items
+            ), 0
         if operation in ("Query", "Scan"):
             return read_units(sum(item_size(i) for i in body.get("Items", [])), consistent), 0
         if operation == "PutItem":
@@ -124,12 +127,15 @@ class Meter:
         if operation in ("UpdateItem", "DeleteItem"):
             return 0, write_units(item_size(self._stored(params["TableName"], params["Key"])))
         if operation == "BatchWriteItem":
-            return 0, sum(write_units(item_size(r.get("PutRequest", {}).get("Item")))
-                          for requests in params["RequestItems"].values() for r in requests)
+            return 0, sum(
+                write_units(item_size(r.get("PutRequest", {}).get("Item")))
+                for requests in params["RequestItems"].values()
+                for r in requests
+            )
         if operation == "TransactWriteItems":
             units = 0
             for entry in params["TransactItems"]:
-                (kind, op), = entry.items()
+                ((kind, op),) = entry.items()
                 if kind == "Put":
                     units += write_units(item_size(op["Item"]))
                 elif kind == "ConditionCheck":

@@ -10,6 +10,7 @@ it also prints mid-invocation once a metric holds 100 values, whatever POWERTOOL
 says. Locally they go to the functions' log file instead of the user's terminal, and are added up in
 EmfSink for the CLI and the tests.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Every email SES accepted, written as a real RFC 5322 `.eml` file under outbox/<campaign_id>/."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ class Outbox:
         Holds its lock while writing, so that when flush() returns every accepted message is on disk."""
         with self._lock:
             sent = ses_backends[self.account][self.region].sent_messages
-            new, self._written = sent[self._written:], len(sent)
+            new, self._written = sent[self._written :], len(sent)
             for msg in new:
                 raw = getattr(msg, "raw_data", None)
                 if raw is None:  # only raw sends carry a whole message; bulkmail sends raw

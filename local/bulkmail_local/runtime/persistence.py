@@ -17,6 +17,7 @@ claims keep their redelivery from sending twice) and every campaign whose workfl
 on in a new execution from the cursor its item holds. The sent mail itself is the outbox's `.eml`
 files, written before SES's answer returns too.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -24,16 +25,19 @@ import json
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from moto.core.responses import BaseResponse
+from moto.dynamodb.exceptions import ResourceNotFoundException
 from moto.dynamodb.models import dynamodb_backends
 from moto.scheduler.models import scheduler_backends
 from moto.secretsmanager.models import secretsmanager_backends
 from moto.sqs.models import Message, sqs_backends
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 from bulkmail.adapters.campaigns import CampaignStore
@@ -81,8 +85,8 @@ class Resumed:
     items: int = 0
     messages: int = 0
     schedules: int = 0
-    continued: list[str] = field(default_factory=list)   # campaign ids going on in a new execution
-    restarted: list[str] = field(default_factory=list)   # executions started again from their input
+    continued: list[str] = field(default_factory=list)  # campaign ids going on in a new execution
+    restarted: list[str] = field(default_factory=list)  # executions started again from their input
 
 
 class StateUnavailable(RuntimeError):
@@ -97,17 +101,19 @@ class DurableState:
         self.path = self.directory / STATE_FILE
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(self.directory / "lock", "w")
+            self._lock_file = open(self.directory / "lock", "w")  # noqa: SIM115 — held while the state is in use
         except OSError as exc:
-            raise StateUnavailable(f"cannot keep the state in {self.directory}: {exc.strerror or exc}; "
-                                   f"give another --state-dir") from None
+            raise StateUnavailable(
+                f"cannot keep the state in {self.directory}: {exc.strerror or exc}; give another --state-dir"
+            ) from None
         # One process per state: a second serve on it would send the same campaigns again.
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise StateUnavailable(f"{self.directory} is in use by another bulkmail serve: stop it, or give "
-                                   f"another --state-dir") from None
+            raise StateUnavailable(
+                f"{self.directory} is in use by another bulkmail serve: stop it, or give another --state-dir"
+            ) from None
         if reset:
             for stale in self.directory.glob(STATE_FILE + "*"):  # the database, its log and shared memory
                 stale.unlink()
@@ -123,10 +129,12 @@ class DurableState:
         version = self._meta("schema_version")
         if version not in (None, SCHEMA_VERSION):
             self.close()
-            raise StateUnavailable(f"{self.path} holds state of schema {version}, this version reads "
-                                   f"{SCHEMA_VERSION}: start afresh with --reset")
+            raise StateUnavailable(
+                f"{self.path} holds state of schema {version}, this version reads "
+                f"{SCHEMA_VERSION}: start afresh with --reset"
+            )
         self._runtime: EmbeddedRuntime | None = None
-        self._queues: dict[str, dict[str, int]] = {}   # queue name -> message id -> receive count, as mirrored
+        self._queues: dict[str, dict[str, int]] = {}  # queue name -> message id -> receive count, as mirrored
 
     # --- meta ----------------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -138,7 +146,9 @@ class DurableState:
         with self._lock:
             stored = self._meta("suffix")
             if stored is None:
-                self._db.executemany("INSERT INTO meta VALUES (?, ?)", [("suffix", new), ("schema_version", SCHEMA_VERSION)])
+                self._db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)", [("suffix", new), ("schema_version", SCHEMA_VERSION)]
+                )
                 return new
             return stored
 
@@ -149,7 +159,7 @@ class DurableState:
             self._lock_file.close()  # releases the directory
 
     # --- start: load the mirror into moto, then write through ----------------------------------
-    def attach(self, runtime: "EmbeddedRuntime") -> Resumed:
+    def attach(self, runtime: EmbeddedRuntime) -> Resumed:
         """Load the stored account into the freshly provisioned one, start recording, resume workflows."""
         resumed = Resumed(fresh=self.fresh)
         with self._lock:
@@ -164,7 +174,7 @@ class DurableState:
         self._resume_workflows(runtime, resumed)
         return resumed
 
-    def _load_items(self, runtime: "EmbeddedRuntime") -> int:
+    def _load_items(self, runtime: EmbeddedRuntime) -> int:
         backend = dynamodb_backends[ACCOUNT][REGION]
         count = 0
         for table_name, item in self._db.execute("SELECT table_name, item FROM items"):
@@ -175,7 +185,7 @@ class DurableState:
             count += 1
         return count
 
-    def _load_messages(self, runtime: "EmbeddedRuntime") -> int:
+    def _load_messages(self, runtime: EmbeddedRuntime) -> int:
         backend = sqs_backends[ACCOUNT][REGION]
         count = 0
         for queue_name, stored, receive_count in self._db.execute("SELECT queue, message, receive_count FROM messages"):
@@ -196,28 +206,39 @@ class DurableState:
             count += 1
         return count
 
-    def _load_secrets(self, runtime: "EmbeddedRuntime") -> None:
+    def _load_secrets(self, runtime: EmbeddedRuntime) -> None:
         backend = secretsmanager_backends[ACCOUNT][REGION]
         for name, value in self._db.execute("SELECT name, value FROM secrets").fetchall():
-            if name in backend.secrets:   # provisioned again with a new value: the stored one is the one in use
-                backend.put_secret_value(secret_id=name, secret_string=value, secret_binary=None,
-                                         client_request_token=None, version_stages=["AWSCURRENT"])
+            if name in backend.secrets:  # provisioned again with a new value: the stored one is the one in use
+                absent: dict[str, Any] = {
+                    "secret_binary": None,
+                    "client_request_token": None,
+                }  # as moto's API passes them
+                backend.put_secret_value(secret_id=name, secret_string=value, version_stages=["AWSCURRENT"], **absent)
 
-    def _load_schedules(self, runtime: "EmbeddedRuntime") -> int:
+    def _load_schedules(self, runtime: EmbeddedRuntime) -> int:
         backend = scheduler_backends[ACCOUNT][REGION]
         count = 0
         for row in self._db.execute("SELECT schedule FROM schedules").fetchall():
             s = json.loads(row[0])
             backend.create_schedule(
-                description=s["Description"], end_date=s["EndDate"], flexible_time_window=s["FlexibleTimeWindow"],
-                group_name=s["GroupName"], kms_key_arn=s["KmsKeyArn"], name=s["Name"],
-                schedule_expression=s["ScheduleExpression"], schedule_expression_timezone=s["ScheduleExpressionTimezone"],
-                start_date=s["StartDate"], state=s["State"], target=s["Target"],
-                action_after_completion=s["ActionAfterCompletion"])
+                description=s["Description"],
+                end_date=s["EndDate"],
+                flexible_time_window=s["FlexibleTimeWindow"],
+                group_name=s["GroupName"],
+                kms_key_arn=s["KmsKeyArn"],
+                name=s["Name"],
+                schedule_expression=s["ScheduleExpression"],
+                schedule_expression_timezone=s["ScheduleExpressionTimezone"],
+                start_date=s["StartDate"],
+                state=s["State"],
+                target=s["Target"],
+                action_after_completion=s["ActionAfterCompletion"],
+            )
             count += 1
         return count
 
-    def _resume_workflows(self, runtime: "EmbeddedRuntime", resumed: Resumed) -> None:
+    def _resume_workflows(self, runtime: EmbeddedRuntime, resumed: Resumed) -> None:
         """Executions do not survive (moto's run in threads of the old process). A campaign's cursor and
         counters live in its item, so its workflow goes on in a new execution, as it does after
         StepsPerExecution steps; an execution that had not yet stored its campaign starts again."""
@@ -238,12 +259,13 @@ class DurableState:
             finished = record.get("fanout_done") and record.get("processed_count", 0) >= record.get("total_contacts", 0)
             if status in _RUNNING_STATUSES and not (status == "cancelled" and finished):
                 state = workflow_state(campaign_id, settings, continuation=int(record.get("continuations", 0)))
-                continue_as_new(state, runtime.state_machine_arn, campaigns=campaigns,
-                                start_execution=start_execution_once)
+                continue_as_new(
+                    state, runtime.state_machine_arn, campaigns=campaigns, start_execution=start_execution_once
+                )
                 resumed.continued.append(campaign_id)
 
     @staticmethod
-    def _scan(runtime: "EmbeddedRuntime", logical_id: str) -> Iterable[dict[str, Any]]:
+    def _scan(runtime: EmbeddedRuntime, logical_id: str) -> Iterable[dict[str, Any]]:
         table = runtime.table(logical_id)
         page = table.scan(ConsistentRead=True)
         yield from page["Items"]
@@ -267,11 +289,13 @@ class DurableState:
         """moto's BaseResponse.call_action, followed by mirroring what the request changed. Every request
         moto answers passes there: the runtime's own (already under its request lock) and those sent
         straight to the AWS endpoint (which take the lock for the mirroring)."""
+
         def call_action_and_mirror(response: BaseResponse) -> Any:
             result = call_action(response)
             if response.service_name in _MIRRORED:
                 self.record(response.service_name, response._get_action(), response.raw_body, result)
             return result
+
         return call_action_and_mirror
 
     def record(self, service: str, operation: str, body: Any, result: tuple[int, Any, Any]) -> None:
@@ -304,25 +328,34 @@ class DurableState:
         keys = self._written_keys(backend, operation, params)
         if keys is None:  # an operation whose writes are not named item by item (PartiQL, DeleteTable, …)
             self._db.execute("DELETE FROM items")
-            self._db.executemany("INSERT INTO items VALUES (?, ?, ?)", (
-                (table.name, _key_text(_item_key(table, item.to_json()["Attributes"])), _item_text(item))
-                for table in list(backend.tables.values()) for item in list(table.all_items())))
+            self._db.executemany(
+                "INSERT INTO items VALUES (?, ?, ?)",
+                (
+                    (table.name, _key_text(_item_key(table, item.to_json()["Attributes"])), _item_text(item))
+                    for table in list(backend.tables.values())
+                    for item in list(table.all_items())
+                ),
+            )
             return
         for table_name, key in keys:
             try:
                 table = backend.get_table(table_name)
-            except Exception:  # a write to a table that does not exist changed nothing
+            except ResourceNotFoundException:  # a write to a table that does not exist changed nothing
                 continue
             item = backend.get_item(table.name, key)
             if item is None:
-                self._db.execute("DELETE FROM items WHERE table_name = ? AND item_key = ?", (table.name, _key_text(key)))
+                self._db.execute(
+                    "DELETE FROM items WHERE table_name = ? AND item_key = ?", (table.name, _key_text(key))
+                )
             else:
-                self._db.execute("INSERT OR REPLACE INTO items VALUES (?, ?, ?)",
-                                 (table.name, _key_text(key), _item_text(item)))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO items VALUES (?, ?, ?)", (table.name, _key_text(key), _item_text(item))
+                )
 
     @staticmethod
     def _written_keys(backend, operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
         """The (table, key) of each item the request may have written; None when it does not say."""
+
         def key_of(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
             return _item_key(backend.get_table(table_name), item)
 
@@ -331,12 +364,15 @@ class DurableState:
         if operation in ("UpdateItem", "DeleteItem"):
             return [(params["TableName"], params["Key"])]
         if operation == "BatchWriteItem":
-            return [(name, r["DeleteRequest"]["Key"] if "DeleteRequest" in r else key_of(name, r["PutRequest"]["Item"]))
-                    for name, requests in params["RequestItems"].items() for r in requests]
+            return [
+                (name, r["DeleteRequest"]["Key"] if "DeleteRequest" in r else key_of(name, r["PutRequest"]["Item"]))
+                for name, requests in params["RequestItems"].items()
+                for r in requests
+            ]
         if operation == "TransactWriteItems":
             keys = []
             for entry in params["TransactItems"]:
-                (kind, op), = entry.items()
+                ((kind, op),) = entry.items()
                 if kind == "Put":
                     keys.append((op["TableName"], key_of(op["TableName"], op["Item"])))
                 elif kind in ("Update", "Delete"):
@@ -359,18 +395,22 @@ class DurableState:
                     del known[i]
             for message_id, m in now.items():
                 if message_id not in known:
-                    self._db.execute("INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?)",
-                                     (name, message_id, json.dumps(_message_data(m)), m.approximate_receive_count))
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?)",
+                        (name, message_id, json.dumps(_message_data(m)), m.approximate_receive_count),
+                    )
                 elif known[message_id] != m.approximate_receive_count:
-                    self._db.execute("UPDATE messages SET receive_count = ? WHERE queue = ? AND id = ?",
-                                     (m.approximate_receive_count, name, message_id))
+                    self._db.execute(
+                        "UPDATE messages SET receive_count = ? WHERE queue = ? AND id = ?",
+                        (m.approximate_receive_count, name, message_id),
+                    )
                 known[message_id] = m.approximate_receive_count
 
     def _mirror_secrets(self) -> None:
         backend = secretsmanager_backends[ACCOUNT][REGION]
         self._db.execute("DELETE FROM secrets")
         for name, secret in list(backend.secrets.items()):
-            version = secret.versions.get(secret.default_version_id) or {}
+            version = secret.versions.get(secret.default_version_id or "") or {}
             if not secret.is_deleted() and version.get("secret_string") is not None:
                 self._db.execute("INSERT INTO secrets VALUES (?, ?)", (name, version["secret_string"]))
 
@@ -379,22 +419,27 @@ class DurableState:
         self._db.execute("DELETE FROM schedules")
         for group in list(backend.schedule_groups.values()):
             for schedule in list(group.schedules.values()):
-                self._db.execute("INSERT INTO schedules VALUES (?, ?, ?)",
-                                 (group.name, schedule.name, json.dumps(schedule.to_dict(), default=str)))
+                self._db.execute(
+                    "INSERT INTO schedules VALUES (?, ?, ?)",
+                    (group.name, schedule.name, json.dumps(schedule.to_dict(), default=str)),
+                )
 
     def _mirror_execution(self, params: dict[str, Any], result: tuple[int, Any, Any]) -> None:
         status, _, answer = result
         if status >= 300:
             return
         arn = json.loads(answer)["executionArn"]
-        backend = stepfunctions_backend(ACCOUNT, REGION)
+        # execute_state_machine is on: the backend is the ASL interpreter's, which keeps the executions.
+        backend = cast(StepFunctionsParserBackend, stepfunctions_backend(ACCOUNT, REGION))
         running = {e.execution_arn for e in backend._get_executions() if e.status == "RUNNING"}
-        self._db.executemany("DELETE FROM executions WHERE arn = ?",
-                             [(a,) for (a,) in self._db.execute("SELECT arn FROM executions").fetchall()
-                              if a not in running])  # the ones that ended since: nothing to resume
-        self._db.execute("INSERT OR REPLACE INTO executions VALUES (?, ?, ?, ?)",
-                         (arn, params["stateMachineArn"], params.get("name") or arn.rsplit(":", 1)[-1],
-                          params.get("input") or "{}"))
+        self._db.executemany(
+            "DELETE FROM executions WHERE arn = ?",
+            [(a,) for (a,) in self._db.execute("SELECT arn FROM executions").fetchall() if a not in running],
+        )  # the ones that ended since: nothing to resume
+        self._db.execute(
+            "INSERT OR REPLACE INTO executions VALUES (?, ?, ?, ?)",
+            (arn, params["stateMachineArn"], params.get("name") or arn.rsplit(":", 1)[-1], params.get("input") or "{}"),
+        )
 
     # --- figures ---------------------------------------------------------------------------------
     def size_bytes(self) -> int:
@@ -412,8 +457,14 @@ def _item_text(item) -> str:
 
 
 def _message_data(m: Message) -> dict[str, Any]:
-    return {"id": m.id, "body": m.body, "message_attributes": m.message_attributes,
-            "system_attributes": m.system_attributes, "sent_timestamp": m.sent_timestamp,
-            "first_receive_timestamp": m.approximate_first_receive_timestamp, "group_id": m.group_id,
-            "deduplication_id": m.deduplication_id, "sequence_number": m.sequence_number}
-
+    return {
+        "id": m.id,
+        "body": m.body,
+        "message_attributes": m.message_attributes,
+        "system_attributes": m.system_attributes,
+        "sent_timestamp": m.sent_timestamp,
+        "first_receive_timestamp": m.approximate_first_receive_timestamp,
+        "group_id": m.group_id,
+        "deduplication_id": m.deduplication_id,
+        "sequence_number": m.sequence_number,
+    }

@@ -6,8 +6,10 @@
 
 Parameters are the template's, with overrides for local speed (PollSeconds=1 by default).
 """
+
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -18,12 +20,14 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from unittest import mock
 
 import boto3
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.core.botocore_stubber import BotocoreStubber
@@ -31,18 +35,27 @@ from moto.core.responses import BaseResponse
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models import DynamoDBBackend
 
-from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
 from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import iam, limits, moto_fixes
+from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
+from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
-from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
 
 if TYPE_CHECKING:
-    from bulkmail_local.runtime.persistence import DurableState
+    from bulkmail_local.runtime.persistence import DurableState, Resumed
+
+
+class FaultInjector(Protocol):
+    """Consulted on every emulated AWS request (runtime.faults): an answer of its own, or None."""
+
+    def before(self, request: Any) -> AWSResponse | None: ...
+
+    def after(self, request: Any, response: Any) -> None: ...
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ACCOUNT = "123456789012"
@@ -57,9 +70,13 @@ LOCAL_PUBLIC_URL = "http://127.0.0.1:8000"
 # documents go to the function log and EmfSink (runtime/metrics.py), never to stdout. (Disabled, as
 # they once were, Powertools never cleared its metric set and printed it to stdout at 100 values.)
 LOCAL_ENV = {
-    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "false",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "false",
     "MOTO_ALLOW_NONEXISTENT_REGION": "true",
 }
 # Resource types the runtime does not create, and why (tests/infrastructure checks that every type
@@ -74,7 +91,7 @@ NOT_PROVISIONED = {
 }
 
 
-def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
+def _serialised_stubber(lock: threading.RLock, runtime: EmbeddedRuntime):
     """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
     refuse what is over one of AWS's limits (runtime.limits), give fault injection (runtime.faults)
     its place before and after each request, and let a meter (runtime.meter) count it.
@@ -113,12 +130,21 @@ def _serialised_stubber(lock: threading.RLock, runtime: "EmbeddedRuntime"):
 
 
 class EmbeddedRuntime:
-    def __init__(self, *, template: Path | None = None, outbox: Path | None = None,
-                 parameters: dict[str, Any] | None = None, verified_identities: tuple[str, ...] = ("example.com",),
-                 worker_concurrency: int | None = None, log_file: Path | None = None,
-                 environment: dict[str, str] | None = None, function_timeouts: dict[str, int] | None = None,
-                 visibility_timeout: int | None = None, public_url: str = LOCAL_PUBLIC_URL,
-                 state: "DurableState | None" = None):
+    def __init__(
+        self,
+        *,
+        template: Path | None = None,
+        outbox: Path | None = None,
+        parameters: dict[str, Any] | None = None,
+        verified_identities: tuple[str, ...] = ("example.com",),
+        worker_concurrency: int | None = None,
+        log_file: Path | None = None,
+        environment: dict[str, str] | None = None,
+        function_timeouts: dict[str, int] | None = None,
+        visibility_timeout: int | None = None,
+        public_url: str = LOCAL_PUBLIC_URL,
+        state: DurableState | None = None,
+    ):
         """`environment`, `function_timeouts` and `visibility_timeout` override what the template says,
         for fault-injection runs that must recover from crashes in seconds rather than minutes.
         `state`: keep the account on disk (runtime.persistence); without it, it lives in memory only."""
@@ -132,7 +158,7 @@ class EmbeddedRuntime:
         self.environment_overrides = {"UNSUBSCRIBE_BASE_URL": public_url.rstrip("/"), **(environment or {})}
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
-        self.faults = None  # a fault injector (see faults.py), consulted on every AWS request
+        self.faults: FaultInjector | None = None
         # Held while one emulated AWS request is answered (re-entrant: a test holding it still makes
         # requests of its own, while every other thread waits).
         self.request_lock = threading.RLock()
@@ -153,26 +179,37 @@ class EmbeddedRuntime:
         self._suffix = uuid.uuid4().hex[:8].upper()
         if state is not None:
             self._suffix = state.physical_suffix(self._suffix)  # the same names as the stored account's
-        self.resumed = None  # what loading the stored state found (runtime.persistence.Resumed)
+        self.resumed: Resumed | None = None  # what loading the stored state found
         self.resolve = Resolver(
             self.parameters,
-            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK,
-             "AWS::URLSuffix": "amazonaws.com"},
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::Partition": "aws",
+                "AWS::StackName": STACK,
+                "AWS::URLSuffix": "amazonaws.com",
+            },
             ref=lambda name: self.physical[name],
             get_att=lambda name, attr: self.attributes[(name, attr)],
         )
 
     # --- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> "EmbeddedRuntime":
+    def __enter__(self) -> EmbeddedRuntime:
         # Powertools warns when an invocation recorded no metric (the API, the unsubscribe page).
         self._stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self)))
-        self._stack.enter_context(mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items))
-        self._stack.enter_context(mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result))
+        self._stack.enter_context(
+            mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self))
+        )
+        self._stack.enter_context(
+            mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
+        )
+        self._stack.enter_context(
+            mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result)
+        )
         self._stack.enter_context(iam.condition_operators())
         limits.patch_state_quota(self._stack)
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
@@ -180,8 +217,9 @@ class EmbeddedRuntime:
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
         self.metrics = EmfSink(self._log_stream)
         for module in EMF_MODULES:
-            self._stack.enter_context(mock.patch.object(importlib.import_module(module), "print", self.metrics,
-                                                        create=True))
+            self._stack.enter_context(
+                mock.patch.object(importlib.import_module(module), "print", self.metrics, create=True)
+            )
         self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION)
         try:
             self._provision()
@@ -205,7 +243,7 @@ class EmbeddedRuntime:
     def client(self, service: str):
         """One client per service (boto3 clients are thread-safe; creating one costs milliseconds)."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=REGION)
+            self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
         return self._clients[service]
 
     # --- provisioning ----------------------------------------------------------------------------
@@ -229,12 +267,14 @@ class EmbeddedRuntime:
         self._create_functions()
         self._create_state_machines()
         self._authorize_by_role()
+        assert self._log_stream is not None  # opened in __enter__
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
         if self.state is not None:  # the stored account back in place before anything runs; from then
             # on, what each request changes is on disk before its answer leaves
-            self._stack.enter_context(mock.patch.object(BaseResponse, "call_action",
-                                                        self.state.observing(BaseResponse.call_action)))
+            self._stack.enter_context(
+                mock.patch.object(BaseResponse, "call_action", self.state.observing(BaseResponse.call_action))
+            )
             self.resumed = self.state.attach(self)
             self._stack.callback(self.state.close)
         for source in self.event_sources:
@@ -255,19 +295,28 @@ class EmbeddedRuntime:
         def restore() -> None:
             interpreter.removeHandler(handler)
             interpreter.propagate = propagate
+
         return restore
 
     def _create_tables(self) -> None:
         ddb = self.client("dynamodb")
-        passthrough = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
-                       "LocalSecondaryIndexes", "ProvisionedThroughput")
+        passthrough = (
+            "AttributeDefinitions",
+            "KeySchema",
+            "BillingMode",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
+        )
         for logical_id, props in self._resources("AWS::DynamoDB::Table").items():
             name = self._name(logical_id)
             ddb.create_table(TableName=name, **{k: self.resolve(props[k]) for k in passthrough if k in props})
             if "TimeToLiveSpecification" in props:
                 spec = props["TimeToLiveSpecification"]
-                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={
-                    "Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]})
+                ddb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": spec["Enabled"], "AttributeName": spec["AttributeName"]},
+                )
             self.physical[logical_id] = name
             self.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
 
@@ -275,8 +324,11 @@ class EmbeddedRuntime:
         sqs = self.client("sqs")
         queues = self._resources("AWS::SQS::Queue")
         for logical_id, props in queues.items():  # all first: a redrive policy names another queue
-            attrs = {k: str(v) for k, v in props.items() if k in ("VisibilityTimeout", "MessageRetentionPeriod",
-                                                                  "DelaySeconds", "SqsManagedSseEnabled")}
+            attrs = {
+                k: str(v)
+                for k, v in props.items()
+                if k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "SqsManagedSseEnabled")
+            }
             if self.visibility_timeout is not None and "VisibilityTimeout" in attrs:
                 attrs["VisibilityTimeout"] = str(self.visibility_timeout)
             url = sqs.create_queue(QueueName=self._name(logical_id), Attributes=attrs)["QueueUrl"]
@@ -287,8 +339,10 @@ class EmbeddedRuntime:
             self.attributes[(logical_id, "QueueUrl")] = url
         for logical_id, props in queues.items():
             if "RedrivePolicy" in props:
-                sqs.set_queue_attributes(QueueUrl=self.physical[logical_id], Attributes={
-                    "RedrivePolicy": json.dumps(self.resolve(props["RedrivePolicy"]))})
+                sqs.set_queue_attributes(
+                    QueueUrl=self.physical[logical_id],
+                    Attributes={"RedrivePolicy": json.dumps(self.resolve(props["RedrivePolicy"]))},
+                )
 
     def _verify_identities(self) -> None:
         ses = self.client("sesv2")
@@ -336,8 +390,13 @@ class EmbeddedRuntime:
         for logical_id, resource in self.transformed["Resources"].items():
             if resource["Type"] == "AWS::IAM::Role":
                 document = json.dumps(self.resolve(resource["Properties"]["AssumeRolePolicyDocument"]))
-                role = self.client("iam").create_role(RoleName=self._name(logical_id), AssumeRolePolicyDocument=document)
-                self.physical[logical_id], self.attributes[(logical_id, "Arn")] = self._name(logical_id), role["Role"]["Arn"]
+                role = self.client("iam").create_role(
+                    RoleName=self._name(logical_id), AssumeRolePolicyDocument=document
+                )
+                self.physical[logical_id], self.attributes[(logical_id, "Arn")] = (
+                    self._name(logical_id),
+                    role["Role"]["Arn"],
+                )
 
     def role_of(self, logical_id: str) -> str:
         """The ARN of the role a function or state machine runs as (from the transformed template)."""
@@ -348,18 +407,26 @@ class EmbeddedRuntime:
         """From here on, each request a function, the state machine or a schedule makes needs its role's leave."""
         for logical_id, resource in self.transformed["Resources"].items():
             if resource["Type"] == "AWS::Events::Rule":  # named for the conditions that name them
-                self.attributes[(logical_id, "Arn")] = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
-        self.iam = iam.authorizer(self.transformed, self.resolve, lambda logical_id: self.attributes[(logical_id, "Arn")],
-                                  [self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")],
-                                  ACCOUNT, REGION)
+                self.attributes[(logical_id, "Arn")] = (
+                    f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{self._name(logical_id)}"
+                )
+        self.iam = iam.authorizer(
+            self.transformed,
+            self.resolve,
+            lambda logical_id: self.attributes[(logical_id, "Arn")],
+            [self.role_of(k) for k in self._resources("AWS::Serverless::StateMachine")],
+            ACCOUNT,
+            REGION,
+        )
 
     def _create_functions(self) -> None:
         lam = self.client("lambda")
-        functions = {k: merged_function(self.template, v)
-                     for k, v in self._resources("AWS::Serverless::Function").items()}
+        functions = {
+            k: merged_function(self.template, v) for k, v in self._resources("AWS::Serverless::Function").items()
+        }
         # One process holds every function: their environments must agree (they do, via Globals).
         environment: dict[str, str] = {}
-        for logical_id, props in functions.items():
+        for logical_id in functions:
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self._name(logical_id)}"
             self.physical[logical_id] = self._name(logical_id)
             self.attributes[(logical_id, "Arn")] = arn
@@ -377,15 +444,26 @@ class EmbeddedRuntime:
             name = self._name(logical_id)
             props["Timeout"] = self.function_timeouts.get(logical_id, props["Timeout"])
             role = self.role_of(logical_id)
-            lam.create_function(FunctionName=name, Runtime=props["Runtime"], Role=role, Handler=props["Handler"],
-                                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18}, Timeout=int(props["Timeout"]),
-                                MemorySize=int(props["MemorySize"]))
+            lam.create_function(
+                FunctionName=name,
+                Runtime=props["Runtime"],
+                Role=role,
+                Handler=props["Handler"],
+                Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+                Timeout=int(props["Timeout"]),
+                MemorySize=int(props["MemorySize"]),
+            )
             code_dir, handler_name = self.template_path.parent / props["CodeUri"], props["Handler"]
             self.functions[name] = LocalFunction(
-                logical_id, name, self.attributes[(logical_id, "Arn")],
-                lambda container, d=code_dir, h=handler_name: load_handler(d, h, container),
-                int(props["MemorySize"]), int(props["Timeout"]), role)
-            self.functions[name].handler  # a first cold start now: a broken handler fails provisioning
+                logical_id,
+                name,
+                self.attributes[(logical_id, "Arn")],
+                functools.partial(load_handler, code_dir, handler_name),
+                int(props["MemorySize"]),
+                int(props["Timeout"]),
+                role,
+            )
+            self.functions[name].handler  # noqa: B018 — a first cold start now: a broken handler fails provisioning
             for event in props.get("Events", {}).values():
                 if event["Type"] == "SQS":
                     self._map_sqs(self.functions[name], self.resolve(event["Properties"]))
@@ -395,7 +473,9 @@ class EmbeddedRuntime:
         queue_id = next(k for (k, a), v in self.attributes.items() if a == "Arn" and v == queue_arn)
         concurrency = int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
         config = MappingConfig(
-            queue_url=self.physical[queue_id], queue_arn=queue_arn, function=fn.logical_id,
+            queue_url=self.physical[queue_id],
+            queue_arn=queue_arn,
+            function=fn.logical_id,
             batch_size=int(props.get("BatchSize", 10)),
             batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
             report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
@@ -423,7 +503,9 @@ class EmbeddedRuntime:
             arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
             self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
             groups.append(name)
-        self.scheduler = OneTimeScheduler(self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups)
+        self.scheduler = OneTimeScheduler(
+            self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups
+        )
 
     def _create_state_machines(self) -> None:
         sfn = self.client("stepfunctions")
@@ -431,8 +513,12 @@ class EmbeddedRuntime:
             definition = (self.template_path.parent / props["DefinitionUri"]).read_text()
             for key, value in self.resolve(props.get("DefinitionSubstitutions", {})).items():
                 definition = definition.replace("${" + key + "}", str(value))
-            arn = sfn.create_state_machine(name=self._name(logical_id), definition=definition,
-                                           roleArn=self.role_of(logical_id), type=props.get("Type", "STANDARD"))["stateMachineArn"]
+            arn = sfn.create_state_machine(
+                name=self._name(logical_id),
+                definition=definition,
+                roleArn=self.role_of(logical_id),
+                type=props.get("Type", "STANDARD"),
+            )["stateMachineArn"]
             if arn != self.physical[logical_id]:
                 raise RuntimeError(f"{logical_id}: created as {arn}, announced as {self.physical[logical_id]}")
             self.state_machine_arn = arn
@@ -443,13 +529,17 @@ class EmbeddedRuntime:
 
     def start_campaign(self, campaign: dict[str, Any], name: str | None = None) -> str:
         return self.client("stepfunctions").start_execution(
-            stateMachineArn=self.state_machine_arn, name=name or f"campaign-{uuid.uuid4().hex[:12]}",
-            input=json.dumps(campaign))["executionArn"]
+            stateMachineArn=self.state_machine_arn,
+            name=name or f"campaign-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(campaign),
+        )["executionArn"]
 
     def describe_execution(self, arn: str) -> dict[str, Any]:
         return self.client("stepfunctions").describe_execution(executionArn=arn)
 
-    def wait_for_execution(self, arn: str, timeout: float = 600, on_tick=None, tick_seconds: float = 0.25) -> dict[str, Any]:
+    def wait_for_execution(
+        self, arn: str, timeout: float = 600, on_tick=None, tick_seconds: float = 0.25
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             execution = self.describe_execution(arn)

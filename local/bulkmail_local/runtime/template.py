@@ -1,9 +1,11 @@
 """Reading template.yaml: CloudFormation's short tags, parameters and the intrinsics we use."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, cast
 
 import yaml
 
@@ -21,7 +23,7 @@ def _tag(tag: str, node: yaml.Node, loader: yaml.SafeLoader) -> dict[str, Any]:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)
+        value = loader.construct_mapping(cast(yaml.MappingNode, node), deep=True)
     return {name: value}
 
 
@@ -29,14 +31,19 @@ _CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: _tag(suffix, 
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load(path.read_text(), Loader=_CfnLoader)
 
 
 class Resolver:
     """Resolves Ref, Fn::GetAtt and Fn::Sub against parameters, pseudo parameters and resources."""
 
-    def __init__(self, parameters: dict[str, Any], pseudo: dict[str, str],
-                 ref: Callable[[str], str], get_att: Callable[[str, str], str]):
+    def __init__(
+        self,
+        parameters: dict[str, Any],
+        pseudo: dict[str, str],
+        ref: Callable[[str], str],
+        get_att: Callable[[str, str], str],
+    ):
         self.parameters = parameters
         self.pseudo = pseudo
         self.ref = ref
@@ -51,7 +58,7 @@ class Resolver:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::GetAtt":
@@ -66,6 +73,7 @@ class Resolver:
                     if "." in name:
                         return str(self.get_att(*name.split(".", 1)))
                     return str(self._ref(name))
+
                 return re.sub(r"\$\{([^}!]+)\}", sub, text)
         if isinstance(value, dict):
             return {k: self(v) for k, v in value.items()}
