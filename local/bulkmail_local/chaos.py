@@ -11,13 +11,17 @@ import random
 import shutil
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from email import message_from_bytes
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
 from bulkmail.adapters.campaigns import CampaignStore
-from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.dynamo import plain
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.contact_import import normalise_contacts
@@ -43,6 +47,12 @@ FAST_RECOVERY: dict[str, Any] = {
 }
 BOUNCE_SHARE = 0.03  # of the sent recipients, a bounce comes back through FeedbackFunction
 EVENTBRIDGE_ATTEMPTS = 3  # an asynchronous invocation: the first try and EventBridge's two retries
+CLIENT_ATTEMPTS = 6  # a client of the API retries a 5xx, a bounded number of times
+IMPORT_CHUNK = 150  # contacts per POST /contacts: two transactions of 100 and 50 each
+# For part of every run the campaign goes slower than a worker may wait for its next send slot
+# (WorkerMaxConcurrency / rate > Pacer.MAX_SLEEP_SECONDS): workers hand their batches back to the queue
+# with a delay (PacingDeferred), then the rate is restored.
+SLOW_RATE, SLOW_SECONDS, SLOW_FROM = 0.5, 4.0, 0.15
 
 
 def _bounce_event(campaign_id: str, email: str, message_id: str) -> dict[str, Any]:
@@ -75,13 +85,46 @@ def _deliver_bounces(rt, campaign_id: str, rows: list[dict[str, Any]], rng: rand
         injected["bounce_delivered_twice"] += 1
 
 
+def _request(api: ApiGateway, injected, method: str, path: str, body: dict[str, Any] | None = None):
+    """A request as a real client makes it: a 5xx is retried with backoff, a bounded number of times."""
+    for attempt in range(CLIENT_ATTEMPTS):
+        response = api.request(method, path, json_body=body)
+        if response.status < 500:
+            return response
+        injected["api_5xx_retried"] += 1
+        time.sleep(0.05 * 2**attempt)
+    raise RuntimeError(f"{method} {path}: {response.status} after {CLIENT_ATTEMPTS} attempts {response.body[:300]!r}")
+
+
+def _set_rate(rt, campaign_id: str, rate: float) -> None:
+    """The campaign's rate, changed in its record (no API edits it); retried through injected faults."""
+    for attempt in range(CLIENT_ATTEMPTS):
+        try:
+            rt.table("CampaignsTable").update_item(
+                Key={"campaign_id": campaign_id},
+                UpdateExpression="SET max_send_rate = :r",
+                ExpressionAttributeValues={":r": Decimal(str(rate))},
+            )
+            return
+        except ClientError:
+            if attempt == CLIENT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def _wait(rt, arn: str, deadline: float) -> None:
+    while time.monotonic() < deadline and rt.describe_execution(arn)["status"] == "RUNNING":
+        time.sleep(0.1)
+
+
 def run_chaos(
     *, contacts: int, seed: int, outbox: Path, rates: FaultRates | None = None, timeout: float = 600
 ) -> dict[str, Any]:
     rates = rates or FaultRates()
     rng = random.Random(seed)
     campaign_id = f"chaos_{seed}"
-    shutil.rmtree(outbox / campaign_id, ignore_errors=True)  # the audit reads this folder: only this run's mail
+    for folder in [outbox / campaign_id, *outbox.glob(f"{campaign_id}_resend_*")]:
+        shutil.rmtree(folder, ignore_errors=True)  # the audit reads these folders: only this run's mail
     scenario = rng.choice(["pause_resume", "edit", "cancel", "pause_resume_edit"])
     parameters = {"RecipientsPerMessage": 10, "FanoutPageSize": 100, "BacklogSeconds": 1}
     with EmbeddedRuntime(outbox=outbox, parameters=parameters, **FAST_RECOVERY) as rt:
@@ -89,15 +132,6 @@ def run_chaos(
         ledger = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"])
         # The operator's actions go through the management API function, as they would on AWS.
         api = ApiGateway(next(f for f in rt.functions.values() if f.logical_id == "ApiFunction"))
-
-        def operate(method: str, path: str, body: dict[str, Any] | None = None) -> None:
-            response = api.request(method, f"/campaigns/{campaign_id}{path}", json_body=body)
-            if response.status not in (200, 409):  # 409: the campaign ended in between
-                raise RuntimeError(f"{method} {path}: {response.status} {response.body[:300]!r}")
-
-        items, _ = normalise_contacts(generated_contacts(contacts))
-        ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"]).put_many(items)
-        audience = {i["email"] for i in items}
 
         faults = ChaosFaults(
             seed,
@@ -107,10 +141,27 @@ def run_chaos(
         )
         faults.attach_queue(rt.client("sqs"), rt.physical["SendQueue"])
         rt.faults = faults
-        arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
         injected = faults.injected
+
+        def operate(method: str, path: str, body: dict[str, Any] | None = None):
+            response = _request(api, injected, method, f"/campaigns/{campaign_id}{path}", body)
+            if response.status not in (200, 202, 409):  # 409: the campaign ended in between
+                raise RuntimeError(f"{method} {path}: {response.status} {response.body[:300]!r}")
+            return response
+
+        # The contacts are imported through the API, under DynamoDB's faults.
+        documents = generated_contacts(contacts)
+        for start in range(0, len(documents), IMPORT_CHUNK):
+            response = _request(
+                api, injected, "POST", "/contacts", {"contacts": documents[start : start + IMPORT_CHUNK]}
+            )
+            if response.status != 200:
+                raise RuntimeError(f"POST /contacts: {response.status} {response.body[:300]!r}")
+        audience = {i["email"] for i in normalise_contacts(documents)[0]}
+        arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
         steps = {"edit": 0.3, "pause": 0.5, "cancel": 0.6}
         done_steps: set[str] = set()
+        slow_until = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and rt.describe_execution(arn)["status"] == "RUNNING":
             time.sleep(0.1)
@@ -119,6 +170,12 @@ def run_chaos(
             except CampaignNotFound:  # not persisted yet
                 continue
             progress = record["processed_count"] / max(1, record["total_contacts"])
+            if slow_until is None and progress >= SLOW_FROM:
+                _set_rate(rt, campaign_id, SLOW_RATE)
+                slow_until = time.monotonic() + SLOW_SECONDS
+            elif slow_until and time.monotonic() >= slow_until:
+                _set_rate(rt, campaign_id, 10000)
+                slow_until = 0
             if "edit" in scenario and "edit" not in done_steps and progress >= steps["edit"]:
                 operate("PATCH", "", {"subject": "Edited: hello {{ first_name | default('there') }}"})
                 injected["campaign_edit"] += 1
@@ -133,8 +190,12 @@ def run_chaos(
                 operate("POST", "/cancel")
                 injected["cancel"] += 1
                 done_steps.add("cancel")
+        if slow_until:  # ended while slow: the re-send copies the rate
+            _set_rate(rt, campaign_id, 10000)
+        resend = None
         if rt.describe_execution(arn)["status"] != "RUNNING":
             _deliver_bounces(rt, campaign_id, ledger.deliveries_for(campaign_id), rng, injected)
+            resend = _resend_failed(rt, operate, campaigns, ledger, campaign_id, deadline, injected)
         faults.enabled = False
         execution = rt.describe_execution(arn)  # still RUNNING here means the campaign never finished
         open_batches = [plain(b) for b in rt.table("BatchesTable").scan()["Items"] if b["status"] != "done"]
@@ -145,6 +206,14 @@ def run_chaos(
         rt.outbox.flush()
         final = plain(campaigns.get(campaign_id))
         rows = ledger.deliveries_for(campaign_id)
+        stored_contacts = {c["email"] for c in plain_scan(rt, "ContactsTable")}
+        stored_lists = {item["list_name"] for item in plain_scan(rt, "ListsTable")}
+        if resend:
+            resend.update(
+                execution=rt.describe_execution(resend["execution_arn"]),
+                final=plain(campaigns.get(resend["campaign_id"])),
+                rows=ledger.deliveries_for(resend["campaign_id"]),
+            )
 
     result = audit(
         seed=seed,
@@ -157,6 +226,20 @@ def run_chaos(
         folder=outbox / campaign_id,
         faults=faults,
     )
+    # Imported through the API under faults: every contact stored (the table is keyed by email:
+    # once), nobody else, and its list registered.
+    result["contacts_stored"] = len(stored_contacts)
+    result["contacts_import_ok"] = stored_contacts == audience and "newsletter" in stored_lists
+    result["ok"] = result["ok"] and result["contacts_import_ok"]
+    if resend:
+        result["resend"] = audit_family(
+            original_rows=rows,
+            original_folder=outbox / campaign_id,
+            resend=resend,
+            folder=outbox / resend["campaign_id"],
+            faults=faults,
+        )
+        result["ok"] = result["ok"] and result["resend"]["ok"]
     if execution["status"] == "RUNNING":
         result["stuck"] = {
             "open_batches": [
@@ -170,13 +253,39 @@ def run_chaos(
     return result
 
 
-def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder, faults) -> dict[str, Any]:
+def plain_scan(rt, table: str) -> list[dict[str, Any]]:
+    deserialize = TypeDeserializer().deserialize
+    pages = rt.client("dynamodb").get_paginator("scan").paginate(TableName=rt.physical[table])
+    return [{k: deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+
+
+def _resend_failed(rt, operate, campaigns, ledger, campaign_id: str, deadline: float, injected) -> dict | None:
+    """The operator re-sends to the failed recipients with a double click (two requests at once),
+    under faults; both must answer with the same re-send, which then runs to its end."""
+    if not any(r["status"] == "failed" for r in ledger.deliveries_for(campaign_id)):
+        return None
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: operate("POST", "/resend-failed"), range(2)))
+    bodies = [json.loads(a.body) for a in answers]
+    # 202 for the call that started it, 200 or 202 for the repeat: the same re-send either way.
+    if not all(a.status in (200, 202) for a in answers) or len({b["campaign_id"] for b in bodies}) != 1:
+        raise RuntimeError(f"resend-failed double click: {[(a.status, a.body[:200]) for a in answers]!r}")
+    injected["resend_double_click"] += 1
+    resend_id = bodies[0]["campaign_id"]
+    arn = campaigns.get(resend_id)["execution_arn"]
+    _wait(rt, arn, deadline)
+    return {"campaign_id": resend_id, "execution_arn": arn}
+
+
+def _received(folder: Path) -> Counter[str]:
     received: Counter[str] = Counter()
     for path in folder.glob("*.eml") if folder.exists() else []:
         received[parseaddr(message_from_bytes(path.read_bytes()).get("To", ""))[1].lower()] += 1
-    twice = {r for r, n in received.items() if n > 1}
+    return received
+
+
+def _counter_mismatches(final: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_status = Counter(r["status"] for r in rows)
-    ledger_emails = {r["email"] for r in rows}
     counters = {
         "sent_count": by_status["sent"],
         "failed_count": by_status["failed"],
@@ -184,9 +293,52 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "processed_count": len(rows),
     }
     counters["bounced_count"] = sum(1 for r in rows if r.get("feedback") == "bounced")
-    mismatches = {
-        k: {"counter": final.get(k) or 0, "ledger": v} for k, v in counters.items() if (final.get(k) or 0) != v
+    return {k: {"counter": final.get(k) or 0, "ledger": v} for k, v in counters.items() if (final.get(k) or 0) != v}
+
+
+def audit_family(*, original_rows, original_folder, resend, folder, faults) -> dict[str, Any]:
+    """A campaign and its re-send: nobody receives two emails across both (outside the crash window),
+    the re-send's counters equal its ledger, and its recipients are exactly the original's failed ones."""
+    family = _received(original_folder) + _received(folder)
+    twice = {r for r, n in family.items() if n > 1}
+    failed = {r["email"] for r in original_rows if r["status"] == "failed"}
+    rows = resend["rows"]
+    recipients = {r["email"] for r in rows}
+    mismatches = _counter_mismatches(resend["final"], rows)
+    received = _received(folder)
+    sent_rows = {r["email"] for r in rows if r["status"] == "sent"}
+    return {
+        "campaign_id": resend["campaign_id"],
+        "execution_status": resend["execution"]["status"],
+        "final": {
+            k: resend["final"].get(k)
+            for k in ("status", "total_contacts", "sent_count", "failed_count", "skipped_count", "processed_count")
+        },
+        "original_failed": len(failed),
+        "family_duplicates": len(twice - faults.crash_window),
+        "family_crash_window_duplicates": len(twice & faults.crash_window),
+        "lost": len(failed - recipients),
+        "not_failed_in_original": len(recipients - failed),
+        "counter_mismatches": len(mismatches),
+        "counter_mismatch_detail": mismatches,
+        "ok": (
+            resend["execution"]["status"] == "SUCCEEDED"
+            and resend["final"].get("status") == "completed"
+            and not (twice - faults.crash_window)
+            and recipients == failed
+            and not mismatches
+            and resend["final"].get("total_contacts") == len(failed)
+            and sent_rows <= set(received)
+            and set(received) - sent_rows <= faults.crash_window
+        ),
     }
+
+
+def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder, faults) -> dict[str, Any]:
+    received = _received(folder)
+    twice = {r for r, n in received.items() if n > 1}
+    ledger_emails = {r["email"] for r in rows}
+    mismatches = _counter_mismatches(final, rows)
     sent_rows = {r["email"] for r in rows if r["status"] == "sent"}
     # A worker that died after SES accepted an email and before the ledger write leaves that email's
     # fate unknown: the next attempt sends it again (a crash-window duplicate) or, once the campaign

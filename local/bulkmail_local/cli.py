@@ -183,6 +183,12 @@ def _chaos(args: argparse.Namespace) -> int:
             f"(crash window {result['crash_window_duplicates']}+{result['crash_window_unrecorded']}) · "
             f"lost {result['lost']} · "
             f"counter mismatches {result['counter_mismatches']} · faults {sum(result['faults_injected'].values())}"
+            + (
+                f" · re-send of {r['original_failed']}: sent {r['final']['sent_count']} failed "
+                f"{r['final']['failed_count']}, family duplicates {r['family_duplicates']}"
+                if (r := result.get("resend"))
+                else ""
+            )
         )
     if args.json:
         if len(results) == 1:

@@ -31,4 +31,16 @@ def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
         injected
     )
     assert result["final"]["bounced_count"] == injected.get("bounce_delivered_twice", 0)
+    # The contacts were imported through the API under the faults: each stored, its list registered.
+    assert result["contacts_import_ok"] and result["contacts_stored"] == 200, result
+    # For part of the run the rate was too slow for a worker to wait: batches went back to the queue.
+    assert injected.get("pacing_deferred", 0) > 0, injected
+    # SES's rejections leave failed recipients: a double-clicked re-send reaches exactly them, once.
+    resend = result["resend"]
+    assert injected["resend_double_click"] == 1, injected
+    assert resend["original_failed"] == result["final"]["failed_count"] > 0, resend
+    assert resend["execution_status"] == "SUCCEEDED" and resend["final"]["status"] == "completed", resend
+    assert resend["final"]["sent_count"] > 0, resend
+    assert resend["family_duplicates"] == 0 and resend["lost"] == 0 and resend["not_failed_in_original"] == 0, resend
+    assert resend["counter_mismatches"] == 0, resend
     assert result["ok"]

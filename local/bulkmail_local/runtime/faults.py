@@ -30,6 +30,7 @@ from bulkmail_local.runtime.seams import aws_response
 
 _BATCH_ID = re.compile(rb'"batch_id":\s*\{"S":\s*"([^"]+)"')
 _TO = re.compile(rb"^To:.*?<?([^<>\s]+@[^<>\s]+?)>?\s*$", re.MULTILINE | re.IGNORECASE)
+_CAMPAIGN = re.compile(rb"^X-Bulkmail-Campaign:\s*(\S+)", re.MULTILINE | re.IGNORECASE)
 
 
 class SimulatedCrash(BaseException):
@@ -116,8 +117,9 @@ class ChaosFaults:
         digest = hashlib.sha256(f"{self.seed}|{what}|{key}|{self._seen[(what, key)]}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
-    def _rejected_address(self, recipient: str) -> bool:
-        digest = hashlib.sha256(f"{self.seed}|reject|{recipient}".encode()).digest()
+    def _rejected_address(self, recipient: str, campaign: str) -> bool:
+        # Per campaign, so that a re-send to the failed recipients sends to most of them.
+        digest = hashlib.sha256(f"{self.seed}|reject|{campaign}|{recipient}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < self.rates.ses_reject_address
 
     def _crash(self, kind: str) -> None:
@@ -135,10 +137,17 @@ class ChaosFaults:
         return found.group(1).decode() if found else ""
 
     @staticmethod
-    def _recipient(body: bytes) -> str:
+    def _headers(body: bytes) -> bytes:
         raw = base64.b64decode(json.loads(body)["Content"]["Raw"]["Data"])
-        found = _TO.search(raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n"))
+        return raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n")
+
+    def _recipient(self, body: bytes) -> str:
+        found = _TO.search(self._headers(body))
         return found.group(1).decode().lower() if found else ""
+
+    def _campaign(self, body: bytes) -> str:
+        found = _CAMPAIGN.search(self._headers(body))
+        return found.group(1).decode() if found else ""
 
     def _dynamodb_fault(self, request, op: str, body: bytes) -> AWSResponse | None:
         """Maybe one of DynamoDB's real write faults, counted by kind and by the part that met it."""
@@ -198,7 +207,7 @@ class ChaosFaults:
             return self._dynamodb_fault(request, op, body) if service == "dynamodb" and op in _DYNAMODB_WRITES else None
         if (service, op) == ("sesv2", "SendEmail"):
             recipient = self._recipient(body)
-            if self._rejected_address(recipient):
+            if self._rejected_address(recipient, self._campaign(body)):
                 self.injected["ses_rejected"] += 1
                 return _error(400, "MessageRejected", f"Address blacklisted: {recipient}", request.url)
             roll = self._chance("ses", recipient)
@@ -234,6 +243,8 @@ class ChaosFaults:
                     with as_operator():  # SQS itself delivering again, not the worker's request
                         self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"])
             return
+        if (service, op) == ("sqs", "SendMessageBatch") and b"DelaySeconds" in body:
+            self.injected["pacing_deferred"] += 1  # not a fault: the worker handed its batch back (a slow rate)
         thread = threading.current_thread().name
         if (
             (service, op) == ("dynamodb", "UpdateItem")
