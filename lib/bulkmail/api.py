@@ -10,9 +10,6 @@ This module is the HTTP edge (it reaches AWS through `bulkmail.adapters`), not t
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import csv
 import io
 import json
@@ -24,7 +21,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
@@ -51,6 +47,7 @@ from bulkmail.errors import (
     SecretNotConfigured,
     SendError,
 )
+from bulkmail.http.request import ApiError, error_response, json_body, page_args, raw_body, responses
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.trace import path as trace_path
@@ -67,12 +64,7 @@ from bulkmail.validation import (
 from bulkmail.workflow import queued_record
 
 MAX_CONTACTS_PER_REQUEST = 1_000
-MAX_JSON_BYTES = (
-    2 * 1024 * 1024
-)  # content is capped at 250 KB of UTF-8; sent as \u escapes (6 bytes a character) up to 1.5 MB
 MAX_CSV_BYTES = 5 * 1024 * 1024  # under Lambda's 6 MB synchronous payload
-DEFAULT_PAGE = 50
-MAX_PAGE = 500
 CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists", "opted_in_at")
 EDITABLE_FIELDS = ("campaign_name", "subject", "body", "body_html")
 EDITABLE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.QUEUED, CampaignStatus.PROCESSING, CampaignStatus.PAUSED)
@@ -81,79 +73,47 @@ MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 app = APIGatewayRestResolver()
 
-_ERROR_TEXT = {
-    400: "Bad input: every problem, each naming its field",
-    404: "Unknown campaign, contact or route",
-    409: "The campaign's state does not allow it, or the id exists",
-    413: "Too large (request body, more than 1,000 contacts, or a campaign over what its item or Step Functions "
-    "carries)",
-    415: "Not text/csv",
-    422: "Idempotency-Key reused with a different body; or a list nobody was imported into, or no subscribed contact "
-    "to send to",
-    502: "The email service refused the send",
-}
-
-
-def _errors(*codes: int, ok: int = 200) -> dict[int, OpenAPIResponse]:
-    """OpenAPI responses: the success code, and each error code with {"errors": [{"field", "message"}]}."""
-    body = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
-    success: dict[int, Any] = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
-    if ok != 204:
-        success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
-    return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None):
-        self.status = status
-        self.errors = errors or [{"field": field, "message": message}]
-        super().__init__(message)
-
-
-def _error_response(status: int, errors: list[dict[str, str]]) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=json.dumps({"errors": errors}))
-
 
 @app.exception_handler(ApiError)
 def _api_error(exc: ApiError) -> Response[str]:
-    return _error_response(exc.status, exc.errors)
+    return error_response(exc.status, exc.errors)
 
 
 @app.exception_handler(CampaignInvalid)
 def _campaign_invalid(exc: CampaignInvalid) -> Response[str]:
-    return _error_response(400, exc.errors)
+    return error_response(400, exc.errors)
 
 
 @app.exception_handler(CampaignTooLarge)
 def _campaign_too_large(exc: CampaignTooLarge) -> Response[str]:
-    return _error_response(413, exc.errors)
+    return error_response(413, exc.errors)
 
 
 @app.exception_handler(CampaignNotFound)
 def _campaign_not_found(exc: CampaignNotFound) -> Response[str]:
-    return _error_response(404, [{"field": "campaign_id", "message": str(exc)}])
+    return error_response(404, [{"field": "campaign_id", "message": str(exc)}])
 
 
 @app.exception_handler(BadCursor)
 def _bad_cursor(exc: BadCursor) -> Response[str]:
-    return _error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
+    return error_response(400, [{"field": "next_token", "message": "is not a token this API handed out"}])
 
 
 @app.exception_handler(IdempotencyValidationError)
 def _idempotency_mismatch(exc: IdempotencyValidationError) -> Response[str]:
-    return _error_response(
+    return error_response(
         422, [{"field": "Idempotency-Key", "message": "was already used with a different request body"}]
     )
 
 
 @app.exception_handler(IdempotencyAlreadyInProgressError)
 def _idempotency_in_progress(exc: IdempotencyAlreadyInProgressError) -> Response[str]:
-    return _error_response(409, [{"field": "Idempotency-Key", "message": "the first request is still in progress"}])
+    return error_response(409, [{"field": "Idempotency-Key", "message": "the first request is still in progress"}])
 
 
 @app.not_found
 def _no_route(exc: Exception) -> Response[str]:
-    return _error_response(
+    return error_response(
         404, [{"field": "path", "message": f"no route {app.current_event.http_method} {app.current_event.path}"}]
     )
 
@@ -161,82 +121,6 @@ def _no_route(exc: Exception) -> Response[str]:
 # --- request helpers ------------------------------------------------------------------------------
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-# Byte-order marks say the encoding (UTF-32's before UTF-16's: they begin alike).
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def _charset() -> str | None:
-    content_type = app.current_event.headers.get("content-type", "") or ""
-    for parameter in content_type.split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"') or None
-    return None
-
-
-def _raw_body(limit: int) -> str:
-    """The request body as text: UTF-8, unless a byte-order mark or the Content-Type's charset says
-    otherwise; bytes that are not text in that encoding are a 400, not a guess."""
-    event = app.current_event
-    try:
-        raw = (
-            base64.b64decode(event.body or "", validate=True)
-            if event.is_base64_encoded
-            else (event.body or "").encode("utf-8", "surrogatepass")
-        )
-    except binascii.Error:
-        raise ApiError(400, "$", "the body is marked base64 but is not") from None
-    if len(raw) > limit:
-        raise ApiError(413, "$", f"the request body is {len(raw)} bytes; the limit is {limit}")
-    encoding = next((codec for bom, codec in _BOMS if raw.startswith(bom)), None) or _charset() or "utf-8"
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise ApiError(400, "Content-Type", f"unknown charset {encoding!r}") from None
-    hint = "send UTF-8, or name the encoding in Content-Type (e.g. text/csv; charset=windows-1252)"
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            400, "$", f"the body is not {encoding}: byte 0x{raw[exc.start]:02x} at offset {exc.start}; {hint}"
-        ) from None
-    if "\x00" in text:  # UTF-16 without a byte-order mark reads as UTF-8 full of NULs
-        raise ApiError(400, "$", f"the body holds NUL characters (UTF-16 without a byte-order mark?); {hint}")
-    return text
-
-
-def _json_body(limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    body = _raw_body(limit)
-    if not body.strip():
-        raise ApiError(400, "$", "a JSON object body is required")
-    try:
-        document = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400, "$", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    if not isinstance(document, dict):
-        raise ApiError(400, "$", "the body must be a JSON object")
-    return document
-
-
-def _page_args() -> tuple[int, dict[str, Any] | None]:
-    raw = app.current_event.get_query_string_value("limit", str(DEFAULT_PAGE))
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise ApiError(400, "limit", f"must be an integer, not {raw!r}") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise ApiError(400, "limit", f"must be between 1 and {MAX_PAGE}")
-    return limit, control.decode_cursor(app.current_event.get_query_string_value("next_token", None))
 
 
 def _env(name: str) -> str:
@@ -251,10 +135,10 @@ def _env(name: str) -> str:
     "/contacts",
     summary="Add or update up to 1,000 contacts: all of them, or none (400 naming each one at fault)",
     tags=["contacts"],
-    responses=_errors(400, 413),
+    responses=responses(400, 413),
 )
 def post_contacts() -> dict[str, Any]:
-    document = _json_body(MAX_CSV_BYTES)
+    document = json_body(app.current_event, MAX_CSV_BYTES)
     contacts = document.get("contacts")
     if not isinstance(contacts, list):
         raise ApiError(400, "contacts", "is required and must be an array of contacts")
@@ -311,13 +195,13 @@ def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str
     "/contacts/import",
     summary="Import contacts from CSV (email, first_name, last_name, company, lists)",
     tags=["contacts"],
-    responses=_errors(400, 413, 415),
+    responses=responses(400, 413, 415),
 )
 def import_contacts() -> dict[str, Any]:
     content_type = (app.current_event.headers.get("content-type", "") or "").lower()
     if content_type.split(";")[0].strip() not in ("text/csv", "application/csv"):
         raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
-    text = _raw_body(MAX_CSV_BYTES)
+    text = raw_body(app.current_event, MAX_CSV_BYTES)
     try:
         rows, lines, problems = parse_csv(text)
     except csv.Error as exc:
@@ -335,7 +219,7 @@ def import_contacts() -> dict[str, Any]:
     return {"imported": imported, "rejected": sorted(report, key=lambda r: r["line"])}
 
 
-@app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=_errors(404))
+@app.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=responses(404))
 def get_contact(email: str) -> dict[str, Any]:
     email = unquote(email).strip().lower()
     item = stores().contacts.get_item(email)
@@ -349,7 +233,7 @@ def get_contact(email: str) -> dict[str, Any]:
     summary="Delete a contact (a suppressed address stays suppressed)",
     tags=["contacts"],
     status_code=204,
-    responses=_errors(404, ok=204),
+    responses=responses(404, ok=204),
 )
 def delete_contact(email: str) -> Response[str]:
     email = unquote(email).strip().lower()
@@ -445,10 +329,10 @@ def _idempotent_create(key: str, body: dict[str, Any]) -> dict[str, Any]:
     summary="Start a campaign now, or schedule it with send_at (honours Idempotency-Key)",
     tags=["campaigns"],
     status_code=202,
-    responses=_errors(400, 409, 413, 422, ok=202),
+    responses=responses(400, 409, 413, 422, ok=202),
 )
 def post_campaign() -> Response[str]:
-    body = _json_body()
+    body = json_body(app.current_event)
     key = app.current_event.headers.get("idempotency-key")
     if key is not None and not 1 <= len(key.strip()) <= 255:
         raise ApiError(400, "Idempotency-Key", "must be 1 to 255 characters")
@@ -467,10 +351,10 @@ def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
     "/campaigns",
     summary="Campaigns, a page at a time (limit, next_token, status)",
     tags=["campaigns"],
-    responses=_errors(400),
+    responses=responses(400),
 )
 def list_campaigns() -> dict[str, Any]:
-    limit, cursor = _page_args()
+    limit, cursor = page_args(app.current_event)
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in {s.value for s in CampaignStatus}:
         raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
@@ -507,7 +391,7 @@ def _starting(campaign_id: str) -> dict[str, Any]:
     "/campaigns/<campaign_id>",
     summary="A campaign: record, counters, status, progress",
     tags=["campaigns"],
-    responses=_errors(404),
+    responses=responses(404),
 )
 def get_campaign(campaign_id: str) -> dict[str, Any]:
     try:
@@ -520,10 +404,10 @@ def get_campaign(campaign_id: str) -> dict[str, Any]:
     "/campaigns/<campaign_id>",
     summary="Edit name, subject or bodies until the campaign ends (reaches pending sends)",
     tags=["campaigns"],
-    responses=_errors(400, 404, 409, 413),
+    responses=responses(400, 404, 409, 413),
 )
 def patch_campaign(campaign_id: str) -> dict[str, Any]:
-    changes = _json_body()
+    changes = json_body(app.current_event)
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
     if not_editable:
         raise CampaignInvalid(
@@ -563,7 +447,7 @@ def _operation(campaign_id: str, operation: Callable[..., dict[str, Any]], **ada
     "/campaigns/<campaign_id>/pause",
     summary="Pause a queued or processing campaign",
     tags=["campaigns"],
-    responses=_errors(404, 409),
+    responses=responses(404, 409),
 )
 def pause_campaign(campaign_id: str) -> dict[str, Any]:
     return _operation(campaign_id, operations.pause)
@@ -573,7 +457,7 @@ def pause_campaign(campaign_id: str) -> dict[str, Any]:
     "/campaigns/<campaign_id>/resume",
     summary="Resume a paused campaign: exactly the recipients not yet sent are sent",
     tags=["campaigns"],
-    responses=_errors(404, 409),
+    responses=responses(404, 409),
 )
 def resume_campaign(campaign_id: str) -> dict[str, Any]:
     return _operation(campaign_id, operations.resume, ledger=stores().ledger, queue=stores().queue)
@@ -583,7 +467,7 @@ def resume_campaign(campaign_id: str) -> dict[str, Any]:
     "/campaigns/<campaign_id>/cancel",
     summary="Cancel a campaign: every recipient not yet sent is skipped (a scheduled one never starts)",
     tags=["campaigns"],
-    responses=_errors(404, 409),
+    responses=responses(404, 409),
 )
 def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     result = _operation(campaign_id, operations.cancel, ledger=stores().ledger, queue=stores().queue)
@@ -600,7 +484,7 @@ def cancel_campaign(campaign_id: str) -> dict[str, Any]:
     summary="Start a new campaign to this one's failed recipients only; once: a repeat answers with the first re-send",
     tags=["campaigns"],
     status_code=202,
-    responses=_errors(404, 409, ok=202),
+    responses=responses(404, 409, ok=202),
 )
 def resend_failed(campaign_id: str) -> dict[str, Any]:
     try:
@@ -643,11 +527,11 @@ def resend_failed(campaign_id: str) -> dict[str, Any]:
     "/campaigns/<campaign_id>/deliveries",
     summary="The delivery ledger, a page at a time (status=sent|failed|skipped)",
     tags=["campaigns"],
-    responses=_errors(400, 404),
+    responses=responses(400, 404),
 )
 def list_deliveries(campaign_id: str) -> dict[str, Any]:
     stores().campaigns.get(campaign_id)  # 404 for an unknown campaign
-    limit, cursor = _page_args()
+    limit, cursor = page_args(app.current_event)
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in ("sent", "failed", "skipped"):
         raise ApiError(400, "status", "must be one of sent, failed, skipped")
@@ -666,7 +550,7 @@ def list_deliveries(campaign_id: str) -> dict[str, Any]:
     "/campaigns/<campaign_id>/trace",
     summary="The campaign's path through the workflow's states, with timings, and its progress samples",
     tags=["campaigns"],
-    responses=_errors(404, 409),
+    responses=responses(404, 409),
 )
 def trace_campaign(campaign_id: str) -> dict[str, Any]:
     record = get_campaign(campaign_id)  # 404 for an unknown campaign; a starting one has its execution
@@ -695,10 +579,10 @@ MAX_TEST_RECIPIENTS = 10
     "/campaigns/test",
     summary="Send a test email of a campaign to a few addresses (counted nowhere)",
     tags=["campaigns"],
-    responses=_errors(400, 413, 502),
+    responses=responses(400, 413, 502),
 )
 def test_send_campaign() -> dict[str, Any]:
-    document = _json_body()
+    document = json_body(app.current_event)
     to = document.pop("to", None)
     contact_doc = document.pop("contact", {})
     if not isinstance(to, list) or not to or not all(isinstance(a, str) for a in to):
@@ -739,10 +623,10 @@ def test_send_campaign() -> dict[str, Any]:
     "/campaigns/preview",
     summary="Render a campaign for one contact: subject, text, html",
     tags=["campaigns"],
-    responses=_errors(400, 413),
+    responses=responses(400, 413),
 )
 def preview_campaign() -> dict[str, Any]:
-    document = _json_body()
+    document = json_body(app.current_event)
     contact_doc = document.pop("contact", None)
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
