@@ -19,6 +19,7 @@ from bulkmail.adapters.ses import SesTransport
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
+from bulkmail.tracking import message_tags, tracking_of
 from bulkmail.unsubscribe import UnsubscribeLinks
 
 
@@ -65,11 +66,18 @@ def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
             password=str(login.get("password") or ""),
         )
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
-    # The deployment's configuration set (bounce and complaint events) exists in this account only:
-    # mail sent with another account's credentials goes without it.
-    configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
+    s = settings()
+    tracking = tracking_of(campaign, s.tracking_defaults)
+    # The deployment's configuration sets (bounce and complaint events; the tracked one adds opens,
+    # clicks and deliveries) exist in this account only: mail sent with another account's credentials
+    # goes without them, so untracked.
+    variable = "SES_TRACKED_CONFIGURATION_SET" if tracking.tracked else "SES_CONFIGURATION_SET"
+    configuration_set = None if credentials else (os.environ.get(variable) or None)
     return SesTransport(
-        region=campaign.get("aws_region") or None, credentials=credentials, configuration_set=configuration_set
+        region=campaign.get("aws_region") or None,
+        credentials=credentials,
+        configuration_set=configuration_set,
+        tags=message_tags(campaign, tracking, s.feedback_id),
     )
 
 
