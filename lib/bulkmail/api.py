@@ -47,6 +47,7 @@ from bulkmail.errors import (
     SecretNotConfigured,
     SendError,
 )
+from bulkmail.http import reports
 from bulkmail.http.request import ApiError, error_response, json_body, page_args, raw_body, responses
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
@@ -72,6 +73,7 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 app = APIGatewayRestResolver()
+app.include_router(reports.router)  # GET /campaigns/{id}/report
 
 
 @app.exception_handler(ApiError)
@@ -597,6 +599,7 @@ def test_send_campaign() -> dict[str, Any]:
     document.pop("send_at", None)
     stamp = _now().strftime("%Y%m%d%H%M%S")
     campaign = validate_campaign({**document, "campaign_id": f"test-{stamp}-{uuid.uuid4().hex[:6]}"}, now=_now())
+    campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
+from bulkmail.adapters.engagement import EngagementStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
@@ -42,6 +43,14 @@ def stores() -> Stores:
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
     )
+
+
+@per_container
+def engagement_store() -> EngagementStore:
+    s = settings()
+    if not s.engagement_table:
+        raise ConfigurationError("environment variable ENGAGEMENT_TABLE is required")
+    return EngagementStore(s.engagement_table, s.deliveries_table)
 
 
 @per_container
@@ -109,6 +118,7 @@ def new_container() -> None:
     for cached in (
         settings_cache,
         stores,
+        engagement_store,
         idempotency_layer,
         dynamo.resource,
         queue._sqs,
