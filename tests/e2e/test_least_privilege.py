@@ -9,6 +9,7 @@ The table of every (principal, action, resource) checked is printed and written 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,6 +192,24 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
         == 202
     )
     assert finished(api, "slow")["sent_count"] == 2
+
+    # A tracked campaign: sent with the tracked configuration set; its deliveries and an open go through
+    # the default bus to FeedbackFunction (markers, counters, the ledger row); the report reads them.
+    tracked = {
+        **campaign,
+        "campaign_id": "tracked",
+        "list": "slow",
+        "body_html": '<html><body><a href="https://example.org/">Read</a></body></html>',
+        "track_opens": True,
+        "track_clicks": True,
+    }
+    assert api.request("POST", "/campaigns", json_body=tracked).status == 202
+    assert finished(api, "tracked")["sent_count"] == 2
+    rt.outbox.flush()
+    html = h.sent_messages("tracked")[0].get_body(("html",)).get_content()
+    assert rt.ses_events is not None and rt.ses_events.opened(re.search(r"/track/open/([^\"]+)", html).group(1))
+    report = api.request("GET", "/campaigns/tracked/report").json()
+    assert (report["delivered"], report["opens_unique"]) == (2, 1), report
 
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):

@@ -148,7 +148,7 @@ class SesEvents:
         mail = {"m": message_id, "s": parseaddr(source)[1], "d": recipients, "c": sent["c"], "t": sent["t"]}
         if "open" in types or "click" in types:
             raw = self._track(raw, mail, opens="open" in types, clicks="click" in types)
-        events = [self._event("delivery", mail, {"timestamp": _now()})] if "delivery" in types else []
+        events = [self.event("delivery", mail, {"timestamp": _now()})] if "delivery" in types else []
         return raw, events
 
     def _track(self, raw: str, mail: dict[str, Any], *, opens: bool, clicks: bool) -> str:
@@ -195,7 +195,7 @@ class SesEvents:
         mail = decode_token(token)
         if mail is None:
             return False
-        self.publish([self._event("open", mail, {"timestamp": _now(), "userAgent": user_agent, "ipAddress": ip})])
+        self.publish([self.event("open", mail, {"timestamp": _now(), "userAgent": user_agent, "ipAddress": ip})])
         return True
 
     def clicked(self, token: str, user_agent: str = "", ip: str = "127.0.0.1") -> str | None:
@@ -204,11 +204,11 @@ class SesEvents:
         if mail is None or not str(mail.get("u", "")).startswith(("http://", "https://")):
             return None
         click = {"timestamp": _now(), "userAgent": user_agent, "ipAddress": ip, "link": mail["u"], "linkTags": {}}
-        self.publish([self._event("click", mail, click)])
+        self.publish([self.event("click", mail, click)])
         return str(mail["u"])
 
     # --- the default event bus -------------------------------------------------------------------
-    def _event(self, kind: str, mail: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
+    def event(self, kind: str, mail: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
         detail_type, event_type = DETAIL_TYPES[kind]
         tags = {"ses:configuration-set": [mail["c"]], "ses:source-ip": ["192.0.2.10"]}
         tags.update({k: [v] for k, v in mail["t"].items()})
