@@ -13,8 +13,9 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from bulkmail.adapters.contacts import suppress_contact
-from bulkmail.adapters.wiring import stores, unsubscribe_key
+from bulkmail.adapters.wiring import engagement_store, stores, unsubscribe_key
 from bulkmail.errors import InvalidUnsubscribeToken
+from bulkmail.feedback import unsubscribed
 from bulkmail.models import ContactStatus
 from bulkmail.sending import now_iso
 from bulkmail.unsubscribe import is_one_click_request, verify_token
@@ -80,6 +81,8 @@ def one_click_unsubscribe(token: str) -> Response:
         now_iso(),
         {"reason": "one-click unsubscribe", "campaign_id": campaign_id},
     )
+    if status == ContactStatus.UNSUBSCRIBED.value:  # counted in the campaign's report, once per recipient
+        engagement_store().record(unsubscribed(campaign_id, email, now_iso()))
     logger.info("unsubscribe request", extra={"campaign_id": campaign_id, "contact_status": status})
     return _page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
 

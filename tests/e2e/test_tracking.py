@@ -10,6 +10,7 @@ import json
 import re
 import time
 import urllib.parse
+import urllib.request
 from http.client import HTTPConnection
 from typing import Any
 
@@ -143,3 +144,23 @@ def test_tracking_on_serve_from_the_email_to_the_report(tmp_path):
 
         # Not a tracking link: 404, nothing counted.
         assert _get(f"{api}/track/click/not-a-token")[0] == 404
+
+
+def test_an_unsubscribe_counts_in_the_campaign_report_once(tmp_path):
+    with serve_process(tmp_path) as served:
+        api = served["api"]
+        body = json.dumps({"contacts": [{"email": RECIPIENTS[0]}]}).encode()
+        assert http("POST", f"{api}/contacts", body, {"Content-Type": "application/json"})[0] == 200
+        campaign_id = _send(api, tmp_path, "Unsubscribed")
+        html = _html_of(tmp_path, campaign_id, RECIPIENTS[0])
+        url = re.search(r'<a href="([^"]+)">unsubscribe</a>', html).group(1).replace("&amp;", "&")
+        for _ in range(2):  # a second click changes nothing
+            one_click = urllib.request.Request(
+                url,
+                data=b"List-Unsubscribe=One-Click",
+                method="POST",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            with urllib.request.urlopen(one_click, timeout=10) as answer:
+                assert answer.status == 200
+        assert _report(api, campaign_id)["unsubscribes"] == 1
