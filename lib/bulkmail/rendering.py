@@ -388,7 +388,7 @@ class _WireFlattening:
 
     def as_bytes(self, unixfrom: bool = False, policy: Any = None) -> bytes:
         out = BytesIO()
-        _WireGenerator(out, mangle_from_=False, policy=policy or self.policy).flatten(self, unixfrom=unixfrom)  # type: ignore[arg-type]
+        _WireGenerator(out, mangle_from_=False, policy=policy or self.policy).flatten(self, unixfrom=unixfrom)
         return out.getvalue()
 
     def __bytes__(self) -> bytes:

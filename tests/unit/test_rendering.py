@@ -6,8 +6,8 @@ import time
 from bulkmail.html_text import html_to_text
 from bulkmail.models import Contact
 from bulkmail.rendering import build_mime, render
-from bulkmail_local.bench import SAMPLE_NEWSLETTER
 from bulkmail.validation import validate_campaign
+from bulkmail_local.bench import SAMPLE_NEWSLETTER
 from tests.conftest import SEED_CAMPAIGN
 
 CAMPAIGN = validate_campaign(dict(SEED_CAMPAIGN))
