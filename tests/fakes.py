@@ -38,6 +38,11 @@ class FakeCampaigns:
             raise CampaignNotFound(campaign_id)
         return copy.deepcopy(self.items[campaign_id])
 
+    head = get  # the fake keeps its counts on the record: live either way
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        self._item(campaign_id)  # CampaignNotFound, as the store's update
+
     def create(self, campaign: dict[str, Any]) -> bool:
         if campaign["campaign_id"] in self.items:
             return False

@@ -358,7 +358,10 @@ def list_campaigns() -> dict[str, Any]:
     status = app.current_event.get_query_string_value("status", None)
     if status is not None and status not in {s.value for s in CampaignStatus}:
         raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
-    items, last = control.list_page(stores().campaigns.table_name, limit, cursor, ("campaign_id",), status=status)
+    items, last = control.list_page(
+        stores().campaigns.table_name, limit, cursor, ("campaign_id",), status=status, records_only=True
+    )
+    items = stores().campaigns.with_counts(items)
     return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
 
 

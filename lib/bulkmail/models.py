@@ -45,8 +45,10 @@ def _value_size(value: Any) -> int:
     raise TypeError(f"no DynamoDB size for {type(value).__name__}")
 
 
-# A campaign's counters: the workers keep them in the same transaction as the ledger rows.
+# A campaign's counters. The workflow keeps the first two on the campaign record; the workers keep the
+# others on counter shards (adapters/counters), in the same transaction as the ledger rows.
 CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
+SHARDED_COUNTERS = CAMPAIGN_COUNTERS[2:]
 
 
 class CampaignStatus(str, enum.Enum):

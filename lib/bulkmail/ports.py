@@ -19,7 +19,15 @@ class Campaigns(Protocol):
     """The campaign records and their counters (adapters/campaigns.CampaignStore)."""
 
     def get(self, campaign_id: str) -> dict[str, Any]:
-        """The record; CampaignNotFound if there is none."""
+        """The record with its live counts; CampaignNotFound if there is none."""
+        ...
+
+    def head(self, campaign_id: str) -> dict[str, Any]:
+        """The record alone, without summing its counter shards (what a worker needs per message)."""
+        ...
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        """Copy live counts onto the record, for what reads the record alone."""
         ...
 
     def create(self, campaign: dict[str, Any]) -> bool:

@@ -150,7 +150,7 @@ class BatchSender:
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
         """Read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to the next one."""
-        return self.campaigns.get(campaign_id)  # CampaignNotFound propagates
+        return self.campaigns.head(campaign_id)  # CampaignNotFound propagates
 
     def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
         """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this

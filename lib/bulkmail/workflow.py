@@ -56,7 +56,7 @@ def persist_campaign(
     record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
-        existing = campaigns.get(campaign["campaign_id"])
+        existing = campaigns.head(campaign["campaign_id"])
         # A scheduled campaign was stored by the API (its record may have been edited since): adopt it.
         adopted = existing.get("status") == CampaignStatus.SCHEDULED.value and campaigns.transition(
             campaign["campaign_id"],
@@ -138,12 +138,15 @@ def advance(
         return {"next": "continue_as_new", "steps": steps, "counts": {}}
     campaign = campaigns.get(campaign_id)
     next_step = _next_step(campaign, settings)
+    counts = {k: campaign[k] for k in CAMPAIGN_COUNTERS}
     if next_step == "fan_out":
         last = fan_out_page(
             campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
         )
         next_step = "wait" if last else "advance"
-    return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
+    else:  # nothing queued: the record notes the counts for the end states' events (they read it alone)
+        campaigns.note_counts(campaign_id, counts)
+    return {"next": next_step, "steps": steps, "counts": counts}
 
 
 def _next_step(campaign: dict[str, Any], settings: Settings) -> str:

@@ -1,4 +1,4 @@
-"""The campaigns table: the campaign record and its counters."""
+"""The campaigns table: the campaign record; its delivery counts are on counter shards (adapters/counters)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bulkmail.adapters import dynamo
+from bulkmail.adapters import counters, dynamo
 from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
-from bulkmail.models import CAMPAIGN_COUNTERS, CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, SHARDED_COUNTERS, CampaignStatus
 from bulkmail.ports import Cursor
 
 
@@ -21,11 +21,27 @@ class CampaignStore:
         self.events = events
 
     def get(self, campaign_id: str) -> dict[str, Any]:
+        """The record with its live counts (summed over its counter shards, consistently)."""
+        record = self.head(campaign_id)
+        return self.with_counts([record], consistent=True)[0]
+
+    def head(self, campaign_id: str) -> dict[str, Any]:
+        """The record alone: its counts are as the workflow last noted them (note_counts), not live."""
         item = self.table.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
         if item is None:
             raise CampaignNotFound(campaign_id)
         record: dict[str, Any] = dynamo.plain(item)
         return record
+
+    def with_counts(self, records: list[dict[str, Any]], *, consistent: bool = False) -> list[dict[str, Any]]:
+        """The records with their live counts: the shards' sums replace what the records hold."""
+        sums = counters.totals(self.table_name, [r["campaign_id"] for r in records], consistent=consistent)
+        return [{**r, **dict.fromkeys(SHARDED_COUNTERS, 0), **sums[r["campaign_id"]]} for r in records]
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        """Copy live counts onto the record (the workflow does at each step that queues nothing), so
+        that what reads the record alone — the workflow's end events — has them as of that step."""
+        self.update_fields(campaign_id, {k: counts[k] for k in SHARDED_COUNTERS if k in counts})
 
     def create(self, campaign: dict[str, Any]) -> bool:
         """Store a new campaign with zeroed counters. False when this id already exists."""

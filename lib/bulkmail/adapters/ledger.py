@@ -7,8 +7,8 @@ Two tables:
   done, a redelivery is acknowledged without sending.
 Each email SES accepted is written down at once (`note_sent`: its row, marked `uncounted`), so a worker
 that dies loses at most the one email between SES's answer and that write. Recording the batch is then
-one transaction: every recipient's row (the noted ones lose their mark), the campaign's counters and the
-batch's release. Counters therefore always equal the ledger, and a retried record cannot count twice
+one transaction: every recipient's row (the noted ones lose their mark), the counts (on one of the
+campaign's counter shards, adapters/counters) and the batch's release. Counters therefore always equal the ledger, and a retried record cannot count twice
 (each row is conditional, the release on still holding the claim). A write the database refuses for a
 while (conflicts, throttling) is tried again for as long as the invocation has time, and the claim's
 lease is extended meanwhile: a send is never repeated because its record could not be written.
@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bulkmail.adapters import dynamo
+from bulkmail.adapters import counters, dynamo
 from bulkmail.errors import BatchBusy
 from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Lease, Outcome
 from bulkmail.ports import Cursor
@@ -171,7 +171,7 @@ class Ledger:
                     raise
                 reasons = dynamo.cancellation_reasons(exc.response)
                 if len(reasons) != len(remaining) + 2 or reasons[-2] == "ConditionalCheckFailed":
-                    raise  # not our transaction's shape, or the campaign is gone
+                    raise  # not our transaction's shape (the counter shard has no condition)
                 if reasons[-1] == "ConditionalCheckFailed":
                     raise BatchBusy(
                         f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker"
@@ -229,24 +229,9 @@ class Ledger:
             else:
                 put["ConditionExpression"] = "attribute_not_exists(email)"
             items.append({"Put": put})
-        items.append(
-            {
-                "Update": {
-                    "TableName": self.campaigns_table,
-                    "Key": {"campaign_id": campaign_id},
-                    "UpdateExpression": "SET updated_at = :now ADD sent_count :sent, failed_count :failed, "
-                    "skipped_count :skipped, processed_count :all",
-                    "ConditionExpression": "attribute_exists(campaign_id)",
-                    "ExpressionAttributeValues": {
-                        ":now": now_iso,
-                        ":sent": counts["sent_count"],
-                        ":failed": counts["failed_count"],
-                        ":skipped": counts["skipped_count"],
-                        ":all": new_rows,
-                    },
-                }
-            }
-        )
+        # The counts go to one of the campaign's counter shards (adapters/counters), chosen by the batch.
+        counts["processed_count"] = new_rows
+        items.append(counters.add_entry(self.campaigns_table, campaign_id, counts, key=batch_id, now_iso=now_iso))
         items.append(
             {
                 "Update": {
@@ -429,8 +414,8 @@ class Ledger:
 
     # --- feedback (bounces, complaints) --------------------------------------------------------
     def record_feedback(self, campaign_id: str, email: str, kind: str, now_iso: str, detail: dict[str, Any]) -> bool:
-        """Note a bounce or complaint on the recipient's ledger row and count it on the campaign
-        (`bounced_count` / `complained_count`), in one transaction and once: a redelivered event, or
+        """Note a bounce or complaint on the recipient's ledger row and count it on one of the
+        campaign's counter shards (`bounced_count` / `complained_count`), in one transaction and once: a redelivered event, or
         one for a recipient the ledger does not have, changes nothing and returns False."""
         try:
             dynamo.client().transact_write_items(
@@ -448,16 +433,9 @@ class Ledger:
                             },
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.campaigns_table,
-                            "Key": {"campaign_id": campaign_id},
-                            "UpdateExpression": "SET updated_at = :now ADD #counter :one",
-                            "ConditionExpression": "attribute_exists(campaign_id)",
-                            "ExpressionAttributeNames": {"#counter": f"{kind}_count"},
-                            "ExpressionAttributeValues": {":now": now_iso, ":one": 1},
-                        }
-                    },
+                    counters.add_entry(
+                        self.campaigns_table, campaign_id, {f"{kind}_count": 1}, key=email, now_iso=now_iso
+                    ),
                 ]
             )
         except ClientError as exc:
