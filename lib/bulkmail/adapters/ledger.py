@@ -9,8 +9,8 @@ Each email SES accepted is written down at once (`note_sent`: its row, marked `u
 that dies loses at most the one email between SES's answer and that write. Recording the batch is then
 one transaction: every recipient's row (the noted ones lose their mark), the counts (on one of the
 campaign's counter shards, adapters/counters) and the batch's release. Counters therefore always
-equal the ledger, and a retried record cannot count twice (each row is conditional, the release on still holding the claim). A write the database refuses for a
-while (conflicts, throttling) is tried again for as long as the invocation has time, and the claim's
+equal the ledger, and a retried record cannot count twice (each row is conditional, the release
+on still holding the claim). A write the database refuses for a while (conflicts, throttling) is tried again for as long as the invocation has time, and the claim's
 lease is extended meanwhile: a send is never repeated because its record could not be written.
 
 At most one email per recipient per campaign family: a re-send (`resend_of`) takes each recipient
@@ -416,7 +416,8 @@ class Ledger:
     def record_feedback(self, campaign_id: str, email: str, kind: str, now_iso: str, detail: dict[str, Any]) -> bool:
         """Note a bounce or complaint on the recipient's ledger row and count it on one of the
         campaign's counter shards (`bounced_count` / `complained_count`), in one transaction and
-        once: a redelivered event, or one for a recipient the ledger does not have, changes nothing and returns False."""
+        once: a redelivered event, or one for a recipient the ledger does not have, changes nothing
+        and returns False."""
         try:
             dynamo.client().transact_write_items(
                 TransactItems=[

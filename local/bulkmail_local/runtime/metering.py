@@ -23,7 +23,7 @@ import json
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -77,8 +77,8 @@ class Meter:
         self.requests: Counter[str] = Counter()  # "service.Operation" -> requests
         self.capacity: dict[str, float] = {"read": 0.0, "write": 0.0}  # units
         self.item_writes: Counter[tuple[str, str]] = Counter()  # (table, key as JSON) -> write units
-        self.table_reads: dict[str, float] = Counter()  # table -> read units
-        self.table_scan_reads: dict[str, float] = Counter()  # table -> read units of its Scans and Queries
+        self.table_reads: defaultdict[str, float] = defaultdict(float)  # table -> read units
+        self.table_scan_reads: defaultdict[str, float] = defaultdict(float)  # ... of its Scans and Queries
         self.first_at: dict[str, float] = {}  # "service.Operation" -> time.monotonic() of the first
         self.last_at: dict[str, float] = {}  # ... and of the last
         self._lock = threading.Lock()
