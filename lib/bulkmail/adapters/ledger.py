@@ -10,8 +10,9 @@ that dies loses at most the one email between SES's answer and that write. Recor
 one transaction: every recipient's row (the noted ones lose their mark), the counts (on one of the
 campaign's counter shards, adapters/counters) and the batch's release. Counters therefore always
 equal the ledger, and a retried record cannot count twice (each row is conditional, the release
-on still holding the claim). A write the database refuses for a while (conflicts, throttling) is tried again for as long as the invocation has time, and the claim's
-lease is extended meanwhile: a send is never repeated because its record could not be written.
+on still holding the claim). A write the database refuses for a while (conflicts, throttling) is
+tried again for as long as the invocation has time, and the claim's lease is extended meanwhile: a
+send is never repeated because its record could not be written.
 
 At most one email per recipient per campaign family: a re-send (`resend_of`) takes each recipient
 over from the original's failed row (`take_over_for_resend`), and a redriven dead letter takes its
