@@ -38,7 +38,10 @@ class FakeCampaigns:
             raise CampaignNotFound(campaign_id)
         return copy.deepcopy(self.items[campaign_id])
 
-    head = get  # the fake keeps its counts on the record: live either way
+    head = get  # the fake keeps its counts and content on the record: live either way
+
+    def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
+        return record
 
     def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
         self._item(campaign_id)  # CampaignNotFound, as the store's update

@@ -426,12 +426,7 @@ def patch_campaign(campaign_id: str) -> dict[str, Any]:
     # The same rules as a new campaign (raises CampaignInvalid); only EDITABLE_FIELDS come from the client.
     validate_campaign(merged, now=_now(), trusted=True)
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
-    if not control.update_if_status(
-        stores().campaigns.table_name,
-        campaign_id,
-        {**changes, "updated_at": _now().isoformat(timespec="milliseconds")},
-        allowed,
-    ):
+    if not stores().campaigns.edit(campaign_id, changes, allowed, _now().isoformat(timespec="milliseconds")):
         raise ApiError(409, "status", f"a {stores().campaigns.get(campaign_id)['status']} campaign cannot be edited")
     return _with_progress(stores().campaigns.get(campaign_id))
 

@@ -26,6 +26,10 @@ class Campaigns(Protocol):
         """The record alone, without summing its counter shards (what a worker needs per message)."""
         ...
 
+    def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with the subject and bodies of its content version (read once per version)."""
+        ...
+
     def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
         """Copy live counts onto the record, for what reads the record alone."""
         ...

@@ -149,8 +149,10 @@ class BatchSender:
         return self.remaining_seconds() - self.RECORD_SAFETY_SECONDS
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
-        """Read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to the next one."""
-        return self.campaigns.head(campaign_id)  # CampaignNotFound propagates
+        """The record read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to
+        the next one. It is small (1 read unit); its content version's subject and bodies are read once
+        per worker container (kept by the store), so an edit reaches the next message too."""
+        return self.campaigns.with_content(self.campaigns.head(campaign_id))  # CampaignNotFound propagates
 
     def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
         """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this

@@ -62,9 +62,9 @@ class DynamoFaults:
 def test_a_plain_write_to_a_campaign_a_transaction_holds_is_retried(harness):
     h = harness
     c = h.add_campaign(total=1)
-    h.rt.faults = DynamoFaults({("UpdateItem", b"subject"): ["TransactionConflictException"] * 3})
-    h.campaigns.update_fields(c["campaign_id"], {"subject": "Edited"})  # botocore alone raised on the first
-    assert h.campaigns.get(c["campaign_id"])["subject"] == "Edited"
+    h.rt.faults = DynamoFaults({("UpdateItem", b"campaign_name"): ["TransactionConflictException"] * 3})
+    h.campaigns.update_fields(c["campaign_id"], {"campaign_name": "Edited"})  # botocore alone raised on the first
+    assert h.campaigns.get(c["campaign_id"])["campaign_name"] == "Edited"
     assert h.rt.faults.answered["TransactionConflictException"] == 3
 
 
