@@ -154,7 +154,8 @@ class FakeLedger:
             return BatchRecord(state, batch["attempts"])
         batch.update(status="claimed", claim_token=token, lease_until=int(now) + lease_seconds)
         batch["attempts"] += 1
-        return BatchRecord(Claim.CLAIMED if batch["attempts"] == 1 else Claim.RECLAIMED, batch["attempts"])
+        claim = Claim.CLAIMED if batch["attempts"] == 1 else Claim.RECLAIMED
+        return BatchRecord(claim, batch["attempts"], frozenset(batch.get("counted", ())))
 
     def _held(self, lease: Lease) -> dict[str, Any]:
         batch = self.batches.get((lease.campaign_id, lease.batch_id), {})
@@ -164,7 +165,7 @@ class FakeLedger:
 
     # --- rows --------------------------------------------------------------------------------
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = ("dead_lettered", "uncounted", "message_id", "replaced_dead_letter")
+        wanted = ("dead_lettered", "noted_by", "batch_id", "message_id", "replaced_dead_letter")
         return {
             email: {"email": email} | {k: row[k] for k in wanted if k in row}
             for email in dict.fromkeys(emails)
@@ -176,7 +177,7 @@ class FakeLedger:
         existing = self.rows.get(key)
         if (existing is not None) != outcome.replaces_dead_letter or (existing and not existing.get("dead_lettered")):
             return False
-        row = {"status": "sent", "batch_id": lease.batch_id, "updated_at": now_iso, "uncounted": True}
+        row = {"status": "sent", "batch_id": lease.batch_id, "updated_at": now_iso, "noted_by": lease.token}
         if outcome.message_id:
             row["message_id"] = outcome.message_id
         if outcome.replaces_dead_letter:
@@ -197,10 +198,7 @@ class FakeLedger:
                 campaign["failed_count"] -= 1
             else:
                 campaign["processed_count"] += 1
-            if o.noted:
-                row = self.rows[key]
-                row.pop("uncounted")
-                row["updated_at"] = now_iso
+            if o.noted:  # counted through the batch's set of counted tokens, below
                 continue
             row = {"status": o.status.value, "batch_id": lease.batch_id, "updated_at": now_iso}
             row |= {k: v for k, v in (("reason", o.reason), ("message_id", o.message_id)) if v}
@@ -208,13 +206,14 @@ class FakeLedger:
                 row["dead_lettered"] = True
             self.rows[key] = row
         batch.update(status=batch_status, updated_at=now_iso)
+        batch["counted"] = batch.get("counted", set()) | {lease.token} | {o.noted_by for o in outcomes if o.noted}
         del batch["claim_token"], batch["lease_until"]
         return recorded
 
     def _writable(self, campaign_id: str, outcome: Outcome) -> bool:
         row = self.rows.get((campaign_id, outcome.email))
-        if outcome.noted:
-            return row is not None and bool(row.get("uncounted"))
+        if outcome.noted:  # no condition in the transaction: the row is this batch's own
+            return row is not None
         if outcome.replaces_dead_letter:
             return row is not None and bool(row.get("dead_lettered"))
         return row is None

@@ -116,7 +116,8 @@ class Outcome:
     dead_lettered: bool = False  # failed because its message is going to the DLQ (redrivable)
     replaces_dead_letter: bool = False  # a redriven recipient: this outcome replaces that failure
     failure_class: str = ""  # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
-    noted: bool = False  # sent, and its ledger row already written (uncounted until recorded)
+    noted: bool = False  # sent, and its ledger row already written (counted when the batch is recorded)
+    noted_by: str = ""  # noted: the claim token of the attempt that wrote the row
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class Claim(enum.Enum):
 class BatchRecord:
     claim: Claim
     attempts: int
+    counted: frozenset[str] = frozenset()  # the attempts' tokens whose noted rows are counted
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class Ledger(Protocol):
     def claim(self, campaign_id: str, batch_id: str, token: str, now: float, lease_seconds: int) -> BatchRecord: ...
 
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The rows among these recipients that exist: email -> {dead_lettered, uncounted, message_id, ...}."""
+        """The rows among these recipients that exist: email -> {dead_lettered, noted_by, batch_id, ...}."""
         ...
 
     def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
