@@ -18,8 +18,8 @@ StartExecution = Callable[[str, str, dict[str, Any]], str]
 class Campaigns(Protocol):
     """The campaign records and their counters (adapters/campaigns.CampaignStore)."""
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
-        """The record with its live counts; CampaignNotFound if there is none."""
+    def get(self, campaign_id: str, *, content: bool = True) -> dict[str, Any]:
+        """The record with its content and live counts; CampaignNotFound if there is none."""
         ...
 
     def head(self, campaign_id: str) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def advance(
     steps += 1
     if steps > settings.steps_per_execution:
         return {"next": "continue_as_new", "steps": steps, "counts": {}}
-    campaign = campaigns.get(campaign_id)
+    campaign = campaigns.get(campaign_id, content=False)  # the record and its live counts
     next_step = _next_step(campaign, settings)
     counts = {k: campaign[k] for k in CAMPAIGN_COUNTERS}
     if next_step == "fan_out":
@@ -144,7 +144,8 @@ def advance(
             campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
         )
         next_step = "wait" if last else "advance"
-    else:  # nothing queued: the record notes the counts for the end states' events (they read it alone)
+    elif next_step in ("complete", "cancelled", "failed"):
+        # The end states' events read the record alone: it notes the final counts (once, not per poll).
         campaigns.note_counts(campaign_id, counts)
     return {"next": next_step, "steps": steps, "counts": counts}
 

@@ -44,9 +44,11 @@ class CampaignStore:
         # Announces the status changes that happen outside the workflow (paused, cancelled).
         self.events = events
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
-        """The whole campaign: its record, content and live counts (summed over the shards, consistently)."""
-        return self.with_counts([self.with_content(self.head(campaign_id))], consistent=True)[0]
+    def get(self, campaign_id: str, *, content: bool = True) -> dict[str, Any]:
+        """The whole campaign: its record, content (unless not wanted) and live counts (summed over
+        the shards, consistently)."""
+        record = self.head(campaign_id)
+        return self.with_counts([self.with_content(record) if content else record], consistent=True)[0]
 
     def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record with the subject and bodies of its content version."""
