@@ -154,8 +154,10 @@ def bench_size(
         "transitions_per_poll": workflow["transitions_per_poll"],
     }
     non_ses = meter.non_ses_requests() + sum(invocations.values())
-    (busiest_table, busiest_key), busiest_units = meter.busiest_item()
+    # While sending (a campaign's one-off writes, such as storing its content, do not bound its rate).
+    (busiest_table, busiest_key), busiest_units = meter.busiest_item(sending=True)
     busiest_per_email = busiest_units / sent
+    (whole_table, whole_key), whole_units = meter.busiest_item()
     return {
         "contacts": contacts,
         "sent": int(record["sent_count"]),
@@ -175,6 +177,11 @@ def bench_size(
         "workflow": workflow,
         "cost_per_million": cost_per_million(usage, deployment, prices),
         "busiest_item": {"table": tables.get(busiest_table, busiest_table), "key": busiest_key},
+        "busiest_item_whole_run": {
+            "table": tables.get(whole_table, whole_table),
+            "key": whole_key,
+            "write_units": whole_units,
+        },
         "busiest_item_write_units_per_email": round(busiest_per_email, 4),
         "ceiling_emails_per_second": round(ITEM_WRITE_UNITS_PER_SECOND * HOT_ITEM_SHARE / busiest_per_email)
         if busiest_per_email
