@@ -59,9 +59,7 @@ class ContactStore:
         found = self._items(emails)
         self.read_units += _query_units(lists[position], emails) + sum(_get_units(found.get(e)) for e in emails)
         recipients = [
-            email
-            for email in emails
-            if _is_recipient(found.get(email), lists[position], lists[:position], match)
+            email for email in emails if _is_recipient(found.get(email), lists[position], lists[:position], match)
         ]
         if next_key is not None:
             return recipients, {"list": position, "key": next_key}
@@ -233,7 +231,6 @@ class ContactStore:
                 # its status changed meanwhile (an unsubscribe): read it again
         raise RuntimeError(f"contact {email} kept changing while it was being deleted")
 
-
     def update(self, email: str, changes: dict[str, Any], now_iso: str) -> dict[str, Any] | None:
         """Apply a checked PATCH (names, `attributes` merged — a null removes one —, `lists` replaced,
         `status` subscribed or unsubscribed) to a stored contact, conditional on the status read. None
@@ -348,6 +345,8 @@ def _is_recipient(item: dict[str, Any] | None, name: str, earlier: list[str], ma
         and not on.intersection(earlier)
         and matches(item, match)
     )
+
+
 _TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions ...
 _TRANSACTION_BYTES = 4_000_000  # ... and 4 MB together
 
@@ -448,3 +447,38 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
             if not dynamo.is_conditional_failure(exc):
                 raise  # imported meanwhile: suppress that contact
     raise RuntimeError(f"address {email} kept changing while it was being suppressed")
+
+
+# What an erased recipient's delivery row keeps, under the address's hash: the outcome, not the person.
+_ERASED_ROW_FIELDS = ("campaign_id", "status", "batch_id", "updated_at", "dead_lettered", "feedback", "feedback_at")
+
+
+def personal_deliveries(deliveries_table: str, email: str) -> list[dict[str, Any]]:
+    """Every delivery row of an address, across campaigns. A Scan of the ledger filtered by address:
+    rare (an export, an erasure), where an index by address would cost a write on every send."""
+    pages = (
+        dynamo.client()
+        .get_paginator("scan")
+        .paginate(
+            TableName=deliveries_table,
+            FilterExpression="email = :email",
+            ExpressionAttributeValues={":email": {"S": email}},
+        )
+    )
+    rows = [dynamo.from_wire(item) or {} for page in pages for item in page["Items"]]
+    return sorted(rows, key=lambda r: str(r.get("updated_at", "")))
+
+
+def erase_deliveries(deliveries_table: str, email: str) -> int:
+    """Rewrite an address's settled delivery rows under its hash, without the address or the reasons
+    (which quote it). A row still being recorded (`uncounted`) is left to its worker. Returns how many."""
+    table = dynamo.table(deliveries_table)
+    erased = 0
+    for row in personal_deliveries(deliveries_table, email):
+        if row.get("uncounted"):
+            continue
+        kept = {k: row[k] for k in _ERASED_ROW_FIELDS if k in row}
+        table.put_item(Item=dynamo.to_dynamo({**kept, "email": erased_key(email)}))
+        table.delete_item(Key={"campaign_id": row["campaign_id"], "email": email})
+        erased += 1
+    return erased
