@@ -47,6 +47,7 @@ from bulkmail.errors import (
     SecretNotConfigured,
     SendError,
 )
+from bulkmail.http import contact_data, lists, segments
 from bulkmail.http.request import ApiError, error_response, json_body, page_args, raw_body, responses
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
@@ -72,6 +73,11 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 app = APIGatewayRestResolver()
+# ---- audience (issue 15) ----
+app.include_router(lists.router)
+app.include_router(segments.router)
+app.include_router(contact_data.router)
+# ---- end audience ----
 
 
 @app.exception_handler(ApiError)
