@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from bulkmail.contact_import import CSV_COLUMNS
 from bulkmail.errors import BadCursor, CampaignInvalid, CampaignNotFound, CampaignTooLarge, InputInvalid
 from bulkmail.http import campaigns, contact_data, contacts, lists, segments
-from bulkmail.http.contacts import CSV_COLUMNS, MAX_CONTACTS_PER_REQUEST
+from bulkmail.http.contacts import MAX_CONTACTS_PER_REQUEST
 from bulkmail.http.request import ApiError, error_response
 from bulkmail.validation import INTERNAL_FIELDS, load_schema
 
