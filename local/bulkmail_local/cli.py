@@ -264,6 +264,21 @@ def _bench_pacing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_audience(args: argparse.Namespace) -> int:
+    from bulkmail_local.bench.audience import bench_audience
+
+    result = bench_audience(args.contacts, args.members, args.segment, Path(args.outbox))
+    Console(stderr=args.json).print(
+        f"{result['segment_members']}-member segment of a {result['list_members']}-member list in a "
+        f"{result['contacts']}-contact table: sent {result['sent']} · audience read units "
+        f"{result['audience_read_units']} {result['read_units_by_function']} · one Scan of the table "
+        f"{result['full_table_scan_read_units']}"
+    )
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def _aws_failure(exc: Exception, endpoint_url: str | None) -> CliError:
     """botocore's errors as one line that says what to do."""
     from botocore.exceptions import (
@@ -880,6 +895,15 @@ def build_parser() -> argparse.ArgumentParser:
     pacing.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
     pacing.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
     pacing.set_defaults(run=_bench_pacing)
+    # ---- audience (issue 15) ----
+    audience = command(bench, "audience", "the read units of a campaign to a segment (the membership index)")
+    audience.add_argument("--contacts", type=int, default=50_000, help="contacts in the table")
+    audience.add_argument("--members", type=int, default=1_000, help="of them on the segment's list")
+    audience.add_argument("--segment", type=int, default=1_000, help="of those matching the segment")
+    audience.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
+    audience.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
+    audience.set_defaults(run=_bench_audience)
+    # ---- end audience ----
 
     serve = command(commands, "serve", "run the whole stack locally: the API, an AWS endpoint, workers")
     serve.add_argument("--api-port", type=int, default=8000, help="the management API's and dashboard's port")
