@@ -69,6 +69,7 @@ class DeliveryStatus(str, enum.Enum):
 
 class ContactStatus(str, enum.Enum):
     SUBSCRIBED = "subscribed"
+    PENDING = "pending"  # signed up, not confirmed yet (double opt-in): never mailed a campaign
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"

@@ -16,4 +16,4 @@ SAMPLE_NEWSLETTER = Path(__file__).with_name("newsletter.html")
 def load_generated_contacts(rt, n: int) -> None:
     """n generated contacts (demo.generated_contacts) into the runtime's contacts table."""
     items, _ = normalise_contacts(generated_contacts(n))
-    ContactStore(rt.physical["ContactsTable"]).put_many(items)
+    ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]).put_many(items)
