@@ -195,10 +195,12 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
 
     # A tracked campaign: sent with the tracked configuration set; its deliveries and an open go through
     # the default bus to FeedbackFunction (markers, counters, the ledger row); the report reads them.
+    readers = [{"email": f"reader{i}@example.org", "lists": ["tracked", "weekly"]} for i in range(2)]
+    assert api.request("POST", "/contacts", json_body={"contacts": readers}).status == 200
     tracked = {
         **campaign,
         "campaign_id": "tracked",
-        "list": "slow",
+        "list": "tracked",
         "body_html": '<html><body><a href="https://example.org/">Read</a></body></html>',
         "track_opens": True,
         "track_clicks": True,
@@ -211,6 +213,13 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert rt.ses_events.wait_idle()  # EventBridge's delivery to FeedbackFunction is asynchronous
     report = api.request("GET", "/campaigns/tracked/report").json()
     assert (report["delivered"], report["opens_unique"]) == (2, 1), report
+    # Its one-click unsubscribe: the recipient leaves the campaign's list and stays on the other
+    # (unsubscribe_scope "list"); counted in the report.
+    leaving = h.sent_messages("tracked")[1]
+    token = str(leaving["List-Unsubscribe"]).split(",")[0].strip("<> ").rsplit("/", 1)[1]
+    unsubscribe = next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction")
+    assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+    assert wait_for(lambda: api.request("GET", "/campaigns/tracked/report").json()["unsubscribes"] == 1)
 
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
