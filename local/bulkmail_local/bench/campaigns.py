@@ -56,7 +56,7 @@ def bench_campaign(body_file: Path | None = None) -> dict[str, Any]:
     body = path.read_text(encoding="utf-8")
     html = path.suffix.lower() in (".html", ".htm") or body.lstrip()[:1] == "<"
     # To the list every generated contact is on: its members are found through the membership index.
-    return {**CAMPAIGN, "lists": ["newsletter"], ("body_html" if html else "body"): body}
+    return {**CAMPAIGN, "list": "newsletter", ("body_html" if html else "body"): body}
 
 
 def render_ms_per_email(campaign: dict[str, Any], n: int = RENDER_SAMPLE) -> float:
