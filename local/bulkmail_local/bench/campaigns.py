@@ -184,7 +184,7 @@ def bench_size(
         # The same measured usage at one campaign's 1,000 and 10,000 emails/s (docs/scale.md: workers,
         # one per ~12 emails/s, and page size for those rates).
         "cost_per_million_at": {
-            str(rate): cost_per_million(
+            str(int(rate)): cost_per_million(
                 usage, replace(deployment, send_rate=rate, worker_concurrency=workers, page_size=page), prices
             )["non_ses_total"]
             for rate, workers, page in SCALED_DEPLOYMENTS
