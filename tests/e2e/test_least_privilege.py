@@ -292,7 +292,13 @@ def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
     outbox = tmp_path / "outbox"
     with EmbeddedRuntime(
         outbox=outbox,
-        parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 4},
+        parameters={
+            "FanoutPageSize": 50,
+            "RecipientsPerMessage": 10,
+            "BacklogSeconds": 0,
+            "StepsPerExecution": 4,
+            "ContactEvents": "true",  # the feedback and unsubscribe functions publish contact-level events
+        },
     ) as rt:
         exercise(rt, outbox)
         authorizer = rt.iam
