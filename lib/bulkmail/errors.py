@@ -83,6 +83,21 @@ class InvalidTransition(BulkmailError):
     """The campaign is not in a status the action applies to (HTTP 409)."""
 
 
+class CampaignExists(BulkmailError):
+    """A campaign by this id exists, or its execution ran before (HTTP 409)."""
+
+    def __init__(self, campaign_id: str):
+        super().__init__(f"{campaign_id} already exists")
+
+
+class NoAudience(BulkmailError):
+    """The campaign's list has nobody in it to send to (HTTP 422); `errors` names each problem."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(e["message"] for e in errors))
+
+
 # --- A worker's message that is to come back later (never counted) ------------------------------
 
 
@@ -103,7 +118,7 @@ class PacingDeferred(SendError):
         super().__init__(f"next send slot in {seconds:.1f} s")
 
 
-# --- Step Functions and the API's pages (adapters/control) ---------------------------------------
+# --- Step Functions and the API's pages (adapters/stepfunctions, adapters/dynamo) ---------------------
 
 
 class ExecutionNotFound(LookupError):
@@ -116,3 +131,15 @@ class ExecutionExists(Exception):
 
 class BadCursor(ValueError):
     """A pagination token that this API did not hand out."""
+
+
+# --- The HTTP layer ------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A request the HTTP layer refuses: `status` and the body's `errors` ([{"field", "message"}])."""
+
+    def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        self.status = status
+        self.errors = errors or [{"field": field, "message": message}]
+        super().__init__(message)

@@ -40,6 +40,12 @@ class Settings:
     retry_base_seconds: float = 0.2
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
+    # The management API's own (empty elsewhere; wiring refuses to build what needs one that is empty).
+    state_machine_arn: str = ""
+    idempotency_table: str = ""
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    schedule_dead_letter_arn: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

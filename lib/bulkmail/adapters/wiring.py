@@ -9,14 +9,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from bulkmail.adapters.caching import per_container
+from bulkmail.adapters.campaign_admin import CampaignAdmin
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
+from bulkmail.adapters.scheduler import Scheduler
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
+from bulkmail.adapters.stepfunctions import Workflow
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
 from bulkmail.unsubscribe import UnsubscribeLinks
@@ -29,6 +32,7 @@ class Stores:
     contacts: ContactStore
     ledger: Ledger
     queue: SendQueue
+    admin: CampaignAdmin
 
 
 @per_container
@@ -40,16 +44,38 @@ def stores() -> Stores:
         contacts=ContactStore(s.contacts_table, s.lists_table or None),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
+        admin=CampaignAdmin(s.campaigns_table, s.deliveries_table),
+    )
+
+
+def _required(name: str, value: str) -> str:
+    if not value:
+        raise ConfigurationError(f"environment variable {name.upper()} is required")
+    return value
+
+
+@per_container
+def executions() -> Workflow:
+    """The campaign state machine (the management API's STATE_MACHINE_ARN)."""
+    return Workflow(_required("state_machine_arn", settings().state_machine_arn))
+
+
+@per_container
+def schedules() -> Scheduler:
+    """Where scheduled campaigns wait for their start (the management API's SCHEDULE_* settings)."""
+    s = settings()
+    return Scheduler(
+        _required("schedule_group", s.schedule_group),
+        _required("state_machine_arn", s.state_machine_arn),
+        _required("scheduler_role_arn", s.scheduler_role_arn),
+        _required("schedule_dead_letter_arn", s.schedule_dead_letter_arn),
     )
 
 
 @per_container
 def idempotency_layer() -> DynamoDBPersistenceLayer:
     """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
-    name = os.environ.get("IDEMPOTENCY_TABLE", "")
-    if not name:
-        raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
-    return DynamoDBPersistenceLayer(table_name=name)
+    return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
 
 
 def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
@@ -95,18 +121,20 @@ def new_container() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from bulkmail.adapters import control, dynamo, events, queue, ses
+    from bulkmail.adapters import dynamo, events, queue, scheduler, ses, stepfunctions
     from bulkmail.settings import settings as settings_cache
 
     for cached in (
         settings_cache,
         stores,
         idempotency_layer,
+        executions,
+        schedules,
         dynamo.resource,
         queue._sqs,
         ses._client,
-        control._sfn,
-        control._scheduler,
+        stepfunctions._sfn,
+        scheduler._scheduler,
         events._events,
     ):
         cached.cache_clear()
