@@ -25,7 +25,7 @@ from bulkmail.errors import (
     InvalidTransition,
     NoAudience,
 )
-from bulkmail.models import BatchMessage, CampaignStatus
+from bulkmail.models import BatchMessage, Campaign, CampaignStatus, StartingCampaign
 from bulkmail.ports import CampaignAdmin, Campaigns, Executions, Ledger, Queue, Schedules
 from bulkmail.settings import Settings
 from bulkmail.trace import path as trace_path
@@ -45,7 +45,7 @@ MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 # --- start or schedule ----------------------------------------------------------------------------
 def start(
-    campaign: dict[str, Any],
+    campaign: Campaign,
     *,
     campaigns: Campaigns,
     contacts: ContactStore,
@@ -87,11 +87,11 @@ def start(
 
 
 def _schedule(
-    campaign: dict[str, Any], *, campaigns: Campaigns, admin: CampaignAdmin, schedules: Schedules, clock: Clock
+    campaign: Campaign, *, campaigns: Campaigns, admin: CampaignAdmin, schedules: Schedules, clock: Clock
 ) -> dict[str, Any]:
     """Store the campaign as scheduled (so it can be read, edited, cancelled) and schedule its start."""
     campaign_id = campaign["campaign_id"]
-    record = {
+    record: Campaign = {
         **campaign,
         "status": CampaignStatus.SCHEDULED.value,
         "schedule_name": campaign_id,
@@ -110,7 +110,7 @@ def _schedule(
     return {"campaign_id": campaign_id, "status": CampaignStatus.SCHEDULED.value, "schedule_name": campaign_id}
 
 
-def starting(campaign_id: str, *, executions: Executions) -> dict[str, Any]:
+def starting(campaign_id: str, *, executions: Executions) -> StartingCampaign:
     """A campaign whose execution has started but not yet stored it (executions are named after
     campaigns); CampaignNotFound when there is no such execution either."""
     arn = executions.arn(campaign_id)
@@ -144,7 +144,7 @@ def edit(
     campaigns: Campaigns,
     admin: CampaignAdmin,
     clock: Clock = SYSTEM_CLOCK,
-) -> dict[str, Any]:
+) -> Campaign:
     """Change name, subject or bodies until the campaign ends: the same rules as a new campaign
     (CampaignInvalid), only EDITABLE_FIELDS from the client; InvalidTransition once it has ended."""
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
@@ -173,7 +173,7 @@ def _transition(
     to: CampaignStatus,
     extra: dict[str, Any] | None = None,
     clock: Clock = SYSTEM_CLOCK,
-) -> dict[str, Any]:
+) -> Campaign:
     if not campaigns.transition(campaign_id, from_, to, now_iso(clock), extra):
         current = campaigns.get(campaign_id)["status"]  # CampaignNotFound if it does not exist
         allowed = " or ".join(s.value for s in from_)
@@ -189,13 +189,13 @@ def _requeue_parked(campaign_id: str, *, ledger: Ledger, queue: Queue, clock: Cl
 
 def pause(
     campaign_id: str, *, campaigns: Campaigns, reason: str = "paused by operator", clock: Clock = SYSTEM_CLOCK
-) -> dict[str, Any]:
+) -> Campaign:
     return _transition(campaigns, campaign_id, ACTIVE, CampaignStatus.PAUSED, {"pause_reason": reason}, clock)
 
 
 def resume(
     campaign_id: str, *, campaigns: Campaigns, ledger: Ledger, queue: Queue, clock: Clock = SYSTEM_CLOCK
-) -> dict[str, Any]:
+) -> Campaign:
     """Back to sending: exactly the recipients without an outcome are sent to (the ledger decides)."""
     started = campaigns.get(campaign_id).get("started_at")
     record = _transition(
@@ -211,7 +211,7 @@ def resume(
 
 def cancel(
     campaign_id: str, *, campaigns: Campaigns, ledger: Ledger, queue: Queue, clock: Clock = SYSTEM_CLOCK
-) -> dict[str, Any]:
+) -> Campaign:
     """Stop sending within one batch; every recipient not yet sent is recorded as skipped("cancelled")."""
     record = _transition(
         campaigns,
@@ -225,14 +225,14 @@ def cancel(
     return record
 
 
-def drop_schedule(record: dict[str, Any], *, schedules: Schedules) -> bool:
+def drop_schedule(record: Campaign, *, schedules: Schedules) -> bool:
     """Delete a cancelled campaign's schedule; False when it has fired already. Cancelled first, then
     the schedule: if it fires in between, PersistCampaign refuses a cancelled campaign."""
     return schedules.delete(record["schedule_group"], record["schedule_name"])
 
 
 # --- re-send to the failed ------------------------------------------------------------------------
-def resend_failed_input(campaign_id: str, *, campaigns: Campaigns, ledger: Ledger) -> dict[str, Any]:
+def resend_failed_input(campaign_id: str, *, campaigns: Campaigns, ledger: Ledger) -> Campaign:
     """The state machine input of a new campaign whose audience is this campaign's failed recipients.
 
     The original keeps its ledger as history; the re-send has its own ledger, counters and status.
@@ -284,7 +284,7 @@ def resend_failed(
     # Not stored yet: starting, or the first call stopped before it started. Stored before it starts
     # (so it can be cancelled from this answer on; a racing call's create finds it), and the execution
     # is named after the re-send, so of racing starts only one runs.
-    resend = {**campaign, "campaign_id": resend_id}
+    resend: Campaign = {**campaign, "campaign_id": resend_id}
     campaigns.create(queued_record(resend, executions.arn(resend_id), settings))
     arn = executions.start_once(resend_id, submitted_fields(resend))
     return {
@@ -296,7 +296,7 @@ def resend_failed(
 
 
 # --- trace ----------------------------------------------------------------------------------------
-def trace(record: dict[str, Any], *, executions: Executions) -> dict[str, Any]:
+def trace(record: Campaign, *, executions: Executions) -> dict[str, Any]:
     """The campaign's path through the workflow's states, with timings, and its progress samples;
     InvalidTransition for a campaign with no execution yet (a scheduled one)."""
     arn = record.get("execution_arn")

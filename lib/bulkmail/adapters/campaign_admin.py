@@ -7,11 +7,12 @@ reshape the worker's adapters. Implements bulkmail.ports.CampaignAdmin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
+from bulkmail.models import Campaign
 from bulkmail.ports import Cursor
 
 
@@ -22,8 +23,9 @@ class CampaignAdmin:
 
     def campaigns_page(
         self, limit: int, cursor: Cursor | None, status: str | None
-    ) -> tuple[list[dict[str, Any]], Cursor | None]:
-        return dynamo.list_page(self.campaigns_table, limit, cursor, ("campaign_id",), status=status)
+    ) -> tuple[list[Campaign], Cursor | None]:
+        items, last = dynamo.list_page(self.campaigns_table, limit, cursor, ("campaign_id",), status=status)
+        return cast("list[Campaign]", items), last
 
     def deliveries_page(
         self, campaign_id: str, limit: int, cursor: Cursor | None, status: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -26,7 +27,7 @@ class Scheduler:
         self.role_arn = role_arn
         self.dead_letter_arn = dead_letter_arn
 
-    def schedule_start(self, name: str, when: datetime, payload: dict[str, Any]) -> str:
+    def schedule_start(self, name: str, when: datetime, payload: Mapping[str, Any]) -> str:
         """A one-time schedule whose target starts the workflow; deleted after it fires. A start that
         fails after the retries goes to the dead-letter queue (the campaign is marked failed)."""
         _scheduler().create_schedule(

@@ -6,6 +6,7 @@ second start of the same name is the same execution or ExecutionExists, never a 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,7 @@ def _sfn() -> Any:  # boto3 clients carry no static types here
     return boto3.client("stepfunctions")
 
 
-def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+def start_execution(state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
     """StartExecution named after the campaign: a second start of the same campaign cannot run twice
     (ExecutionExists; the same name and input while it runs is the same execution, as on AWS)."""
     try:
@@ -40,7 +41,7 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
 
 
-def start_execution_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+def start_execution_once(state_machine_arn: str, name: str, payload: Mapping[str, Any]) -> str:
     """StartExecution that a retry may repeat: an execution already started by this name is the one."""
     try:
         return start_execution(state_machine_arn, name, payload)
@@ -75,10 +76,10 @@ class Workflow:
     def arn(self, name: str) -> str:
         return execution_arn(self.state_machine_arn, name)
 
-    def start(self, name: str, payload: dict[str, Any]) -> str:
+    def start(self, name: str, payload: Mapping[str, Any]) -> str:
         return start_execution(self.state_machine_arn, name, payload)
 
-    def start_once(self, name: str, payload: dict[str, Any]) -> str:
+    def start_once(self, name: str, payload: Mapping[str, Any]) -> str:
         return start_execution_once(self.state_machine_arn, name, payload)
 
     def describe(self, arn: str) -> dict[str, Any]:

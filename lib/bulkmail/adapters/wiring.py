@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +79,7 @@ def idempotency_layer() -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
 
 
-def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
+def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
     """The transport a campaign sends through, with its credentials from Secrets Manager if named."""
     if campaign.get("email_service", "ses") == "smtp":
         if not campaign.get("aws_secret_name"):

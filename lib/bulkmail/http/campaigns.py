@@ -31,7 +31,7 @@ from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound, SecretNotConfigured, SendError
 from bulkmail.http.request import ApiError, json_body, page_args, responses
-from bulkmail.models import CampaignStatus, Contact
+from bulkmail.models import Campaign, CampaignStatus, CampaignView, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.validation import email_problem, validate_campaign
 
@@ -87,11 +87,14 @@ def post_campaign() -> Response[str]:
     return Response(status_code=202, content_type="application/json", body=json.dumps(result))
 
 
-def _with_progress(record: dict[str, Any]) -> dict[str, Any]:
+def _with_progress(record: Campaign) -> CampaignView:
     total, done = record.get("total_contacts") or 0, record.get("processed_count") or 0
-    record["progress"] = round(done / total, 4) if total else (1.0 if record.get("status") == "completed" else 0.0)
-    record.pop("fanout_cursor", None)
-    return record
+    view: CampaignView = {
+        **record,
+        "progress": round(done / total, 4) if total else (1.0 if record.get("status") == "completed" else 0.0),
+    }
+    view.pop("fanout_cursor", None)
+    return view
 
 
 @router.get(
@@ -116,6 +119,10 @@ def list_campaigns() -> dict[str, Any]:
     responses=responses(404),
 )
 def get_campaign(campaign_id: str) -> dict[str, Any]:
+    return dict(_view(campaign_id))
+
+
+def _view(campaign_id: str) -> CampaignView:
     try:
         return _with_progress(stores().campaigns.get(campaign_id))
     except CampaignNotFound:
@@ -130,12 +137,12 @@ def get_campaign(campaign_id: str) -> dict[str, Any]:
 )
 def patch_campaign(campaign_id: str) -> dict[str, Any]:
     changes = json_body(router.current_event)
-    return _with_progress(
-        campaign_actions.edit(campaign_id, changes, campaigns=stores().campaigns, admin=stores().admin)
+    return dict(
+        _with_progress(campaign_actions.edit(campaign_id, changes, campaigns=stores().campaigns, admin=stores().admin))
     )
 
 
-def _operation(campaign_id: str, operation: Callable[..., dict[str, Any]], **adapters: Any) -> dict[str, Any]:
+def _operation(campaign_id: str, operation: Callable[..., Campaign], **adapters: Any) -> dict[str, Any]:
     """Run one of campaign_actions' transitions on a campaign (a status it does not apply to is a 409)."""
     previous = stores().campaigns.get(campaign_id)["status"]  # 404 for an unknown campaign
     record = operation(campaign_id, campaigns=stores().campaigns, **adapters)
@@ -219,7 +226,7 @@ def list_deliveries(campaign_id: str) -> dict[str, Any]:
 )
 def trace_campaign(campaign_id: str) -> dict[str, Any]:
     # 404 for an unknown campaign; a starting one has its execution
-    return campaign_actions.trace(get_campaign(campaign_id), executions=executions())
+    return campaign_actions.trace(_view(campaign_id), executions=executions())
 
 
 @router.post(
@@ -244,7 +251,7 @@ def test_send_campaign() -> dict[str, Any]:
     document.pop("send_at", None)
     now = SYSTEM_CLOCK.now()
     campaign_id = f"test-{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    campaign = validate_campaign({**document, "campaign_id": campaign_id}, now=now)
+    campaign: dict[str, Any] = dict(validate_campaign({**document, "campaign_id": campaign_id}, now=now))
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
@@ -279,7 +286,7 @@ def preview_campaign() -> dict[str, Any]:
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
-    campaign = validate_campaign(document, now=SYSTEM_CLOCK.now())
+    campaign: dict[str, Any] = dict(validate_campaign(document, now=SYSTEM_CLOCK.now()))
     items, rejected = normalise_contacts([contact_doc])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
