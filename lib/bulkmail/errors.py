@@ -39,6 +39,18 @@ class ConfigurationError(BulkmailError):
     """The deployment's environment is missing or malformed (raised at cold start)."""
 
 
+class SecretMalformed(BulkmailError, ValueError):
+    """A secret in Secrets Manager does not hold what bulkmail reads from it (a JSON object, a string)."""
+
+
+class QueueRefused(BulkmailError, RuntimeError):
+    """SQS kept refusing some entries of a SendMessageBatch after the retries."""
+
+
+class MalformedMessage(BulkmailError, ValueError):
+    """A queue message's body is not a batch bulkmail sent."""
+
+
 # --- Send outcomes the transports classify into (docs/architecture.md, decision 10) ----------
 
 

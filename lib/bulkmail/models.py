@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypedDict
 
+from bulkmail.errors import MalformedMessage
+
 # Step Functions carries at most 256 KiB of UTF-8 JSON in an execution's input and in any state.
 STATE_PAYLOAD_BYTES = 262_144
 # DynamoDB's largest item: attribute names and values, as `dynamo_item_size` counts them.
@@ -199,7 +201,7 @@ class BatchMessage:
     def from_body(cls, body: dict[str, Any]) -> BatchMessage:
         emails = body["contact_emails"]
         if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-            raise ValueError("contact_emails must be a list of strings")
+            raise MalformedMessage("contact_emails must be a list of strings")
         return cls(str(body["campaign_id"]), str(body["batch_id"]), tuple(emails))
 
 

@@ -257,6 +257,7 @@ def test_send_campaign() -> dict[str, Any]:
         raise ApiError(400, "contact", rejected[0]["error"])
     try:
         transport = transport_for(campaign)
+    # ValueError: SecretMalformed, or a region botocore refuses (InvalidRegionError)
     except (SecretNotConfigured, GetParameterError, TransformParameterError, ValueError) as exc:
         raise ApiError(
             400, "aws_secret_name", f"cannot use the secret {campaign.get('aws_secret_name')!r}: {exc}"
