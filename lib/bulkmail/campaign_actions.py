@@ -73,7 +73,7 @@ def start(
     # this answers (PersistCampaign then adopts the record of its own execution). The conditional
     # create also makes a second start of the same id, while the first is starting, CampaignExists.
     arn = executions.arn(campaign_id)
-    if not campaigns.create(queued_record(campaign, arn, settings)):
+    if not campaigns.create(queued_record(campaign, arn, settings, clock)):
         raise CampaignExists(campaign_id)
     try:
         executions.start(campaign_id, submitted_fields(campaign))
@@ -285,7 +285,7 @@ def resend_failed(
     # (so it can be cancelled from this answer on; a racing call's create finds it), and the execution
     # is named after the re-send, so of racing starts only one runs.
     resend: Campaign = {**campaign, "campaign_id": resend_id}
-    campaigns.create(queued_record(resend, executions.arn(resend_id), settings))
+    campaigns.create(queued_record(resend, executions.arn(resend_id), settings, clock))
     arn = executions.start_once(resend_id, submitted_fields(resend))
     return {
         "campaign_id": resend_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkmail.clock import now_iso
+from bulkmail.clock import SYSTEM_CLOCK, Clock, now_iso
 from bulkmail.errors import CampaignInvalid
 from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, Campaign, CampaignStatus
 from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
@@ -27,7 +27,7 @@ def audience_page(
     return contacts.scan_page(cursor, limit, campaign.get("list"))
 
 
-def queued_record(campaign: Campaign, execution_arn: str, settings: Settings) -> Campaign:
+def queued_record(campaign: Campaign, execution_arn: str, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Campaign:
     """The stored form of a campaign that is starting now (the API stores it before it answers, so
     that it can be read, paused or cancelled at once; PersistCampaign stores it if nobody did)."""
     return {
@@ -35,7 +35,7 @@ def queued_record(campaign: Campaign, execution_arn: str, settings: Settings) ->
         "status": CampaignStatus.QUEUED.value,
         "execution_arn": execution_arn,
         "max_send_rate": campaign.get("max_send_rate", settings.default_max_send_rate),
-        "updated_at": now_iso(),
+        "updated_at": now_iso(clock),
     }
 
 
