@@ -46,6 +46,10 @@ class Settings:
     schedule_group: str = ""
     scheduler_role_arn: str = ""
     schedule_dead_letter_arn: str = ""
+    ses_configuration_set: str = ""  # the worker's: bounce and complaint events (this account's mail only)
+    unsubscribe_key_secret: str = ""  # the secret holding the HMAC key of unsubscribe tokens
+    unsubscribe_base_url: str = ""  # the public API's URL, for the links in every email
+    unsubscribe_mailbox: str = ""  # optional: an address that processes unsubscribe mails
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

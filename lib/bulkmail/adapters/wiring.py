@@ -1,8 +1,7 @@
-"""Builds the adapters a handler needs from the environment, once per container."""
+"""Builds the adapters a handler needs from the Settings (the environment, checked once), once per container."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +93,7 @@ def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
     # The deployment's configuration set (bounce and complaint events) exists in this account only:
     # mail sent with another account's credentials goes without it.
-    configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
+    configuration_set = None if credentials else (settings().ses_configuration_set or None)
     return SesTransport(
         region=campaign.get("aws_region") or None, credentials=credentials, configuration_set=configuration_set
     )
@@ -102,17 +101,13 @@ def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
 
 def unsubscribe_key() -> bytes:
     """The HMAC key of unsubscribe tokens, from the secret UNSUBSCRIBE_KEY_SECRET names (cached)."""
-    name = os.environ.get("UNSUBSCRIBE_KEY_SECRET", "")
-    if not name:
-        raise ConfigurationError("environment variable UNSUBSCRIBE_KEY_SECRET is required")
-    return get_text_secret(name).encode()
+    return get_text_secret(_required("unsubscribe_key_secret", settings().unsubscribe_key_secret)).encode()
 
 
 def unsubscribe_links() -> UnsubscribeLinks:
-    base_url = os.environ.get("UNSUBSCRIBE_BASE_URL", "")
-    if not base_url:
-        raise ConfigurationError("environment variable UNSUBSCRIBE_BASE_URL is required")
-    return UnsubscribeLinks(unsubscribe_key(), base_url, os.environ.get("UNSUBSCRIBE_MAILBOX", ""))
+    s = settings()
+    base_url = _required("unsubscribe_base_url", s.unsubscribe_base_url)
+    return UnsubscribeLinks(unsubscribe_key(), base_url, s.unsubscribe_mailbox)
 
 
 def new_container() -> None:
