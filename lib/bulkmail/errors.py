@@ -11,7 +11,7 @@ class BulkmailError(Exception):
 class CampaignInvalid(BulkmailError):
     """The campaign (or a field of it) is not acceptable. `errors` lists every problem found."""
 
-    def __init__(self, errors: list[dict[str, str]]):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
@@ -21,17 +21,17 @@ class CampaignTooLarge(CampaignInvalid):
 
 
 class CampaignNotFound(BulkmailError):
-    def __init__(self, campaign_id: str):
+    def __init__(self, campaign_id: str) -> None:
         super().__init__(f"Campaign {campaign_id} not found in DynamoDB")
 
 
 class ContactNotFound(BulkmailError):
-    def __init__(self, email: str):
+    def __init__(self, email: str) -> None:
         super().__init__(f"Contact {email} not found in DynamoDB")
 
 
 class SecretNotConfigured(BulkmailError):
-    def __init__(self, campaign_id: str):
+    def __init__(self, campaign_id: str) -> None:
         super().__init__(f"No AWS secret name configured in campaign {campaign_id}")
 
 
@@ -98,14 +98,14 @@ class InvalidTransition(BulkmailError):
 class CampaignExists(BulkmailError):
     """A campaign by this id exists, or its execution ran before (HTTP 409)."""
 
-    def __init__(self, campaign_id: str):
+    def __init__(self, campaign_id: str) -> None:
         super().__init__(f"{campaign_id} already exists")
 
 
 class NoAudience(BulkmailError):
     """The campaign's list has nobody in it to send to (HTTP 422); `errors` names each problem."""
 
-    def __init__(self, errors: list[dict[str, str]]):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(e["message"] for e in errors))
 
@@ -125,7 +125,7 @@ class PacingDeferred(SendError):
     """The campaign's next send slot is further away than this worker should wait: what was sent is
     recorded, and the message is to come back in `seconds` (the worker is free for other campaigns)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"next send slot in {seconds:.1f} s")
 

@@ -23,7 +23,7 @@ def _sqs() -> Any:
 
 
 class SendQueue:
-    def __init__(self, queue_url: str):
+    def __init__(self, queue_url: str) -> None:
         self.queue_url = queue_url
 
     def send(self, messages: list[BatchMessage], delay_seconds: int = 0) -> None:
