@@ -15,7 +15,6 @@ principal, the action and the resources of each request.
 
 from __future__ import annotations
 
-import copy
 import email.parser
 import email.utils
 import json
@@ -105,12 +104,20 @@ def as_operator() -> Iterator[None]:
 
 # --- the template after the SAM transform -------------------------------------------------------
 def sam_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
-    """template.yaml as CloudFormation receives it (offline: local code URIs stand in as S3 ones)."""
+    """template.yaml as CloudFormation receives it (offline: local code URIs stand in as S3 ones).
+    A copy of its own for each caller; translated once per template, as the translation is half of
+    a runtime's start-up."""
+    transformed: dict[str, Any] = json.loads(_sam_transform(json.dumps(template, sort_keys=True), region))
+    return transformed
+
+
+@lru_cache(maxsize=4)
+def _sam_transform(template_json: str, region: str) -> str:
     from samtranslator.metrics.metrics import Metrics
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    fragment = copy.deepcopy(template)
+    fragment = json.loads(template_json)
     for resource in fragment["Resources"].values():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "DefinitionUri", "ContentUri"):
@@ -124,7 +131,7 @@ def sam_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics)
     transformed = translator.translate(fragment, parameter_values={}, get_managed_policy_map=no_managed_policy_names)
     metrics.publish()
-    return transformed
+    return json.dumps(transformed)
 
 
 @lru_cache(maxsize=1)

@@ -129,6 +129,11 @@ def _serialised_stubber(lock: threading.RLock, runtime: EmbeddedRuntime):
     return __call__
 
 
+@functools.cache
+def _client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+
+
 class EmbeddedRuntime:
     def __init__(
         self,
@@ -166,7 +171,6 @@ class EmbeddedRuntime:
         self.iam: iam.Authorizer | None = None  # each request against its caller's role (see iam.py)
         self.transformed = iam.sam_transform(self.template, REGION)
         self._stopping = threading.Event()
-        self._clients: dict[str, Any] = {}
         self.log_file = log_file or self.outbox_dir / "lambda.log"
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
@@ -241,10 +245,9 @@ class EmbeddedRuntime:
             self.outbox.flush()
 
     def client(self, service: str):
-        """One client per service (boto3 clients are thread-safe; creating one costs milliseconds)."""
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
-        return self._clients[service]
+        """One client per service for the process (boto3 clients are thread-safe, hold no account state
+        of their own — moto's stubber answers them — and creating one costs tens of milliseconds)."""
+        return _client(service)
 
     # --- provisioning ----------------------------------------------------------------------------
     def _name(self, logical_id: str) -> str:
