@@ -28,7 +28,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from unittest import mock
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -36,7 +35,6 @@ from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.request import determine_request_protocol, normalize_request
 from moto.core.routing import get_service_router
 from moto.core.utils import get_service_model
-from moto.iam import policy_conditions
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
@@ -540,10 +538,3 @@ def access_denied(service_id: str, principal: str, need: Needed, session: str) -
             f"</Error><RequestId>local-iam</RequestId></ErrorResponse>"
         ).encode()
     return aws_response("https://local-iam", 403 if protocol == "rest-json" else 400, headers, body)
-
-
-def condition_operators():
-    """moto's condition operators plus ArnEquals, which on an exact ARN (see _checked) is StringEquals."""
-    return mock.patch.dict(
-        policy_conditions.CONDITION_OPERATIONS, {"ArnEquals": policy_conditions.string_equals_operation}
-    )
