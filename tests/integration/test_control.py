@@ -1,6 +1,5 @@
 """Pause, resume, cancel, re-send to the failed, and the dead-letter queue — on real resources."""
 
-
 import pytest
 
 from bulkmail import control
