@@ -27,7 +27,7 @@ def schedules(rt):
 def test_campaign_with_send_at_starts_at_its_time_with_later_edits(api):
     rt = api.harness.rt
     api.harness.add_contacts(people(4))
-    send_at = soon(3)
+    send_at = soon(600)  # far enough that a slow machine does not reach it: the clock is advanced to it
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "sched_1", "send_at": send_at})
     assert r.status == 202, r.body
     assert r.json() == {"campaign_id": "sched_1", "status": "scheduled", "schedule_name": "sched_1"}
@@ -42,7 +42,7 @@ def test_campaign_with_send_at_starts_at_its_time_with_later_edits(api):
     assert executions(rt) == []
     assert rt.scheduler.fire_due() == 0  # not before its time
 
-    rt.clock.advance(4)  # its time comes on the account's clock (no sleep); the scheduler fires it
+    rt.clock.advance(601)  # its time comes on the account's clock (no sleep); the scheduler fires it
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not executions(rt):
         time.sleep(0.1)
