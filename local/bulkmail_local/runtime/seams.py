@@ -85,10 +85,17 @@ def install(stack: ExitStack, runtime: EmbeddedRuntime) -> None:
     # 7. Powertools prints EMF documents to stdout; locally they go to the function log and EmfSink.
     for module in EMF_MODULES:
         stack.enter_context(mock.patch.object(importlib.import_module(module), "print", runtime.metrics, create=True))
-    # 8. moto parses a state machine's definition to validate it at CreateStateMachine (a quarter of
-    #    a runtime's start-up); the same text is valid or not every time, so it is parsed once.
+    # 8. moto parses a state machine's definition to validate it at CreateStateMachine (half of a
+    #    runtime's start-up); the same text is valid or not every time, so it is parsed once. Each
+    #    runtime's names carry a suffix of its own: the text is compared without it (an 8-character
+    #    hex suffix in a string changes no definition's validity).
+    suffix = runtime.physical_suffix
+
+    def validate_definition(definition: str) -> None:
+        _validate_definition(definition.replace(suffix, "0" * len(suffix)))
+
     stack.enter_context(
-        mock.patch.object(StepFunctionsParserBackend, "_validate_definition", staticmethod(_validate_definition))
+        mock.patch.object(StepFunctionsParserBackend, "_validate_definition", staticmethod(validate_definition))
     )
     # 9. SQS time is the runtime's clock: a test moves it past a visibility timeout instead of sleeping.
     for name in SQS_TIME_FUNCTIONS:

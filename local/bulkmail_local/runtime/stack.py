@@ -193,6 +193,11 @@ class EmbeddedRuntime:
         return _client(service)
 
     # --- provisioning ----------------------------------------------------------------------------
+    @property
+    def physical_suffix(self) -> str:
+        """What makes this runtime's physical names its own (CloudFormation adds one too)."""
+        return self._suffix
+
     def _name(self, logical_id: str) -> str:
         return f"{STACK}-{logical_id}-{self._suffix}"
 
