@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bulkmail.adapters.contacts import ContactStore
@@ -10,7 +11,7 @@ from bulkmail.errors import ConfigurationError
 NAMED_LISTS = 20  # in the answer to a misspelt list: enough to spot the right one
 
 
-def audience_problems(campaign: dict[str, Any], contacts: ContactStore) -> list[dict[str, str]]:
+def audience_problems(campaign: Mapping[str, Any], contacts: ContactStore) -> list[dict[str, str]]:
     """Why `campaign` would reach nobody (each problem as {"field", "message"}), or [] when someone is there.
 
     A list is known from the registry (one GetItem); whether anyone subscribed is on it is a scan that
