@@ -12,9 +12,10 @@ where workers send them (resume) or account every recipient as skipped("cancelle
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from bulkmail.audience import audience_problems
+from bulkmail.audience import audience_problems, with_segment
 from bulkmail.clock import SYSTEM_CLOCK, Clock, now_iso
 from bulkmail.errors import (
     CampaignExists,
@@ -64,6 +65,7 @@ def start(
         pass
     else:
         raise CampaignExists(campaign_id)
+    campaign = with_segment(campaign, contacts)  # issue 15: the segment's lists and conditions copied in
     nobody = audience_problems(campaign, contacts)
     if nobody:
         raise NoAudience(nobody)
@@ -144,9 +146,11 @@ def edit(
     campaigns: Campaigns,
     admin: CampaignAdmin,
     clock: Clock = SYSTEM_CLOCK,
+    custom_fields: Iterable[str] | None = (),
 ) -> Campaign:
     """Change name, subject or bodies until the campaign ends: the same rules as a new campaign
-    (CampaignInvalid), only EDITABLE_FIELDS from the client; InvalidTransition once it has ended."""
+    (CampaignInvalid; placeholders may name `custom_fields`), only EDITABLE_FIELDS from the client;
+    InvalidTransition once it has ended."""
     not_editable = sorted(set(changes) - set(EDITABLE_FIELDS))
     if not_editable:
         raise CampaignInvalid(
@@ -158,7 +162,9 @@ def edit(
     if not changes:
         raise CampaignInvalid([{"field": "$", "message": f"name at least one of {', '.join(EDITABLE_FIELDS)}"}])
     record = campaigns.get(campaign_id)
-    validate_campaign({**submitted_fields(record), **changes}, now=clock.now(), trusted=True)
+    validate_campaign(
+        {**submitted_fields(record), **changes}, now=clock.now(), trusted=True, custom_fields=custom_fields
+    )
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
     if not admin.update_if_status(campaign_id, {**changes, "updated_at": now_iso(clock)}, allowed):
         raise InvalidTransition(f"a {campaigns.get(campaign_id)['status']} campaign cannot be edited")
@@ -267,7 +273,10 @@ def resend_failed(
     """Start a new campaign to this one's failed recipients, once: a repeat, concurrent or later,
     answers with the first re-send instead of starting another."""
     campaign = validate_campaign(
-        resend_failed_input(campaign_id, campaigns=campaigns, ledger=ledger), now=clock.now(), trusted=True
+        resend_failed_input(campaign_id, campaigns=campaigns, ledger=ledger),
+        now=clock.now(),
+        trusted=True,
+        custom_fields=None,  # the original's placeholders were checked when it was created
     )
     # The first call records its id on the original (a conditional write); a repeat finds it.
     resend_id = admin.claim_resend(campaign_id, campaign["campaign_id"])

@@ -76,6 +76,9 @@ class Campaign(TypedDict, total=False):
     max_send_rate: float
     send_at: str
     resend_of: str
+    segment: str  # issue 15: send to a segment instead of a list
+    unsubscribe_scope: str  # "list" (default) or "all": what the one-click link leaves
+    audience: dict[str, Any]  # the segment's lists and conditions, copied in at creation (INTERNAL_FIELDS)
     # --- stored by bulkmail
     created_at: str
     updated_at: str
@@ -132,6 +135,7 @@ class DeliveryStatus(str, enum.Enum):
 
 class ContactStatus(str, enum.Enum):
     SUBSCRIBED = "subscribed"
+    PENDING = "pending"  # signed up, not confirmed yet (double opt-in): never mailed a campaign
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"

@@ -40,6 +40,7 @@ class Settings:
     retry_base_seconds: float = 0.2
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
+    audience_table: str = ""  # list memberships, segments, custom field names (adapters/lists.py)
     # The management API's own (empty elsewhere; wiring refuses to build what needs one that is empty).
     state_machine_arn: str = ""
     idempotency_table: str = ""

@@ -43,7 +43,7 @@ def template_without(tmp_path: Path, function: str, action: str) -> Path:
 def demo(rt: EmbeddedRuntime, *, until) -> tuple[dict, list[dict]]:
     """The demo campaign to a small generated audience; the campaign record and its ledger rows."""
     items, _ = normalise_contacts(generated_contacts(CONTACTS))
-    ContactStore(rt.physical["ContactsTable"]).put_many(items)
+    ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]).put_many(items)
     campaign = json.loads((EVENTS / "campaign.json").read_text())
     rt.start_campaign({**campaign, "campaign_id": "iam_demo"})
     table = rt.table("CampaignsTable")
@@ -86,11 +86,12 @@ def test_without_its_ses_permission_the_worker_sends_nothing_and_access_denied_i
 def test_a_request_outside_the_role_is_access_denied_naming_action_and_resource(harness):
     rt = harness.rt
     unsubscribe_role = rt.role_of("UnsubscribeFunction")
+    key = {"campaign_id": {"S": "x"}, "email": {"S": "a@example.org"}}  # (it may read campaigns: issue 15)
     with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:
-        rt.client("dynamodb").get_item(TableName=rt.physical["CampaignsTable"], Key={"campaign_id": {"S": "x"}})
+        rt.client("dynamodb").get_item(TableName=rt.physical["DeliveriesTable"], Key=key)
     error = denied.value.response["Error"]
     assert error["Code"] == "AccessDeniedException"
-    assert "dynamodb:GetItem" in error["Message"] and rt.attributes[("CampaignsTable", "Arn")] in error["Message"]
+    assert "dynamodb:GetItem" in error["Message"] and rt.attributes[("DeliveriesTable", "Arn")] in error["Message"]
     with acting_as(unsubscribe_role), pytest.raises(ClientError) as denied:  # a query-compatible service
         rt.client("sqs").send_message(QueueUrl=rt.physical["SendQueue"], MessageBody="{}")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"

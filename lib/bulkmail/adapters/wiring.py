@@ -14,6 +14,7 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
+from bulkmail.adapters.lists import AudienceIndex
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.scheduler import Scheduler
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
@@ -41,7 +42,7 @@ def stores() -> Stores:
     return Stores(
         settings=s,
         campaigns=CampaignStore(s.campaigns_table, CampaignEvents(s.event_bus_name) if s.event_bus_name else None),
-        contacts=ContactStore(s.contacts_table, s.lists_table or None),
+        contacts=ContactStore(s.contacts_table, s.lists_table or None, s.audience_table or None),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
         admin=CampaignAdmin(s.campaigns_table, s.deliveries_table),
@@ -76,6 +77,12 @@ def schedules() -> Scheduler:
 def idempotency_layer() -> DynamoDBPersistenceLayer:
     """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
     return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
+
+
+def custom_fields_in_use() -> list[str]:
+    """The custom fields contacts were imported with (the audience table's), which templates may name."""
+    name = settings().audience_table
+    return AudienceIndex(name).fields() if name else []
 
 
 def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:

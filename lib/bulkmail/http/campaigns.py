@@ -26,7 +26,14 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from bulkmail import campaign_actions
 from bulkmail.adapters.dynamo import encode_cursor
-from bulkmail.adapters.wiring import executions, idempotency_layer, schedules, stores, transport_for
+from bulkmail.adapters.wiring import (
+    custom_fields_in_use,
+    executions,
+    idempotency_layer,
+    schedules,
+    stores,
+    transport_for,
+)
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound, SecretNotConfigured, SendError
@@ -44,7 +51,7 @@ router = Router()
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
     s = stores()
     return campaign_actions.start(
-        validate_campaign(request["body"], now=SYSTEM_CLOCK.now()),
+        validate_campaign(request["body"], now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use()),
         campaigns=s.campaigns,
         contacts=s.contacts,
         admin=s.admin,
@@ -138,7 +145,15 @@ def _view(campaign_id: str) -> CampaignView:
 def patch_campaign(campaign_id: str) -> dict[str, Any]:
     changes = json_body(router.current_event)
     return dict(
-        _with_progress(campaign_actions.edit(campaign_id, changes, campaigns=stores().campaigns, admin=stores().admin))
+        _with_progress(
+            campaign_actions.edit(
+                campaign_id,
+                changes,
+                campaigns=stores().campaigns,
+                admin=stores().admin,
+                custom_fields=custom_fields_in_use(),
+            )
+        )
     )
 
 
@@ -251,7 +266,9 @@ def test_send_campaign() -> dict[str, Any]:
     document.pop("send_at", None)
     now = SYSTEM_CLOCK.now()
     campaign_id = f"test-{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    campaign: dict[str, Any] = dict(validate_campaign({**document, "campaign_id": campaign_id}, now=now))
+    campaign: dict[str, Any] = dict(
+        validate_campaign({**document, "campaign_id": campaign_id}, now=now, custom_fields=custom_fields_in_use())
+    )
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
@@ -287,7 +304,9 @@ def preview_campaign() -> dict[str, Any]:
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
-    campaign: dict[str, Any] = dict(validate_campaign(document, now=SYSTEM_CLOCK.now()))
+    campaign: dict[str, Any] = dict(
+        validate_campaign(document, now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use())
+    )
     items, rejected = normalise_contacts([contact_doc])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
