@@ -64,6 +64,13 @@ class FakeCampaigns:
     def update_fields(self, campaign_id: str, fields: dict[str, Any]) -> None:
         self._item(campaign_id).update(copy.deepcopy(fields))
 
+    def edit(self, campaign_id: str, changes: dict[str, Any], statuses: tuple[str, ...], now: str) -> bool:
+        item = self._item(campaign_id)
+        if item["status"] not in statuses:
+            return False
+        item.update({**copy.deepcopy(changes), "updated_at": now})
+        return True
+
     def set_estimate(self, campaign_id: str, estimate: int) -> bool:
         item = self._item(campaign_id)
         if item["fanout_page"] != 0 or item["fanout_done"]:

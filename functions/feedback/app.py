@@ -14,9 +14,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from bulkmail.adapters.contacts import suppress_contact
 from bulkmail.adapters.events import publish_contact_event
 from bulkmail.adapters.wiring import engagement_store, stores
+from bulkmail.clock import now_iso
 from bulkmail.feedback import engagement_events, parse, parse_engagement, ses_events
 from bulkmail.metrics import emit_engagement, emit_feedback
-from bulkmail.sending import now_iso
 from bulkmail.tracking import contact_events
 
 logger = Logger()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from typing import Any
 
 from bulkmail.tracking import Tracking, tracking_of
@@ -37,7 +38,7 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def campaign_report(campaign: dict[str, Any], totals: dict[str, Any], defaults: Tracking) -> dict[str, Any]:
+def campaign_report(campaign: Mapping[str, Any], totals: dict[str, Any], defaults: Tracking) -> dict[str, Any]:
     """`totals`: EngagementStore.totals. Uniques count each recipient once (each email, in privacy mode)."""
     tracking = tracking_of(campaign, defaults)
     kinds = totals["kinds"]

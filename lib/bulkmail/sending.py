@@ -14,10 +14,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, Protocol
 
+from bulkmail.clock import now_iso
 from bulkmail.errors import (
     BatchBusy,
     CampaignWaiting,
@@ -100,10 +100,6 @@ class Transport(Protocol):
     def send(self, message: Message) -> str: ...
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class BatchSender:
     """Sends the messages of one Lambda invocation. Make a new one per invocation."""
 
@@ -153,7 +149,7 @@ class BatchSender:
         """The record read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to
         the next one. It is small (1 read unit); its content version's subject and bodies are read once
         per worker container (kept by the store), so an edit reaches the next message too."""
-        return self.campaigns.with_content(self.campaigns.head(campaign_id))  # CampaignNotFound propagates
+        return dict(self.campaigns.with_content(self.campaigns.head(campaign_id)))  # CampaignNotFound propagates
 
     def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
         """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this

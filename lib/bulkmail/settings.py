@@ -42,6 +42,17 @@ class Settings:
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
     audience_table: str = ""  # list memberships, segments, custom field names (adapters/lists.py)
+    # The management API's own (empty elsewhere; wiring refuses to build what needs one that is empty).
+    state_machine_arn: str = ""
+    idempotency_table: str = ""
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    schedule_dead_letter_arn: str = ""
+    ses_configuration_set: str = ""  # the worker's: bounce and complaint events (this account's mail only)
+    ses_tracked_configuration_set: str = ""  # the worker's, for a campaign that tracks opens or clicks
+    unsubscribe_key_secret: str = ""  # the secret holding the HMAC key of unsubscribe tokens
+    unsubscribe_base_url: str = ""  # the public API's URL, for the links in every email
+    unsubscribe_mailbox: str = ""  # optional: an address that processes unsubscribe mails
     track_opens: str = "false"  # a campaign's track_opens when it names none (stack parameter TrackOpens)
     track_clicks: str = "false"  # likewise track_clicks (TrackClicks)
     feedback_id: str = "bulkmail"  # the ses:feedback-id-b tag: the sender in Gmail's feedback loop

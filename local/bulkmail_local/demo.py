@@ -79,7 +79,7 @@ def run_demo(
 
         def campaign_record() -> dict[str, Any] | None:
             try:
-                return campaigns.get(campaign_id)  # with its live counts
+                return dict(campaigns.get(campaign_id))  # with its live counts
             except CampaignNotFound:
                 return None
 

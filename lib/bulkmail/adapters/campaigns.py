@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import counters, dynamo
 from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
-from bulkmail.models import CAMPAIGN_COUNTERS, SHARDED_COUNTERS, CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, SHARDED_COUNTERS, Campaign, CampaignStatus
 from bulkmail.ports import Cursor
 from bulkmail.validation import CONTENT_FIELDS
 
@@ -44,16 +45,16 @@ class CampaignStore:
         # Announces the status changes that happen outside the workflow (paused, cancelled).
         self.events = events
 
-    def get(self, campaign_id: str, *, content: bool = True) -> dict[str, Any]:
+    def get(self, campaign_id: str, *, content: bool = True) -> Campaign:
         """The whole campaign: its record, content (unless not wanted) and live counts (summed over
         the shards, consistently)."""
         record = self.head(campaign_id)
         return self.with_counts([self.with_content(record) if content else record], consistent=True)[0]
 
-    def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
+    def with_content(self, record: Campaign) -> Campaign:
         """The record with the subject and bodies of its content version."""
         version = record.get("content_version")
-        return {**record, **self.content(record["campaign_id"], int(version))} if version else record
+        return cast(Campaign, {**record, **self.content(record["campaign_id"], int(version))}) if version else record
 
     def content(self, campaign_id: str, version: int) -> dict[str, Any]:
         """A content version's subject and bodies. A version never changes (an edit makes the next
@@ -68,25 +69,25 @@ class CampaignStore:
             self._content[key] = {k: v for k, v in dynamo.plain(item["Item"]).items() if k in CONTENT_FIELDS}
         return dict(self._content[key])
 
-    def head(self, campaign_id: str) -> dict[str, Any]:
+    def head(self, campaign_id: str) -> Campaign:
         """The record alone: its counts are as the workflow last noted them (note_counts), not live."""
         item = self.table.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
         if item is None:
             raise CampaignNotFound(campaign_id)
-        record: dict[str, Any] = dynamo.plain(item)
+        record: Campaign = dynamo.plain(item)
         return record
 
-    def with_counts(self, records: list[dict[str, Any]], *, consistent: bool = False) -> list[dict[str, Any]]:
+    def with_counts(self, records: list[Campaign], *, consistent: bool = False) -> list[Campaign]:
         """The records with their live counts: the shards' sums replace what the records hold."""
         sums = counters.totals(self.table_name, [r["campaign_id"] for r in records], consistent=consistent)
-        return [{**r, **dict.fromkeys(SHARDED_COUNTERS, 0), **sums[r["campaign_id"]]} for r in records]
+        return [cast(Campaign, {**r, **dict.fromkeys(SHARDED_COUNTERS, 0), **sums[r["campaign_id"]]}) for r in records]
 
     def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
         """Copy live counts onto the record (the workflow does at each step that queues nothing), so
         that what reads the record alone — the workflow's end events — has them as of that step."""
         self.update_fields(campaign_id, {k: counts[k] for k in SHARDED_COUNTERS if k in counts})
 
-    def create(self, campaign: dict[str, Any]) -> bool:
+    def create(self, campaign: Mapping[str, Any]) -> bool:
         """Store a new campaign with zeroed counters. False when this id already exists."""
         # Counters start at zero, except the recipient estimate the caller gives (the fan-out's last
         # page replaces it with the exact count).
@@ -227,7 +228,7 @@ class CampaignStore:
         record = dynamo.plain(response["Attributes"])
         # With its live counts (the shards), unless it was only ever scheduled: then nothing was sent.
         live = from_statuses != (CampaignStatus.SCHEDULED,)
-        self.events.status_changed(self.with_counts([record])[0] if live else record, now)
+        self.events.status_changed(dict(self.with_counts([record])[0]) if live else record, now)
         return True
 
     def _update_if(self, **update: Any) -> bool:

@@ -1,14 +1,15 @@
-"""Builds the adapters a handler needs from the environment, once per container."""
+"""Builds the adapters a handler needs from the Settings (the environment, checked once), once per container."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from bulkmail.adapters.caching import per_container
+from bulkmail.adapters.campaign_admin import CampaignAdmin
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.engagement import EngagementStore
@@ -16,9 +17,11 @@ from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.lists import AudienceIndex
 from bulkmail.adapters.queue import SendQueue
+from bulkmail.adapters.scheduler import Scheduler
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
+from bulkmail.adapters.stepfunctions import Workflow
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
 from bulkmail.tracking import message_tags, tracking_of
@@ -32,6 +35,7 @@ class Stores:
     contacts: ContactStore
     ledger: Ledger
     queue: SendQueue
+    admin: CampaignAdmin
 
 
 @per_container
@@ -43,6 +47,31 @@ def stores() -> Stores:
         contacts=ContactStore(s.contacts_table, s.lists_table or None, s.audience_table or None),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
+        admin=CampaignAdmin(s.campaigns_table, s.deliveries_table),
+    )
+
+
+def _required(name: str, value: str) -> str:
+    if not value:
+        raise ConfigurationError(f"environment variable {name.upper()} is required")
+    return value
+
+
+@per_container
+def executions() -> Workflow:
+    """The campaign state machine (the management API's STATE_MACHINE_ARN)."""
+    return Workflow(_required("state_machine_arn", settings().state_machine_arn))
+
+
+@per_container
+def schedules() -> Scheduler:
+    """Where scheduled campaigns wait for their start (the management API's SCHEDULE_* settings)."""
+    s = settings()
+    return Scheduler(
+        _required("schedule_group", s.schedule_group),
+        _required("state_machine_arn", s.state_machine_arn),
+        _required("scheduler_role_arn", s.scheduler_role_arn),
+        _required("schedule_dead_letter_arn", s.schedule_dead_letter_arn),
     )
 
 
@@ -57,10 +86,7 @@ def engagement_store() -> EngagementStore:
 @per_container
 def idempotency_layer() -> DynamoDBPersistenceLayer:
     """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
-    name = os.environ.get("IDEMPOTENCY_TABLE", "")
-    if not name:
-        raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
-    return DynamoDBPersistenceLayer(table_name=name)
+    return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
 
 
 def custom_fields_in_use() -> list[str]:
@@ -69,7 +95,7 @@ def custom_fields_in_use() -> list[str]:
     return AudienceIndex(name).fields() if name else []
 
 
-def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
+def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
     """The transport a campaign sends through, with its credentials from Secrets Manager if named."""
     if campaign.get("email_service", "ses") == "smtp":
         if not campaign.get("aws_secret_name"):
@@ -87,8 +113,8 @@ def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
     # The deployment's configuration sets (bounce and complaint events; the tracked one adds opens,
     # clicks and deliveries) exist in this account only: mail sent with another account's credentials
     # goes without them, so untracked.
-    variable = "SES_TRACKED_CONFIGURATION_SET" if tracking.tracked else "SES_CONFIGURATION_SET"
-    configuration_set = None if credentials else (os.environ.get(variable) or None)
+    chosen = s.ses_tracked_configuration_set if tracking.tracked else s.ses_configuration_set
+    configuration_set = None if credentials else (chosen or None)
     return SesTransport(
         region=campaign.get("aws_region") or None,
         credentials=credentials,
@@ -99,17 +125,13 @@ def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
 
 def unsubscribe_key() -> bytes:
     """The HMAC key of unsubscribe tokens, from the secret UNSUBSCRIBE_KEY_SECRET names (cached)."""
-    name = os.environ.get("UNSUBSCRIBE_KEY_SECRET", "")
-    if not name:
-        raise ConfigurationError("environment variable UNSUBSCRIBE_KEY_SECRET is required")
-    return get_text_secret(name).encode()
+    return get_text_secret(_required("unsubscribe_key_secret", settings().unsubscribe_key_secret)).encode()
 
 
 def unsubscribe_links() -> UnsubscribeLinks:
-    base_url = os.environ.get("UNSUBSCRIBE_BASE_URL", "")
-    if not base_url:
-        raise ConfigurationError("environment variable UNSUBSCRIBE_BASE_URL is required")
-    return UnsubscribeLinks(unsubscribe_key(), base_url, os.environ.get("UNSUBSCRIBE_MAILBOX", ""))
+    s = settings()
+    base_url = _required("unsubscribe_base_url", s.unsubscribe_base_url)
+    return UnsubscribeLinks(unsubscribe_key(), base_url, s.unsubscribe_mailbox)
 
 
 def new_container() -> None:
@@ -119,7 +141,7 @@ def new_container() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from bulkmail.adapters import control, dynamo, events, queue, ses
+    from bulkmail.adapters import dynamo, events, queue, scheduler, ses, stepfunctions
     from bulkmail.settings import settings as settings_cache
 
     for cached in (
@@ -127,11 +149,13 @@ def new_container() -> None:
         stores,
         engagement_store,
         idempotency_layer,
+        executions,
+        schedules,
         dynamo.resource,
         queue._sqs,
         ses._client,
-        control._sfn,
-        control._scheduler,
+        stepfunctions._sfn,
+        scheduler._scheduler,
         events._events,
     ):
         cached.cache_clear()
