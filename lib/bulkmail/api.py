@@ -28,7 +28,7 @@ from bulkmail.errors import (
     InvalidTransition,
     NoAudience,
 )
-from bulkmail.http import campaigns, contact_data, contacts, lists, segments
+from bulkmail.http import campaigns, contact_data, contacts, lists, reports, segments
 from bulkmail.http.contacts import MAX_CONTACTS_PER_REQUEST
 from bulkmail.http.request import ApiError, error_response
 from bulkmail.validation import INTERNAL_FIELDS, load_schema
@@ -101,6 +101,8 @@ app.include_router(campaigns.router)
 app.include_router(lists.router)
 app.include_router(segments.router)
 app.include_router(contact_data.router)
+# ---- engagement (issue 16) ----
+app.include_router(reports.router)  # GET /campaigns/{id}/report
 
 
 @app.exception_handler(InputInvalid)

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from bulkmail.errors import ConfigurationError
+from bulkmail.tracking import Tracking, flag
 
 _TYPES = {"str": str, "int": int, "float": float}
 
@@ -48,9 +49,19 @@ class Settings:
     scheduler_role_arn: str = ""
     schedule_dead_letter_arn: str = ""
     ses_configuration_set: str = ""  # the worker's: bounce and complaint events (this account's mail only)
+    ses_tracked_configuration_set: str = ""  # the worker's, for a campaign that tracks opens or clicks
     unsubscribe_key_secret: str = ""  # the secret holding the HMAC key of unsubscribe tokens
     unsubscribe_base_url: str = ""  # the public API's URL, for the links in every email
     unsubscribe_mailbox: str = ""  # optional: an address that processes unsubscribe mails
+    track_opens: str = "false"  # a campaign's track_opens when it names none (stack parameter TrackOpens)
+    track_clicks: str = "false"  # likewise track_clicks (TrackClicks)
+    feedback_id: str = "bulkmail"  # the ses:feedback-id-b tag: the sender in Gmail's feedback loop
+    engagement_table: str = ""  # opens, clicks and deliveries: sharded counters and dedupe markers
+    contact_events: str = "false"  # EmailOpened, LinkClicked, ContactBounced, ContactUnsubscribed on the bus
+
+    @property
+    def tracking_defaults(self) -> Tracking:
+        return Tracking(opens=flag(self.track_opens), clicks=flag(self.track_clicks))
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

@@ -263,6 +263,22 @@ def _bench(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _bench_tracking(args: argparse.Namespace) -> int:
+    from bulkmail_local.bench.tracking import bench_tracking
+
+    result = bench_tracking(args.contacts, opens=args.opens, clicks=args.clicks, outbox=Path(args.outbox))
+    cost = result["cost_per_million"]
+    Console(stderr=args.json).print(
+        f"{result['sent']:,} sent · opens {args.opens:.0%} · clicks {args.clicks:.0%} · "
+        f"{result['feedback_invocations_per_email']} FeedbackFunction invocations per email · "
+        f"per 1M emails: SES ${cost['ses']:.2f}, everything else ${cost['non_ses_total']:.2f} "
+        f"(DynamoDB writes ${cost['dynamodb_writes']:.2f}, FeedbackFunction ${cost['feedback_lambda']:.2f})"
+    )
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0 if result["execution"] == "SUCCEEDED" and result["sent"] == args.contacts else 1
+
+
 def _bench_pacing(args: argparse.Namespace) -> int:
     from bulkmail_local.bench.pacing import bench_pacing
 
@@ -912,6 +928,13 @@ def build_parser() -> argparse.ArgumentParser:
     pacing.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
     pacing.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
     pacing.set_defaults(run=_bench_pacing)
+    tracking = command(bench, "tracking", "a tracked campaign, opens and clicks: what tracking adds per 1M emails")
+    tracking.add_argument("--contacts", type=int, default=2000, help="contacts in the campaign")
+    tracking.add_argument("--opens", type=float, default=0.3, help="share of the recipients who open")
+    tracking.add_argument("--clicks", type=float, default=0.05, help="share of the recipients who click")
+    tracking.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
+    tracking.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
+    tracking.set_defaults(run=_bench_tracking)
     # ---- audience (issue 15) ----
     audience = command(bench, "audience", "the read units of a campaign to a segment (the membership index)")
     audience.add_argument("--contacts", type=int, default=50_000, help="contacts in the table")

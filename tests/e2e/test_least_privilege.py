@@ -9,6 +9,7 @@ The table of every (principal, action, resource) checked is printed and written 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,6 +196,34 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     )
     assert finished(api, "slow")["sent_count"] == 2
 
+    # A tracked campaign: sent with the tracked configuration set; its deliveries and an open go through
+    # the default bus to FeedbackFunction (markers, counters, the ledger row); the report reads them.
+    readers = [{"email": f"reader{i}@example.org", "lists": ["tracked", "weekly"]} for i in range(2)]
+    assert api.request("POST", "/contacts", json_body={"contacts": readers}).status == 200
+    tracked = {
+        **campaign,
+        "campaign_id": "tracked",
+        "list": "tracked",
+        "body_html": '<html><body><a href="https://example.org/">Read</a></body></html>',
+        "track_opens": True,
+        "track_clicks": True,
+    }
+    assert api.request("POST", "/campaigns", json_body=tracked).status == 202
+    assert finished(api, "tracked")["sent_count"] == 2
+    rt.outbox.flush()
+    html = h.sent_messages("tracked")[0].get_body(("html",)).get_content()
+    assert rt.ses_events is not None and rt.ses_events.opened(re.search(r"/track/open/([^\"]+)", html).group(1))
+    assert rt.ses_events.wait_idle()  # EventBridge's delivery to FeedbackFunction is asynchronous
+    report = api.request("GET", "/campaigns/tracked/report").json()
+    assert (report["delivered"], report["opens_unique"]) == (2, 1), report
+    # Its one-click unsubscribe: the recipient leaves the campaign's list and stays on the other
+    # (unsubscribe_scope "list"); counted in the report.
+    leaving = h.sent_messages("tracked")[1]
+    token = str(leaving["List-Unsubscribe"]).split(",")[0].strip("<> ").rsplit("/", 1)[1]
+    unsubscribe = next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction")
+    assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+    assert wait_for(lambda: api.request("GET", "/campaigns/tracked/report").json()["unsubscribes"] == 1)
+
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
         return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
@@ -266,7 +295,13 @@ def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
     outbox = tmp_path / "outbox"
     with EmbeddedRuntime(
         outbox=outbox,
-        parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 4},
+        parameters={
+            "FanoutPageSize": 50,
+            "RecipientsPerMessage": 10,
+            "BacklogSeconds": 0,
+            "StepsPerExecution": 4,
+            "ContactEvents": "true",  # the feedback and unsubscribe functions publish contact-level events
+        },
     ) as rt:
         exercise(rt, outbox)
         authorizer = rt.iam

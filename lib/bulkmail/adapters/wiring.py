@@ -12,6 +12,7 @@ from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaign_admin import CampaignAdmin
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
+from bulkmail.adapters.engagement import EngagementStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.lists import AudienceIndex
@@ -23,6 +24,7 @@ from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.adapters.stepfunctions import Workflow
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
+from bulkmail.tracking import message_tags, tracking_of
 from bulkmail.unsubscribe import UnsubscribeLinks
 
 
@@ -74,6 +76,14 @@ def schedules() -> Scheduler:
 
 
 @per_container
+def engagement_store() -> EngagementStore:
+    s = settings()
+    if not s.engagement_table:
+        raise ConfigurationError("environment variable ENGAGEMENT_TABLE is required")
+    return EngagementStore(s.engagement_table, s.deliveries_table)
+
+
+@per_container
 def idempotency_layer() -> DynamoDBPersistenceLayer:
     """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
     return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
@@ -98,11 +108,18 @@ def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
             password=str(login.get("password") or ""),
         )
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
-    # The deployment's configuration set (bounce and complaint events) exists in this account only:
-    # mail sent with another account's credentials goes without it.
-    configuration_set = None if credentials else (settings().ses_configuration_set or None)
+    s = settings()
+    tracking = tracking_of(campaign, s.tracking_defaults)
+    # The deployment's configuration sets (bounce and complaint events; the tracked one adds opens,
+    # clicks and deliveries) exist in this account only: mail sent with another account's credentials
+    # goes without them, so untracked.
+    chosen = s.ses_tracked_configuration_set if tracking.tracked else s.ses_configuration_set
+    configuration_set = None if credentials else (chosen or None)
     return SesTransport(
-        region=campaign.get("aws_region") or None, credentials=credentials, configuration_set=configuration_set
+        region=campaign.get("aws_region") or None,
+        credentials=credentials,
+        configuration_set=configuration_set,
+        tags=message_tags(campaign, tracking, s.feedback_id),
     )
 
 
@@ -130,6 +147,7 @@ def new_container() -> None:
     for cached in (
         settings_cache,
         stores,
+        engagement_store,
         idempotency_layer,
         executions,
         schedules,

@@ -155,6 +155,8 @@ def serialised_stubber(runtime: EmbeddedRuntime) -> Callable[..., Any]:
             response = _denied(event_name, request) or _answer(self, event_name, request, **kwargs)
             if runtime.meter is not None:
                 runtime.meter.record(event_name, request, response)
+            if runtime.ses_events is not None:  # SES's configuration set and tags of a send (ses_events.py)
+                runtime.ses_events.observe(event_name, request, response)
             return response
 
     def _denied(event_name: str, request: Any) -> Any:
@@ -169,6 +171,8 @@ def serialised_stubber(runtime: EmbeddedRuntime) -> Callable[..., Any]:
             injected = faults.before(request)
             if injected is not None:
                 return injected
+        if runtime.ses_events is not None:
+            runtime.ses_events.before(event_name, request)
         response = original(self, event_name, request, **kwargs)
         if faults is not None:
             faults.after(request, response)
