@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from bulkmail import control as operations
 from bulkmail.adapters import control
-from bulkmail.adapters.wiring import idempotency_layer, stores, transport_for
+from bulkmail.adapters.wiring import idempotency_layer, stores, template_store, transport_for
 from bulkmail.audience import audience_problems
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import (
@@ -47,9 +47,11 @@ from bulkmail.errors import (
     SecretNotConfigured,
     SendError,
 )
+from bulkmail.http import templates
 from bulkmail.http.request import ApiError, error_response, json_body, page_args, raw_body, responses
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
+from bulkmail.templates import apply_template
 from bulkmail.trace import path as trace_path
 from bulkmail.trace import progress_samples
 from bulkmail.trace import steps as trace_steps
@@ -72,6 +74,7 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 app = APIGatewayRestResolver()
+app.include_router(templates.router)
 
 
 @app.exception_handler(ApiError)
@@ -249,7 +252,8 @@ def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
-    campaign = validate_campaign(request["body"], now=_now())
+    # A template is resolved here, once: the stored campaign keeps the content and its version.
+    campaign = validate_campaign(apply_template(request["body"], template_store()), now=_now())
     campaign_id = campaign["campaign_id"]
     try:
         stores().campaigns.get(campaign_id)
@@ -596,7 +600,10 @@ def test_send_campaign() -> dict[str, Any]:
         raise ApiError(400, "contact", "must be an object of placeholder values (first_name, ...)")
     document.pop("send_at", None)
     stamp = _now().strftime("%Y%m%d%H%M%S")
-    campaign = validate_campaign({**document, "campaign_id": f"test-{stamp}-{uuid.uuid4().hex[:6]}"}, now=_now())
+    campaign = validate_campaign(
+        apply_template({**document, "campaign_id": f"test-{stamp}-{uuid.uuid4().hex[:6]}"}, template_store()),
+        now=_now(),
+    )
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
@@ -631,7 +638,7 @@ def preview_campaign() -> dict[str, Any]:
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
-    campaign = validate_campaign(document, now=_now())
+    campaign = validate_campaign(apply_template(document, template_store()), now=_now())
     items, rejected = normalise_contacts([contact_doc])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])

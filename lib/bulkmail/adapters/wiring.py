@@ -17,6 +17,7 @@ from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
+from bulkmail.adapters.templates import TemplateStore
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
 from bulkmail.unsubscribe import UnsubscribeLinks
@@ -50,6 +51,15 @@ def idempotency_layer() -> DynamoDBPersistenceLayer:
     if not name:
         raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
     return DynamoDBPersistenceLayer(table_name=name)
+
+
+# --- stored templates (the API function's TEMPLATES_TABLE) ---
+@per_container
+def template_store() -> TemplateStore:
+    name = os.environ.get("TEMPLATES_TABLE", "")
+    if not name:
+        raise ConfigurationError("environment variable TEMPLATES_TABLE is required")
+    return TemplateStore(name)
 
 
 def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
@@ -102,6 +112,7 @@ def new_container() -> None:
         settings_cache,
         stores,
         idempotency_layer,
+        template_store,
         dynamo.resource,
         queue._sqs,
         ses._client,
