@@ -1,16 +1,20 @@
-"""FeedbackFunction: SES bounce and complaint events (configuration set → EventBridge).
+"""FeedbackFunction: SES events from the configuration sets (→ EventBridge).
 
 Each bounced or complained recipient: the contact is suppressed (never sent to again; a transient
 bounce excepted), and the event is noted on the campaign's ledger row and counted in the campaign's
 bounced_count / complained_count — once, however often the event is delivered.
+
+Opens, clicks and delivery outcomes (the tracked configuration set): counted once each on the
+campaign's engagement counters; the first open and click of a recipient also on its ledger row
+(not in privacy mode).
 """
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from bulkmail.adapters.contacts import suppress_contact
-from bulkmail.adapters.wiring import stores
-from bulkmail.feedback import parse, ses_events
-from bulkmail.metrics import emit_feedback
+from bulkmail.adapters.wiring import engagement_store, stores
+from bulkmail.feedback import engagement_events, parse, parse_engagement, ses_events
+from bulkmail.metrics import emit_engagement, emit_feedback
 from bulkmail.sending import now_iso
 
 logger = Logger()
@@ -55,4 +59,16 @@ def handler(event, context):
             if recorded:
                 emit_feedback(metrics, fb.kind)
             results.append({"email": fb.email, "kind": fb.kind, "contact_status": status, "recorded": recorded})
+    for ses_event in engagement_events(event):
+        engagement = parse_engagement(ses_event)
+        if engagement is None:
+            continue
+        counted = engagement_store().record(engagement)
+        logger.info(
+            "engagement",
+            extra={"kind": engagement.kind, "campaign_id": engagement.campaign_id, "counted": counted.counted},
+        )
+        if counted.counted:
+            emit_engagement(metrics, engagement.kind)
+        results.append({"kind": engagement.kind, "counted": counted.counted, "unique": counted.unique})
     return {"processed": results}

@@ -47,7 +47,7 @@ from bulkmail.errors import (
     SecretNotConfigured,
     SendError,
 )
-from bulkmail.http import templates
+from bulkmail.http import reports, templates
 from bulkmail.http.request import ApiError, error_response, json_body, page_args, raw_body, responses
 from bulkmail.models import CampaignStatus, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
@@ -75,6 +75,7 @@ MAX_TRACE_STEPS = 500  # the latest laps; `path` summarises them all
 
 app = APIGatewayRestResolver()
 app.include_router(templates.router)
+app.include_router(reports.router)  # GET /campaigns/{id}/report
 
 
 @app.exception_handler(ApiError)
@@ -604,6 +605,7 @@ def test_send_campaign() -> dict[str, Any]:
         apply_template({**document, "campaign_id": f"test-{stamp}-{uuid.uuid4().hex[:6]}"}, template_store()),
         now=_now(),
     )
+    campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])

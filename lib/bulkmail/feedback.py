@@ -11,11 +11,13 @@ bounce (SES gave up after retrying) is recorded and counted but leaves the conta
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from bulkmail.models import ContactStatus
+from bulkmail.tracking import tracking_from_tags
 
 CAMPAIGN_HEADER = "x-bulkmail-campaign"
 _DETAIL_TYPES = {"Email Bounced": "Bounce", "Email Complaint Received": "Complaint"}
@@ -103,3 +105,84 @@ def parse(ses_event: dict[str, Any]) -> list[Feedback]:
             if r.get("emailAddress")
         ]
     return []
+
+
+# --- engagement and delivery events (the tracked configuration set) ---------------------------------
+
+# EventBridge detail-type → SES eventType → the kind bulkmail counts.
+ENGAGEMENT_DETAIL_TYPES = {
+    "Email Opened": "Open",
+    "Email Clicked": "Click",
+    "Email Delivered": "Delivery",
+    "Email Delivery Delayed": "DeliveryDelay",
+    "Email Rejected": "Reject",
+    "Email Rendering Failed": "Rendering Failure",
+}
+ENGAGEMENT_KINDS = {
+    "Open": "open",
+    "Click": "click",
+    "Delivery": "delivered",
+    "DeliveryDelay": "delivery_delayed",
+    "Reject": "rejected",
+    "Rendering Failure": "rendering_failed",
+}
+# The SES event's own object, where its timestamp is.
+_EVENT_OBJECT = {
+    "Open": "open",
+    "Click": "click",
+    "Delivery": "delivery",
+    "DeliveryDelay": "deliveryDelay",
+    "Reject": "reject",
+    "Rendering Failure": "failure",
+}
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """One open, click or delivery outcome of one email, attributed by its message tags."""
+
+    kind: str  # a value of ENGAGEMENT_KINDS
+    campaign_id: str
+    message_id: str
+    email: str  # "" in privacy mode: the event is counted, never tied to a person
+    at: str  # ISO 8601, when it happened (SES's timestamp)
+    fingerprint: str  # the same for every delivery of the same event: a repeat counts once
+    link: str = ""  # the original URL of a click
+
+    @property
+    def private(self) -> bool:
+        return not self.email
+
+
+def engagement_events(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SES engagement and delivery events inside a Lambda event from EventBridge or SNS."""
+    if "detail" in event and event.get("source") == "aws.ses":
+        return [event["detail"]] if event.get("detail-type") in ENGAGEMENT_DETAIL_TYPES else []
+    records = event.get("Records") or []
+    found = [json.loads(r["Sns"]["Message"]) for r in records if "Sns" in r]
+    return [e for e in found if (e.get("eventType") or e.get("notificationType")) in ENGAGEMENT_KINDS]
+
+
+def parse_engagement(ses_event: dict[str, Any]) -> Engagement | None:
+    """The event as bulkmail counts it; None for mail no campaign sent, or a kind its campaign does not
+    count (an open of a campaign that tracks clicks only: SES's pixel is per configuration set)."""
+    kind = ses_event.get("eventType") or ses_event.get("notificationType") or ""
+    mail = ses_event.get("mail") or {}
+    campaign_id = _campaign_id(mail)
+    if kind not in ENGAGEMENT_KINDS or not campaign_id:
+        return None
+    tracking = tracking_from_tags(mail.get("tags") or {})
+    if (kind == "Open" and not tracking.opens) or (kind == "Click" and not tracking.clicks):
+        return None
+    detail = ses_event.get(_EVENT_OBJECT[kind]) or {}
+    destination = mail.get("destination") or [""]
+    fingerprint = hashlib.sha256(json.dumps(ses_event, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return Engagement(
+        kind=ENGAGEMENT_KINDS[kind],
+        campaign_id=campaign_id,
+        message_id=str(mail.get("messageId", "")),
+        email="" if tracking.privacy else str(destination[0]).strip().lower(),
+        at=str(detail.get("timestamp") or mail.get("timestamp") or ""),
+        fingerprint=fingerprint,
+        link=str(detail.get("link", "")) if kind == "Click" else "",
+    )

@@ -46,6 +46,15 @@ _TOTALS = {
 }
 # Feedback (FeedbackFunction): a bounce or complaint recorded on a ledger row, by its kind.
 _FEEDBACK = {"bounced": "EmailsBounced", "complained": "EmailsComplained"}
+# Engagement (FeedbackFunction): an open, click or delivery outcome counted once, by its kind.
+_ENGAGEMENT = {
+    "open": "EmailsOpened",
+    "click": "LinksClicked",
+    "delivered": "EmailsDelivered",
+    "delivery_delayed": "EmailsDeliveryDelayed",
+    "rejected": "EmailsRejected",
+    "rendering_failed": "EmailsRenderingFailed",
+}
 # Every name this module can emit (the template's alarms and dashboard may use only these).
 METRIC_NAMES = frozenset(
     [
@@ -56,6 +65,7 @@ METRIC_NAMES = frozenset(
         "SendLatency",
         "RecipientsBacklog",
         *_FEEDBACK.values(),
+        *_ENGAGEMENT.values(),
     ]
 )
 
@@ -105,3 +115,7 @@ def emit_advance(metrics: MetricsSink, step: dict[str, Any]) -> None:
 def emit_feedback(metrics: MetricsSink, kind: str) -> None:
     """One bounce or complaint recorded on its ledger row (counted once however often SES delivers it)."""
     metrics.add_metric(name=_FEEDBACK[kind], unit=COUNT, value=1)
+
+
+def emit_engagement(metrics: MetricsSink, kind: str) -> None:
+    metrics.add_metric(name=_ENGAGEMENT[kind], unit=COUNT, value=1)

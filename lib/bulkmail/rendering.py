@@ -12,13 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from functools import lru_cache, wraps
 from html import escape
 from typing import Any
@@ -33,6 +34,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from bulkmail.errors import TemplateBudgetExceeded
 from bulkmail.html_text import html_to_text
 from bulkmail.models import Contact
+from bulkmail.tracking import NO_TRACK, Tracking, list_id, untracked_links
 
 # The names a template may use. Custom contact attributes are reached as {{attributes.plan}}.
 TEMPLATE_FIELDS = frozenset(
@@ -306,17 +308,29 @@ def _html_footer(html: str, url: str) -> str:
 
 
 def render(
-    campaign: dict[str, Any], contact: Contact, unsubscribe_url: str = "", unsubscribe_mailto: str = ""
+    campaign: dict[str, Any],
+    contact: Contact,
+    unsubscribe_url: str = "",
+    unsubscribe_mailto: str = "",
+    tracking: Tracking | None = None,
 ) -> RenderedEmail:
     """Subject and bodies for one contact; without a text body, the text is made from the HTML one.
     With an unsubscribe URL, a body whose template does not
-    show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one."""
+    show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one.
+    `tracking`: a campaign that tracks opens but not clicks has every link marked for SES to leave alone;
+    the footer's unsubscribe link always is (its one-click token is the recipient's)."""
     context = template_context(contact, campaign, unsubscribe_url)
     # A contact's value must not smuggle a header line into the subject.
     subject = " ".join(_render_part(campaign["subject"], False, context).splitlines()).strip()
     html = _render_part(campaign["body_html"], True, context) if campaign.get("body_html") else None
     if html is not None and unsubscribe_url and escape(unsubscribe_url) not in html:
         html = _html_footer(html, unsubscribe_url)
+    if html is not None and tracking is not None and tracking.tracked:
+        if not tracking.clicks:
+            html = untracked_links(html)
+        elif unsubscribe_url:
+            href = f'href="{escape(unsubscribe_url)}"'
+            html = html.replace(href, f"{NO_TRACK} {href}")
     # Only HTML given: the text alternative is made from it (footer link included).
     text = _render_part(campaign["body"], False, context) if campaign.get("body") else html_to_text(html or "")
     if unsubscribe_url and unsubscribe_url not in text:
@@ -367,9 +381,12 @@ def build_mime(campaign: dict[str, Any], contact: Contact, rendered: RenderedEma
     if campaign.get("reply_to"):
         msg["Reply-To"] = campaign["reply_to"]
     msg["Subject"] = _header(rendered.subject)  # type: ignore[assignment]  # a Header encodes non-ASCII
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Date"] = format_datetime(datetime.now(UTC))  # "+0000": RFC 5322's numeric zone, not the obsolete "GMT"
     msg["Message-ID"] = make_msgid(domain=campaign["from_email"].rpartition("@")[2])
     msg["X-Bulkmail-Campaign"] = campaign["campaign_id"]
+    msg["List-Id"] = _header(list_id(campaign))  # type: ignore[assignment]  # a Header encodes non-ASCII
+    for name, value in (campaign.get("headers") or {}).items():  # validated: none of the above
+        msg[name] = _header(value)  # type: ignore[assignment]
     if rendered.unsubscribe_url:
         # RFC 2369 + RFC 8058: mailbox providers show an unsubscribe button that POSTs to the URL.
         targets = [rendered.unsubscribe_url] + ([rendered.unsubscribe_mailto] if rendered.unsubscribe_mailto else [])

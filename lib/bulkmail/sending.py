@@ -43,6 +43,7 @@ from bulkmail.models import (
 from bulkmail.ports import Campaigns, Contacts, Ledger
 from bulkmail.rendering import build_mime, render
 from bulkmail.settings import MAX_SEND_RATE, MIN_SEND_RATE, Settings
+from bulkmail.tracking import tracking_of
 from bulkmail.unsubscribe import UnsubscribeLinks
 from bulkmail.validation import is_email
 
@@ -273,7 +274,8 @@ class BatchSender:
             links: dict[str, str] = (
                 self.unsubscribe_links.for_recipient(campaign["campaign_id"], email) if self.unsubscribe_links else {}
             )
-            message = build_mime(campaign, contact, render(campaign, contact, **links))
+            tracking = tracking_of(campaign, self.settings.tracking_defaults)
+            message = build_mime(campaign, contact, render(campaign, contact, tracking=tracking, **links))
             message.as_bytes()  # a value that cannot go on the wire fails here, for this recipient only
         except Exception as exc:  # noqa: BLE001 — a template or a value that fails for this contact fails this recipient only
             logger.warning("rendering failed", extra={"email": email, "error": repr(exc)})

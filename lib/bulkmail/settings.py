@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from bulkmail.errors import ConfigurationError
+from bulkmail.tracking import Tracking, flag
 
 _TYPES = {"str": str, "int": int, "float": float}
 
@@ -40,6 +41,14 @@ class Settings:
     retry_base_seconds: float = 0.2
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
+    track_opens: str = "false"  # a campaign's track_opens when it names none (stack parameter TrackOpens)
+    track_clicks: str = "false"  # likewise track_clicks (TrackClicks)
+    feedback_id: str = "bulkmail"  # the ses:feedback-id-b tag: the sender in Gmail's feedback loop
+    engagement_table: str = ""  # opens, clicks and deliveries: sharded counters and dedupe markers
+
+    @property
+    def tracking_defaults(self) -> Tracking:
+        return Tracking(opens=flag(self.track_opens), clicks=flag(self.track_clicks))
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from bulkmail.errors import CampaignInvalid, CampaignTooLarge
 from bulkmail.models import STATE_PAYLOAD_BYTES, state_json
 from bulkmail.rendering import TEMPLATE_FIELDS, template_problems
+from bulkmail.tracking import header_problems
 
 MAX_CONTENT_BYTES = 250_000  # subject + bodies; keeps the campaign item well under DynamoDB's 400 KB
 CONTENT_FIELDS = ("subject", "body", "body_html")
@@ -145,6 +146,7 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
         problem = email_problem(campaign[field]) if campaign.get(field) else None
         if problem:
             errors.append({"field": field, "message": problem})
+    errors += header_problems(campaign.get("headers"))
     for field in CONTENT_FIELDS:
         if field in campaign:
             errors.extend({"field": field, "message": problem} for problem in template_problems(campaign[field]))

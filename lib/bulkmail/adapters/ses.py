@@ -63,18 +63,26 @@ def _client(region: str | None, access_key: str | None, secret_key: str | None, 
 
 class SesTransport:
     def __init__(
-        self, region: str | None = None, credentials: dict[str, str] | None = None, configuration_set: str | None = None
+        self,
+        region: str | None = None,
+        credentials: dict[str, str] | None = None,
+        configuration_set: str | None = None,
+        tags: dict[str, str] | None = None,
     ):
         creds = credentials or {}
         self.client = _client(
             region, creds.get("aws_access_key_id"), creds.get("aws_secret_access_key"), creds.get("aws_session_token")
         )
         self.configuration_set = configuration_set
+        # Message tags come back in every event SES publishes for the email (the campaign's id).
+        self.tags = [{"Name": k, "Value": v} for k, v in (tags or {}).items()]
 
     def send(self, message: Message) -> str:
         kwargs: dict[str, Any] = {"Content": {"Raw": {"Data": message.as_bytes()}}}
         if self.configuration_set:
             kwargs["ConfigurationSetName"] = self.configuration_set
+        if self.tags:
+            kwargs["EmailTags"] = self.tags
         try:
             message_id: str = self.client.send_email(**kwargs)["MessageId"]
             return message_id

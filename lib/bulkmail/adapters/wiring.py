@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
+from bulkmail.adapters.engagement import EngagementStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
@@ -20,6 +21,7 @@ from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.adapters.templates import TemplateStore
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
+from bulkmail.tracking import message_tags, tracking_of
 from bulkmail.unsubscribe import UnsubscribeLinks
 
 
@@ -42,6 +44,14 @@ def stores() -> Stores:
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
     )
+
+
+@per_container
+def engagement_store() -> EngagementStore:
+    s = settings()
+    if not s.engagement_table:
+        raise ConfigurationError("environment variable ENGAGEMENT_TABLE is required")
+    return EngagementStore(s.engagement_table, s.deliveries_table)
 
 
 @per_container
@@ -75,11 +85,18 @@ def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
             password=str(login.get("password") or ""),
         )
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
-    # The deployment's configuration set (bounce and complaint events) exists in this account only:
-    # mail sent with another account's credentials goes without it.
-    configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
+    s = settings()
+    tracking = tracking_of(campaign, s.tracking_defaults)
+    # The deployment's configuration sets (bounce and complaint events; the tracked one adds opens,
+    # clicks and deliveries) exist in this account only: mail sent with another account's credentials
+    # goes without them, so untracked.
+    variable = "SES_TRACKED_CONFIGURATION_SET" if tracking.tracked else "SES_CONFIGURATION_SET"
+    configuration_set = None if credentials else (os.environ.get(variable) or None)
     return SesTransport(
-        region=campaign.get("aws_region") or None, credentials=credentials, configuration_set=configuration_set
+        region=campaign.get("aws_region") or None,
+        credentials=credentials,
+        configuration_set=configuration_set,
+        tags=message_tags(campaign, tracking, s.feedback_id),
     )
 
 
@@ -111,6 +128,7 @@ def new_container() -> None:
     for cached in (
         settings_cache,
         stores,
+        engagement_store,
         idempotency_layer,
         template_store,
         dynamo.resource,
