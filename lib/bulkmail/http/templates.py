@@ -15,7 +15,6 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from bulkmail.adapters.wiring import template_store
 from bulkmail.clock import now_iso
@@ -27,12 +26,6 @@ from bulkmail.rendering import render
 from bulkmail.templates import CONTENT, starter_templates, validate_template
 
 router = Router()
-
-
-def _event() -> APIGatewayProxyEvent:
-    event = router.current_event
-    assert isinstance(event, APIGatewayProxyEvent)  # included by the REST resolver
-    return event
 
 
 def _version_arg(raw: str | None, field: str = "version") -> int | None:
@@ -70,7 +63,7 @@ def _store(document: dict[str, Any], *, new: bool) -> dict[str, Any]:
     responses=responses(400, 409, 413, ok=201),
 )
 def post_template() -> Response[str]:
-    item = _store(json_body(_event()), new=True)
+    item = _store(json_body(router.current_event), new=True)
     return Response(status_code=201, content_type="application/json", body=json.dumps(item))
 
 
@@ -81,7 +74,7 @@ def post_template() -> Response[str]:
     responses=responses(400, 404, 409, 413),
 )
 def put_template(template_id: str) -> dict[str, Any]:
-    document = json_body(_event())
+    document = json_body(router.current_event)
     if document.get("template_id", template_id) != template_id:
         raise ApiError(400, "template_id", f"must be {template_id!r}, the template in the path (or absent)")
     return _store({**document, "template_id": template_id}, new=False)
@@ -104,7 +97,7 @@ def list_templates() -> dict[str, Any]:
     responses=responses(400, 404),
 )
 def get_template(template_id: str) -> dict[str, Any]:
-    version = _version_arg(_event().get_query_string_value("version", None))
+    version = _version_arg(router.current_event.get_query_string_value("version", None))
     item = _get(template_id, version)
     return {**item, "versions": template_store().versions(template_id)}
 
@@ -116,7 +109,7 @@ def get_template(template_id: str) -> dict[str, Any]:
     responses=responses(400, 404, 413),
 )
 def preview_template(template_id: str) -> dict[str, Any]:
-    document = json_body(_event())
+    document = json_body(router.current_event)
     contact_doc = document.get("contact")
     if not isinstance(contact_doc, dict):
         raise ApiError(400, "contact", "is required: the contact to render the template for")
