@@ -16,6 +16,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker
 
+from bulkmail.archive import ARCHIVE_KEY, archive_key
 from bulkmail.errors import CampaignInvalid, CampaignTooLarge
 from bulkmail.models import STATE_PAYLOAD_BYTES, state_json
 from bulkmail.rendering import TEMPLATE_FIELDS, template_problems
@@ -176,6 +177,9 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
 
     campaign.setdefault("campaign_id", f"campaign_{now.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}")
     campaign.setdefault("created_at", now.isoformat(timespec="seconds"))
+    listed = archive_key(campaign)
+    if listed:  # the sparse ArchiveIndex's key: the campaign is on its list's public index
+        campaign[ARCHIVE_KEY] = listed
     too_large = size_problems(campaign)
     if too_large:
         raise CampaignTooLarge(too_large)

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from bulkmail.adapters.archive import ArchiveReader
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
@@ -72,6 +73,12 @@ def template_store() -> TemplateStore:
     return TemplateStore(name)
 
 
+# --- the public archive (the public API function's reads of the campaigns table) ---
+@per_container
+def archive_reader() -> ArchiveReader:
+    return ArchiveReader(settings().campaigns_table)
+
+
 def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
     """The transport a campaign sends through, with its credentials from Secrets Manager if named."""
     if campaign.get("email_service", "ses") == "smtp":
@@ -131,6 +138,7 @@ def new_container() -> None:
         engagement_store,
         idempotency_layer,
         template_store,
+        archive_reader,
         dynamo.resource,
         queue._sqs,
         ses._client,
