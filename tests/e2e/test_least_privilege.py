@@ -150,7 +150,10 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     preview = {"contact": {"email": "a@example.org"}}
     assert api.request("POST", f"/templates/{tid}/preview", json_body=preview).status == 200
     from_template = {k: v for k, v in campaign.items() if k not in ("subject", "body", "body_html")}
-    r = api.request("POST", "/campaigns", json_body={**from_template, "campaign_id": "tpl", "template_id": tid})
+    archived = {"archive": True, "list": "beta"}  # and in the public archive
+    r = api.request(
+        "POST", "/campaigns", json_body={**from_template, **archived, "campaign_id": "tpl", "template_id": tid}
+    )
     assert r.status == 202, r.body
     finished(api, "tpl")
 
@@ -240,6 +243,10 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert unsubscribe.invoke(api_event("GET", token))["statusCode"] == 200
     for _ in range(2):  # a second click finds the contact unsubscribed already
         assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+    # The public archive (issue 16): an archived campaign, its list's index and feed.
+    public = ApiGateway(unsubscribe)
+    for path in ("/archive/tpl", "/archive/lists/beta", "/archive/lists/beta/feed"):
+        assert public.request("GET", path).status == 200, path
 
     # Last, as it takes the state machine away: a scheduled start that fails (dead-lettered by the
     # scheduler with its role, marked failed by ScheduleFailedFunction).

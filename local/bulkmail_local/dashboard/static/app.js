@@ -4,6 +4,7 @@
 import {
   ApiError, api, badge, build, clearErrors, every, field, h, main, number, pageHead, progressBar, showErrors, svg, when,
 } from "./ui.js";
+import { templatePicker, routes as templateRoutes } from "./templates.js";
 
 const FINAL = new Set(["completed", "cancelled", "failed"]);
 const POLL_MS = 1500;          // one GetItem per poll: a campaign's counters
@@ -305,7 +306,7 @@ function withOffset(localValue) {
   return `${localValue.length === 16 ? `${localValue}:00` : localValue}${minutes >= 0 ? "+" : "-"}${pad(minutes / 60)}:${pad(minutes % 60)}`;
 }
 
-function newCampaignView() {
+function newCampaignView(startFrom) {
   const input = (name, attrs = {}) => h("input", { name, ...attrs });
   const area = (name, attrs = {}) => h("textarea", { name, rows: 7, ...attrs });
   const idempotencyKey = crypto.randomUUID();   // a double click or a retry starts one campaign
@@ -323,6 +324,8 @@ function newCampaignView() {
           "At most your SES sending rate; the deployment's default when empty."),
     h("ul", { class: "form-errors", role: "alert" }),
     h("div", { class: "actions" }, submit, formStatus));
+  const picker = templatePicker(form, startFrom, () => schedulePreview());
+  form.prepend(picker.element);
 
   const previewAs = h("input", { name: "contact", type: "email", placeholder: "someone@example.org" });
   const testTo = h("input", { name: "to", placeholder: "me@example.org, colleague@example.org" });
@@ -353,7 +356,7 @@ function newCampaignView() {
       else if (name === "max_send_rate") doc[name] = Number.isFinite(Number(value)) ? Number(value) : value;  // the API names a bad one
       else doc[name] = value;
     }
-    return doc;
+    return { ...doc, ...picker.fields() };
   }
 
   let contact = null;   // the chosen contact's fields the templates use
@@ -508,8 +511,9 @@ function contactsView() {
 const routes = [
   [/^#?\/?$/, campaignsView, "campaigns"],
   [/^#\/campaigns\/([^/]+)$/, campaignView, "campaigns"],
-  [/^#\/new$/, newCampaignView, "new"],
+  [/^#\/new(?:\/from\/([^/]+))?$/, newCampaignView, "new"],
   [/^#\/contacts$/, contactsView, "contacts"],
+  ...templateRoutes,
 ];
 
 function route() {
