@@ -34,7 +34,7 @@ def test_racing_writers_never_share_or_overwrite_a_version(harness):
     assert len(stored) >= 1
     for item in stored:  # each version holds what its writer wrote
         assert store.get("raced", item["version"])["body_html"] == item["body_html"]
-    assert [v["version"] for v in store.versions("raced")] == sorted(versions + [1], reverse=True)
+    assert [v["version"] for v in store.versions("raced")] == sorted([*versions, 1], reverse=True)
 
     with pytest.raises(TemplateExists):
         store.add_version(TEMPLATE, "2026-12-02T08:00:02.000+00:00", new=True)
