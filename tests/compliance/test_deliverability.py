@@ -40,6 +40,9 @@ CASES = {
         for s in starter_templates()
     },
 }
+# The newsletter as an archived campaign with opens and clicks tracked: the "view in browser" link, the
+# links SES rewrites and its 1x1 image must not cost points either.
+CASES["newsletter_tracked"] = {**CASES["newsletter"], "archive": True, "track_opens": True, "track_clicks": True}
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,7 @@ def test_a_starter_saved_edited_into_versions_previewed_and_a_campaign_started_f
     page.get_by_label("Name", exact=True).fill("From the newsletter template")
     page.get_by_label("From address").fill("news@example.com")
     page.get_by_label("List (optional)").fill("tpl")
+    page.get_by_label("Publish in the public archive").check()
     expect(page.locator("[data-preview=subject]")).to_have_text("News for Alex")
     shot(page, "new-campaign-from-template")
     page.get_by_role("button", name="Start campaign").click()
@@ -63,6 +64,13 @@ def test_a_starter_saved_edited_into_versions_previewed_and_a_campaign_started_f
     campaign_id = page.url.rsplit("/", 1)[-1]
     record = api(stack, "GET", f"/campaigns/{campaign_id}")[1]
     assert (record["template_id"], record["template_version"]) == ("newsletter", 2)
+    assert record["archive"] is True
+    # Archived: each email links to its page, which shows the template's fallbacks, not the recipient.
+    emails = list((stack["dir"] / "outbox" / campaign_id).glob("*.eml"))
+    assert len(emails) == 3 and all(f"/archive/{campaign_id}".encode() in e.read_bytes() for e in emails)
+    page.goto(f"/archive/{campaign_id}")
+    expect(page.get_by_text("Hi there,")).to_be_visible()
+    assert "T1" not in page.content()
 
 
 def test_the_archive_pages_of_an_archived_campaign_and_its_list(page, stack):  # noqa: F811

@@ -322,6 +322,8 @@ function newCampaignView(startFrom) {
     field("Send at (optional)", input("send_at", { type: "datetime-local" }), "Your local time; empty sends now."),
     field("Emails per second (optional)", input("max_send_rate", { type: "number", min: "0", step: "any", inputmode: "decimal" }),
           "At most your SES sending rate; the deployment's default when empty."),
+    field("Publish in the public archive", input("archive", { type: "checkbox" }),
+          "A web page without personal data, a \"view in browser\" link in each email, and the list's archive and feed."),
     h("ul", { class: "form-errors", role: "alert" }),
     h("div", { class: "actions" }, submit, formStatus));
   const picker = templatePicker(form, startFrom, () => schedulePreview());
@@ -356,6 +358,7 @@ function newCampaignView(startFrom) {
       else if (name === "max_send_rate") doc[name] = Number.isFinite(Number(value)) ? Number(value) : value;  // the API names a bad one
       else doc[name] = value;
     }
+    if (form.elements.namedItem("archive").checked) doc.archive = true;
     return { ...doc, ...picker.fields() };
   }
 
