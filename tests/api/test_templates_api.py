@@ -50,6 +50,10 @@ def test_bad_templates_are_refused_naming_the_field_and_nothing_is_stored(held_a
     r = api.request("PUT", "/templates/news", json_body={**NEWS, "template_id": "other"})
     assert r.status == 400 and r.json()["errors"][0]["field"] == "template_id"
     assert api.request("GET", "/templates/absent").status == 404
+    for path in ("/templates/" + "x" * 3000, "/templates/a%20b"):  # never an error from DynamoDB's key limits
+        assert api.request("GET", path).status == 404
+        assert api.request("POST", f"{path}/preview", json_body={"contact": {"email": "a@example.org"}}).status == 404
+    assert api.request("PUT", "/templates/" + "x" * 3000, json_body=NEWS).status == 400
     r = api.request("GET", "/templates/news?version=zero")
     assert r.status == 400 and r.json()["errors"][0]["field"] == "version"
 

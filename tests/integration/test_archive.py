@@ -67,6 +67,14 @@ def test_a_campaign_not_archived_is_not_public_and_its_emails_have_no_link(harne
     send(harness, "private", **{**ARCHIVED, "archive": False})
     assert public.request("GET", "/archive/private").status == 404
     assert public.request("GET", "/archive/absent").status == 404
+    # Ids no campaign can have, however long: a 404, never an error from DynamoDB's key limits.
+    for path in (
+        "/archive/" + "x" * 3000,
+        "/archive/a%20b",
+        "/archive/lists/" + "n" * 3000,
+        "/archive/lists/" + "n" * 3000 + "/feed",
+    ):
+        assert public.request("GET", path).status == 404, path[:40]
     for message in harness.sent_messages("private"):
         assert "/archive/" not in message.get_body(("plain",)).get_content()
 

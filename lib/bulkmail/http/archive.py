@@ -8,6 +8,7 @@ An unknown campaign, one not archived and one not yet sending are all the same 4
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
@@ -40,9 +41,16 @@ def _not_found() -> Response[str]:
     )
 
 
+# What the schema allows (campaign_id, list): anything else cannot be in the archive, and is not sent
+# to DynamoDB (whose key limits would answer a long one with an error).
+_CAMPAIGN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_LIST_CHARS = 100
+
+
 @router.get("/archive/<campaign_id>")
 def archived_campaign(campaign_id: str) -> Response[str]:
-    record = archive_reader().campaign(unquote(campaign_id))
+    campaign_id = unquote(campaign_id)
+    record = archive_reader().campaign(campaign_id) if _CAMPAIGN_ID.fullmatch(campaign_id) else None
     if record is None or not is_published(record):
         return _not_found()
     return Response(status_code=200, content_type=_HTML, headers=_HEADERS, body=page(record))
@@ -51,6 +59,8 @@ def archived_campaign(campaign_id: str) -> Response[str]:
 @router.get("/archive/lists/<list_name>")
 def list_archive(list_name: str) -> Response[str]:
     name = unquote(list_name)
+    if len(name) > MAX_LIST_CHARS:
+        return _not_found()
     return Response(
         status_code=200,
         content_type=_HTML,
@@ -62,5 +72,7 @@ def list_archive(list_name: str) -> Response[str]:
 @router.get("/archive/lists/<list_name>/feed")
 def list_feed(list_name: str) -> Response[str]:
     name = unquote(list_name)
+    if len(name) > MAX_LIST_CHARS:
+        return _not_found()
     feed = atom_feed(name, archive_reader().newest(name, INDEX_LIMIT), SYSTEM_CLOCK.now())
     return Response(status_code=200, content_type="application/atom+xml; charset=utf-8", headers=_HEADERS, body=feed)

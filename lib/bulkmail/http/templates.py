@@ -11,6 +11,7 @@ GET  /starter-templates                the starter templates bulkmail ships (new
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -36,7 +37,14 @@ def _version_arg(raw: str | None, field: str = "version") -> int | None:
     return int(raw)
 
 
+# The schema's template ids: anything else is not stored (and is not sent to DynamoDB, whose key limits
+# would answer a long one with an error).
+_TEMPLATE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _get(template_id: str, version: int | None) -> dict[str, Any]:
+    if not _TEMPLATE_ID.fullmatch(template_id):
+        raise ApiError(404, "template_id", f"template {template_id[:64]!r} not found")
     try:
         return template_store().get(template_id, version)
     except TemplateNotFound as exc:
