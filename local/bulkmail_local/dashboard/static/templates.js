@@ -7,7 +7,7 @@ const CONTENT = ["subject", "body_html", "body"];
 function templatesView() {
   const status = h("p", { class: "muted", role: "status" }, "Loading…");
   const rows = h("tbody");
-  const starters = h("ul", { class: "starters" });
+  const starters = h("tbody");
   main.replaceChildren(
     pageHead("Templates", h("a", { class: "button primary", href: "#/templates/new" }, "New template")),
     status,
@@ -16,7 +16,9 @@ function templatesView() {
       rows)),
     h("h2", {}, "Starter templates"),
     h("p", { class: "muted" }, "Responsive, with a plain-text part; they pass the deliverability check. Start a campaign from one, or save one to edit it."),
-    starters);
+    h("div", { class: "table-wrap" }, h("table", { class: "starters" },
+      h("thead", {}, h("tr", {}, ["Starter", "Subject", ""].map((t) => h("th", { scope: "col" }, t)))),
+      starters)));
 
   (async () => {
     try {
@@ -40,10 +42,11 @@ function templatesView() {
             saveStatus.textContent = error.message;
           }
         });
-        return h("li", { "data-starter": t.template_id },
-          h("strong", {}, t.name), " ", h("span", { class: "muted" }, t.subject), " ",
-          h("a", { class: "button", href: `#/new/from/starter:${encodeURIComponent(t.template_id)}` }, "New campaign"), " ",
-          save, " ", saveStatus);
+        return h("tr", { "data-starter": t.template_id },
+          h("td", {}, h("strong", {}, t.name)),
+          h("td", { class: "small" }, t.subject),
+          h("td", {}, h("a", { class: "button", href: `#/new/from/starter:${encodeURIComponent(t.template_id)}` }, "New campaign"),
+            " ", save, " ", saveStatus));
       }));
     } catch (error) {
       status.textContent = `Could not load templates: ${error.message}`;
