@@ -159,9 +159,16 @@ export function templatePicker(form, startFrom, onChange) {
     if (content) for (const name of CONTENT) form.elements.namedItem(name).value = content[name] ?? "";
     onChange();
   }
-  select.addEventListener("change", () => pick(select.value));
+  const picked = () => pick(select.value).catch((error) => showErrors(form, error.errors, "template_id", { focus: false }));
+  select.addEventListener("change", picked);
   (async () => {
-    const [stored, shipped] = await Promise.all([api("GET", "/templates"), api("GET", "/starter-templates")]);
+    let stored, shipped;
+    try {
+      [stored, shipped] = await Promise.all([api("GET", "/templates"), api("GET", "/starter-templates")]);
+    } catch (error) {
+      showErrors(form, [{ field: "template_id", message: `templates are not available: ${error.message}` }], null, { focus: false });
+      return;
+    }
     starters = shipped.templates;
     select.append(
       h("optgroup", { label: "Stored templates" }, stored.templates.map((t) =>
@@ -170,7 +177,7 @@ export function templatePicker(form, startFrom, onChange) {
         h("option", { value: `starter:${t.template_id}` }, t.name))));
     if (startFrom) {
       select.value = decodeURIComponent(startFrom);
-      await pick(select.value);
+      await picked();
     }
   })();
   return {
