@@ -24,6 +24,7 @@ from bulkmail.models import (
     Lease,
     Outcome,
 )
+from bulkmail.segments import matches
 from bulkmail.settings import Settings
 
 
@@ -33,10 +34,19 @@ class FakeCampaigns:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
+    def get(self, campaign_id: str, *, content: bool = True) -> dict[str, Any]:
+        return self.head(campaign_id)  # the fake keeps its counts and content on the record
+
+    def head(self, campaign_id: str) -> dict[str, Any]:
         if campaign_id not in self.items:
             raise CampaignNotFound(campaign_id)
         return copy.deepcopy(self.items[campaign_id])
+
+    def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
+        return record
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        self._item(campaign_id)  # CampaignNotFound, as the store's update
 
     def create(self, campaign: dict[str, Any]) -> bool:
         if campaign["campaign_id"] in self.items:
@@ -99,25 +109,28 @@ class FakeContacts:
 
     contacts: list[dict[str, Any]] = field(default_factory=list)
 
-    def _recipient(self, contact: dict[str, Any], list_name: str | None) -> bool:
+    def _recipient(self, contact: dict[str, Any], audience: dict[str, Any] | None) -> bool:
         subscribed = contact.get("status", "subscribed") == "subscribed"
-        return subscribed and (not list_name or list_name in contact.get("lists", ()))
+        if audience is None:
+            return subscribed
+        on = set(contact.get("lists", ())).intersection(audience["lists"])
+        return subscribed and bool(on) and matches(contact, audience.get("match", []))
 
-    def scan_page(
-        self, cursor: dict[str, Any] | None, limit: int, list_name: str | None
+    def recipients_page(
+        self, audience: dict[str, Any] | None, cursor: dict[str, Any] | None, limit: int
     ) -> tuple[list[str], dict[str, Any] | None]:
         """As a DynamoDB Scan with Limit: `limit` items read, then filtered (a page may be short)."""
         start = cursor["position"] if cursor else 0
         read = self.contacts[start : start + limit]
-        emails = [c["email"] for c in read if self._recipient(c, list_name)]
+        emails = [c["email"] for c in read if self._recipient(c, audience)]
         end = start + len(read)
         return emails, ({"position": end} if end < len(self.contacts) else None)
 
-    def count_recipients(self, list_name: str | None) -> int:
-        return sum(self._recipient(c, list_name) for c in self.contacts)
+    def count_recipients(self, audience: dict[str, Any] | None) -> int:
+        return sum(self._recipient(c, audience) for c in self.contacts)
 
-    def has_recipient(self, list_name: str | None) -> bool:
-        return self.count_recipients(list_name) > 0
+    def has_recipient(self, audience: dict[str, Any] | None) -> bool:
+        return self.count_recipients(audience) > 0
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         wanted = set(emails)
@@ -146,7 +159,8 @@ class FakeLedger:
             return BatchRecord(state, batch["attempts"])
         batch.update(status="claimed", claim_token=token, lease_until=int(now) + lease_seconds)
         batch["attempts"] += 1
-        return BatchRecord(Claim.CLAIMED if batch["attempts"] == 1 else Claim.RECLAIMED, batch["attempts"])
+        claim = Claim.CLAIMED if batch["attempts"] == 1 else Claim.RECLAIMED
+        return BatchRecord(claim, batch["attempts"], frozenset(batch.get("counted", ())))
 
     def _held(self, lease: Lease) -> dict[str, Any]:
         batch = self.batches.get((lease.campaign_id, lease.batch_id), {})
@@ -156,7 +170,7 @@ class FakeLedger:
 
     # --- rows --------------------------------------------------------------------------------
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = ("dead_lettered", "uncounted", "message_id", "replaced_dead_letter")
+        wanted = ("dead_lettered", "noted_by", "batch_id", "message_id", "replaced_dead_letter")
         return {
             email: {"email": email} | {k: row[k] for k in wanted if k in row}
             for email in dict.fromkeys(emails)
@@ -168,7 +182,7 @@ class FakeLedger:
         existing = self.rows.get(key)
         if (existing is not None) != outcome.replaces_dead_letter or (existing and not existing.get("dead_lettered")):
             return False
-        row = {"status": "sent", "batch_id": lease.batch_id, "updated_at": now_iso, "uncounted": True}
+        row = {"status": "sent", "batch_id": lease.batch_id, "updated_at": now_iso, "noted_by": lease.token}
         if outcome.message_id:
             row["message_id"] = outcome.message_id
         if outcome.replaces_dead_letter:
@@ -189,10 +203,7 @@ class FakeLedger:
                 campaign["failed_count"] -= 1
             else:
                 campaign["processed_count"] += 1
-            if o.noted:
-                row = self.rows[key]
-                row.pop("uncounted")
-                row["updated_at"] = now_iso
+            if o.noted:  # counted through the batch's set of counted tokens, below
                 continue
             row = {"status": o.status.value, "batch_id": lease.batch_id, "updated_at": now_iso}
             row |= {k: v for k, v in (("reason", o.reason), ("message_id", o.message_id)) if v}
@@ -200,13 +211,14 @@ class FakeLedger:
                 row["dead_lettered"] = True
             self.rows[key] = row
         batch.update(status=batch_status, updated_at=now_iso)
+        batch["counted"] = batch.get("counted", set()) | {lease.token} | {o.noted_by for o in outcomes if o.noted}
         del batch["claim_token"], batch["lease_until"]
         return recorded
 
     def _writable(self, campaign_id: str, outcome: Outcome) -> bool:
         row = self.rows.get((campaign_id, outcome.email))
-        if outcome.noted:
-            return row is not None and bool(row.get("uncounted"))
+        if outcome.noted:  # no condition in the transaction: the row is this batch's own
+            return row is not None
         if outcome.replaces_dead_letter:
             return row is not None and bool(row.get("dead_lettered"))
         return row is None

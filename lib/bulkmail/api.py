@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from bulkmail.errors import BadCursor, CampaignInvalid, CampaignNotFound, CampaignTooLarge
-from bulkmail.http import campaigns, contacts, reports, templates
-from bulkmail.http.contacts import CSV_COLUMNS, MAX_CONTACTS_PER_REQUEST
+from bulkmail.contact_import import CSV_COLUMNS
+from bulkmail.errors import BadCursor, CampaignInvalid, CampaignNotFound, CampaignTooLarge, InputInvalid
+from bulkmail.http import campaigns, contact_data, contacts, lists, reports, segments, templates
+from bulkmail.http.contacts import MAX_CONTACTS_PER_REQUEST
 from bulkmail.http.request import ApiError, error_response
 from bulkmail.validation import INTERNAL_FIELDS, load_schema
 
@@ -72,7 +73,20 @@ def _no_route(exc: Exception) -> Response[str]:
 
 app.include_router(contacts.router)
 app.include_router(campaigns.router)
+# ---- audience (issue 15) ----
+app.include_router(lists.router)
+app.include_router(segments.router)
+app.include_router(contact_data.router)
+# ---- engagement (issue 16) ----
 app.include_router(reports.router)  # GET /campaigns/{id}/report
+
+
+@app.exception_handler(InputInvalid)
+def _input_invalid(exc: InputInvalid) -> Response[str]:
+    return error_response(exc.status, exc.errors)
+
+
+# ---- end audience ----
 app.include_router(templates.router)  # stored templates (issue 16)
 
 

@@ -56,7 +56,7 @@ def _entries(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [
         {
             "campaign_id": r["campaign_id"],
-            "title": for_nobody({"subject": r["subject"], "campaign_name": r.get("campaign_name", "")}).subject,
+            "title": str(r.get("campaign_name") or r["campaign_id"]),
             "created_at": str(r.get("created_at", "")),
         }
         for r in records

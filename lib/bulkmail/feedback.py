@@ -141,7 +141,7 @@ _EVENT_OBJECT = {
 class Engagement:
     """One open, click or delivery outcome of one email, attributed by its message tags."""
 
-    kind: str  # a value of ENGAGEMENT_KINDS
+    kind: str  # a value of ENGAGEMENT_KINDS, or "unsubscribed"
     campaign_id: str
     message_id: str
     email: str  # "" in privacy mode: the event is counted, never tied to a person
@@ -186,3 +186,10 @@ def parse_engagement(ses_event: dict[str, Any]) -> Engagement | None:
         fingerprint=fingerprint,
         link=str(detail.get("link", "")) if kind == "Click" else "",
     )
+
+
+def unsubscribed(campaign_id: str, email: str, at: str) -> Engagement:
+    """A one-click unsubscribe from one of the campaign's emails: counted once per recipient, tied to
+    nobody (the contact's own record says who unsubscribed)."""
+    key = hashlib.sha256(f"{campaign_id}:{email}".encode()).hexdigest()[:32]
+    return Engagement("unsubscribed", campaign_id, message_id=key, email="", at=at, fingerprint=f"unsubscribe-{key}")

@@ -45,8 +45,10 @@ def _value_size(value: Any) -> int:
     raise TypeError(f"no DynamoDB size for {type(value).__name__}")
 
 
-# A campaign's counters: the workers keep them in the same transaction as the ledger rows.
+# A campaign's counters. The workflow keeps the first two on the campaign record; the workers keep the
+# others on counter shards (adapters/counters), in the same transaction as the ledger rows.
 CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
+SHARDED_COUNTERS = CAMPAIGN_COUNTERS[2:]
 
 
 class CampaignStatus(str, enum.Enum):
@@ -67,6 +69,7 @@ class DeliveryStatus(str, enum.Enum):
 
 class ContactStatus(str, enum.Enum):
     SUBSCRIBED = "subscribed"
+    PENDING = "pending"  # signed up, not confirmed yet (double opt-in): never mailed a campaign
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
@@ -114,7 +117,8 @@ class Outcome:
     dead_lettered: bool = False  # failed because its message is going to the DLQ (redrivable)
     replaces_dead_letter: bool = False  # a redriven recipient: this outcome replaces that failure
     failure_class: str = ""  # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
-    noted: bool = False  # sent, and its ledger row already written (uncounted until recorded)
+    noted: bool = False  # sent, and its ledger row already written (counted when the batch is recorded)
+    noted_by: str = ""  # noted: the claim token of the attempt that wrote the row
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ class Claim(enum.Enum):
 class BatchRecord:
     claim: Claim
     attempts: int
+    counted: frozenset[str] = frozenset()  # the attempts' tokens whose noted rows are counted
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,20 @@ StartExecution = Callable[[str, str, dict[str, Any]], str]
 class Campaigns(Protocol):
     """The campaign records and their counters (adapters/campaigns.CampaignStore)."""
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
-        """The record; CampaignNotFound if there is none."""
+    def get(self, campaign_id: str, *, content: bool = True) -> dict[str, Any]:
+        """The record with its content and live counts; CampaignNotFound if there is none."""
+        ...
+
+    def head(self, campaign_id: str) -> dict[str, Any]:
+        """The record alone, without summing its counter shards (what a worker needs per message)."""
+        ...
+
+    def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with the subject and bodies of its content version (read once per version)."""
+        ...
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        """Copy live counts onto the record, for what reads the record alone."""
         ...
 
     def create(self, campaign: dict[str, Any]) -> bool:
@@ -51,13 +63,16 @@ class Campaigns(Protocol):
 class Contacts(Protocol):
     """The reads of the contacts table that decide a campaign's audience (adapters/contacts.ContactStore)."""
 
-    def scan_page(self, cursor: Cursor | None, limit: int, list_name: str | None) -> tuple[list[str], Cursor | None]:
-        """Recipients' emails among the next `limit` contacts read, and the next cursor (None: the end)."""
+    def recipients_page(
+        self, audience: dict[str, Any] | None, cursor: Cursor | None, limit: int
+    ) -> tuple[list[str], Cursor | None]:
+        """Recipients' emails among the next `limit` contacts (or list members) read, and the next
+        cursor (None: the end). `audience`: {"lists", "match"} (segments.campaign_audience); None: all."""
         ...
 
-    def count_recipients(self, list_name: str | None) -> int: ...
+    def count_recipients(self, audience: dict[str, Any] | None) -> int: ...
 
-    def has_recipient(self, list_name: str | None) -> bool: ...
+    def has_recipient(self, audience: dict[str, Any] | None) -> bool: ...
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         """The contacts among these that exist, by email."""
@@ -71,7 +86,7 @@ class Ledger(Protocol):
     def claim(self, campaign_id: str, batch_id: str, token: str, now: float, lease_seconds: int) -> BatchRecord: ...
 
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The rows among these recipients that exist: email -> {dead_lettered, uncounted, message_id, ...}."""
+        """The rows among these recipients that exist: email -> {dead_lettered, noted_by, batch_id, ...}."""
         ...
 
     def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:

@@ -15,6 +15,7 @@ _ONCE = {
     "delivery_delayed": "delivery_delays",
     "rejected": "rejected",
     "rendering_failed": "rendering_failures",
+    "unsubscribed": "unsubscribes",
 }
 SUMMARY = (
     "sent",
@@ -48,7 +49,6 @@ def campaign_report(campaign: dict[str, Any], totals: dict[str, Any], defaults: 
         "sent": int(campaign.get("sent_count", 0)),
         "bounces": int(campaign.get("bounced_count", 0)),
         "complaints": int(campaign.get("complained_count", 0)),
-        "unsubscribes": int(campaign.get("unsubscribed_count", 0)),
     }
     for kind, (total, unique) in _FIELDS.items():
         report[total] = kinds.get(kind, {}).get("n", 0)

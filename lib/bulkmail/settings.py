@@ -41,6 +41,7 @@ class Settings:
     retry_base_seconds: float = 0.2
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
+    audience_table: str = ""  # list memberships, segments, custom field names (adapters/lists.py)
     track_opens: str = "false"  # a campaign's track_opens when it names none (stack parameter TrackOpens)
     track_clicks: str = "false"  # likewise track_clicks (TrackClicks)
     feedback_id: str = "bulkmail"  # the ses:feedback-id-b tag: the sender in Gmail's feedback loop

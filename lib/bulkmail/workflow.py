@@ -9,6 +9,7 @@ from typing import Any
 from bulkmail.errors import CampaignInvalid
 from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
 from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
+from bulkmail.segments import campaign_audience
 from bulkmail.settings import Settings
 
 
@@ -19,16 +20,16 @@ def _now() -> str:
 def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledger) -> int:
     if campaign.get("resend_of"):
         return ledger.count_failed(campaign["resend_of"])
-    return contacts.count_recipients(campaign.get("list"))
+    return contacts.count_recipients(campaign_audience(campaign))
 
 
 def audience_page(
     campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts, ledger: Ledger
 ) -> tuple[list[str], Cursor | None]:
-    """The next page of recipients: subscribed contacts (of the list), or a re-send's failed ones."""
+    """The next page of recipients: subscribed contacts (of the list or segment), or a re-send's failed ones."""
     if campaign.get("resend_of"):
         return ledger.failed_page(campaign["resend_of"], cursor, limit)
-    return contacts.scan_page(cursor, limit, campaign.get("list"))
+    return contacts.recipients_page(campaign_audience(campaign), cursor, limit)
 
 
 def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settings) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def persist_campaign(
     record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
-        existing = campaigns.get(campaign["campaign_id"])
+        existing = campaigns.head(campaign["campaign_id"])
         # A scheduled campaign was stored by the API (its record may have been edited since): adopt it.
         adopted = existing.get("status") == CampaignStatus.SCHEDULED.value and campaigns.transition(
             campaign["campaign_id"],
@@ -136,14 +137,18 @@ def advance(
     steps += 1
     if steps > settings.steps_per_execution:
         return {"next": "continue_as_new", "steps": steps, "counts": {}}
-    campaign = campaigns.get(campaign_id)
+    campaign = campaigns.get(campaign_id, content=False)  # the record and its live counts
     next_step = _next_step(campaign, settings)
+    counts = {k: campaign[k] for k in CAMPAIGN_COUNTERS}
     if next_step == "fan_out":
         last = fan_out_page(
             campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
         )
         next_step = "wait" if last else "advance"
-    return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
+    elif next_step in ("complete", "cancelled", "failed"):
+        # The end states' events read the record alone: it notes the final counts (once, not per poll).
+        campaigns.note_counts(campaign_id, counts)
+    return {"next": next_step, "steps": steps, "counts": counts}
 
 
 def _next_step(campaign: dict[str, Any], settings: Settings) -> str:

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.dynamo import plain
+from bulkmail.adapters.engagement import EngagementStore
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound
@@ -83,6 +84,84 @@ def _deliver_bounces(rt, campaign_id: str, rows: list[dict[str, Any]], rng: rand
                     if attempt == EVENTBRIDGE_ATTEMPTS - 1:
                         raise
         injected["bounce_delivered_twice"] += 1
+
+
+# --- engagement (opens and clicks): a write path of its own, audited for uniques counted once -----
+OPEN_SHARE, REOPEN_SHARE, CLICK_SHARE = 0.3, 0.3, 0.1  # of the sent recipients; REOPEN of the openers
+LINKS = ("https://example.org/a", "https://example.org/b")
+
+
+def _deliver_engagement(rt, campaign_id: str, rows: list[dict[str, Any]], rng: random.Random, injected) -> dict:
+    """Opens and clicks of some sent recipients, as the tracked configuration set publishes them; each
+    event delivered twice (EventBridge is at-least-once), each delivery retried as EventBridge retries
+    a failed asynchronous invocation. Returns what the counters must then say."""
+    feedback = next(f for f in rt.functions.values() if f.logical_id == "FeedbackFunction")
+    tags = {"campaign_id": campaign_id, "bulkmail-tracking": "opens-clicks"}
+    events: list[dict[str, Any]] = []
+    expected: dict[str, Any] = {"open": [0, 0], "click": [0, 0], "links": {url: [0, 0] for url in LINKS}, "first": {}}
+    for row in rows:
+        if row["status"] != "sent":
+            continue
+        mail = {"m": row.get("message_id", ""), "s": CAMPAIGN["from_email"], "d": [row["email"]], "c": "", "t": tags}
+        mail["c"] = rt.physical["TrackedConfigurationSet"]
+        opens = (1 + (rng.random() < REOPEN_SHARE)) if rng.random() < OPEN_SHARE else 0
+        for n in range(opens):  # a reopen is an event of its own (another time): counted, not unique
+            detail = {"timestamp": f"2026-12-01T09:0{n}:00.000Z", "ipAddress": f"192.0.2.{n}"}
+            events.append(rt.ses_events.event("open", mail, detail))
+        if opens:
+            expected["open"][0] += 1
+            expected["first"][row["email"]] = {"first_open_at"}
+        expected["open"][1] += opens
+        clicked = [url for url in LINKS if rng.random() < CLICK_SHARE]
+        for url in clicked:
+            click = {"timestamp": "2026-12-01T10:00:00.000Z", "link": url, "linkTags": {}, "ipAddress": "192.0.2.9"}
+            events.append(rt.ses_events.event("click", mail, click))
+            expected["links"][url][0] += 1
+            expected["links"][url][1] += 1
+        if clicked:
+            expected["click"][0] += 1
+            expected["first"].setdefault(row["email"], set()).add("first_click_at")
+        expected["click"][1] += len(clicked)
+    for event in events:
+        for _ in range(2):
+            for attempt in range(EVENTBRIDGE_ATTEMPTS):
+                try:
+                    feedback.invoke(event)
+                    break
+                except Exception:
+                    injected["feedback_invocation_retried"] += 1
+                    if attempt == EVENTBRIDGE_ATTEMPTS - 1:
+                        raise
+        injected["engagement_delivered_twice"] += 1
+    return expected
+
+
+def audit_engagement(expected: dict[str, Any], totals: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The counters say each event once and each recipient's first once; the ledger rows agree."""
+    kinds = totals["kinds"]
+    found: dict[str, Any] = {
+        "open": [kinds.get("open", {}).get("u", 0), kinds.get("open", {}).get("n", 0)],
+        "click": [kinds.get("click", {}).get("u", 0), kinds.get("click", {}).get("n", 0)],
+        "links": {url: [0, 0] for url in LINKS},
+        "first": {
+            r["email"]: {k for k in r if k.startswith("first_")} for r in rows if any(k.startswith("first_") for k in r)
+        },
+    }
+    for link in totals["links"]:
+        found["links"][link["url"]] = [link["u"], link["n"]]
+    wrong = {
+        k: {"expected": expected[k], "counted": found[k]} for k in ("open", "click", "links") if expected[k] != found[k]
+    }
+    if expected["first"] != found["first"]:
+        wrong["ledger_first"] = {"expected": len(expected["first"]), "counted": len(found["first"])}
+    return {
+        "opens_unique": found["open"][0],
+        "opens": found["open"][1],
+        "clicks_unique": found["click"][0],
+        "clicks": found["click"][1],
+        "mismatches": wrong,
+        "ok": not wrong,
+    }
 
 
 def _request(api: ApiGateway, injected, method: str, path: str, body: dict[str, Any] | None = None):
@@ -192,9 +271,10 @@ def run_chaos(
                 done_steps.add("cancel")
         if slow_until:  # ended while slow: the re-send copies the rate
             _set_rate(rt, campaign_id, 10000)
-        resend = None
+        resend, engagement = None, None
         if rt.describe_execution(arn)["status"] != "RUNNING":
             _deliver_bounces(rt, campaign_id, ledger.deliveries_for(campaign_id), rng, injected)
+            engagement = _deliver_engagement(rt, campaign_id, ledger.deliveries_for(campaign_id), rng, injected)
             resend = _resend_failed(rt, operate, campaigns, ledger, campaign_id, deadline, injected)
         faults.enabled = False
         execution = rt.describe_execution(arn)  # still RUNNING here means the campaign never finished
@@ -206,6 +286,7 @@ def run_chaos(
         rt.outbox.flush()
         final = plain(campaigns.get(campaign_id))
         rows = ledger.deliveries_for(campaign_id)
+        counted = EngagementStore(rt.physical["EngagementTable"], rt.physical["DeliveriesTable"]).totals(campaign_id)
         stored_contacts = {c["email"] for c in plain_scan(rt, "ContactsTable")}
         stored_lists = {item["list_name"] for item in plain_scan(rt, "ListsTable")}
         if resend:
@@ -231,6 +312,9 @@ def run_chaos(
     result["contacts_stored"] = len(stored_contacts)
     result["contacts_import_ok"] = stored_contacts == audience and "newsletter" in stored_lists
     result["ok"] = result["ok"] and result["contacts_import_ok"]
+    if engagement is not None:
+        result["engagement"] = audit_engagement(engagement, counted, rows)
+        result["ok"] = result["ok"] and result["engagement"]["ok"]
     if resend:
         result["resend"] = audit_family(
             original_rows=rows,

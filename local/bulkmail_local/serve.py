@@ -30,6 +30,7 @@ from bulkmail_local.loopback import (
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
 from bulkmail_local.runtime.persistence import DurableState, Resumed
+from bulkmail_local.runtime.ses_events import PIXEL, SesEvents
 
 HOST = "127.0.0.1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -37,12 +38,18 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 # Paths served by the public API (no auth on AWS): the unsubscribe links in every email.
 PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction", "/archive/": "UnsubscribeFunction"}
+# SES's open and click links, answered by the embedded SES itself (runtime.ses_events).
+TRACKING_PREFIX = "/track/"
 
 
 def _handler_class(
-    gateways: dict[str, ApiGateway], lock: threading.Lock, flush_outbox: Callable[[], Any]
+    gateways: dict[str, ApiGateway],
+    lock: threading.Lock,
+    flush_outbox: Callable[[], Any],
+    ses_events: Callable[[], SesEvents | None] = lambda: None,
 ) -> type[BaseHTTPRequestHandler]:
-    """`gateways`: the function behind each public path prefix, and "" for the management API."""
+    """`gateways`: the function behind each public path prefix, and "" for the management API.
+    `ses_events`: SES's open and click links (on AWS, SES's tracking domain answers them)."""
 
     class ApiRequestHandler(LoopbackRequestHandler):
         server_version = "bulkmail-serve"
@@ -62,6 +69,9 @@ def _handler_class(
             static = static_file(self.command, self.path)  # the dashboard, at /
             if static is not None:
                 return self._reply(*static)
+            tracker = ses_events()
+            if tracker is not None and self.path.startswith(TRACKING_PREFIX):
+                return self._reply(*tracking_answer(tracker, self.command, self.path, self.headers))
             prefix = next((p for p in gateways if p and self.path.startswith(p)), "")
             # The public pages (unsubscribe) take the form posts mail clients send; the API only JSON or CSV.
             refused = None if prefix else needs_api_body_type(self.command, self.headers)
@@ -83,6 +93,22 @@ def _handler_class(
         do_OPTIONS = LoopbackRequestHandler.do_GET  # API Gateway answers OPTIONS too
 
     return ApiRequestHandler
+
+
+def tracking_answer(tracker: SesEvents, method: str, path: str, headers: Any) -> tuple[int, dict[str, str], bytes]:
+    """What SES's tracking domain answers: an open link the 1×1 image, a click link a redirect to its
+    URL; each publishes its event first (EventBridge → FeedbackFunction)."""
+    kind, _, token = path[len(TRACKING_PREFIX) :].partition("/")
+    token = token.split("?", 1)[0]
+    user_agent = str(headers.get("User-Agent", ""))
+    no_store = {"Cache-Control": "no-store"}
+    if method == "GET" and kind == "open" and tracker.opened(token, user_agent):
+        return 200, {"Content-Type": "image/gif", **no_store}, PIXEL
+    if method == "GET" and kind == "click":
+        url = tracker.clicked(token, user_agent)
+        if url is not None:
+            return 302, {"Location": url, **no_store}, b""
+    return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"Not a tracking link\n"
 
 
 def _worker_timeout(seconds: int | None) -> dict[str, Any]:
@@ -141,6 +167,9 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
 
+    def _ses_events(self) -> SesEvents | None:
+        return self.runtime.ses_events if self.runtime is not None else None
+
     def _flush_outbox(self) -> None:
         if self.runtime is not None:
             self.runtime.outbox.flush()
@@ -151,7 +180,7 @@ class LocalStack:
         gateways: dict[str, ApiGateway] = {}
         self._http = ThreadingHTTPServer(
             (HOST, self.api_port),
-            _handler_class(gateways, threading.Lock(), self._flush_outbox),
+            _handler_class(gateways, threading.Lock(), self._flush_outbox, self._ses_events),
             bind_and_activate=False,
         )
         self._http.daemon_threads = True

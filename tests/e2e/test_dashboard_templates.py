@@ -91,7 +91,7 @@ def test_the_archive_pages_of_an_archived_campaign_and_its_list(page, stack):  #
 
     page.goto("/archive/lists/weekly")
     expect(page.get_by_role("heading", name="Archive: weekly")).to_be_visible()
-    link = page.get_by_role("link", name="Weekly for all of you")
+    link = page.get_by_role("link", name="Weekly one")
     expect(link).to_be_visible()
     shot(page, "archive-index")
     link.click()

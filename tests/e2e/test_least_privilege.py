@@ -9,6 +9,7 @@ The table of every (principal, action, resource) checked is printed and written 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -209,6 +210,24 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     )
     assert finished(api, "slow")["sent_count"] == 2
 
+    # A tracked campaign: sent with the tracked configuration set; its deliveries and an open go through
+    # the default bus to FeedbackFunction (markers, counters, the ledger row); the report reads them.
+    tracked = {
+        **campaign,
+        "campaign_id": "tracked",
+        "list": "slow",
+        "body_html": '<html><body><a href="https://example.org/">Read</a></body></html>',
+        "track_opens": True,
+        "track_clicks": True,
+    }
+    assert api.request("POST", "/campaigns", json_body=tracked).status == 202
+    assert finished(api, "tracked")["sent_count"] == 2
+    rt.outbox.flush()
+    html = h.sent_messages("tracked")[0].get_body(("html",)).get_content()
+    assert rt.ses_events is not None and rt.ses_events.opened(re.search(r"/track/open/([^\"]+)", html).group(1))
+    report = api.request("GET", "/campaigns/tracked/report").json()
+    assert (report["delivered"], report["opens_unique"]) == (2, 1), report
+
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
         return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="seconds")
@@ -247,6 +266,18 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     public = ApiGateway(unsubscribe)
     for path in ("/archive/tpl", "/archive/lists/beta", "/archive/lists/beta/feed"):
         assert public.request("GET", path).status == 200, path
+
+    # ---- audience (issue 15): lists, a segment, a person's data exported and erased ----
+    assert api.request("POST", "/lists", json_body={"list_id": "extra", "description": "d"}).status == 201
+    segment = {"segment_id": "seg", "lists": ["slow"], "match": [{"field": "first_name", "op": "eq", "value": "Slow"}]}
+    assert api.request("POST", "/segments", json_body=segment).status == 201
+    assert api.request("GET", "/segments/seg/count").json()["count"] == 2
+    assert api.request("DELETE", "/segments/seg").status == 204
+    assert api.request("DELETE", "/lists/extra").status == 204
+    person = contacts[2]["email"]
+    assert api.request("GET", f"/contacts/{person}/export").json()["deliveries"]
+    assert api.request("DELETE", f"/contacts/{person}?erase=true").status == 204
+    # ---- end audience ----
 
     # Last, as it takes the state machine away: a scheduled start that fails (dead-lettered by the
     # scheduler with its role, marked failed by ScheduleFailedFunction).

@@ -162,10 +162,34 @@ def test_bounces_and_complaints_reach_the_feedback_function():
     (rule,) = FUNCTIONS["FeedbackFunction"]["Events"].values()
     pattern = rule["Properties"]["Pattern"]
     assert rule["Type"] == "EventBridgeRule" and pattern["source"] == ["aws.ses"]
-    assert sorted(pattern["detail-type"]) == ["Email Bounced", "Email Complaint Received"]
-    assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "EmailConfigurationSet"}]
+    assert {"Email Bounced", "Email Complaint Received"} <= set(pattern["detail-type"])
+    assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [
+        {"Ref": "EmailConfigurationSet"},
+        {"Ref": "TrackedConfigurationSet"},
+    ]
     worker_env = FUNCTIONS["SendEmailsFunction"]["Environment"]["Variables"]
     assert worker_env["SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    assert worker_env["SES_TRACKED_CONFIGURATION_SET"] == {"Ref": "TrackedConfigurationSet"}
+
+
+def test_opens_clicks_and_deliveries_of_tracked_mail_reach_the_feedback_function():
+    """Every event type the tracked configuration set publishes has its detail-type in the rule."""
+    destination = RESOURCES["TrackedEvents"]["Properties"]
+    assert destination["ConfigurationSetName"] == {"Ref": "TrackedConfigurationSet"}
+    types = set(destination["EventDestination"]["MatchingEventTypes"])
+    assert {"open", "click", "delivery", "deliveryDelay", "reject", "renderingFailure"} <= types
+    detail_types = {
+        "bounce": "Email Bounced",
+        "complaint": "Email Complaint Received",
+        "delivery": "Email Delivered",
+        "deliveryDelay": "Email Delivery Delayed",
+        "reject": "Email Rejected",
+        "renderingFailure": "Email Rendering Failed",
+        "open": "Email Opened",
+        "click": "Email Clicked",
+    }
+    (rule,) = FUNCTIONS["FeedbackFunction"]["Events"].values()
+    assert {detail_types[t] for t in types} == set(rule["Properties"]["Pattern"]["detail-type"])
 
 
 def test_no_state_reads_the_whole_campaign_item():

@@ -114,6 +114,6 @@ def test_index_and_feed_link_each_campaign_relatively():
     root = ET.fromstring(atom_feed("news", [ARCHIVED], datetime(2026, 12, 2, tzinfo=UTC)))
     atom = "{http://www.w3.org/2005/Atom}"
     entry = root.find(f"{atom}entry")
-    assert entry.find(f"{atom}title").text == "For everyone"
+    assert entry.find(f"{atom}title").text == "News"
     assert entry.find(f"{atom}link").get("href") == "../../c1"
     assert root.find(f"{atom}updated").text == ARCHIVED["created_at"]

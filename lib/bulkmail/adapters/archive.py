@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bulkmail.adapters import dynamo
+from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.archive import ARCHIVE_KEY, PUBLISHED
 
 ARCHIVE_INDEX = "ArchiveIndex"
@@ -16,14 +17,16 @@ class ArchiveReader:
     def __init__(self, campaigns_table: str):
         self.table_name = campaigns_table
         self.table = dynamo.table(campaigns_table)
+        self.campaigns = CampaignStore(campaigns_table)
 
     def campaign(self, campaign_id: str) -> dict[str, Any] | None:
+        """The record with its content (two GetItems: the record names its content version)."""
         item = self.table.get_item(Key={"campaign_id": campaign_id}).get("Item")
-        return dict(dynamo.plain(item)) if item else None
+        return self.campaigns.with_content(dict(dynamo.plain(item))) if item else None
 
     def newest(self, list_name: str, limit: int) -> list[dict[str, Any]]:
         """Up to `limit` published campaigns of the list, newest first (the index projects what an
-        index page shows: name, subject, status)."""
+        index page shows: name and status; the subject is in the content item)."""
         found: list[dict[str, Any]] = []
         pages = (
             dynamo.client()

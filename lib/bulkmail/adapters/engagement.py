@@ -4,7 +4,8 @@ One table (EngagementTable), keyed (campaign_id, key):
 - `c#<kind>#<hour>#<shard>`: a counter shard, `n` events and `u` of them the first of their email;
   the hour makes the report's curves, the shard (random) spreads the writes of a busy hour;
 - `l#<url hash>#<shard>`: a link's counter shard, with its `url`;
-- `e#<fingerprint>`: the event was counted (a repeat delivery changes nothing), kept a week;
+- `e#<fingerprint>`: the event was counted (a repeat delivery changes nothing), kept a week (opens,
+  clicks and delivery delays, which an email can have several of);
 - `u#<kind>#<message>` and `u#link#<url hash>#<message>`: the email's first of its kind was counted.
   In privacy mode `<message>` is a hash of the message id, and nothing is written on the ledger row.
 
@@ -33,6 +34,9 @@ EVENT_MARKER_SECONDS = 7 * 86400  # EventBridge retries for at most a day
 UNIQUE_MARKER_SECONDS = 400 * 86400  # opens keep coming for months
 _ATTEMPTS = 4  # the whole, then without what a cancellation showed was counted already
 _MAX_PAGES = 1000  # of 1 MB: far more counters than a year of hourly shards
+# Kinds SES publishes at most once per email (a repeat is a redelivery of the same event): counted by
+# their unique marker alone, one item less a write. Opens and clicks repeat: each has an event marker.
+ONCE_PER_EMAIL = frozenset({"delivered", "rejected", "rendering_failed", "unsubscribed"})
 _FIRST_FIELD = {"open": "first_open_at", "click": "first_click_at"}
 
 
@@ -72,7 +76,7 @@ class EngagementStore:
                 failed = {name for name, code in zip(names, reasons, strict=False) if code == "ConditionalCheckFailed"}
                 if not failed or any(code not in ("None", "ConditionalCheckFailed") for code in reasons):
                     raise
-                if "event" in failed:
+                if "event" in failed or (e.kind in ONCE_PER_EMAIL and "unique" in failed):
                     return Counted(False)
                 if "unique" in failed:
                     parts["unique"] = parts["ledger"] = False
@@ -87,8 +91,11 @@ class EngagementStore:
             subject = hashlib.sha256(f"{e.campaign_id}:{e.message_id}".encode()).hexdigest()[:32]
         shard = random.randrange(COUNTER_SHARDS)
         unique = int(parts["unique"])
-        names = ["event"]
-        items: list[dict[str, Any]] = [self._marker(e.campaign_id, f"e#{e.fingerprint}", now + EVENT_MARKER_SECONDS)]
+        names: list[str] = []
+        items: list[dict[str, Any]] = []
+        if e.kind not in ONCE_PER_EMAIL:  # a delivery happens once: its unique marker is its event marker
+            names.append("event")
+            items.append(self._marker(e.campaign_id, f"e#{e.fingerprint}", now + EVENT_MARKER_SECONDS))
         if parts["unique"]:
             names.append("unique")
             items.append(self._marker(e.campaign_id, f"u#{e.kind}#{subject}", now + UNIQUE_MARKER_SECONDS))

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from bulkmail import control as operations
 from bulkmail.adapters import control
 from bulkmail.adapters.wiring import idempotency_layer, stores, template_store, transport_for
-from bulkmail.audience import audience_problems
+from bulkmail.audience import audience_problems, with_segment
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import (
@@ -59,6 +59,12 @@ def _env(name: str) -> str:
     return value
 
 
+def _custom_fields() -> list[str]:
+    """The custom fields contacts were imported with (issue 15): what templates may name besides ours."""
+    index = stores().contacts.index
+    return index.fields() if index is not None else []
+
+
 def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
     """What ValidateCampaign accepts again: the schema's fields (created_at and send_at are ours)."""
     return submitted_fields(campaign)
@@ -66,7 +72,9 @@ def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
 
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
     # A template is resolved here, once: the stored campaign keeps the content and its version.
-    campaign = validate_campaign(apply_template(request["body"], template_store()), now=SYSTEM_CLOCK.now())
+    campaign = validate_campaign(
+        apply_template(request["body"], template_store()), now=SYSTEM_CLOCK.now(), custom_fields=_custom_fields()
+    )
     campaign_id = campaign["campaign_id"]
     try:
         stores().campaigns.get(campaign_id)
@@ -74,6 +82,9 @@ def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
         pass
     else:
         raise ApiError(409, "campaign_id", f"{campaign_id} already exists")
+    # ---- audience (issue 15): a segment's lists and conditions are copied into the campaign ----
+    campaign = with_segment(campaign, stores().contacts)
+    # ---- end audience ----
     nobody = audience_problems(campaign, stores().contacts)
     if nobody:
         raise ApiError(422, "list", "", errors=nobody)
@@ -175,7 +186,10 @@ def list_campaigns() -> dict[str, Any]:
     status = router.current_event.get_query_string_value("status", None)
     if status is not None and status not in {s.value for s in CampaignStatus}:
         raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
-    items, last = control.list_page(stores().campaigns.table_name, limit, cursor, ("campaign_id",), status=status)
+    items, last = control.list_page(
+        stores().campaigns.table_name, limit, cursor, ("campaign_id",), status=status, records_only=True
+    )
+    items = stores().campaigns.with_counts(items)
     return {"campaigns": [_with_progress(i) for i in items], "next_token": control.encode_cursor(last)}
 
 
@@ -238,13 +252,10 @@ def patch_campaign(campaign_id: str) -> dict[str, Any]:
     record = stores().campaigns.get(campaign_id)
     merged = {**submitted_fields(record), **changes}
     # The same rules as a new campaign (raises CampaignInvalid); only EDITABLE_FIELDS come from the client.
-    validate_campaign(merged, now=SYSTEM_CLOCK.now(), trusted=True)
+    validate_campaign(merged, now=SYSTEM_CLOCK.now(), trusted=True, custom_fields=_custom_fields())
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
-    if not control.update_if_status(
-        stores().campaigns.table_name,
-        campaign_id,
-        {**changes, "updated_at": SYSTEM_CLOCK.now().isoformat(timespec="milliseconds")},
-        allowed,
+    if not stores().campaigns.edit(
+        campaign_id, changes, allowed, SYSTEM_CLOCK.now().isoformat(timespec="milliseconds")
     ):
         raise ApiError(409, "status", f"a {stores().campaigns.get(campaign_id)['status']} campaign cannot be edited")
     return _with_progress(stores().campaigns.get(campaign_id))
@@ -309,6 +320,7 @@ def resend_failed(campaign_id: str) -> dict[str, Any]:
             operations.resend_failed_input(campaign_id, campaigns=stores().campaigns, ledger=stores().ledger),
             now=SYSTEM_CLOCK.now(),
             trusted=True,
+            custom_fields=None,  # the original's placeholders were checked when it was created
         )
     except InvalidTransition as exc:
         raise ApiError(409, "status", str(exc)) from None
@@ -411,8 +423,12 @@ def test_send_campaign() -> dict[str, Any]:
     document.pop("send_at", None)
     now = SYSTEM_CLOCK.now()
     campaign_id = f"test-{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    campaign = validate_campaign(apply_template({**document, "campaign_id": campaign_id}, template_store()), now=now)
-    campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report
+    campaign = validate_campaign(
+        apply_template({**document, "campaign_id": campaign_id}, template_store()),
+        now=now,
+        custom_fields=_custom_fields(),
+    )
+    campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report (issue 16)
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
@@ -447,7 +463,9 @@ def preview_campaign() -> dict[str, Any]:
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
-    campaign = validate_campaign(apply_template(document, template_store()), now=SYSTEM_CLOCK.now())
+    campaign = validate_campaign(
+        apply_template(document, template_store()), now=SYSTEM_CLOCK.now(), custom_fields=_custom_fields()
+    )
     items, rejected = normalise_contacts([contact_doc])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])

@@ -25,7 +25,7 @@ def get_report(campaign_id: str) -> Any:
     if fmt not in ("json", "csv"):
         raise ApiError(400, "format", "must be json or csv")
     s = stores()
-    campaign = s.campaigns.get(campaign_id)  # 404 for an unknown campaign
+    campaign = s.campaigns.get(campaign_id, content=False)  # 404 for an unknown campaign; its live counts
     report = campaign_report(campaign, engagement_store().totals(campaign_id), s.settings.tracking_defaults)
     if fmt == "csv":
         return Response(

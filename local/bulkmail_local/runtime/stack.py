@@ -43,6 +43,8 @@ from bulkmail_local.runtime.metering import Meter
 from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
+from bulkmail_local.runtime.ses_events import Rule as SesRule
+from bulkmail_local.runtime.ses_events import SesEvents, destinations_of
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
 
 if TYPE_CHECKING:
@@ -83,7 +85,7 @@ LOCAL_ENV = {
 # in the template is either provisioned or here).
 NOT_PROVISIONED = {
     "AWS::Serverless::LayerVersion": "the layer's package is installed into the virtualenv",
-    "AWS::SES::ConfigurationSetEventDestination": "tests hand FeedbackFunction the events SES would publish",
+    "AWS::SES::ConfigurationSetEventDestination": "read by runtime.ses_events, which publishes what SES would",
     "AWS::CloudWatch::Alarm": "nothing evaluates alarms locally; metrics are summed in runtime.metrics",
     "AWS::CloudWatch::Dashboard": "nothing to show it",
     "AWS::SNS::Topic": "only alarms publish to it",
@@ -107,6 +109,8 @@ def _serialised_stubber(lock: threading.RLock, runtime: EmbeddedRuntime):
             response = _denied(event_name, request) or _answer(self, event_name, request, **kwargs)
             if runtime.meter is not None:
                 runtime.meter.record(event_name, request, response)
+            if runtime.ses_events is not None:
+                runtime.ses_events.observe(event_name, request, response)
             return response
 
     def _denied(event_name, request):
@@ -121,6 +125,8 @@ def _serialised_stubber(lock: threading.RLock, runtime: EmbeddedRuntime):
             injected = faults.before(request)
             if injected is not None:
                 return injected
+        if runtime.ses_events is not None:
+            runtime.ses_events.before(event_name, request)
         response = original(self, event_name, request, **kwargs)
         if faults is not None:
             faults.after(request, response)
@@ -164,6 +170,8 @@ class EmbeddedRuntime:
         self.request_lock = threading.RLock()
         self.meter: Meter | None = None  # counts the system's AWS requests (see metering.py)
         self.iam: iam.Authorizer | None = None  # each request against its caller's role (see iam.py)
+        self.ses_events: SesEvents | None = None  # SES's tracking and event publishing (see ses_events.py)
+        self.public_url = public_url
         self.transformed = iam.sam_transform(self.template, REGION)
         self._stopping = threading.Event()
         self._clients: dict[str, Any] = {}
@@ -220,7 +228,7 @@ class EmbeddedRuntime:
             self._stack.enter_context(
                 mock.patch.object(importlib.import_module(module), "print", self.metrics, create=True)
             )
-        self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION)
+        self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION, self.request_lock)
         try:
             self._provision()
         except BaseException:
@@ -267,6 +275,7 @@ class EmbeddedRuntime:
         self._create_functions()
         self._create_state_machines()
         self._authorize_by_role()
+        self._publish_ses_events()
         assert self._log_stream is not None  # opened in __enter__
         self._stack.callback(redirect_function_logs(self._log_stream))
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
@@ -367,11 +376,30 @@ class EmbeddedRuntime:
             self.attributes[(logical_id, "Id")] = arn
 
     def _create_configuration_sets(self) -> None:
-        # Event destinations are not emulated: tests hand FeedbackFunction the events SES would publish.
+        # Their event destinations are read by runtime.ses_events (moto keeps none).
         ses = self.client("sesv2")
         for logical_id in self._resources("AWS::SES::ConfigurationSet"):
             ses.create_configuration_set(ConfigurationSetName=self._name(logical_id))
             self.physical[logical_id] = self._name(logical_id)
+
+    def _publish_ses_events(self) -> None:
+        """SES's event destinations to the default bus, and the functions' rules on it."""
+        by_id = {f.logical_id: f for f in self.functions.values()}
+        rules = [
+            SesRule(logical_id, self.resolve(event["Properties"]["Pattern"]))
+            for logical_id, props in self._resources("AWS::Serverless::Function").items()
+            for event in props.get("Events", {}).values()
+            if event["Type"] == "EventBridgeRule" and "EventBusName" not in event["Properties"]
+        ]
+        self.ses_events = SesEvents(
+            destinations=destinations_of(self.template, lambda logical_id: self.physical[logical_id]),
+            rules=rules,
+            invoke=lambda logical_id, event: by_id[logical_id].invoke(event),
+            public_url=self.public_url,
+            account=ACCOUNT,
+            region=REGION,
+        )
+        self.outbox.ses_events = self.ses_events
 
     def _create_event_buses(self) -> None:
         for logical_id in self._resources("AWS::Events::EventBus"):

@@ -5,6 +5,7 @@ import {
   ApiError, api, badge, build, clearErrors, every, field, h, main, number, pageHead, progressBar, showErrors, svg, when,
 } from "./ui.js";
 import { templatePicker, routes as templateRoutes } from "./templates.js";
+import { routes as reportRoutes } from "./report.js";
 
 const FINAL = new Set(["completed", "cancelled", "failed"]);
 const POLL_MS = 1500;          // one GetItem per poll: a campaign's counters
@@ -133,6 +134,7 @@ function campaignView(rawId) {
     h("p", {}, h("a", { href: "#/" }, "← Campaigns")),
     h("div", { class: "page-head" }, title, statusBadge), meta, loadError,
     counters,
+    h("p", {}, h("a", { href: `#${path}/report` }, "Opens, clicks and links: the report →")),
     h("div", { class: "actions", role: "group", "aria-label": "Campaign actions" }, Object.values(buttons), actionStatus),
     h("section", { "aria-labelledby": "sends-h" }, h("h2", { id: "sends-h" }, "Sends over time"), chart, rate),
     h("section", { "aria-labelledby": "path-h" }, h("h2", { id: "path-h" }, "Path through the workflow"), trail),
@@ -517,6 +519,7 @@ const routes = [
   [/^#\/new(?:\/from\/([^/]+))?$/, newCampaignView, "new"],
   [/^#\/contacts$/, contactsView, "contacts"],
   ...templateRoutes,
+  ...reportRoutes,
 ];
 
 function route() {
