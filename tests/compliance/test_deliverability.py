@@ -29,7 +29,7 @@ STRUCTURAL = re.compile(
     r"HEAD_LONG|SUBJ_ALL_CAPS|EMPTY_MESSAGE|TVD_|BASE64_LENGTH|TRACKER_ID|NO_DNS_FOR_FROM)"
 )
 # Of the local stack only: its links are http://127.0.0.1:8000/... (on AWS, https://<api>.execute-api...).
-LOCAL_ONLY = {"WEIRD_PORT", "NORMAL_HTTP_TO_IP", "NUMERIC_HTTP_ADDR", "HTTP_IP"}
+LOCAL_ONLY = {"WEIRD_PORT", "NORMAL_HTTP_TO_IP", "NUMERIC_HTTP_ADDR", "HTTP_IP", "IP_LINK_PLUS"}
 
 DEMO = json.loads((PROJECT_ROOT / "events" / "campaign.json").read_text())
 CONTACT = json.loads((PROJECT_ROOT / "events" / "contacts.json").read_text())["contacts"][0]
