@@ -225,6 +225,7 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     rt.outbox.flush()
     html = h.sent_messages("tracked")[0].get_body(("html",)).get_content()
     assert rt.ses_events is not None and rt.ses_events.opened(re.search(r"/track/open/([^\"]+)", html).group(1))
+    assert rt.ses_events.wait_idle()  # EventBridge's delivery to FeedbackFunction is asynchronous
     report = api.request("GET", "/campaigns/tracked/report").json()
     assert (report["delivered"], report["opens_unique"]) == (2, 1), report
 

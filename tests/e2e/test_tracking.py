@@ -60,7 +60,7 @@ def _send(api: str, workdir, name: str, **tracking: Any) -> str:
     assert status in (200, 201, 202), created
     campaign_id = created["campaign_id"]
     _until(
-        lambda: http("GET", f"{api}/campaigns/{campaign_id}")[1].get("status") == "completed",
+        lambda: http("GET", f"{api}/campaigns/{campaign_id}", timeout=60)[1].get("status") == "completed",
         f"campaign {name} completed",
     )
     return campaign_id
@@ -77,6 +77,16 @@ def _report(api: str, campaign_id: str) -> dict[str, Any]:
     status, report = http("GET", f"{api}/campaigns/{campaign_id}/report")
     assert status == 200, report
     return report
+
+
+def _counted(api: str, campaign_id: str, **expected: int) -> dict[str, Any]:
+    """The report once it counts `expected`: SES's events reach FeedbackFunction asynchronously."""
+
+    def counted() -> dict[str, Any] | None:
+        report = _report(api, campaign_id)
+        return report if all(report[k] >= n for k, n in expected.items()) else None
+
+    return _until(counted, f"{expected} counted")
 
 
 def _first_engagement(api: str, campaign_id: str) -> dict[str, dict[str, Any]]:
@@ -111,7 +121,7 @@ def test_tracking_on_serve_from_the_email_to_the_report(tmp_path):
         unsubscribe = re.search(r'<a href="([^"]+)">unsubscribe</a>', html).group(1)
         assert unsubscribe.startswith(f"{api}/unsubscribe/")  # never wrapped: the token is the recipient's
         _open_and_click(api, html)
-        report = _until(lambda: (r := _report(api, tracked))["delivered"] == 2 and r, "2 deliveries reported")
+        report = _counted(api, tracked, delivered=2, opens=2, clicks=2)
         assert (report["opens_unique"], report["opens"], report["clicks_unique"], report["clicks"]) == (1, 2, 1, 2)
         assert report["links"] == [{"url": POST_URL, "clicks_unique": 1, "clicks": 2}]
         assert report["sent"] == 2 and report["open_rate"] == 0.5
@@ -130,7 +140,7 @@ def test_tracking_on_serve_from_the_email_to_the_report(tmp_path):
         # Privacy mode: counted the same, tied to nobody.
         private = _send(api, tmp_path, "Private", track_opens=True, track_clicks=True, privacy_mode=True)
         _open_and_click(api, _html_of(tmp_path, private, "bob@example.org"))
-        report = _report(api, private)
+        report = _counted(api, private, delivered=2, opens=2, clicks=2)
         assert (report["opens_unique"], report["opens"], report["clicks_unique"], report["clicks"]) == (1, 2, 1, 2)
         assert _first_engagement(api, private) == {e: {} for e in RECIPIENTS}
 
@@ -163,4 +173,4 @@ def test_an_unsubscribe_counts_in_the_campaign_report_once(tmp_path):
             )
             with urllib.request.urlopen(one_click, timeout=10) as answer:
                 assert answer.status == 200
-        assert _report(api, campaign_id)["unsubscribes"] == 1
+        assert _counted(api, campaign_id, unsubscribes=1)["unsubscribes"] == 1

@@ -24,14 +24,15 @@ from bulkmail_local.bench.campaigns import BENCH_PARAMETERS, CAMPAIGN, history_b
 from bulkmail_local.bench.cost import MILLION, Deployment, cost_per_million, load_prices
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.metering import Meter
+from bulkmail_local.runtime.ses_events import PUBLISHER_THREAD
 from bulkmail_local.runtime.stack import ACCOUNT, PROJECT_ROOT, REGION
 from bulkmail_local.runtime.template import load_template
 
 BODY_HTML = '<html><body><p>Dear {{first_name}}, <a href="https://example.org/news">read on</a>.</p></body></html>'
 FEEDBACK_SECONDS = 0.05  # one event: a transaction of a few items (a typical in-region latency)
-# Where SES's events reach FeedbackFunction here: the outbox writer (deliveries) and this thread (opens,
-# clicks). The campaign's own meter leaves both out (they are the harness's threads); this one counts them.
-_EVENT_THREADS = ("outbox-writer", "MainThread")
+# Where SES's events reach FeedbackFunction here: the default bus's delivery thread. The campaign's own
+# meter leaves it out; this one counts it.
+_EVENT_THREADS = (PUBLISHER_THREAD,)
 
 
 class _Meters:
@@ -89,6 +90,8 @@ def bench_tracking(contacts: int, *, opens: float, clicks: float, outbox: Path, 
         execution = rt.wait_for_execution(arn, timeout=max(600, contacts / 20))
         rt.outbox.flush()  # every delivery published
         made = _engage(rt, campaign_id, opens, clicks, seed)
+        if rt.ses_events is None or not rt.ses_events.wait_idle(timeout=max(60, contacts / 10)):
+            raise RuntimeError("the events were not all delivered in time")
         rt.meter = None
         record = CampaignStore(rt.physical["CampaignsTable"]).get(campaign_id)
         totals = EngagementStore(rt.physical["EngagementTable"], rt.physical["DeliveriesTable"]).totals(campaign_id)

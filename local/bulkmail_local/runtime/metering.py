@@ -30,7 +30,8 @@ from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
 
-_HARNESS_THREADS = ("bulkmail-scheduler", "outbox-writer")
+# ses-events: SES's events reaching their functions (runtime.ses_events), metered apart by bench tracking.
+_HARNESS_THREADS = ("bulkmail-scheduler", "outbox-writer", "ses-events")
 
 
 def _is_system_thread() -> bool:

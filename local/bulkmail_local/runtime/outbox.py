@@ -34,11 +34,12 @@ class Outbox:
         Holds its lock while writing, so that when flush() returns every accepted message is on disk.
         The events their delivery publishes (a tracked configuration set's) go out after the lock."""
         events: list[dict] = []
-        with self._lock:
-            with self.request_lock:  # SES's answer and what ses_events noted of its request, together
-                sent = ses_backends[self.account][self.region].sent_messages
-                new, self._written = sent[self._written :], len(sent)
-                requests = [self.ses_events.take(m.id) if self.ses_events else None for m in new]
+        # The request lock first, as a send that writes its .eml before answering (durable state) takes
+        # them: SES's answer and what ses_events noted of its request are then seen together.
+        with self.request_lock, self._lock:
+            sent = ses_backends[self.account][self.region].sent_messages
+            new, self._written = sent[self._written :], len(sent)
+            requests = [self.ses_events.take(m.id) if self.ses_events else None for m in new]
             for msg, request in zip(new, requests, strict=True):
                 raw = getattr(msg, "raw_data", None)
                 if raw is None:  # only raw sends carry a whole message; bulkmail sends raw

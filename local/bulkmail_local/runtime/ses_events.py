@@ -19,8 +19,10 @@ import binascii
 import html
 import json
 import logging
+import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ DETAIL_TYPES = {
 NO_TRACK = "ses:no-track"
 # A 1×1 transparent GIF, what SES's open link answers.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+PUBLISHER_THREAD = "ses-events"  # where the default bus's deliveries run
 ASYNC_ATTEMPTS = 3  # an asynchronous invocation: the first try and Lambda's two retries
 _ANCHOR = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
 _HREF = re.compile(r"""\bhref\s*=\s*(["'])(https?://[^"']+)\1""", re.IGNORECASE)
@@ -102,6 +105,10 @@ class SesEvents:
         self._pending: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self.published: list[dict[str, Any]] = []  # every event put on the default bus, in order
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._deliver_events, name=PUBLISHER_THREAD, daemon=True)
+        self._thread.start()
 
     # --- sending ---------------------------------------------------------------------------------
     # Both run under the runtime's request lock, around moto's answer to a SendEmail.
@@ -238,21 +245,48 @@ class SesEvents:
         }
 
     def publish(self, events: list[dict[str, Any]]) -> None:
-        """Each event to every rule that matches it; a failed invocation is retried, then logged (on
-        AWS it would go to the function's on-failure destination)."""
+        """Put events on the default bus. Delivered on a thread of their own, as EventBridge invokes a
+        rule's function asynchronously: never inside the request (or the write) that caused them."""
         for event in events:
             with self._lock:
                 self.published.append(event)
-            for rule in self.rules:
-                if not matches(rule.pattern, event):
-                    continue
-                for attempt in range(ASYNC_ATTEMPTS):
-                    try:
-                        self.invoke(rule.function, event)
-                        break
-                    except Exception:
-                        if attempt == ASYNC_ATTEMPTS - 1:
-                            logger.exception("%s: event %s not processed", rule.function, event["id"])
+            self._queue.put(event)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Until every event published so far is delivered (for a harness that reads what they counted)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self._queue.unfinished_tasks
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(10)
+
+    def _deliver_events(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                event = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._deliver(event)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        """The event to every rule that matches it; a failed invocation is retried, then logged (on AWS
+        it would go to the function's on-failure destination)."""
+        for rule in self.rules:
+            if not matches(rule.pattern, event):
+                continue
+            for attempt in range(ASYNC_ATTEMPTS):
+                try:
+                    self.invoke(rule.function, event)
+                    break
+                except Exception:
+                    if attempt == ASYNC_ATTEMPTS - 1:
+                        logger.exception("%s: event %s not processed", rule.function, event["id"])
 
 
 def destinations_of(template: dict[str, Any], physical: Callable[[str], str]) -> dict[str, set[str]]:

@@ -400,6 +400,7 @@ class EmbeddedRuntime:
             region=REGION,
         )
         self.outbox.ses_events = self.ses_events
+        self._stack.callback(self.ses_events.close)
 
     def _create_event_buses(self) -> None:
         for logical_id in self._resources("AWS::Events::EventBus"):
