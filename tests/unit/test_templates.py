@@ -117,3 +117,19 @@ def test_index_and_feed_link_each_campaign_relatively():
     assert entry.find(f"{atom}title").text == "News"
     assert entry.find(f"{atom}link").get("href") == "../../c1"
     assert root.find(f"{atom}updated").text == ARCHIVED["created_at"]
+
+
+def test_an_archived_email_links_to_its_page_and_the_link_follows_the_campaign_s_click_tracking():
+    from bulkmail.models import Contact
+    from bulkmail.rendering import render
+    from bulkmail.tracking import NO_TRACK, Tracking
+
+    campaign = {**ARCHIVED, "body_html": "<html><body><p>Hi</p></body></html>"}
+    contact = Contact(email="a@example.org", first_name="Ada")
+    url = "https://public.example/v1/archive/c1"
+    opens_only = render(campaign, contact, "https://u.example/x", archive_url=url, tracking=Tracking(opens=True))
+    body = opens_only.html.split("<body>", 1)[1]  # first in the body, marked so that SES does not wrap it
+    assert body.startswith("<p ") and f'<a {NO_TRACK} href="{url}"' in body.split("</p>", 1)[0]
+    assert opens_only.text.startswith(f"View this email in your browser: {url}\n\n")
+    not_archived = render({**campaign, "archive": False}, contact, "https://u.example/x", archive_url=url)
+    assert url not in not_archived.html and url not in not_archived.text
