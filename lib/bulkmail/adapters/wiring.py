@@ -67,7 +67,7 @@ def idempotency_layer() -> DynamoDBPersistenceLayer:
 # --- stored templates (the API function's TEMPLATES_TABLE) ---
 @per_container
 def template_store() -> TemplateStore:
-    name = os.environ.get("TEMPLATES_TABLE", "")
+    name = settings().templates_table
     if not name:
         raise ConfigurationError("environment variable TEMPLATES_TABLE is required")
     return TemplateStore(name)
