@@ -12,10 +12,12 @@ campaign's engagement counters; the first open and click of a recipient also on 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from bulkmail.adapters.contacts import suppress_contact
+from bulkmail.adapters.events import publish_contact_event
 from bulkmail.adapters.wiring import engagement_store, stores
 from bulkmail.feedback import engagement_events, parse, parse_engagement, ses_events
 from bulkmail.metrics import emit_engagement, emit_feedback
 from bulkmail.sending import now_iso
+from bulkmail.tracking import contact_events
 
 logger = Logger()
 tracer = Tracer()
@@ -58,6 +60,10 @@ def handler(event, context):
             )
             if recorded:
                 emit_feedback(metrics, fb.kind)
+                if fb.kind == "bounced" and contact_events(s.settings):
+                    publish_contact_event(
+                        s.settings.event_bus_name, "bounced", str(fb.campaign_id), fb.email, now, **fb.detail
+                    )
             results.append({"email": fb.email, "kind": fb.kind, "contact_status": status, "recorded": recorded})
     for ses_event in engagement_events(event):
         engagement = parse_engagement(ses_event)
@@ -70,5 +76,16 @@ def handler(event, context):
         )
         if counted.counted:
             emit_engagement(metrics, engagement.kind)
+        first = counted.unique and engagement.kind in ("open", "click") and not engagement.private
+        if first and contact_events(s.settings):
+            link = {"link": engagement.link} if engagement.link else {}
+            publish_contact_event(
+                s.settings.event_bus_name,
+                engagement.kind,
+                engagement.campaign_id,
+                engagement.email,
+                engagement.at,
+                **link,
+            )
         results.append({"kind": engagement.kind, "counted": counted.counted, "unique": counted.unique})
     return {"processed": results}

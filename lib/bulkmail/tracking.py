@@ -133,3 +133,8 @@ def list_id(campaign: Mapping[str, Any]) -> str:
     domain = str(campaign["from_email"]).rpartition("@")[2] or "localhost"
     label = name.replace("\\", "").replace('"', "")
     return f'"{label}" <{slug}.{domain}>'
+
+
+def contact_events(settings: Any) -> bool:
+    """Whether contact-level events go on the campaign bus (stack parameter ContactEvents)."""
+    return flag(getattr(settings, "contact_events", "false")) and bool(getattr(settings, "event_bus_name", ""))

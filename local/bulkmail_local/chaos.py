@@ -229,15 +229,19 @@ def run_chaos(
             return response
 
         # The contacts are imported through the API, under DynamoDB's faults.
-        documents = generated_contacts(contacts)
+        documents = chaos_contacts(contacts)
         for start in range(0, len(documents), IMPORT_CHUNK):
             response = _request(
                 api, injected, "POST", "/contacts", {"contacts": documents[start : start + IMPORT_CHUNK]}
             )
             if response.status != 200:
                 raise RuntimeError(f"POST /contacts: {response.status} {response.body[:300]!r}")
-        audience = {i["email"] for i in normalise_contacts(documents)[0]}
-        arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
+        # The campaign goes to a segment of two lists (the fan-out reads the membership index; a
+        # contact on both is sent once) less the contacts its condition leaves out.
+        audience = {i["email"] for i in normalise_contacts(documents)[0] if i["attributes"]["plan"] != "excluded"}
+        arn = rt.start_campaign(
+            {**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000, "audience": CHAOS_AUDIENCE}
+        )
         steps = {"edit": 0.3, "pause": 0.5, "cancel": 0.6}
         done_steps: set[str] = set()
         slow_until = None
@@ -289,6 +293,8 @@ def run_chaos(
         counted = EngagementStore(rt.physical["EngagementTable"], rt.physical["DeliveriesTable"]).totals(campaign_id)
         stored_contacts = {c["email"] for c in plain_scan(rt, "ContactsTable")}
         stored_lists = {item["list_name"] for item in plain_scan(rt, "ListsTable")}
+        memberships = {(str(m["pk"]).removeprefix("list#"), m["sk"]) for m in plain_scan(rt, "AudienceTable")}
+        on_lists = {(name, c["email"]) for c in plain_scan(rt, "ContactsTable") for name in c.get("lists", ())}
         if resend:
             resend.update(
                 execution=rt.describe_execution(resend["execution_arn"]),
@@ -310,7 +316,11 @@ def run_chaos(
     # Imported through the API under faults: every contact stored (the table is keyed by email:
     # once), nobody else, and its list registered.
     result["contacts_stored"] = len(stored_contacts)
-    result["contacts_import_ok"] = stored_contacts == audience and "newsletter" in stored_lists
+    # ... and the membership index holds every contact's every list (imports write it first).
+    result["memberships_missing"] = len(on_lists - memberships)
+    result["contacts_import_ok"] = (
+        stored_contacts == {d["email"] for d in documents} and {"newsletter", "vip"} <= stored_lists
+    ) and not result["memberships_missing"]
     result["ok"] = result["ok"] and result["contacts_import_ok"]
     if engagement is not None:
         result["engagement"] = audit_engagement(engagement, counted, rows)
@@ -335,6 +345,21 @@ def run_chaos(
             },
         }
     return result
+
+
+CHAOS_AUDIENCE = {"lists": ["vip", "newsletter"], "match": [{"field": "plan", "op": "neq", "value": "excluded"}]}
+
+
+def chaos_contacts(n: int) -> list[dict[str, Any]]:
+    """The generated contacts; every 3rd also on "vip", every 10th left out by the segment's condition."""
+    return [
+        {
+            **c,
+            "lists": ["newsletter", "vip"] if i % 3 == 0 else ["newsletter"],
+            "attributes": {"plan": "excluded" if i % 10 == 0 else "pro"},
+        }
+        for i, c in enumerate(generated_contacts(n))
+    ]
 
 
 def plain_scan(rt, table: str) -> list[dict[str, Any]]:
@@ -452,6 +477,8 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "crash_window_duplicates": len(twice & faults.crash_window),
         "lost": len(audience - ledger_emails),
         "lost_sample": sorted(audience - ledger_emails)[:5],
+        # recipients the segment leaves out, in the ledger or the outbox (issue 15)
+        "outside_audience": len((ledger_emails | set(received)) - audience),
         "counter_mismatches": len(mismatches),
         "counter_mismatch_detail": mismatches,
         "eml_recipients": len(received),
@@ -465,6 +492,7 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
             execution["status"] == "SUCCEEDED"
             and not (twice - faults.crash_window)
             and not (audience - ledger_emails)
+            and not ((ledger_emails | set(received)) - audience)
             and not mismatches
             and sent_rows <= set(received)
             and unrecorded <= faults.crash_window

@@ -212,10 +212,12 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
 
     # A tracked campaign: sent with the tracked configuration set; its deliveries and an open go through
     # the default bus to FeedbackFunction (markers, counters, the ledger row); the report reads them.
+    readers = [{"email": f"reader{i}@example.org", "lists": ["tracked", "weekly"]} for i in range(2)]
+    assert api.request("POST", "/contacts", json_body={"contacts": readers}).status == 200
     tracked = {
         **campaign,
         "campaign_id": "tracked",
-        "list": "slow",
+        "list": "tracked",
         "body_html": '<html><body><a href="https://example.org/">Read</a></body></html>',
         "track_opens": True,
         "track_clicks": True,
@@ -228,6 +230,13 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert rt.ses_events.wait_idle()  # EventBridge's delivery to FeedbackFunction is asynchronous
     report = api.request("GET", "/campaigns/tracked/report").json()
     assert (report["delivered"], report["opens_unique"]) == (2, 1), report
+    # Its one-click unsubscribe: the recipient leaves the campaign's list and stays on the other
+    # (unsubscribe_scope "list"); counted in the report.
+    leaving = h.sent_messages("tracked")[1]
+    token = str(leaving["List-Unsubscribe"]).split(",")[0].strip("<> ").rsplit("/", 1)[1]
+    unsubscribe = next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction")
+    assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+    assert wait_for(lambda: api.request("GET", "/campaigns/tracked/report").json()["unsubscribes"] == 1)
 
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
@@ -276,6 +285,13 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert api.request("GET", "/segments/seg/count").json()["count"] == 2
     assert api.request("DELETE", "/segments/seg").status == 204
     assert api.request("DELETE", "/lists/extra").status == 204
+    # The link in the list campaign's email: slow0 leaves "slow" and stays on "more".
+    assert api.request("PATCH", "/contacts/slow0@example.org", json_body={"lists": ["slow", "more"]}).status == 200
+    rt.outbox.flush()
+    message = next(m for m in h.sent_messages("slow") if m["To"].addresses[0].addr_spec == "slow0@example.org")
+    token = str(message["List-Unsubscribe"]).strip("<>").rsplit("/", 1)[1]
+    assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+    assert api.request("GET", "/contacts/slow0@example.org").json()["lists"] == ["more"]
     person = contacts[2]["email"]
     assert api.request("GET", f"/contacts/{person}/export").json()["deliveries"]
     assert api.request("DELETE", f"/contacts/{person}?erase=true").status == 204
@@ -298,7 +314,13 @@ def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
     outbox = tmp_path / "outbox"
     with EmbeddedRuntime(
         outbox=outbox,
-        parameters={"FanoutPageSize": 50, "RecipientsPerMessage": 10, "BacklogSeconds": 0, "StepsPerExecution": 4},
+        parameters={
+            "FanoutPageSize": 50,
+            "RecipientsPerMessage": 10,
+            "BacklogSeconds": 0,
+            "StepsPerExecution": 4,
+            "ContactEvents": "true",  # the feedback and unsubscribe functions publish contact-level events
+        },
     ) as rt:
         exercise(rt, outbox)
         authorizer = rt.iam

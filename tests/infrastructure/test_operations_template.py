@@ -132,7 +132,7 @@ def test_the_dashboard_is_json_once_substituted_and_names_no_region_or_resource(
     assert len(dashboard["widgets"][0]["properties"]["alarms"]) == 8
 
 
-def test_only_the_workflow_api_worker_and_schedule_failures_may_put_events_and_only_on_the_campaign_bus():
+def test_only_the_known_publishers_may_put_events_and_only_on_the_campaign_bus():
     bus = RESOURCES["CampaignEventBus"]
     assert bus["Type"] == "AWS::Events::EventBus"
     functions = {
@@ -149,8 +149,10 @@ def test_only_the_workflow_api_worker_and_schedule_failures_may_put_events_and_o
     assert publishers == {
         "ApiFunction",
         "SendEmailsFunction",
-        "ScheduleFailedFunction",
-    }  # CampaignFailed of a scheduled start
+        "ScheduleFailedFunction",  # CampaignFailed of a scheduled start
+        "FeedbackFunction",  # contact-level events (ContactEvents): opens, clicks, bounces
+        "UnsubscribeFunction",  # ContactUnsubscribed (ContactEvents)
+    }
     for name in publishers:
         assert {
             "EventBridgePutEventsPolicy": {"EventBusName": {"Fn::GetAtt": ["CampaignEventBus", "Name"]}}

@@ -224,7 +224,10 @@ class CampaignStore:
         response = self._updated(**update, ReturnValues="ALL_NEW")
         if response is None:
             return False
-        self.events.status_changed(dynamo.plain(response["Attributes"]), now)
+        record = dynamo.plain(response["Attributes"])
+        # With its live counts (the shards), unless it was only ever scheduled: then nothing was sent.
+        live = from_statuses != (CampaignStatus.SCHEDULED,)
+        self.events.status_changed(self.with_counts([record])[0] if live else record, now)
         return True
 
     def _update_if(self, **update: Any) -> bool:

@@ -207,23 +207,3 @@ def claim_resend(table_name: str, campaign_id: str, resend_id: str) -> str:
         Key={"campaign_id": campaign_id}, ConsistentRead=True, ProjectionExpression="resent_as"
     )["Item"]
     return str(item["resent_as"])
-
-
-def update_if_status(table_name: str, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:
-    """SET fields only while the campaign's status is one of `statuses` (False otherwise)."""
-    assignments, names, values = dynamo.set_clause(fields)
-    names["#status"] = "status"
-    values.update({f":s{i}": s for i, s in enumerate(statuses)})
-    try:
-        dynamo.table(table_name).update_item(
-            Key={"campaign_id": campaign_id},
-            UpdateExpression="SET " + assignments,
-            ConditionExpression=f"#status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-    except ClientError as exc:
-        if dynamo.is_conditional_failure(exc):
-            return False
-        raise
-    return True

@@ -100,3 +100,21 @@ class CampaignEvents:
             )
             return False
         return True
+
+
+# ---- engagement (issue 16): contact-level events, for webhooks (stack parameter ContactEvents) ----
+CONTACT_EVENT_TYPES = {
+    "open": "EmailOpened",
+    "click": "LinkClicked",
+    "bounced": "ContactBounced",
+    "unsubscribed": "ContactUnsubscribed",
+}
+
+
+def publish_contact_event(
+    bus_name: str, kind: str, campaign_id: str, email: str, occurred_at: str, **extra: Any
+) -> bool:
+    """One person's first open or click of a campaign, a bounce, an unsubscribe: published after the
+    write that counted it (a notification: a lost one is logged, the counters stay the record)."""
+    detail = {"campaign_id": campaign_id, "email": email, "occurred_at": occurred_at, **extra}
+    return CampaignEvents(bus_name).publish(CONTACT_EVENT_TYPES[kind], detail)

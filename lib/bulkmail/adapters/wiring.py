@@ -15,6 +15,7 @@ from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.engagement import EngagementStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
+from bulkmail.adapters.lists import AudienceIndex
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
@@ -77,6 +78,12 @@ def template_store() -> TemplateStore:
 @per_container
 def archive_reader() -> ArchiveReader:
     return ArchiveReader(settings().campaigns_table)
+
+
+def custom_fields_in_use() -> list[str]:
+    """The custom fields contacts were imported with (the audience table's), which templates may name."""
+    name = settings().audience_table
+    return AudienceIndex(name).fields() if name else []
 
 
 def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from bulkmail import control as operations
 from bulkmail.adapters import control
-from bulkmail.adapters.wiring import idempotency_layer, stores, template_store, transport_for
+from bulkmail.adapters.wiring import custom_fields_in_use, idempotency_layer, stores, template_store, transport_for
 from bulkmail.audience import audience_problems, with_segment
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
@@ -59,12 +59,6 @@ def _env(name: str) -> str:
     return value
 
 
-def _custom_fields() -> list[str]:
-    """The custom fields contacts were imported with (issue 15): what templates may name besides ours."""
-    index = stores().contacts.index
-    return index.fields() if index is not None else []
-
-
 def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
     """What ValidateCampaign accepts again: the schema's fields (created_at and send_at are ours)."""
     return submitted_fields(campaign)
@@ -73,7 +67,7 @@ def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
     # A template is resolved here, once: the stored campaign keeps the content and its version.
     campaign = validate_campaign(
-        apply_template(request["body"], template_store()), now=SYSTEM_CLOCK.now(), custom_fields=_custom_fields()
+        apply_template(request["body"], template_store()), now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use()
     )
     campaign_id = campaign["campaign_id"]
     try:
@@ -252,7 +246,7 @@ def patch_campaign(campaign_id: str) -> dict[str, Any]:
     record = stores().campaigns.get(campaign_id)
     merged = {**submitted_fields(record), **changes}
     # The same rules as a new campaign (raises CampaignInvalid); only EDITABLE_FIELDS come from the client.
-    validate_campaign(merged, now=SYSTEM_CLOCK.now(), trusted=True, custom_fields=_custom_fields())
+    validate_campaign(merged, now=SYSTEM_CLOCK.now(), trusted=True, custom_fields=custom_fields_in_use())
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
     if not stores().campaigns.edit(
         campaign_id, changes, allowed, SYSTEM_CLOCK.now().isoformat(timespec="milliseconds")
@@ -426,7 +420,7 @@ def test_send_campaign() -> dict[str, Any]:
     campaign = validate_campaign(
         apply_template({**document, "campaign_id": campaign_id}, template_store()),
         now=now,
-        custom_fields=_custom_fields(),
+        custom_fields=custom_fields_in_use(),
     )
     campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report (issue 16)
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
@@ -464,7 +458,7 @@ def preview_campaign() -> dict[str, Any]:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
     campaign = validate_campaign(
-        apply_template(document, template_store()), now=SYSTEM_CLOCK.now(), custom_fields=_custom_fields()
+        apply_template(document, template_store()), now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use()
     )
     items, rejected = normalise_contacts([contact_doc])
     if rejected:

@@ -16,11 +16,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from bulkmail import audience
+from bulkmail.adapters.events import publish_contact_event
 from bulkmail.adapters.wiring import engagement_store, stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
 from bulkmail.feedback import unsubscribed
 from bulkmail.models import ContactStatus
+from bulkmail.tracking import contact_events
 from bulkmail.unsubscribe import is_one_click_request, verify_token
 
 logger = Logger(child=True)
@@ -81,7 +83,11 @@ def one_click_unsubscribe(token: str) -> Response[str]:
     # ---- end audience ----
     # ---- engagement (issue 16): counted in the campaign's report, once per recipient ----
     if status in ("left-lists", ContactStatus.UNSUBSCRIBED.value):
-        engagement_store().record(unsubscribed(campaign_id, email, now_iso()))
+        at = now_iso()
+        counted = engagement_store().record(unsubscribed(campaign_id, email, at))
+        settings = stores().settings
+        if counted.counted and contact_events(settings):
+            publish_contact_event(settings.event_bus_name, "unsubscribed", campaign_id, email, at, scope=status)
     # ---- end engagement ----
     logger.info("unsubscribe request", extra={"campaign_id": campaign_id, "contact_status": status})
     return _page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
