@@ -28,7 +28,7 @@ from bulkmail.errors import (
     InvalidTransition,
     NoAudience,
 )
-from bulkmail.http import campaigns, contact_data, contacts, lists, reports, segments
+from bulkmail.http import campaigns, contact_data, contacts, lists, reports, segments, templates
 from bulkmail.http.contacts import MAX_CONTACTS_PER_REQUEST
 from bulkmail.http.request import ApiError, error_response
 from bulkmail.validation import INTERNAL_FIELDS, load_schema
@@ -111,6 +111,7 @@ def _input_invalid(exc: InputInvalid) -> Response[str]:
 
 
 # ---- end audience ----
+app.include_router(templates.router)  # stored templates (issue 16)
 
 
 # --- the OpenAPI document -------------------------------------------------------------------------

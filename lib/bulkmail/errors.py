@@ -164,3 +164,27 @@ class ApiError(Exception):
         self.status = status
         self.errors = errors or [{"field": field, "message": message}]
         super().__init__(message)
+
+
+# --- stored templates (adapters/templates) -------------------------------------------------------
+
+
+class TemplateNotFound(BulkmailError):
+    def __init__(self, template_id: str, version: int | None = None):
+        self.template_id, self.version = template_id, version
+        which = f"version {version} of template {template_id}" if version is not None else f"template {template_id}"
+        super().__init__(f"{which} not found")
+
+
+class TemplateExists(BulkmailError):
+    def __init__(self, template_id: str):
+        self.template_id = template_id
+        super().__init__(f"template {template_id} already exists: PUT /templates/{template_id} adds a version")
+
+
+class TemplateBusy(BulkmailError):
+    """Writers kept taking the next version number: the request may be sent again."""
+
+    def __init__(self, template_id: str):
+        self.template_id = template_id
+        super().__init__(f"template {template_id} is being changed by others; try again")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from bulkmail.http import unsubscribe
+from bulkmail.http import archive, unsubscribe
 
 app = APIGatewayRestResolver()
 app.include_router(unsubscribe.router)
+app.include_router(archive.router)  # the public archive (issue 16)

@@ -336,18 +336,32 @@ def _html_footer(html: str, url: str) -> str:
     return html + footer
 
 
+_BODY_START = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def _view_in_browser(html: str, url: str) -> str:
+    link = (
+        f'<p style="margin:0;padding:8px;text-align:center;font-size:12px;color:#666666">'
+        f'<a href="{escape(url)}" style="color:#666666">View this email in your browser</a></p>'
+    )
+    start = _BODY_START.search(html)
+    return html[: start.end()] + link + html[start.end() :] if start else link + html
+
+
 def render(
     campaign: dict[str, Any],
     contact: Contact,
     unsubscribe_url: str = "",
     unsubscribe_mailto: str = "",
     tracking: Tracking | None = None,
+    archive_url: str = "",
 ) -> RenderedEmail:
     """Subject and bodies for one contact; without a text body, the text is made from the HTML one.
     With an unsubscribe URL, a body whose template does not
     show it (`{{unsubscribe_url}}`) gets a footer with the link, so every email has a visible one.
     `tracking`: a campaign that tracks opens but not clicks has every link marked for SES to leave alone;
-    the footer's unsubscribe link always is (its one-click token is the recipient's)."""
+    the footer's unsubscribe link always is (its one-click token is the recipient's).
+    `archive_url`: an archived campaign's emails start with a "view in browser" link to it."""
     context = template_context(contact, campaign, unsubscribe_url)
     # A contact's value must not smuggle a header line into the subject.
     subject = " ".join(_render_part(campaign["subject"], False, context).splitlines()).strip()
@@ -355,6 +369,9 @@ def render(
     footed = html is not None and bool(unsubscribe_url) and escape(unsubscribe_url) not in html
     if html is not None and footed:
         html = _html_footer(html, unsubscribe_url)
+    archive_url = archive_url if campaign.get("archive") else ""
+    if html is not None and archive_url:
+        html = _view_in_browser(html, archive_url)
     if html is not None and tracking is not None and tracking.tracked:
         if not tracking.clicks:
             html = untracked_links(html)
@@ -370,6 +387,8 @@ def render(
         else:  # the same text, from a text template made once per HTML template
             text = _render_part(derived, False, context)
             text = text.rstrip("\n") + "\n\n" + html_to_text(_footer(unsubscribe_url)) if footed else text
+    if archive_url and archive_url not in text:
+        text = f"View this email in your browser: {archive_url}\n\n{text}"
     if unsubscribe_url and unsubscribe_url not in text:
         text = _text_footer(text, unsubscribe_url)
     return RenderedEmail(

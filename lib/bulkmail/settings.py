@@ -57,6 +57,7 @@ class Settings:
     track_clicks: str = "false"  # likewise track_clicks (TrackClicks)
     feedback_id: str = "bulkmail"  # the ses:feedback-id-b tag: the sender in Gmail's feedback loop
     engagement_table: str = ""  # opens, clicks and deliveries: sharded counters and dedupe markers
+    templates_table: str = ""  # stored templates (the API function's; issue 16)
     contact_events: str = "false"  # EmailOpened, LinkClicked, ContactBounced, ContactUnsubscribed on the bus
 
     @property

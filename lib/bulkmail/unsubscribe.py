@@ -88,12 +88,16 @@ class UnsubscribeLinks:
     def __repr__(self) -> str:  # never show the key
         return f"UnsubscribeLinks(base_url={self.base_url!r}, mailbox={self.mailbox!r})"
 
+    def archive_url(self, campaign_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/archive/{campaign_id}"
+
     def url(self, campaign_id: str, email: str) -> str:
         return f"{self.base_url.rstrip('/')}/unsubscribe/{make_token(self.key, campaign_id, email)}"
 
     def for_recipient(self, campaign_id: str, email: str) -> dict[str, str]:
         """Keyword arguments for `render()`."""
-        links = {"unsubscribe_url": self.url(campaign_id, email)}
+        # The archive's page of the campaign (shown only when the campaign is archived).
+        links = {"unsubscribe_url": self.url(campaign_id, email), "archive_url": self.archive_url(campaign_id)}
         if self.mailbox:
             token = make_token(self.key, campaign_id, email)
             links["unsubscribe_mailto"] = f"mailto:{self.mailbox}?subject={quote('unsubscribe ' + token)}"

@@ -17,6 +17,7 @@ from typing import Any, cast
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker
 
+from bulkmail.archive import ARCHIVE_KEY, archive_key
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.errors import CampaignInvalid, CampaignTooLarge
 from bulkmail.models import STATE_PAYLOAD_BYTES, Campaign, state_json
@@ -188,6 +189,9 @@ def validate_campaign(
 
     campaign.setdefault("campaign_id", f"campaign_{now.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:8]}")
     campaign.setdefault("created_at", now.isoformat(timespec="seconds"))
+    listed = archive_key(campaign)
+    if listed:  # the sparse ArchiveIndex's key: the campaign is on its list's public index
+        campaign[ARCHIVE_KEY] = listed
     too_large = size_problems(campaign)
     if too_large:
         raise CampaignTooLarge(too_large)

@@ -37,7 +37,7 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
 # Paths served by the public API (no auth on AWS): the unsubscribe links in every email.
-PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction"}
+PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction", "/archive/": "UnsubscribeFunction"}
 # SES's open and click links, answered by the embedded SES itself (runtime.ses_events).
 TRACKING_PREFIX = "/track/"
 

@@ -141,6 +141,23 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
         == 200
     )
 
+    # Stored templates (issue 16): versions, the list, a version, a preview, a campaign that names one.
+    starter = api.request("GET", "/starter-templates").json()["templates"][0]
+    assert api.request("POST", "/templates", json_body=starter).status == 201
+    tid = starter["template_id"]
+    assert api.request("PUT", f"/templates/{tid}", json_body={**starter, "subject": "v2"}).status == 200
+    assert api.request("GET", "/templates").status == 200
+    assert api.request("GET", f"/templates/{tid}?version=1").status == 200
+    preview = {"contact": {"email": "a@example.org"}}
+    assert api.request("POST", f"/templates/{tid}/preview", json_body=preview).status == 200
+    from_template = {k: v for k, v in campaign.items() if k not in ("subject", "body", "body_html")}
+    archived = {"archive": True, "list": "beta"}  # and in the public archive
+    r = api.request(
+        "POST", "/campaigns", json_body={**from_template, **archived, "campaign_id": "tpl", "template_id": tid}
+    )
+    assert r.status == 202, r.body
+    finished(api, "tpl")
+
     # Control: edit, pause, resume (parked batches go back on the queue), cancel; SES pausing sending.
     rt.pause_workers()
     rt.faults = ScriptedFaults(ses={first: ["SendingPausedException"]})
@@ -248,6 +265,11 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
         rt.attributes[("FeedbackDeadLetterQueue", "Arn")],
         rt.attributes[("FeedbackFunctionBouncesAndComplaints", "Arn")],
     )
+
+    # The public archive (issue 16): an archived campaign, its list's index and feed.
+    public = ApiGateway(next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction"))
+    for path in ("/archive/tpl", "/archive/lists/beta", "/archive/lists/beta/feed"):
+        assert public.request("GET", path).status == 200, path
 
     # Unsubscribe, from a cold start (in one process, another function's container cached the key).
     rt.outbox.flush()

@@ -138,7 +138,14 @@ def test_unsubscribe_links_point_at_the_public_api_whose_routes_are_the_unsubscr
         (e["Properties"]["Method"], e["Properties"]["Path"])
         for e in FUNCTIONS["UnsubscribeFunction"]["Events"].values()
     }
-    assert routes == {("get", "/unsubscribe/{token}"), ("post", "/unsubscribe/{token}")}
+    assert routes == {
+        ("get", "/unsubscribe/{token}"),
+        ("post", "/unsubscribe/{token}"),
+        # the public archive (issue 16)
+        ("get", "/archive/{campaign_id}"),
+        ("get", "/archive/lists/{list_name}"),
+        ("get", "/archive/lists/{list_name}/feed"),
+    }
     for fn in ("SendEmailsFunction", "UnsubscribeFunction"):
         variables = FUNCTIONS[fn]["Environment"]["Variables"]
         assert variables["UNSUBSCRIBE_KEY_SECRET"] == {"Ref": "UnsubscribeSigningKey"}

@@ -8,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
+from bulkmail.adapters.archive import ArchiveReader
 from bulkmail.adapters.caching import per_container
 from bulkmail.adapters.campaign_admin import CampaignAdmin
 from bulkmail.adapters.campaigns import CampaignStore
@@ -22,6 +23,7 @@ from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.adapters.stepfunctions import Workflow
+from bulkmail.adapters.templates import TemplateStore
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
 from bulkmail.tracking import message_tags, tracking_of
@@ -89,6 +91,21 @@ def idempotency_layer() -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
 
 
+# --- stored templates (the API function's TEMPLATES_TABLE) ---
+@per_container
+def template_store() -> TemplateStore:
+    name = settings().templates_table
+    if not name:
+        raise ConfigurationError("environment variable TEMPLATES_TABLE is required")
+    return TemplateStore(name)
+
+
+# --- the public archive (the public API function's reads of the campaigns table) ---
+@per_container
+def archive_reader() -> ArchiveReader:
+    return ArchiveReader(settings().campaigns_table)
+
+
 def custom_fields_in_use() -> list[str]:
     """The custom fields contacts were imported with (the audience table's), which templates may name."""
     name = settings().audience_table
@@ -151,6 +168,8 @@ def new_container() -> None:
         idempotency_layer,
         executions,
         schedules,
+        template_store,
+        archive_reader,
         dynamo.resource,
         queue._sqs,
         ses._client,

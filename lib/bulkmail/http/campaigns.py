@@ -32,6 +32,7 @@ from bulkmail.adapters.wiring import (
     idempotency_layer,
     schedules,
     stores,
+    template_store,
     transport_for,
 )
 from bulkmail.clock import SYSTEM_CLOCK
@@ -40,6 +41,7 @@ from bulkmail.errors import CampaignNotFound, SecretNotConfigured, SendError
 from bulkmail.http.request import ApiError, json_body, page_args, responses
 from bulkmail.models import Campaign, CampaignStatus, CampaignView, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
+from bulkmail.templates import apply_template
 from bulkmail.validation import email_problem, validate_campaign
 
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -51,7 +53,12 @@ router = Router()
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
     s = stores()
     return campaign_actions.start(
-        validate_campaign(request["body"], now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use()),
+        # A template is resolved here, once: the stored campaign keeps the content and its version.
+        validate_campaign(
+            apply_template(request["body"], template_store()),
+            now=SYSTEM_CLOCK.now(),
+            custom_fields=custom_fields_in_use(),
+        ),
         campaigns=s.campaigns,
         contacts=s.contacts,
         admin=s.admin,
@@ -267,7 +274,11 @@ def test_send_campaign() -> dict[str, Any]:
     now = SYSTEM_CLOCK.now()
     campaign_id = f"test-{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
     campaign: dict[str, Any] = dict(
-        validate_campaign({**document, "campaign_id": campaign_id}, now=now, custom_fields=custom_fields_in_use())
+        validate_campaign(
+            apply_template({**document, "campaign_id": campaign_id}, template_store()),
+            now=now,
+            custom_fields=custom_fields_in_use(),
+        )
     )
     campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report (issue 16)
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
@@ -306,7 +317,9 @@ def preview_campaign() -> dict[str, Any]:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
     campaign: dict[str, Any] = dict(
-        validate_campaign(document, now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use())
+        validate_campaign(
+            apply_template(document, template_store()), now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use()
+        )
     )
     items, rejected = normalise_contacts([contact_doc])
     if rejected:

@@ -41,7 +41,7 @@ _ERROR_TEXT = {
 def responses(*codes: int, ok: int = 200) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses: the success code, and each error code with {"errors": [{"field", "message"}]}."""
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}
-    success: dict[int, Any] = {ok: {"description": {200: "OK", 202: "Accepted", 204: "Deleted"}[ok]}}
+    success: dict[int, Any] = {ok: {"description": {200: "OK", 201: "Created", 202: "Accepted", 204: "Deleted"}[ok]}}
     if ok != 204:
         success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
     return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}

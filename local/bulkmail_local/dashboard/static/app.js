@@ -4,6 +4,7 @@
 import {
   ApiError, api, badge, build, clearErrors, every, field, h, main, number, pageHead, progressBar, showErrors, svg, when,
 } from "./ui.js";
+import { templatePicker, routes as templateRoutes } from "./templates.js";
 import { routes as reportRoutes } from "./report.js";
 
 const FINAL = new Set(["completed", "cancelled", "failed"]);
@@ -307,7 +308,7 @@ function withOffset(localValue) {
   return `${localValue.length === 16 ? `${localValue}:00` : localValue}${minutes >= 0 ? "+" : "-"}${pad(minutes / 60)}:${pad(minutes % 60)}`;
 }
 
-function newCampaignView() {
+function newCampaignView(startFrom) {
   const input = (name, attrs = {}) => h("input", { name, ...attrs });
   const area = (name, attrs = {}) => h("textarea", { name, rows: 7, ...attrs });
   const idempotencyKey = crypto.randomUUID();   // a double click or a retry starts one campaign
@@ -323,8 +324,12 @@ function newCampaignView() {
     field("Send at (optional)", input("send_at", { type: "datetime-local" }), "Your local time; empty sends now."),
     field("Emails per second (optional)", input("max_send_rate", { type: "number", min: "0", step: "any", inputmode: "decimal" }),
           "At most your SES sending rate; the deployment's default when empty."),
+    field("Publish in the public archive", input("archive", { type: "checkbox" }),
+          "A web page without personal data, a \"view in browser\" link in each email, and the list's archive and feed."),
     h("ul", { class: "form-errors", role: "alert" }),
     h("div", { class: "actions" }, submit, formStatus));
+  const picker = templatePicker(form, startFrom, () => schedulePreview());
+  form.prepend(picker.element);
 
   const previewAs = h("input", { name: "contact", type: "email", placeholder: "someone@example.org" });
   const testTo = h("input", { name: "to", placeholder: "me@example.org, colleague@example.org" });
@@ -355,7 +360,8 @@ function newCampaignView() {
       else if (name === "max_send_rate") doc[name] = Number.isFinite(Number(value)) ? Number(value) : value;  // the API names a bad one
       else doc[name] = value;
     }
-    return doc;
+    if (form.elements.namedItem("archive").checked) doc.archive = true;
+    return { ...doc, ...picker.fields() };
   }
 
   let contact = null;   // the chosen contact's fields the templates use
@@ -510,8 +516,9 @@ function contactsView() {
 const routes = [
   [/^#?\/?$/, campaignsView, "campaigns"],
   [/^#\/campaigns\/([^/]+)$/, campaignView, "campaigns"],
-  [/^#\/new$/, newCampaignView, "new"],
+  [/^#\/new(?:\/from\/([^/]+))?$/, newCampaignView, "new"],
   [/^#\/contacts$/, contactsView, "contacts"],
+  ...templateRoutes,
   ...reportRoutes,
 ];
 
