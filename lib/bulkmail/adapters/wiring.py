@@ -16,9 +16,11 @@ from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
+from bulkmail.adapters.signups import DynamoRateLimiter, SignupStore
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
+from bulkmail.signup import Limits
 from bulkmail.unsubscribe import UnsubscribeLinks
 
 
@@ -88,6 +90,42 @@ def unsubscribe_links() -> UnsubscribeLinks:
     return UnsubscribeLinks(unsubscribe_key(), base_url, os.environ.get("UNSUBSCRIBE_MAILBOX", ""))
 
 
+# --- signup (public API) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignupWiring:
+    store: SignupStore
+    limiter: DynamoRateLimiter
+    limits: Limits
+    from_address: str
+    public_url: str
+
+
+@per_container
+def signup_wiring() -> SignupWiring:
+    def required(name: str) -> str:
+        value = os.environ.get(name, "")
+        if not value:
+            raise ConfigurationError(f"environment variable {name} is required by the signup routes")
+        return value
+
+    try:
+        limits = Limits(
+            per_client=int(os.environ.get("SIGNUPS_PER_CLIENT_PER_MINUTE") or Limits.per_client),
+            per_address=int(os.environ.get("SIGNUPS_PER_ADDRESS_PER_HOUR") or Limits.per_address),
+        )
+    except ValueError:
+        raise ConfigurationError(
+            "SIGNUPS_PER_CLIENT_PER_MINUTE and SIGNUPS_PER_ADDRESS_PER_HOUR must be integers"
+        ) from None
+    return SignupWiring(
+        store=SignupStore(settings().contacts_table, required("LISTS_TABLE")),
+        limiter=DynamoRateLimiter(required("SIGNUP_LIMITS_TABLE")),
+        limits=limits,
+        from_address=required("SIGNUP_FROM_ADDRESS"),
+        public_url=required("UNSUBSCRIBE_BASE_URL"),  # the public API's URL, as in every unsubscribe link
+    )
+
+
 def new_container() -> None:
     """Forget everything cached per container (settings, clients, secrets), as a cold start would.
 
@@ -102,6 +140,7 @@ def new_container() -> None:
         settings_cache,
         stores,
         idempotency_layer,
+        signup_wiring,
         dynamo.resource,
         queue._sqs,
         ses._client,
