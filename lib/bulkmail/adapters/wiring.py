@@ -97,7 +97,7 @@ class SignupWiring:
     limiter: DynamoRateLimiter
     limits: Limits
     from_address: str
-    public_url: str
+    public_url: str  # "" on AWS: the public API's URL is the request's own (see http/signup.py)
 
 
 @per_container
@@ -122,7 +122,7 @@ def signup_wiring() -> SignupWiring:
         limiter=DynamoRateLimiter(required("SIGNUP_LIMITS_TABLE")),
         limits=limits,
         from_address=required("SIGNUP_FROM_ADDRESS"),
-        public_url=required("UNSUBSCRIBE_BASE_URL"),  # the public API's URL, as in every unsubscribe link
+        public_url=os.environ.get("UNSUBSCRIBE_BASE_URL", ""),  # set locally: the public API's URL
     )
 
 

@@ -63,6 +63,16 @@ def _client_ip() -> str:
     return str(_event().request_context.identity.source_ip or "")
 
 
+def _public_url() -> str:
+    """The public API's base URL: configured (locally), else the one this request came to (the function
+    cannot name its own API in the template: the API names the function)."""
+    configured = signup_wiring().public_url
+    if configured:
+        return configured
+    context = _event().request_context
+    return f"https://{context.domain_name}/{context.stage}"
+
+
 def _is_form() -> bool:
     content_type = (router.current_event.headers.get("content-type") or "").split(";")[0].strip().lower()
     return content_type == FORM_TYPE
@@ -126,7 +136,7 @@ def _subscribe(as_form: bool) -> Response[str]:
             limiter=wiring.limiter,
             transport=transport_for({"campaign_id": "signup-confirmation"}),
             key=unsubscribe_key(),
-            public_url=wiring.public_url,
+            public_url=_public_url(),
             from_address=wiring.from_address,
             limits=wiring.limits,
         )
@@ -147,9 +157,9 @@ def signup_form(list_id: str) -> Response[str]:
         return page(404, "No such list", "<p>This signup form is for a list that does not exist.</p>")
     headers = {  # a form for other sites to embed (iframe): it may be framed, and posts to this API only
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-        f"form-action {wiring.public_url}/subscribe"
+        f"form-action {_public_url()}/subscribe"
     }
-    return page(200, f"Subscribe to {list_id}", embed_form(wiring.public_url, list_id), headers)
+    return page(200, f"Subscribe to {list_id}", embed_form(_public_url(), list_id), headers)
 
 
 def embed_form(public_url: str, list_id: str) -> str:
