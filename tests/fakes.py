@@ -25,6 +25,7 @@ from bulkmail.models import (
     Outcome,
 )
 from bulkmail.settings import Settings
+from bulkmail.segments import matches
 
 
 class FakeCampaigns:
@@ -99,25 +100,28 @@ class FakeContacts:
 
     contacts: list[dict[str, Any]] = field(default_factory=list)
 
-    def _recipient(self, contact: dict[str, Any], list_name: str | None) -> bool:
+    def _recipient(self, contact: dict[str, Any], audience: dict[str, Any] | None) -> bool:
         subscribed = contact.get("status", "subscribed") == "subscribed"
-        return subscribed and (not list_name or list_name in contact.get("lists", ()))
+        if audience is None:
+            return subscribed
+        on = set(contact.get("lists", ())).intersection(audience["lists"])
+        return subscribed and bool(on) and matches(contact, audience.get("match", []))
 
-    def scan_page(
-        self, cursor: dict[str, Any] | None, limit: int, list_name: str | None
+    def recipients_page(
+        self, audience: dict[str, Any] | None, cursor: dict[str, Any] | None, limit: int
     ) -> tuple[list[str], dict[str, Any] | None]:
         """As a DynamoDB Scan with Limit: `limit` items read, then filtered (a page may be short)."""
         start = cursor["position"] if cursor else 0
         read = self.contacts[start : start + limit]
-        emails = [c["email"] for c in read if self._recipient(c, list_name)]
+        emails = [c["email"] for c in read if self._recipient(c, audience)]
         end = start + len(read)
         return emails, ({"position": end} if end < len(self.contacts) else None)
 
-    def count_recipients(self, list_name: str | None) -> int:
-        return sum(self._recipient(c, list_name) for c in self.contacts)
+    def count_recipients(self, audience: dict[str, Any] | None) -> int:
+        return sum(self._recipient(c, audience) for c in self.contacts)
 
-    def has_recipient(self, list_name: str | None) -> bool:
-        return self.count_recipients(list_name) > 0
+    def has_recipient(self, audience: dict[str, Any] | None) -> bool:
+        return self.count_recipients(audience) > 0
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         wanted = set(emails)

@@ -25,6 +25,15 @@ class CampaignNotFound(BulkmailError):
         super().__init__(f"Campaign {campaign_id} not found in DynamoDB")
 
 
+class InputInvalid(BulkmailError):
+    """Input a user sent (a CSV, a segment, a contact change) that cannot be taken: 4xx naming the field."""
+
+    def __init__(self, errors: list[dict[str, str]], status: int = 400):
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+        self.status = status
+
+
 class ContactNotFound(BulkmailError):
     def __init__(self, email: str):
         super().__init__(f"Contact {email} not found in DynamoDB")

@@ -67,7 +67,7 @@ class DeliveryStatus(str, enum.Enum):
 
 class ContactStatus(str, enum.Enum):
     SUBSCRIBED = "subscribed"
-    PENDING = "pending"  # signed up, the double opt-in not yet confirmed: never mailed a campaign
+    PENDING = "pending"  # signed up, not confirmed yet (double opt-in): never mailed a campaign
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"

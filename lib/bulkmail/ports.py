@@ -51,13 +51,16 @@ class Campaigns(Protocol):
 class Contacts(Protocol):
     """The reads of the contacts table that decide a campaign's audience (adapters/contacts.ContactStore)."""
 
-    def scan_page(self, cursor: Cursor | None, limit: int, list_name: str | None) -> tuple[list[str], Cursor | None]:
-        """Recipients' emails among the next `limit` contacts read, and the next cursor (None: the end)."""
+    def recipients_page(
+        self, audience: dict[str, Any] | None, cursor: Cursor | None, limit: int
+    ) -> tuple[list[str], Cursor | None]:
+        """Recipients' emails among the next `limit` contacts (or list members) read, and the next
+        cursor (None: the end). `audience`: {"lists", "match"} (segments.campaign_audience); None: all."""
         ...
 
-    def count_recipients(self, list_name: str | None) -> int: ...
+    def count_recipients(self, audience: dict[str, Any] | None) -> int: ...
 
-    def has_recipient(self, list_name: str | None) -> bool: ...
+    def has_recipient(self, audience: dict[str, Any] | None) -> bool: ...
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         """The contacts among these that exist, by email."""

@@ -40,6 +40,7 @@ class Settings:
     retry_base_seconds: float = 0.2
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
+    audience_table: str = ""  # list memberships, segments, custom field names (adapters/lists.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

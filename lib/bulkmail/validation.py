@@ -22,8 +22,11 @@ from bulkmail.rendering import TEMPLATE_FIELDS, template_problems
 
 MAX_CONTENT_BYTES = 250_000  # subject + bodies; keeps the campaign item well under DynamoDB's 400 KB
 CONTENT_FIELDS = ("subject", "body", "body_html")
-# Set by bulkmail itself (a re-send's audience), never taken from a client.
-INTERNAL_FIELDS = ("resend_of",)
+# Set by bulkmail itself (a re-send's audience, a segment's), never taken from a client.
+INTERNAL_FIELDS = {
+    "resend_of": "is set by bulkmail (POST /campaigns/{id}/resend-failed), not by clients",
+    "audience": "is set by bulkmail from the campaign's segment, not by clients",
+}
 
 
 def email_problem(value: Any) -> str | None:
@@ -128,11 +131,7 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
         raise CampaignInvalid([{"field": "$", "message": "the campaign must be a JSON object"}])
     errors = schema_errors(document)
     if not trusted:
-        errors += [
-            {"field": f, "message": "is set by bulkmail (POST /campaigns/{id}/resend-failed), not by clients"}
-            for f in INTERNAL_FIELDS
-            if f in document
-        ]
+        errors += [{"field": f, "message": message} for f, message in INTERNAL_FIELDS.items() if f in document]
     if errors:
         raise CampaignInvalid(errors)
 

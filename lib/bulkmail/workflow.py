@@ -9,6 +9,7 @@ from typing import Any
 from bulkmail.errors import CampaignInvalid
 from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
 from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
+from bulkmail.segments import campaign_audience
 from bulkmail.settings import Settings
 
 
@@ -19,16 +20,16 @@ def _now() -> str:
 def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledger) -> int:
     if campaign.get("resend_of"):
         return ledger.count_failed(campaign["resend_of"])
-    return contacts.count_recipients(campaign.get("list"))
+    return contacts.count_recipients(campaign_audience(campaign))
 
 
 def audience_page(
     campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts, ledger: Ledger
 ) -> tuple[list[str], Cursor | None]:
-    """The next page of recipients: subscribed contacts (of the list), or a re-send's failed ones."""
+    """The next page of recipients: subscribed contacts (of the list or segment), or a re-send's failed ones."""
     if campaign.get("resend_of"):
         return ledger.failed_page(campaign["resend_of"], cursor, limit)
-    return contacts.scan_page(cursor, limit, campaign.get("list"))
+    return contacts.recipients_page(campaign_audience(campaign), cursor, limit)
 
 
 def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settings) -> dict[str, Any]:

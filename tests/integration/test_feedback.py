@@ -94,7 +94,7 @@ def test_suppressed_contacts_are_not_sent_to_again(sent):
     fn = feedback_fn(h)
     fn.invoke(ses_event(BOUNCE, c["campaign_id"], "person0@example.org", rows["person0@example.org"]["message_id"]))
     fn.invoke(ses_event(COMPLAINT, c["campaign_id"], "person1@example.org", rows["person1@example.org"]["message_id"]))
-    emails, _ = h.contacts.scan_page(None, 100, None)
+    emails, _ = h.contacts.recipients_page(None, None, 100)
     assert sorted(emails) == ["person2@example.org", "person3@example.org"]
     nxt = h.add_campaign(total=4, campaign_name="Next")
     h.enqueue(nxt["campaign_id"], "p0-0", [f"person{i}@example.org" for i in range(4)])

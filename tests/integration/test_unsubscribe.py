@@ -89,7 +89,7 @@ def test_one_click_post_unsubscribes_without_redirect_and_next_campaign_skips(se
     assert fn.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200  # idempotent
 
     # The fan-out no longer lists the contact, and the worker skips it if it was queued anyway.
-    emails, _ = h.contacts.scan_page(None, 100, None)
+    emails, _ = h.contacts.recipients_page(None, None, 100)
     assert sorted(emails) == ["person1@example.org"]
     nxt = h.add_campaign(total=2, campaign_name="Next")
     h.enqueue(nxt["campaign_id"], "p0-0", ["person0@example.org", "person1@example.org"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,19 +14,25 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
-from bulkmail.adapters.lists import ListRegistry
+from bulkmail.adapters.lists import MEMBER, AudienceIndex, ListRegistry
 from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
+from bulkmail.errors import ConfigurationError
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
 from bulkmail.ports import Cursor
+from bulkmail.segments import Audience, matches
 from bulkmail.validation import parse_timestamp
 
 
 class ContactStore:
-    def __init__(self, table_name: str, lists_table: str | None = None):
-        """`lists_table`: the registry of list names that imports keep (the API's stack always has one)."""
+    def __init__(self, table_name: str, lists_table: str | None = None, audience_table: str | None = None):
+        """`lists_table`: the registry of list names that imports keep (the API's stack always has one);
+        `audience_table`: the membership index the fan-out reads a list's members from."""
         self.table_name = table_name
         self.table = dynamo.table(table_name)
         self.lists = ListRegistry(lists_table) if lists_table else None
+        self.index = AudienceIndex(audience_table) if audience_table else None
+        # Read units of the audience reads so far, by DynamoDB's rules (GET /segments/{id}/count reports them).
+        self.read_units = 0.0
 
     @staticmethod
     def _recipients_filter(list_name: str | None) -> ConditionBase:
@@ -33,11 +41,38 @@ class ContactStore:
             condition = condition & Attr("lists").contains(list_name)
         return condition
 
-    def scan_page(self, cursor: Cursor | None, limit: int, list_name: str | None) -> tuple[list[str], Cursor | None]:
-        """One page of recipients' emails and the cursor for the next page (None at the end)."""
+    def recipients_page(
+        self, audience: Audience | None, cursor: Cursor | None, limit: int
+    ) -> tuple[list[str], Cursor | None]:
+        """One page of recipients' emails and the cursor for the next page (None at the end).
+
+        Every contact (no audience): a Scan of the table. Lists (and a segment's conditions): each
+        list's members by Query on the index, read with BatchGetItem and kept when subscribed, still
+        on the list, matching, and not on a list taken earlier (a contact on two lists is sent once).
+        `limit` members are read per page; a page may hold fewer recipients, or none."""
+        if audience is None:
+            return self._scan_page(cursor, limit)
+        lists, match = list(audience["lists"]), list(audience.get("match") or [])
+        position = int(cursor["list"]) if cursor else 0
+        key = cursor.get("key") if cursor else None
+        emails, next_key = self._index().members_page(lists[position], key, limit)
+        found = self._items(emails)
+        self.read_units += _query_units(lists[position], emails) + sum(_get_units(found.get(e)) for e in emails)
+        recipients = [
+            email
+            for email in emails
+            if _is_recipient(found.get(email), lists[position], lists[:position], match)
+        ]
+        if next_key is not None:
+            return recipients, {"list": position, "key": next_key}
+        if position + 1 < len(lists):
+            return recipients, {"list": position + 1, "key": None}
+        return recipients, None
+
+    def _scan_page(self, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
         kwargs: dict[str, Any] = {
             "Limit": limit,
-            "FilterExpression": self._recipients_filter(list_name),
+            "FilterExpression": self._recipients_filter(None) & Attr(DELETED).not_exists(),
             "ProjectionExpression": "email",
         }
         if cursor:
@@ -45,26 +80,53 @@ class ContactStore:
         page = self.table.scan(**kwargs)
         return [item["email"] for item in page["Items"]], page.get("LastEvaluatedKey")
 
-    def has_recipient(self, list_name: str | None) -> bool:
-        """Whether anyone would receive a campaign to `list_name`: stops at the first recipient found."""
-        pages = (
-            dynamo.client()
-            .get_paginator("scan")
-            .paginate(
-                TableName=self.table_name,
-                FilterExpression=self._recipients_filter(list_name),
-                ProjectionExpression="email",
-            )
-        )
-        return any(page["Items"] for page in pages)
+    def _index(self) -> AudienceIndex:
+        if self.index is None:
+            raise ConfigurationError("environment variable AUDIENCE_TABLE is required to read a list's members")
+        return self.index
 
-    def count_recipients(self, list_name: str | None) -> int:
-        pages = (
-            dynamo.client()
-            .get_paginator("scan")
-            .paginate(TableName=self.table_name, Select="COUNT", FilterExpression=self._recipients_filter(list_name))
-        )
-        return sum(page["Count"] for page in pages)
+    def _audience_pages(self, audience: Audience | None, page_size: int = 1000) -> Iterable[list[str]]:
+        cursor: Cursor | None = None
+        for _ in range(_MAX_PAGES):
+            emails, cursor = self.recipients_page(audience, cursor, page_size)
+            yield emails
+            if cursor is None:
+                return
+        raise RuntimeError(f"the audience took more than {_MAX_PAGES} pages to read")
+
+    def has_recipient(self, audience: Audience | None) -> bool:
+        """Whether anyone would receive a campaign to `audience`: stops at the first recipient found."""
+        return any(self._audience_pages(audience))
+
+    def count_recipients(self, audience: Audience | None) -> int:
+        if audience is None:
+            pages = (
+                dynamo.client()
+                .get_paginator("scan")
+                .paginate(
+                    TableName=self.table_name,
+                    Select="COUNT",
+                    FilterExpression=self._recipients_filter(None) & Attr(DELETED).not_exists(),
+                )
+            )
+            return sum(page["Count"] for page in pages)
+        return sum(len(page) for page in self._audience_pages(audience))
+
+    def contacts_page(
+        self, list_name: str | None, cursor: Cursor | None, limit: int, keep: Callable[[dict[str, Any]], bool]
+    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        """A page of stored contacts (of a list, by the index; else by Scan), those `keep` accepts."""
+        if list_name:
+            emails, next_key = self._index().members_page(list_name, cursor, limit)
+            found = self._items(emails)
+            items = [found[e] for e in emails if e in found and list_name in (found[e].get("lists") or ())]
+        else:
+            kwargs: dict[str, Any] = {"Limit": limit, "FilterExpression": Attr(DELETED).not_exists()}
+            if cursor:
+                kwargs["ExclusiveStartKey"] = cursor
+            page = self.table.scan(**kwargs)
+            items, next_key = [dynamo.plain(i) for i in page["Items"]], page.get("LastEvaluatedKey")
+        return [i for i in items if DELETED not in i and keep(i)], next_key
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
         """Contacts by email in as few BatchGetItem calls as possible; missing and deleted ones are absent."""
@@ -96,23 +158,40 @@ class ContactStore:
         for chunk in _transaction_chunks(contacts):
             if self.lists is not None:  # the names first: a contact is never on an unknown list
                 self.lists.register(name for contact in chunk for name in contact.get("lists", ()))
-            self._put_chunk(chunk)
+            if self.index is not None:  # memberships before the contacts: the index holds every member
+                self.index.add_members((name, c["email"]) for c in chunk for name in c.get("lists", ()))
+                self.index.note_fields(name for c in chunk for name in c.get("attributes", {}))
+            stored = self._put_chunk(chunk)
+            if self.index is not None:  # the lists a contact was on and this import leaves out
+                self.index.remove_members(
+                    (name, c["email"])
+                    for c in chunk
+                    for name in set((stored.get(c["email"]) or {}).get("lists") or ()) - set(c.get("lists", ()))
+                )
             count += len(chunk)
         return count
 
-    def _put_chunk(self, chunk: list[dict[str, Any]]) -> None:
+    def _put_chunk(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Store a chunk; returns what was stored before it, by email."""
         for attempt in range(_CONFLICT_RETRIES + 1):
-            stored = self._items((c["email"] for c in chunk), consistent=True)
+            emails = [c["email"] for c in chunk]
+            stored = self._items([*emails, *map(erased_key, emails)], consistent=True)
+            # An erased address has only its hashed suppression: an import meets that one.
             puts = [
-                self._conditional_put(merge_import(c, stored.get(c["email"])), stored.get(c["email"])) for c in chunk
+                self._conditional_put(
+                    merge_import(c, stored.get(c["email"]) or stored.get(erased_key(c["email"]))),
+                    stored.get(c["email"]),
+                )
+                for c in chunk
             ]
             try:
                 dynamo.client().transact_write_items(TransactItems=puts)
-                return
+                return {e: stored[e] for e in emails if e in stored}
             except ClientError as exc:
                 if not _retryable_cancellation(exc) or attempt == _CONFLICT_RETRIES:
                     raise
             time.sleep(random.uniform(0, 0.05 * 2**attempt))  # jitter: two racing imports part ways
+        raise RuntimeError("unreachable: the last attempt raises")
 
     def _conditional_put(self, item: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table_name, "Item": dynamo.to_dynamo(item)}
@@ -145,6 +224,8 @@ class ContactStore:
                 else:
                     kept = {k: item[k] for k in ("email", *SUPPRESSION_FIELDS) if k in item}
                     self.table.put_item(Item=dynamo.to_dynamo({**kept, DELETED: now_iso}), **read)
+                if self.index is not None:
+                    self.index.remove_members((name, email) for name in item.get("lists") or ())
                 return True
             except ClientError as exc:
                 if not dynamo.is_conditional_failure(exc):
@@ -153,10 +234,120 @@ class ContactStore:
         raise RuntimeError(f"contact {email} kept changing while it was being deleted")
 
 
+    def update(self, email: str, changes: dict[str, Any], now_iso: str) -> dict[str, Any] | None:
+        """Apply a checked PATCH (names, `attributes` merged — a null removes one —, `lists` replaced,
+        `status` subscribed or unsubscribed) to a stored contact, conditional on the status read. None
+        when there is no such contact. Joining a list writes its membership first; leaving one removes
+        it after (the index holds at least every member)."""
+        for _ in range(_CONFLICT_RETRIES + 1):
+            item = self.get_item(email)
+            if item is None:
+                return None
+            updated = apply_changes(item, changes, now_iso)
+            old_lists, new_lists = set(item.get("lists") or ()), set(updated.get("lists") or ())
+            if self.lists is not None:
+                self.lists.register(new_lists - old_lists)
+            if self.index is not None:
+                self.index.add_members((name, email) for name in new_lists - old_lists)
+                self.index.note_fields(updated.get("attributes") or {})
+            try:
+                self.table.put_item(
+                    Item=dynamo.to_dynamo(updated),
+                    ConditionExpression="#status = :read AND attribute_not_exists(#deleted)",
+                    ExpressionAttributeNames={"#status": "status", "#deleted": DELETED},
+                    ExpressionAttributeValues={":read": item.get("status", ContactStatus.SUBSCRIBED.value)},
+                )
+            except ClientError as exc:
+                if not dynamo.is_conditional_failure(exc):
+                    raise
+                continue  # its status changed meanwhile: apply the changes to what is there now
+            if self.index is not None:
+                self.index.remove_members((name, email) for name in old_lists - new_lists)
+            return updated
+        raise RuntimeError(f"contact {email} kept changing while it was being updated")
+
+    def erase(self, email: str, now_iso: str) -> bool:
+        """Forget everything about an address but a hashed suppression (GDPR erasure): the contact item
+        goes, and an item keyed by the address's hash keeps a later import from mailing it until a new
+        opt-in. False when nothing was held (neither a contact nor a suppression)."""
+        item = self.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
+        self.table.put_item(
+            Item={
+                "email": erased_key(email),
+                "status": ContactStatus.UNSUBSCRIBED.value,
+                "suppressed_at": now_iso,
+                "suppression": {"reason": "erased"},
+                DELETED: now_iso,
+            }
+        )
+        if item is None:
+            return False
+        self.table.delete_item(Key={"email": email})
+        if self.index is not None:
+            self.index.remove_members((name, email) for name in item.get("lists") or ())
+        return True
+
+
+def erased_key(email: str) -> str:
+    """The key an erased address's suppression is kept under: no address, only its SHA-256."""
+    return "erased:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def apply_changes(item: dict[str, Any], changes: dict[str, Any], now_iso: str) -> dict[str, Any]:
+    """A contact after a PATCH (checked by contact_import.patch_problems)."""
+    updated = {**item, **{k: v for k, v in changes.items() if k not in ("attributes", "status")}}
+    for name in ("first_name", "last_name", "company"):
+        if changes.get(name, item.get(name)) in ("", None):
+            updated.pop(name, None)
+    if "attributes" in changes:
+        merged = {**(item.get("attributes") or {}), **changes["attributes"]}
+        updated["attributes"] = {k: v for k, v in merged.items() if v is not None}
+    if "lists" in changes:
+        updated["lists"] = sorted(set(changes["lists"]))
+    for empty in ("attributes", "lists"):
+        if not updated.get(empty):
+            updated.pop(empty, None)
+    status = changes.get("status")
+    if status == ContactStatus.UNSUBSCRIBED.value and item.get("status") != status:
+        updated.update(status=status, suppressed_at=now_iso, suppression={"reason": "changed by an operator"})
+    elif status == ContactStatus.SUBSCRIBED.value and item.get("status", status) != status:
+        for key in SUPPRESSION_FIELDS:
+            updated.pop(key, None)
+        updated.update(status=status, lifted_suppression={k: item[k] for k in SUPPRESSION_FIELDS if k in item})
+    updated["updated_at"] = now_iso
+    return updated
+
+
 # A deleted contact whose suppression is kept: the item holds the address, SUPPRESSION_FIELDS and this.
 DELETED = "deleted_at"
 SUPPRESSION_FIELDS = ("status", "suppressed_at", "suppression")
 _CONFLICT_RETRIES = 5
+_MAX_PAGES = 1_000_000  # a bound on any full read of an audience (10^9 members at 1,000 a page)
+
+
+def _query_units(list_name: str, emails: list[str]) -> float:
+    """An eventually consistent Query's read units: the rows' total size, per 4 KB, halved."""
+    size = sum(dynamodb_item_size({"pk": MEMBER + list_name, "sk": e}) for e in emails)
+    return math.ceil(max(size, 1) / 4096) / 2
+
+
+def _get_units(item: dict[str, Any] | None) -> float:
+    """A BatchGetItem key's read units (eventually consistent): its item's size per 4 KB, halved; 0.5 if absent."""
+    return math.ceil(max(dynamodb_item_size(item or {}), 1) / 4096) / 2
+
+
+def _is_recipient(item: dict[str, Any] | None, name: str, earlier: list[str], match: list[dict[str, Any]]) -> bool:
+    """A member read from the index is mailed when the contact item agrees: still on the list, subscribed,
+    matching, and on none of the lists read before this one (it was decided there)."""
+    if item is None or DELETED in item:
+        return False
+    on = set(item.get("lists") or ())
+    return (
+        name in on
+        and item.get("status", ContactStatus.SUBSCRIBED.value) == ContactStatus.SUBSCRIBED.value
+        and not on.intersection(earlier)
+        and matches(item, match)
+    )
 _TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions ...
 _TRANSACTION_BYTES = 4_000_000  # ... and 4 MB together
 
@@ -169,8 +360,8 @@ def merge_import(contact: dict[str, Any], stored: dict[str, Any] | None) -> dict
     - A suppression (of a contact, or left by a deleted one) stands, with its reason and date, unless
       the import carries `opted_in_at` later than `suppressed_at`: a new opt-in lifts it.
     """
-    subscribed = ContactStatus.SUBSCRIBED.value
-    if stored is not None and stored.get("status", subscribed) != subscribed:
+    subscribed, pending = ContactStatus.SUBSCRIBED.value, ContactStatus.PENDING.value
+    if stored is not None and stored.get("status", subscribed) not in (subscribed, pending):
         opted_in = parse_timestamp(str(contact.get("opted_in_at") or ""))
         suppressed = parse_timestamp(str(stored.get("suppressed_at") or ""))
         suppression = {k: stored[k] for k in SUPPRESSION_FIELDS if k in stored}
@@ -178,7 +369,7 @@ def merge_import(contact: dict[str, Any], stored: dict[str, Any] | None) -> dict
             return {**contact, **suppression}
         contact = {**contact, "lifted_suppression": suppression}
     status = contact.get("status", subscribed)
-    if status != subscribed:
+    if status not in (subscribed, pending):  # pending is no suppression: it awaits a confirmation
         return {**contact, "suppressed_at": contact["created_at"], "suppression": {"reason": f"imported as {status}"}}
     return contact
 

@@ -1,15 +1,35 @@
-"""The lists registry: the name of every list a contact was ever imported into, one small item each.
+"""Lists, their members, segments and the custom fields in use.
 
-Written by ContactStore.put_many before the contacts themselves (a put of a name is idempotent, so a
-retried or half-done import leaves at most a known list with no one on it yet); read by the API, which
-refuses a campaign to a list nobody was imported into without scanning the contacts table.
+- The lists registry (LISTS_TABLE): one small item per list: its name, description, creation date.
+  Written by ContactStore.put_many before the contacts themselves (idempotent, so a retried or
+  half-done import leaves at most a known list with no one on it yet), and by POST /lists.
+- The audience index (AUDIENCE_TABLE, key pk + sk), one table for three kinds of item:
+  - a membership: pk "list#<name>", sk the email. Written before the contact that names the list and
+    removed after the contact leaves it, so the index holds at least every member; the contact item
+    stays the truth (the fan-out checks it). A list's members are one Query, so the fan-out and a
+    segment's count cost what the targeted lists hold, not the whole contacts table.
+  - a segment: pk "segment", sk the segment id, the definition in `definition`.
+  - a custom field in use: pk "field", sk the attribute's name (placeholder validation knows them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
+from bulkmail.ports import Cursor
+
+MEMBER = "list#"
+SEGMENT = "segment"
+FIELD = "field"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ListRegistry:
@@ -18,17 +38,144 @@ class ListRegistry:
         self.table = dynamo.table(table_name)
 
     def register(self, names: Iterable[str]) -> None:
-        with self.table.batch_writer(overwrite_by_pkeys=["list_name"]) as writer:
-            for name in sorted(set(names)):
-                writer.put_item(Item={"list_name": name})
+        """Make these lists known, keeping the name and description a list was created with."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return
+        known = {i["list_name"] for i in dynamo.batch_get(self.table_name, [{"list_name": n} for n in wanted])}
+        for name in wanted:
+            if name not in known:
+                self.table.update_item(
+                    Key={"list_name": name},
+                    UpdateExpression="SET created_at = if_not_exists(created_at, :now)",
+                    ExpressionAttributeValues={":now": _now()},
+                )
+
+    def create(self, name: str, title: str, description: str) -> bool:
+        """A new list; False when one of that name exists."""
+        try:
+            self.table.put_item(
+                Item={"list_name": name, "name": title, "description": description, "created_at": _now()},
+                ConditionExpression="attribute_not_exists(list_name)",
+            )
+        except ClientError as exc:
+            if dynamo.is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"list_name": name}, ConsistentRead=True).get("Item")
+        return dynamo.plain(item) if item else None
+
+    def remove(self, name: str) -> None:
+        self.table.delete_item(Key={"list_name": name})
 
     def exists(self, name: str) -> bool:
         return "Item" in self.table.get_item(Key={"list_name": name}, ConsistentRead=True)
 
+    def all(self) -> list[dict[str, Any]]:
+        """Every list, sorted by name (one small table: a page or two)."""
+        pages = dynamo.client().get_paginator("scan").paginate(TableName=self.table_name)
+        items = [dynamo.from_wire(item) or {} for page in pages for item in page["Items"]]
+        return sorted(items, key=lambda i: str(i["list_name"]))
+
     def names(self, limit: int) -> tuple[list[str], bool]:
-        """Up to `limit` list names, sorted, and whether there are more (one small table: a page or two)."""
-        pages = (
-            dynamo.client().get_paginator("scan").paginate(TableName=self.table_name, ProjectionExpression="list_name")
-        )
-        found = sorted(item["list_name"] for page in pages for item in page["Items"])
+        """Up to `limit` list names, sorted, and whether there are more."""
+        found = [str(i["list_name"]) for i in self.all()]
         return found[:limit], len(found) > limit
+
+
+class AudienceIndex:
+    """Memberships, segments and custom field names in the audience table (see the module's docstring)."""
+
+    def __init__(self, table_name: str):
+        self.table_name = table_name
+        self.table = dynamo.table(table_name)
+
+    # --- memberships ---------------------------------------------------------------------------
+    def add_members(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """(list, email) memberships, idempotently."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for name, email in sorted(set(pairs)):
+                writer.put_item(Item={"pk": MEMBER + name, "sk": email})
+
+    def remove_members(self, pairs: Iterable[tuple[str, str]]) -> None:
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for name, email in sorted(set(pairs)):
+                writer.delete_item(Key={"pk": MEMBER + name, "sk": email})
+
+    def members_page(self, name: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
+        """Up to `limit` members' emails of a list, in address order, and the cursor for the next page."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": MEMBER + name},
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        page = self.table.query(**kwargs)
+        return [str(item["sk"]) for item in page["Items"]], page.get("LastEvaluatedKey")
+
+    def count_members(self, name: str) -> int:
+        pages = (
+            dynamo.client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": MEMBER + name}},
+                Select="COUNT",
+            )
+        )
+        return sum(page["Count"] for page in pages)
+
+    # --- segments ------------------------------------------------------------------------------
+    def create_segment(self, definition: dict[str, Any]) -> bool:
+        """Store a new segment; False when the id is taken."""
+        try:
+            self.table.put_item(
+                Item=dynamo.to_dynamo(
+                    {"pk": SEGMENT, "sk": definition["segment_id"], "definition": definition, "created_at": _now()}
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if dynamo.is_conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def segment(self, segment_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": SEGMENT, "sk": segment_id}, ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return {**dynamo.plain(item["definition"]), "created_at": item.get("created_at")}
+
+    def segments(self) -> list[dict[str, Any]]:
+        return [{**dynamo.plain(i["definition"]), "created_at": i.get("created_at")} for i in self._query(SEGMENT)]
+
+    def delete_segment(self, segment_id: str) -> bool:
+        answer = self.table.delete_item(Key={"pk": SEGMENT, "sk": segment_id}, ReturnValues="ALL_OLD")
+        return "Attributes" in answer
+
+    # --- custom fields -------------------------------------------------------------------------
+    def note_fields(self, names: Iterable[str]) -> None:
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for name in sorted(set(names)):
+                writer.put_item(Item={"pk": FIELD, "sk": name})
+
+    def fields(self) -> list[str]:
+        return [str(i["sk"]) for i in self._query(FIELD)]
+
+    def _query(self, pk: str) -> list[dict[str, Any]]:
+        pages = (
+            dynamo.client()
+            .get_paginator("query")
+            .paginate(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+            )
+        )
+        return [dynamo.from_wire(item) or {} for page in pages for item in page["Items"]]

@@ -39,7 +39,7 @@ def stores() -> Stores:
     return Stores(
         settings=s,
         campaigns=CampaignStore(s.campaigns_table, CampaignEvents(s.event_bus_name) if s.event_bus_name else None),
-        contacts=ContactStore(s.contacts_table, s.lists_table or None),
+        contacts=ContactStore(s.contacts_table, s.lists_table or None, s.audience_table or None),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
     )
