@@ -24,8 +24,8 @@ from bulkmail.models import (
     Lease,
     Outcome,
 )
-from bulkmail.settings import Settings
 from bulkmail.segments import matches
+from bulkmail.settings import Settings
 
 
 class FakeCampaigns:

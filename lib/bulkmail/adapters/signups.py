@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.contacts import DELETED, SUPPRESSION_FIELDS
-from bulkmail.adapters.lists import ListRegistry
+from bulkmail.adapters.lists import AudienceIndex, ListRegistry
 from bulkmail.models import ContactStatus
 from bulkmail.signup import SignupRequest
 
@@ -24,9 +24,10 @@ _SUPPRESSED = {ContactStatus.UNSUBSCRIBED.value, ContactStatus.BOUNCED.value, Co
 
 
 class SignupStore:
-    def __init__(self, contacts_table: str, lists_table: str):
+    def __init__(self, contacts_table: str, lists_table: str, audience_table: str):
         self.table = dynamo.table(contacts_table)
         self.lists = ListRegistry(lists_table)
+        self.index = AudienceIndex(audience_table)  # memberships: written before the contact names the list
 
     def list_exists(self, list_id: str) -> bool:
         return self.lists.exists(list_id)
@@ -34,6 +35,7 @@ class SignupStore:
     def request(self, request: SignupRequest) -> None:
         pending = dynamo.to_dynamo(request.consent)
         for _ in range(_RETRIES):
+            self.index.add_members([(request.list_id, request.email)])
             try:
                 self.table.put_item(
                     Item={
@@ -76,6 +78,7 @@ class SignupStore:
                 already = status == ContactStatus.SUBSCRIBED.value and list_id in (item.get("lists") or ())
                 return "already" if already and DELETED not in item else "superseded"
             values = confirmed_fields(item, pending, confirmed)
+            self.index.add_members([(list_id, email)])
             removed = ["pending_signup", DELETED, *(f for f in SUPPRESSION_FIELDS if f != "status")]
             update, names, stored = dynamo.set_clause(values)
             names["#status"] = "status"

@@ -118,7 +118,7 @@ def signup_wiring() -> SignupWiring:
             "SIGNUPS_PER_CLIENT_PER_MINUTE and SIGNUPS_PER_ADDRESS_PER_HOUR must be integers"
         ) from None
     return SignupWiring(
-        store=SignupStore(settings().contacts_table, required("LISTS_TABLE")),
+        store=SignupStore(settings().contacts_table, required("LISTS_TABLE"), required("AUDIENCE_TABLE")),
         limiter=DynamoRateLimiter(required("SIGNUP_LIMITS_TABLE")),
         limits=limits,
         from_address=required("SIGNUP_FROM_ADDRESS"),
