@@ -50,9 +50,7 @@ def segment_problems(document: Any, *, with_id: bool = True) -> list[dict[str, s
     if with_id:
         sid = document.get("segment_id")
         if not isinstance(sid, str) or not SEGMENT_ID.match(sid):
-            problems.append(
-                {"field": "segment_id", "message": "is required: 1-64 letters, digits, '_' or '-'"}
-            )
+            problems.append({"field": "segment_id", "message": "is required: 1-64 letters, digits, '_' or '-'"})
         if not isinstance(document.get("description", ""), str) or len(document.get("description", "")) > 500:
             problems.append({"field": "description", "message": "must be text of at most 500 characters"})
     lists = document.get("lists")

@@ -59,9 +59,7 @@ class ContactStore:
         found = self._items(emails)
         self.read_units += _query_units(lists[position], emails) + sum(_get_units(found.get(e)) for e in emails)
         recipients = [
-            email
-            for email in emails
-            if _is_recipient(found.get(email), lists[position], lists[:position], match)
+            email for email in emails if _is_recipient(found.get(email), lists[position], lists[:position], match)
         ]
         if next_key is not None:
             return recipients, {"list": position, "key": next_key}
@@ -233,7 +231,6 @@ class ContactStore:
                 # its status changed meanwhile (an unsubscribe): read it again
         raise RuntimeError(f"contact {email} kept changing while it was being deleted")
 
-
     def update(self, email: str, changes: dict[str, Any], now_iso: str) -> dict[str, Any] | None:
         """Apply a checked PATCH (names, `attributes` merged — a null removes one —, `lists` replaced,
         `status` subscribed or unsubscribed) to a stored contact, conditional on the status read. None
@@ -348,6 +345,8 @@ def _is_recipient(item: dict[str, Any] | None, name: str, earlier: list[str], ma
         and not on.intersection(earlier)
         and matches(item, match)
     )
+
+
 _TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions ...
 _TRANSACTION_BYTES = 4_000_000  # ... and 4 MB together
 
