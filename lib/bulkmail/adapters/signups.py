@@ -99,34 +99,6 @@ class SignupStore:
                     raise
         raise RuntimeError(f"contact {email} kept changing while its signup was confirmed")
 
-    def choose_lists(self, email: str, keep: list[str], now_iso: str) -> tuple[list[str], list[str]] | None:
-        """Keep the contact on `keep` (of the lists it is on) and take it off the others; (kept, left),
-        or None when there is no such contact. Conditional on the lists read: a racing change reads again.
-        The memberships go after the contact leaves (the index holds at least every member)."""
-        for _ in range(_RETRIES):
-            item = self.table.get_item(Key={"email": email}, ConsistentRead=True).get("Item")
-            if item is None or DELETED in item:
-                return None
-            current = list(dynamo.plain(item).get("lists") or ())
-            kept = [name for name in current if name in keep]
-            left = [name for name in current if name not in keep]
-            if not left:
-                return kept, []
-            try:
-                self.table.update_item(
-                    Key={"email": email},
-                    UpdateExpression="SET lists = :kept, updated_at = :now",
-                    ConditionExpression="lists = :read",
-                    ExpressionAttributeValues={":kept": kept, ":now": now_iso, ":read": item["lists"]},
-                )
-            except ClientError as exc:
-                if not dynamo.is_conditional_failure(exc):
-                    raise
-                continue
-            self.index.remove_members((name, email) for name in left)
-            return kept, left
-        raise RuntimeError(f"contact {email} kept changing while its lists were chosen")
-
 
 def confirmed_fields(item: dict[str, Any], pending: dict[str, Any], confirmed: dict[str, Any]) -> dict[str, Any]:
     """What a confirmation sets on the stored contact `item` (plain Python)."""

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from bulkmail.adapters.contacts import suppress_contact
-from bulkmail.adapters.wiring import signup_wiring, stores, unsubscribe_key
+from bulkmail.adapters.wiring import stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
 from bulkmail.http.request import ApiError, raw_body
@@ -68,10 +68,11 @@ def save_preferences(token: str) -> Response[str]:
     if fields.get("preferences") != ["save"]:
         return page(400, "Nothing was changed", "<p>The request did not say which lists to keep.</p>")
     now = now_iso()
-    chosen = signup_wiring().store.choose_lists(email, fields.get("lists", []), now)
-    if chosen is None:
+    current = contact_lists(email)
+    kept = [name for name in current if name in fields.get("lists", [])]
+    left = [name for name in current if name not in kept]
+    if left and stores().contacts.update(email, {"lists": kept}, now) is None:
         return page(404, "Nothing was changed", "<p>This address is not on any list any more.</p>")
-    kept, left = chosen
     if not kept:  # on no list: on nothing at all
         suppress_contact(
             stores().contacts,
