@@ -93,6 +93,7 @@ def _largest_field(item: dict[str, Any]) -> str:
 CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists", "status", "opted_in_at")
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CSV_TYPES = ("text", "number", "boolean")
+EXPORT_ONLY_COLUMNS = ("created_at", "updated_at")  # in an export; an import sets them itself
 
 
 def parse_contacts_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str]]:
@@ -104,13 +105,13 @@ def parse_contacts_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict
     for raw in header:
         name, _, kind = raw.partition(":")
         name, kind = name.strip(), (kind.strip().lower() or "text")
-        if name.lower() in CSV_COLUMNS:
+        if name.lower() in CSV_COLUMNS + EXPORT_ONLY_COLUMNS:
             name = name.lower()
         elif not ATTRIBUTE_NAME.match(name):
             raise InputInvalid(
                 [{"field": raw or "$", "message": "a custom column is named with letters, digits and '_' (at most 64)"}]
             )
-        if kind not in CSV_TYPES or (kind != "text" and name in CSV_COLUMNS):
+        if kind not in CSV_TYPES or (kind != "text" and name in CSV_COLUMNS + EXPORT_ONLY_COLUMNS):
             raise InputInvalid([{"field": raw, "message": f"a custom column's type is one of {', '.join(CSV_TYPES)}"}])
         columns.append((name, kind))
     names = [n for n, _ in columns]
@@ -121,7 +122,7 @@ def parse_contacts_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict
         raise InputInvalid(
             [{"field": repeated[0], "message": f"the CSV header names column(s) {', '.join(repeated)} more than once"}]
         )
-    custom = [n for n in names if n not in CSV_COLUMNS]
+    custom = [n for n in names if n not in CSV_COLUMNS + EXPORT_ONLY_COLUMNS]
     most = load_schema("contact")["properties"]["attributes"]["maxProperties"]
     if len(custom) > most:
         raise InputInvalid([{"field": custom[most], "message": f"{len(custom)} custom columns; at most {most}"}])
@@ -139,6 +140,8 @@ def parse_contacts_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict
         for key, value in row.items():
             value = (value or "").strip()
             if not value:
+                continue
+            if key in EXPORT_ONLY_COLUMNS:
                 continue
             if key not in kinds or key in CSV_COLUMNS:
                 doc[key] = value

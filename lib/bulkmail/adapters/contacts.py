@@ -447,3 +447,38 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
             if not dynamo.is_conditional_failure(exc):
                 raise  # imported meanwhile: suppress that contact
     raise RuntimeError(f"address {email} kept changing while it was being suppressed")
+
+
+# What an erased recipient's delivery row keeps, under the address's hash: the outcome, not the person.
+_ERASED_ROW_FIELDS = ("campaign_id", "status", "batch_id", "updated_at", "dead_lettered", "feedback", "feedback_at")
+
+
+def personal_deliveries(deliveries_table: str, email: str) -> list[dict[str, Any]]:
+    """Every delivery row of an address, across campaigns. A Scan of the ledger filtered by address:
+    rare (an export, an erasure), where an index by address would cost a write on every send."""
+    pages = (
+        dynamo.client()
+        .get_paginator("scan")
+        .paginate(
+            TableName=deliveries_table,
+            FilterExpression="email = :email",
+            ExpressionAttributeValues={":email": {"S": email}},
+        )
+    )
+    rows = [dynamo.from_wire(item) or {} for page in pages for item in page["Items"]]
+    return sorted(rows, key=lambda r: str(r.get("updated_at", "")))
+
+
+def erase_deliveries(deliveries_table: str, email: str) -> int:
+    """Rewrite an address's settled delivery rows under its hash, without the address or the reasons
+    (which quote it). A row still being recorded (`uncounted`) is left to its worker. Returns how many."""
+    table = dynamo.table(deliveries_table)
+    erased = 0
+    for row in personal_deliveries(deliveries_table, email):
+        if row.get("uncounted"):
+            continue
+        kept = {k: row[k] for k in _ERASED_ROW_FIELDS if k in row}
+        table.put_item(Item=dynamo.to_dynamo({**kept, "email": erased_key(email)}))
+        table.delete_item(Key={"campaign_id": row["campaign_id"], "email": email})
+        erased += 1
+    return erased
