@@ -1,87 +1,14 @@
-"""UnsubscribeFunction: the link in every email (RFC 8058 one-click unsubscribe), on the public API.
+"""UnsubscribeFunction: the public API (no auth), the Powertools REST resolver in `bulkmail.public_api`.
 
-GET  /unsubscribe/{token}  a confirmation page with a button; never changes anything (mail scanners
-                           and link previews fetch links).
-POST /unsubscribe/{token}  body `List-Unsubscribe=One-Click` (what mailbox providers and the page's
-                           button send): the contact is unsubscribed; 200, no redirect.
-A malformed, forged or tampered token gets 400 and changes nothing.
+Named for its first routes (one-click unsubscribe); the name stays so a deployed stack updates it in place.
 """
 
-from html import escape
-
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from bulkmail.adapters.contacts import suppress_contact
-from bulkmail.adapters.wiring import stores, unsubscribe_key
-from bulkmail.errors import InvalidUnsubscribeToken
-from bulkmail.models import ContactStatus
-from bulkmail.sending import now_iso
-from bulkmail.unsubscribe import is_one_click_request, verify_token
+from bulkmail.public_api import app
 
 logger = Logger()
 tracer = Tracer()
-app = APIGatewayRestResolver()
-
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-}
-
-
-def _page(status: int, title: str, body: str) -> Response:
-    html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
-        f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto"><h1>{title}</h1>{body}</body></html>'
-    )
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, headers=_HEADERS)
-
-
-def _bad_link() -> Response:
-    return _page(
-        400,
-        "This unsubscribe link is not valid",
-        "<p>Please use the link from the latest email you received, unchanged.</p>",
-    )
-
-
-@app.get("/unsubscribe/<token>")
-def confirmation_page(token: str) -> Response:
-    try:
-        _campaign_id, email = verify_token(unsubscribe_key(), token)
-    except InvalidUnsubscribeToken:
-        return _bad_link()
-    return _page(
-        200,
-        "Unsubscribe?",
-        f"<p>Stop sending emails to <strong>{escape(email)}</strong>?</p>"
-        '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Unsubscribe</button></form>',
-    )
-
-
-@app.post("/unsubscribe/<token>")
-def one_click_unsubscribe(token: str) -> Response:
-    try:
-        campaign_id, email = verify_token(unsubscribe_key(), token)
-    except InvalidUnsubscribeToken as exc:
-        logger.info("rejected an unsubscribe request", extra={"reason": str(exc)})
-        return _bad_link()
-    event = app.current_event
-    if not is_one_click_request(event.headers.get("Content-Type") or "", event.decoded_body or ""):
-        return _page(400, "Nothing was changed", "<p>The request did not ask to unsubscribe.</p>")
-    status = suppress_contact(
-        stores().contacts,
-        email,
-        ContactStatus.UNSUBSCRIBED.value,
-        now_iso(),
-        {"reason": "one-click unsubscribe", "campaign_id": campaign_id},
-    )
-    logger.info("unsubscribe request", extra={"campaign_id": campaign_id, "contact_status": status})
-    return _page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
 
 
 @logger.inject_lambda_context

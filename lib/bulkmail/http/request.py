@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from bulkmail.adapters import control
 
@@ -67,7 +67,7 @@ _BOMS = (
 )
 
 
-def _charset(event: APIGatewayProxyEvent) -> str | None:
+def _charset(event: BaseProxyEvent) -> str | None:
     content_type = event.headers.get("content-type", "") or ""
     for parameter in content_type.split(";")[1:]:
         name, _, value = parameter.partition("=")
@@ -76,7 +76,7 @@ def _charset(event: APIGatewayProxyEvent) -> str | None:
     return None
 
 
-def raw_body(event: APIGatewayProxyEvent, limit: int) -> str:
+def raw_body(event: BaseProxyEvent, limit: int) -> str:
     """The request body as text: UTF-8, unless a byte-order mark or the Content-Type's charset says
     otherwise; bytes that are not text in that encoding are a 400, not a guess."""
     try:
@@ -106,7 +106,7 @@ def raw_body(event: APIGatewayProxyEvent, limit: int) -> str:
     return text
 
 
-def json_body(event: APIGatewayProxyEvent, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
+def json_body(event: BaseProxyEvent, limit: int = MAX_JSON_BYTES) -> dict[str, Any]:
     body = raw_body(event, limit)
     if not body.strip():
         raise ApiError(400, "$", "a JSON object body is required")
@@ -121,7 +121,7 @@ def json_body(event: APIGatewayProxyEvent, limit: int = MAX_JSON_BYTES) -> dict[
     return document
 
 
-def page_args(event: APIGatewayProxyEvent) -> tuple[int, dict[str, Any] | None]:
+def page_args(event: BaseProxyEvent) -> tuple[int, dict[str, Any] | None]:
     raw = event.get_query_string_value("limit", str(DEFAULT_PAGE))
     try:
         limit = int(raw)

@@ -1,0 +1,14 @@
+"""The public API: the routes a recipient reaches without credentials (the links in every email).
+
+One Powertools REST resolver, served by UnsubscribeFunction behind `PublicApi`; each resource's routes
+live in a `Router` of their own under `bulkmail.http`, included here.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+from bulkmail.http import unsubscribe
+
+app = APIGatewayRestResolver()
+app.include_router(unsubscribe.router)
