@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from bulkmail.http import unsubscribe
+from bulkmail.http import preferences, signup, unsubscribe
 
 app = APIGatewayRestResolver()
 app.include_router(unsubscribe.router)
+app.include_router(signup.router)  # double opt-in signup (issue 15)
+app.include_router(preferences.router)  # a contact chooses their lists (issue 15)

@@ -35,8 +35,8 @@ HOST = "127.0.0.1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
-# Paths served by the public API (no auth on AWS): the unsubscribe links in every email.
-PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction"}
+# Paths served by the public API (no auth on AWS): the unsubscribe links in every email, signup.
+PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction", "/subscribe": "UnsubscribeFunction"}
 
 
 def _handler_class(

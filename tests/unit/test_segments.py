@@ -6,7 +6,11 @@ from bulkmail.contact_import import parse_contacts_csv, patch_problems
 from bulkmail.errors import InputInvalid
 from bulkmail.segments import campaign_audience, matches, segment_problems
 
-PRO = {"email": "a@example.org", "status": "subscribed", "attributes": {"plan": "pro", "seats": "12", "since": "2025-03-01"}}
+PRO = {
+    "email": "a@example.org",
+    "status": "subscribed",
+    "attributes": {"plan": "pro", "seats": "12", "since": "2025-03-01"},
+}
 
 
 @pytest.mark.parametrize(
@@ -51,9 +55,12 @@ def test_bad_segments_name_the_field():
     )
     fields = {p["field"] for p in problems}
     assert fields == {"colour", "segment_id", "lists", "match[0].op", "match[1].field"}
-    assert segment_problems({"segment_id": "s", "lists": ["l"], "match": [{"field": "d", "op": "lt", "value": "soon"}]})[
-        0
-    ]["field"] == "match[0].value"
+    assert (
+        segment_problems({"segment_id": "s", "lists": ["l"], "match": [{"field": "d", "op": "lt", "value": "soon"}]})[
+            0
+        ]["field"]
+        == "match[0].value"
+    )
 
 
 def test_campaign_audience_from_segment_list_or_everyone():

@@ -121,7 +121,7 @@ def signup_wiring() -> SignupWiring:
         store=SignupStore(settings().contacts_table, required("LISTS_TABLE"), required("AUDIENCE_TABLE")),
         limiter=DynamoRateLimiter(required("SIGNUP_LIMITS_TABLE")),
         limits=limits,
-        from_address=required("SIGNUP_FROM_ADDRESS"),
+        from_address=os.environ.get("SIGNUP_FROM_ADDRESS") or f"no-reply@{required('SENDER_IDENTITY')}",
         public_url=os.environ.get("UNSUBSCRIBE_BASE_URL", ""),  # set locally: the public API's URL
     )
 

@@ -141,7 +141,7 @@ def _subscribe(as_form: bool) -> Response[str]:
             limits=wiring.limits,
         )
     except SendError as exc:
-        logger.warning("signup confirmation not sent", extra={"list": request.list_id, "error": type(exc).__name__})
+        logger.warning("signup confirmation not sent", extra={"list": request.list_id, "error": str(exc)})
         raise ApiError(503, "email", "the confirmation email could not be sent; try again later") from None
     logger.info("signup requested", extra={"list": request.list_id, "source": request.consent["source"]})
     message = f"Check your inbox: we sent a link to {request.email} to confirm the subscription to {request.list_id}."

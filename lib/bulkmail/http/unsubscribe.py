@@ -19,6 +19,7 @@ from bulkmail.adapters.contacts import suppress_contact
 from bulkmail.adapters.wiring import stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
+from bulkmail.http.preferences import contact_lists, preferences_form
 from bulkmail.models import ContactStatus
 from bulkmail.unsubscribe import is_one_click_request, verify_token
 
@@ -61,7 +62,7 @@ def confirmation_page(token: str) -> Response[str]:
         "Unsubscribe?",
         f"<p>Stop sending emails to <strong>{escape(email)}</strong>?</p>"
         '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Unsubscribe</button></form>',
+        '<button type="submit">Unsubscribe</button></form>' + preferences_form(contact_lists(email), token),
     )
 
 
