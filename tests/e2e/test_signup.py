@@ -91,7 +91,7 @@ def test_signup_confirms_only_with_the_button_and_the_next_campaign_includes_the
     assert mail_to(served, "new@example.org", before["campaign_id"]) == []
 
     status, headers, page = call("GET", link)  # what a mail scanner does: nothing changes
-    assert status == 200 and "<button" in page and "new@example.org" in page
+    assert status == 200 and "<button" in page and "new@example.org" in page and headers["Cache-Control"] == "no-store"
     assert contact(served, "new@example.org")["status"] == "pending"
 
     status, _, page = call("POST", link, {"confirm": "yes"}, content_type="application/x-www-form-urlencoded")
@@ -127,6 +127,7 @@ def test_the_embeddable_form_posts_a_signup_and_a_burst_from_one_client_gets_429
     call("POST", f"{api}/contacts", {"contacts": [{"email": "first@example.org", "lists": ["offers"]}]})
     status, headers, page = call("GET", f"{api}/subscribe/form/offers")
     assert status == 200 and f'action="{api}/subscribe"' in page and 'name="consent"' in page
+    assert f"form-action {api}/subscribe" in headers["Content-Security-Policy"]  # other sites may frame it
     assert call("GET", f"{api}/subscribe/form/nope")[0] == 404
 
     form = {"email": "form@example.org", "list": "offers", "consent": "true"}
