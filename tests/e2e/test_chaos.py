@@ -32,7 +32,10 @@ def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
     )
     assert result["final"]["bounced_count"] == injected.get("bounce_delivered_twice", 0)
     # The contacts were imported through the API under the faults: each stored, its list registered.
-    assert result["contacts_import_ok"] and result["contacts_stored"] == 200, result
+    assert result["contacts_import_ok"] and result["contacts_stored"] == 200 + 8, result  # and 8 signups
+    # Signups confirmed before the campaign are in it once; those confirmed while it sends at most once;
+    # a signup never confirmed is never mailed.
+    assert result["signup"]["ok"] and injected["signup_confirmed"] == 6, result["signup"]
     # For part of the run the rate was too slow for a worker to wait: batches went back to the queue.
     assert injected.get("pacing_deferred", 0) > 0, injected
     # SES's rejections leave failed recipients: a double-clicked re-send reaches exactly them, once.
