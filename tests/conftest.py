@@ -36,7 +36,9 @@ class Harness:
         self.rt = rt
         self.outbox = outbox
         self.campaigns = CampaignStore(rt.physical["CampaignsTable"])
-        self.contacts = ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"])
+        self.contacts = ContactStore(
+            rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]
+        )
         self.ledger = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"])
         self.queue = SendQueue(rt.physical["SendQueue"])
         self.worker = rt.event_sources[0]

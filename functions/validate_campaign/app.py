@@ -13,7 +13,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event, context):
     try:
-        campaign = validate_campaign(event, trusted=True)  # the API refused client-set internal fields
+        # The API refused client-set internal fields and placeholders naming no custom field in use.
+        campaign = validate_campaign(event, trusted=True, custom_fields=None)
     except CampaignInvalid as exc:
         logger.warning("campaign rejected", extra={"errors": exc.errors})
         raise

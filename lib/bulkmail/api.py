@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from bulkmail.errors import BadCursor, CampaignInvalid, CampaignNotFound, CampaignTooLarge
-from bulkmail.http import campaigns, contacts
-from bulkmail.http.contacts import CSV_COLUMNS, MAX_CONTACTS_PER_REQUEST
+from bulkmail.contact_import import CSV_COLUMNS
+from bulkmail.errors import BadCursor, CampaignInvalid, CampaignNotFound, CampaignTooLarge, InputInvalid
+from bulkmail.http import campaigns, contact_data, contacts, lists, segments
+from bulkmail.http.contacts import MAX_CONTACTS_PER_REQUEST
 from bulkmail.http.request import ApiError, error_response
 from bulkmail.validation import INTERNAL_FIELDS, load_schema
 
@@ -72,6 +73,18 @@ def _no_route(exc: Exception) -> Response[str]:
 
 app.include_router(contacts.router)
 app.include_router(campaigns.router)
+# ---- audience (issue 15) ----
+app.include_router(lists.router)
+app.include_router(segments.router)
+app.include_router(contact_data.router)
+
+
+@app.exception_handler(InputInvalid)
+def _input_invalid(exc: InputInvalid) -> Response[str]:
+    return error_response(exc.status, exc.errors)
+
+
+# ---- end audience ----
 
 
 # --- the OpenAPI document -------------------------------------------------------------------------

@@ -10,27 +10,28 @@ from __future__ import annotations
 from typing import Any
 
 from bulkmail.adapters.contacts import ContactStore
-from bulkmail.errors import ConfigurationError
+from bulkmail.errors import ConfigurationError, InputInvalid
 from bulkmail.segments import campaign_audience
 
 NAMED_LISTS = 20  # in the answer to a misspelt list: enough to spot the right one
 
 
-def with_segment(campaign: dict[str, Any], contacts: ContactStore) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The campaign with its segment's audience copied in (unchanged without a segment), or the problems."""
+def with_segment(campaign: dict[str, Any], contacts: ContactStore) -> dict[str, Any]:
+    """The campaign with its segment's audience copied in (unchanged without a segment); InputInvalid
+    (400 a list and a segment, 422 an unknown segment) otherwise."""
     segment_id = campaign.get("segment")
     if segment_id is None:
-        return campaign, []
+        return campaign
     if campaign.get("list") is not None:
-        return campaign, [{"field": "segment", "message": "a campaign names a list or a segment, not both"}]
+        raise InputInvalid([{"field": "segment", "message": "a campaign names a list or a segment, not both"}])
     if contacts.index is None:
         raise ConfigurationError("environment variable AUDIENCE_TABLE is required to read a segment")
     segment = contacts.index.segment(segment_id)
     if segment is None:
         known = [s["segment_id"] for s in contacts.index.segments()][:NAMED_LISTS]
         hint = f"the segments are {', '.join(known)}" if known else "no segment exists yet (POST /segments)"
-        return campaign, [{"field": "segment", "message": f"there is no segment {segment_id!r}: {hint}"}]
-    return {**campaign, "audience": {"lists": segment["lists"], "match": segment.get("match", [])}}, []
+        raise InputInvalid([{"field": "segment", "message": f"there is no segment {segment_id!r}: {hint}"}], status=422)
+    return {**campaign, "audience": {"lists": segment["lists"], "match": segment.get("match", [])}}
 
 
 def audience_problems(campaign: dict[str, Any], contacts: ContactStore) -> list[dict[str, str]]:

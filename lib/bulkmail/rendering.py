@@ -192,10 +192,13 @@ _STANDALONE = {
 }
 
 
-def template_problems(source: str) -> list[str]:
+def template_problems(source: str, custom_fields: frozenset[str] | None = frozenset()) -> list[str]:
     """What keeps a template from rendering, as readable sentences: syntax, unknown placeholders,
     what the sandbox forbids (include/import/extends, internals such as ``__class__``, unknown filters)
-    and a render of a sample contact over its budget."""
+    and a render of a sample contact over its budget.
+
+    `custom_fields`: the contacts' custom fields a template may name ({{plan}}); None: any name (the
+    caller checked them already)."""
     try:
         ast = _text_env.parse(source)
     except TemplateSyntaxError as exc:
@@ -222,9 +225,10 @@ def template_problems(source: str) -> list[str]:
         undeclared = find_undeclared_variables(ast)  # compiles: unknown filters and tests are found here
     except TemplateAssertionError as exc:
         return [*problems, f"template error on line {exc.lineno}: {exc.message}"]
-    unknown = sorted(name for name in undeclared - TEMPLATE_FIELDS if name not in _text_env.globals)
-    if unknown:
-        known = ", ".join(sorted(TEMPLATE_FIELDS))
+    allowed = TEMPLATE_FIELDS | (custom_fields or frozenset())
+    unknown = sorted(name for name in undeclared - allowed if name not in _text_env.globals)
+    if unknown and custom_fields is not None:
+        known = ", ".join(sorted(allowed))
         problems += [f"unknown placeholder {{{{{name}}}}} (known: {known})" for name in unknown]
     if problems:
         return problems
@@ -274,7 +278,9 @@ def template_context(contact: Contact, campaign: dict[str, Any], unsubscribe_url
     }
     context = {k: v for k, v in values.items() if v}
     context["attributes"] = dict(contact.attributes)
-    return context
+    # Custom fields by name too ({{plan}}); an empty one is left out so `default(...)` applies, and
+    # the contact's own fields win over an attribute of the same name.
+    return {**{k: v for k, v in contact.attributes.items() if v not in ("", None)}, **context}
 
 
 @dataclass(frozen=True)

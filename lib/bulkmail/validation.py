@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -122,11 +123,19 @@ def schema_errors(document: Any, name: str = "campaign") -> list[dict[str, str]]
     return errors
 
 
-def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bool = False) -> dict[str, Any]:
+def validate_campaign(
+    document: Any,
+    *,
+    now: datetime | None = None,
+    trusted: bool = False,
+    custom_fields: Iterable[str] | None = (),
+) -> dict[str, Any]:
     """Return the campaign normalised (defaults filled, id generated) or raise CampaignInvalid
     (CampaignTooLarge when it is too large to store or to carry through the workflow).
 
-    `trusted`: the input comes from bulkmail itself (the workflow), which may set INTERNAL_FIELDS."""
+    `trusted`: the input comes from bulkmail itself (the workflow), which may set INTERNAL_FIELDS.
+    `custom_fields`: the contacts' custom fields in use, which templates may name; None: any name
+    (the workflow's check of what the API already checked)."""
     if not isinstance(document, dict):
         raise CampaignInvalid([{"field": "$", "message": "the campaign must be a JSON object"}])
     errors = schema_errors(document)
@@ -136,6 +145,7 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
         raise CampaignInvalid(errors)
 
     campaign = dict(document)
+    fields = None if custom_fields is None else frozenset(custom_fields)
     campaign.setdefault("email_service", "ses")
     campaign.setdefault("smtp_port", load_schema()["properties"]["smtp_port"]["default"])
     now = now or datetime.now(UTC)
@@ -146,7 +156,9 @@ def validate_campaign(document: Any, *, now: datetime | None = None, trusted: bo
             errors.append({"field": field, "message": problem})
     for field in CONTENT_FIELDS:
         if field in campaign:
-            errors.extend({"field": field, "message": problem} for problem in template_problems(campaign[field]))
+            errors.extend(
+                {"field": field, "message": problem} for problem in template_problems(campaign[field], fields)
+            )
     if campaign["email_service"] == "smtp":
         if not campaign.get("smtp_server"):
             errors.append({"field": "smtp_server", "message": "is required when email_service is 'smtp'"})

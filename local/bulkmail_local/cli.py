@@ -264,6 +264,21 @@ def _bench_pacing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_audience(args: argparse.Namespace) -> int:
+    from bulkmail_local.bench.audience import bench_audience
+
+    result = bench_audience(args.contacts, args.members, args.segment, Path(args.outbox))
+    Console(stderr=args.json).print(
+        f"{result['segment_members']}-member segment of a {result['list_members']}-member list in a "
+        f"{result['contacts']}-contact table: sent {result['sent']} · audience read units "
+        f"{result['audience_read_units']} {result['read_units_by_function']} · one Scan of the table "
+        f"{result['full_table_scan_read_units']}"
+    )
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    return 0
+
+
 def _aws_failure(exc: Exception, endpoint_url: str | None) -> CliError:
     """botocore's errors as one line that says what to do."""
     from botocore.exceptions import (
@@ -501,6 +516,115 @@ def _contacts_get(args: argparse.Namespace) -> int:
     return _output(args, contact, lambda console: console.print(_fields(contact["email"], contact, CONTACT_FIELDS)))
 
 
+# ---- audience (issue 15): lists, segments, contacts export ----
+def _path_part(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def _lists(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        body = {"list_id": args.list_id, **({"name": args.name} if args.name else {})}
+        if args.description:
+            body["description"] = args.description
+        result = _api(args, "POST", "/lists", json_body=body)
+    elif args.action == "delete":
+        _api(args, "DELETE", f"/lists/{_path_part(args.list_id)}")
+        result = {"deleted": args.list_id}
+    elif args.action == "get":
+        result = _api(args, "GET", f"/lists/{_path_part(args.list_id)}")
+    else:
+        result = _api(args, "GET", "/lists")
+
+    def human(console: Console) -> None:
+        rows = result.get("lists", [result]) if "deleted" not in result else []
+        if "deleted" in result:
+            console.print(f"deleted list {result['deleted']} (its members stay on their other lists)")
+            return
+        table = Table(title="lists", title_justify="left")
+        for column in ("list_id", "name", "members", "subscribed", "description"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row.get(c, "")) for c in ("list_id", "name", "members", "subscribed", "description")))
+        console.print(table)
+
+    return _output(args, result, human)
+
+
+def _condition(text: str) -> dict[str, Any]:
+    """FIELD:OP[:VALUE] as a segment condition; VALUE is JSON when it parses (numbers, true, [..])."""
+    parts = text.split(":", 2)
+    if len(parts) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FIELD:OP[:VALUE] (e.g. plan:eq:pro, seats:gt:10)")
+    condition: dict[str, Any] = {"field": parts[0], "op": parts[1]}
+    if len(parts) == 3:
+        try:
+            condition["value"] = json.loads(parts[2])
+        except ValueError:
+            condition["value"] = parts[2]
+    return condition
+
+
+def _segments(args: argparse.Namespace) -> int:
+    if args.action == "create":
+        body = {"segment_id": args.segment_id, "lists": args.lists, "match": args.match or []}
+        result = _api(args, "POST", "/segments", json_body=body)
+    elif args.action == "delete":
+        _api(args, "DELETE", f"/segments/{_path_part(args.segment_id)}")
+        result = {"deleted": args.segment_id}
+    elif args.action == "get":
+        result = _api(args, "GET", f"/segments/{_path_part(args.segment_id)}")
+    elif args.action == "count":
+        result = _api(args, "GET", f"/segments/{_path_part(args.segment_id)}/count")
+    else:
+        result = _api(args, "GET", "/segments")
+
+    def human(console: Console) -> None:
+        if "deleted" in result:
+            console.print(f"deleted segment {result['deleted']}")
+        elif "count" in result:
+            console.print(f"{result['count']} subscribed contact(s) match ({result['read_units']} read units)")
+        else:
+            table = Table(title="segments", title_justify="left")
+            for column in ("segment_id", "lists", "match"):
+                table.add_column(column)
+            for row in result.get("segments", [result]):
+                match = " and ".join(f"{c['field']} {c['op']} {json.dumps(c.get('value', True))}" for c in row["match"])
+                table.add_row(row["segment_id"], ", ".join(row["lists"]), match or "(everyone subscribed)")
+            console.print(table)
+
+    return _output(args, result, human)
+
+
+def _contacts_export(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    from bulkmail_local.client import ApiUnreachable
+
+    query = f"?{urlencode({'list': args.list})}" if args.list else ""
+    try:
+        status, _, raw = _client(args).send("GET", f"/contacts/export{query}")
+    except ApiUnreachable as exc:
+        raise CliError(f"{exc} — is `bulkmail serve` running?") from None
+    if status >= 400:
+        try:
+            errors = json.loads(raw)["errors"]
+            raise CliError("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        except (ValueError, KeyError, TypeError):
+            raise CliError(f"the API answered {status}") from None
+    if args.output in (None, "-"):
+        sys.stdout.write(raw.decode())
+    else:
+        Path(args.output).write_bytes(raw)
+        rows = max(raw.count(b"\n") - 1, 0)
+        print(f"wrote {rows} contact(s) to {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---- end audience ----
+
+
 def _sender(args: argparse.Namespace) -> dict[str, str]:
     """--from "Name <addr>" or a plain address, and --from-name: the campaign's from_email and from_name."""
     from email.utils import parseaddr
@@ -531,6 +655,8 @@ def _campaigns_send(args: argparse.Namespace) -> int:
         campaign["body_html"] = _text(args.html_file, "HTML file")
     if args.list:
         campaign["list"] = args.list
+    if args.segment:
+        campaign["segment"] = args.segment
     if args.at:
         campaign["send_at"] = args.at
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
@@ -769,6 +895,15 @@ def build_parser() -> argparse.ArgumentParser:
     pacing.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
     pacing.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
     pacing.set_defaults(run=_bench_pacing)
+    # ---- audience (issue 15) ----
+    audience = command(bench, "audience", "the read units of a campaign to a segment (the membership index)")
+    audience.add_argument("--contacts", type=int, default=50_000, help="contacts in the table")
+    audience.add_argument("--members", type=int, default=1_000, help="of them on the segment's list")
+    audience.add_argument("--segment", type=int, default=1_000, help="of those matching the segment")
+    audience.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
+    audience.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")
+    audience.set_defaults(run=_bench_audience)
+    # ---- end audience ----
 
     serve = command(commands, "serve", "run the whole stack locally: the API, an AWS endpoint, workers")
     serve.add_argument("--api-port", type=int, default=8000, help="the management API's and dashboard's port")
@@ -825,6 +960,60 @@ def build_parser() -> argparse.ArgumentParser:
     api_options(get)
     get.set_defaults(run=_contacts_get)
 
+    # ---- audience (issue 15) ----
+    export = command(contacts, "export", "every contact (of --list) as CSV, custom fields as columns")
+    export.add_argument("--list", help="only this list's contacts")
+    export.add_argument("--output", "-o", help="a file to write (default: stdout)")
+    api_options(export)
+    export.set_defaults(run=_contacts_export)
+
+    lists = command(commands, "lists", "lists: create, show with member counts, delete").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = command(lists, "list", "every list with its member and subscribed counts")
+    api_options(p)
+    p.set_defaults(run=_lists)
+    p = command(lists, "create", "create a list")
+    p.add_argument("list_id")
+    p.add_argument("--name", help="a display name (default: the id)")
+    p.add_argument("--description")
+    api_options(p)
+    p.set_defaults(run=_lists)
+    for action, text in (("get", "one list with its counts"), ("delete", "delete a list (members stay on others)")):
+        p = command(lists, action, text)
+        p.add_argument("list_id")
+        api_options(p)
+        p.set_defaults(run=_lists)
+
+    segments = command(commands, "segments", "segments: contacts of lists matching conditions").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    p = command(segments, "list", "every segment")
+    api_options(p)
+    p.set_defaults(run=_segments)
+    p = command(segments, "create", "create a segment")
+    p.add_argument("segment_id")
+    p.add_argument("--list", dest="lists", action="append", required=True, help="a list it draws on (repeatable)")
+    p.add_argument(
+        "--match",
+        action="append",
+        type=_condition,
+        metavar="FIELD:OP[:VALUE]",
+        help="a condition, ANDed (repeatable); OP: eq, neq, in, contains, exists, lt, gt; e.g. plan:eq:pro",
+    )
+    api_options(p)
+    p.set_defaults(run=_segments)
+    for action, text in (
+        ("get", "one segment"),
+        ("count", "how many subscribed contacts it matches now, and the read units that cost"),
+        ("delete", "delete a segment"),
+    ):
+        p = command(segments, action, text)
+        p.add_argument("segment_id")
+        api_options(p)
+        p.set_defaults(run=_segments)
+    # ---- end audience ----
+
     campaigns = command(commands, "campaigns", "send and steer campaigns").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -842,6 +1031,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--from-name", help='the sender\'s display name, e.g. "Acme News"')
     send.add_argument("--list", help="send to this list's subscribed contacts (default: every subscribed contact)")
+    send.add_argument("--segment", help="send to the subscribed contacts this segment matches, instead of a list")
     send.add_argument("--at", help="ISO-8601 time with offset, e.g. 2026-12-01T09:00:00+01:00 (default: now)")
     send.add_argument("--idempotency-key", help="retrying with the same key never starts a second campaign")
     api_options(send)

@@ -68,7 +68,7 @@ def run_demo(
     campaign_id = campaign_input.setdefault("campaign_id", f"demo_{time.strftime('%Y%m%d_%H%M%S')}")
 
     with EmbeddedRuntime(outbox=outbox) as rt:
-        store = ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"])
+        store = ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"])
         store.put_many(items)
         campaigns = rt.table("CampaignsTable")
         started = time.monotonic()

@@ -86,7 +86,8 @@ def test_csv_import_rejects_bad_rows_with_their_line_and_imports_the_rest(api):
     [
         (CSV, "application/json", 415, "Content-Type"),
         ("first_name,last_name\nAda,Lovelace\n", "text/csv", 400, "email"),
-        ("email,shoe_size\na@example.org,9\n", "text/csv", 400, "shoe_size"),
+        ("email,shoe size\na@example.org,9\n", "text/csv", 400, "shoe size"),  # custom columns: names only
+        ("email,shoe_size:integer\na@example.org,9\n", "text/csv", 400, "shoe_size:integer"),
     ],
 )
 def test_csv_import_bad_input(api, text, content_type, status, field):

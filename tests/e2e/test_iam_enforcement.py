@@ -43,7 +43,7 @@ def template_without(tmp_path: Path, function: str, action: str) -> Path:
 def demo(rt: EmbeddedRuntime, *, until) -> tuple[dict, list[dict]]:
     """The demo campaign to a small generated audience; the campaign record and its ledger rows."""
     items, _ = normalise_contacts(generated_contacts(CONTACTS))
-    ContactStore(rt.physical["ContactsTable"]).put_many(items)
+    ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]).put_many(items)
     campaign = json.loads((EVENTS / "campaign.json").read_text())
     rt.start_campaign({**campaign, "campaign_id": "iam_demo"})
     table = rt.table("CampaignsTable")

@@ -251,6 +251,18 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert saved.status == 200, saved.body
     # end signup
 
+    # ---- audience (issue 15): lists, a segment, a person's data exported and erased ----
+    assert api.request("POST", "/lists", json_body={"list_id": "extra", "description": "d"}).status == 201
+    segment = {"segment_id": "seg", "lists": ["slow"], "match": [{"field": "first_name", "op": "eq", "value": "Slow"}]}
+    assert api.request("POST", "/segments", json_body=segment).status == 201
+    assert api.request("GET", "/segments/seg/count").json()["count"] == 2
+    assert api.request("DELETE", "/segments/seg").status == 204
+    assert api.request("DELETE", "/lists/extra").status == 204
+    person = contacts[2]["email"]
+    assert api.request("GET", f"/contacts/{person}/export").json()["deliveries"]
+    assert api.request("DELETE", f"/contacts/{person}?erase=true").status == 204
+    # ---- end audience ----
+
     # Last, as it takes the state machine away: a scheduled start that fails (dead-lettered by the
     # scheduler with its role, marked failed by ScheduleFailedFunction).
     r = api.request("POST", "/campaigns", json_body={**campaign, "campaign_id": "sched_fails", "send_at": soon(2)})

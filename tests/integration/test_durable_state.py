@@ -129,7 +129,9 @@ def test_a_running_campaign_goes_on_in_a_new_execution_after_a_restart(tmp_path)
     contacts, _ = normalise_contacts([{"email": f"r{i}@example.org", "first_name": f"R{i}"} for i in range(30)])
     with runtime(tmp_path) as rt:
         rt.pause_workers()
-        ContactStore(rt.physical["ContactsTable"]).put_many(contacts)
+        ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]).put_many(
+            contacts
+        )
         arn = rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "durable_1"}, name="durable_1")
         campaigns = CampaignStore(rt.physical["CampaignsTable"])
         deadline = time.monotonic() + 30
@@ -151,7 +153,9 @@ def test_a_running_campaign_goes_on_in_a_new_execution_after_a_restart(tmp_path)
 def test_an_execution_that_had_not_stored_its_campaign_starts_again(tmp_path):
     """A kill between StartExecution (the API's 202) and PersistCampaign leaves only the execution's row."""
     with runtime(tmp_path) as rt:
-        ContactStore(rt.physical["ContactsTable"]).put_many(normalise_contacts([{"email": "g@example.org"}])[0])
+        ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]).put_many(
+            normalise_contacts([{"email": "g@example.org"}])[0]
+        )
         state_machine = rt.state_machine_arn
     payload = json.dumps({**SEED_CAMPAIGN, "campaign_id": "gap_1"})
     with contextlib.closing(sqlite3.connect(tmp_path / "state" / "state.sqlite3")) as db, db:

@@ -3,7 +3,7 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from bulkmail.http.contacts import parse_csv
+from bulkmail.contact_import import parse_contacts_csv as parse_csv
 from bulkmail.trace import path, progress_samples, steps
 from bulkmail_local.client import ApiClient
 from bulkmail_local.runtime.scheduler import due_time

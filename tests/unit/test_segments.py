@@ -102,3 +102,12 @@ def test_patch_problems():
     assert patch_problems({"status": "bounced"})[0]["field"] == "status"
     assert patch_problems({"email": "x@y.z"})[0]["field"] == "email"
     assert patch_problems({"attributes": {"bad-name": 1}})[0]["field"].startswith("attributes")
+
+
+def test_attributes_keep_their_json_types():
+    from bulkmail.contact_import import normalise_contacts
+
+    items, rejected = normalise_contacts([{"email": "a@example.org", "attributes": {"n": 3, "vip": True, "p": "x"}}])
+    assert rejected == [] and items[0]["attributes"] == {"n": 3, "vip": True, "p": "x"}
+    _, bad = normalise_contacts([{"email": "b@example.org", "attributes": {"p": "two\nlines"}}])
+    assert bad[0]["field"] == "attributes.p"

@@ -462,10 +462,10 @@ def personal_deliveries(deliveries_table: str, email: str) -> list[dict[str, Any
         .paginate(
             TableName=deliveries_table,
             FilterExpression="email = :email",
-            ExpressionAttributeValues={":email": {"S": email}},
+            ExpressionAttributeValues={":email": email},
         )
     )
-    rows = [dynamo.from_wire(item) or {} for page in pages for item in page["Items"]]
+    rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
     return sorted(rows, key=lambda r: str(r.get("updated_at", "")))
 
 

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import csv
-import io
 from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from bulkmail import audience_admin
 from bulkmail.adapters.wiring import stores
 from bulkmail.clock import SYSTEM_CLOCK
-from bulkmail.contact_import import normalise_contacts
+from bulkmail.contact_import import normalise_contacts, parse_contacts_csv
 from bulkmail.http.request import ApiError, json_body, raw_body, responses
 
 MAX_CONTACTS_PER_REQUEST = 1_000
 MAX_CSV_BYTES = 5 * 1024 * 1024  # under Lambda's 6 MB synchronous payload
-CSV_COLUMNS = ("email", "first_name", "last_name", "company", "lists", "opted_in_at")
 
 router = Router()
 
@@ -49,42 +48,10 @@ def post_contacts() -> dict[str, Any]:
     return {"imported": stores().contacts.put_many(items), "rejected": []}
 
 
-def parse_csv(text: str) -> tuple[list[dict[str, Any]], list[int], dict[int, str]]:
-    """Rows as contact documents, the line each started on (the header is line 1), and row problems."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # spreadsheets often start with a BOM
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "email" not in header:
-        raise ApiError(400, "email", "the CSV header row must name an email column")
-    unknown = [h for h in header if h not in CSV_COLUMNS]
-    if unknown:
-        raise ApiError(
-            400,
-            unknown[0] or "$",
-            f"unknown CSV column(s) {', '.join(map(repr, unknown))} (known: {', '.join(CSV_COLUMNS)})",
-        )
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise ApiError(400, repeated[0], f"the CSV header names column(s) {', '.join(repeated)} more than once")
-    reader.fieldnames = header
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
-    problems: dict[int, str] = {}
-    line = reader.line_num + 1
-    for row in reader:
-        if row.pop(None, None):
-            problems[len(rows)] = f"$: the row has more cells than the header's {len(header)}"
-        doc: dict[str, Any] = {k: (v or "").strip() for k, v in row.items() if (v or "").strip()}
-        if "lists" in doc:
-            doc["lists"] = sorted({p.strip() for p in doc["lists"].split(";") if p.strip()})
-        rows.append(doc)
-        lines.append(line)
-        line = reader.line_num + 1
-    return rows, lines, problems
-
-
 @router.post(
     "/contacts/import",
-    summary="Import contacts from CSV (email, first_name, last_name, company, lists)",
+    summary="Import contacts from CSV (email, first_name, last_name, company, lists, status, opted_in_at; "
+    "every other column a custom field, typed by a header such as seats:number or vip:boolean)",
     tags=["contacts"],
     responses=responses(400, 413, 415),
 )
@@ -94,7 +61,7 @@ def import_contacts() -> dict[str, Any]:
         raise ApiError(415, "Content-Type", f"must be text/csv, not {content_type or 'absent'!r}")
     text = raw_body(router.current_event, MAX_CSV_BYTES)
     try:
-        rows, lines, problems = parse_csv(text)
+        rows, lines, problems = parse_contacts_csv(text)
     except csv.Error as exc:
         raise ApiError(400, "$", f"the CSV cannot be read: {exc}") from None
     well_formed = [i for i in range(len(rows)) if i not in problems]
@@ -121,13 +88,25 @@ def get_contact(email: str) -> dict[str, Any]:
 
 @router.delete(
     "/contacts/<email>",
-    summary="Delete a contact (a suppressed address stays suppressed)",
+    summary="Delete a contact (a suppressed address stays suppressed); ?erase=true: erase everything held "
+    "about the address (GDPR), keeping only a hashed suppression",
     tags=["contacts"],
     status_code=204,
     responses=responses(404, ok=204),
 )
 def delete_contact(email: str) -> Response[str]:
     email = unquote(email).strip().lower()
-    if not stores().contacts.delete(email, SYSTEM_CLOCK.now().isoformat(timespec="seconds")):
+    now = SYSTEM_CLOCK.now().isoformat(timespec="seconds")
+    # ---- audience (issue 15): ?erase=true removes personal data everywhere (GDPR) ----
+    erase = router.current_event.get_query_string_value("erase", "false")
+    if erase not in ("true", "false"):
+        raise ApiError(400, "erase", "must be true or false")
+    if erase == "true":
+        s = stores()
+        if not audience_admin.erase(s.contacts, s.settings.deliveries_table, email, now):
+            raise ApiError(404, "email", f"nothing is held about {email}")
+        return Response(status_code=204, content_type="application/json", body="")
+    # ---- end audience ----
+    if not stores().contacts.delete(email, now):
         raise ApiError(404, "email", f"Contact {email} not found")
     return Response(status_code=204, content_type="application/json", body="")

@@ -11,16 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from bulkmail import audience_admin
 from bulkmail.adapters.wiring import stores
 from bulkmail.clock import now_iso
-from bulkmail.errors import InputInvalid
-from bulkmail.http.request import error_response, json_body, responses
+from bulkmail.http.request import json_body, responses
 
 router = Router()
-
-
-# Registered once here, it serves every route of the app (include_router adds a router's handlers).
-@router.exception_handler(InputInvalid)
-def _input_invalid(exc: InputInvalid) -> Response[str]:
-    return error_response(exc.status, exc.errors)
 
 
 @router.post("/lists", summary="Create a list", tags=["lists"], status_code=201, responses=responses(400, 409))

@@ -10,4 +10,4 @@ from bulkmail_local.demo import generated_contacts
 def load_generated_contacts(rt, n: int) -> None:
     """n generated contacts (demo.generated_contacts) into the runtime's contacts table."""
     items, _ = normalise_contacts(generated_contacts(n))
-    ContactStore(rt.physical["ContactsTable"]).put_many(items)
+    ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"]).put_many(items)
