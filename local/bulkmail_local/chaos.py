@@ -113,8 +113,11 @@ def _sign_up(rt, public: ApiGateway, injected, outbox: Path, address: str) -> st
         raise RuntimeError(f"POST /subscribe: {response.status} {response.body[:300]!r}")
     rt.outbox.flush()
     latest = max((outbox / "no-campaign").glob(f"{address}.*.eml"), key=lambda p: p.stat().st_mtime)
-    text = message_from_bytes(latest.read_bytes(), policy=email_policy.default).get_body(("plain",)).get_content()
-    return CONFIRM_LINK.search(text).group(0)
+    message = message_from_bytes(latest.read_bytes(), policy=email_policy.default)
+    link = CONFIRM_LINK.search(str(message.get_content()))
+    if link is None:
+        raise RuntimeError(f"the confirmation email to {address} has no link")
+    return link.group(0)
 
 
 def _confirm(public: ApiGateway, injected, link: str) -> None:
