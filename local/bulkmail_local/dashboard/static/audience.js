@@ -4,6 +4,7 @@ import { api, badge, clearErrors, every, field, h, main, number, pageHead, showE
 
 const COUNTS_EVERY_MS = 5000;   // lists and segments pages: counts while the page is open
 const PAGE = 50;
+const MAX_READS = 20;   // requests one "load" may make to fill a page of filtered contacts
 const STATUSES = ["subscribed", "pending", "unsubscribed", "bounced", "complained"];
 const OPS = ["eq", "neq", "in", "contains", "exists", "lt", "gt"];
 const input = (name, attrs = {}) => h("input", { name, autocomplete: "off", ...attrs });
@@ -53,12 +54,23 @@ function contactsView() {
 
   let nextToken = null;
   let shown = 0;
+  // The API filters after it reads, so a page may hold fewer matches than asked (even none) while there
+  // are more: read on until a page's worth is shown or the contacts end (a bounded number of requests).
   async function load(reset) {
     if (reset) { rows.replaceChildren(); shown = 0; nextToken = null; }
+    status.textContent = "Loading…";
+    const target = shown + PAGE;
+    for (let request = 0; request < MAX_READS; request += 1) {
+      if (!(await loadPage())) return;
+      if (shown >= target || !nextToken) break;
+    }
+    more.hidden = !nextToken;
+    status.textContent = shown ? `${number(shown)} contact${shown === 1 ? "" : "s"} shown${nextToken ? ", more to load" : ""}.` : (nextToken ? "None yet: load more to read on." : "No contacts match.");
+  }
+  async function loadPage() {
     const query = new URLSearchParams({ limit: String(PAGE) });
     for (const [k, v] of Object.entries(filters)) if (v) query.set(k, v);
     if (nextToken) query.set("next_token", nextToken);
-    status.textContent = "Loading…";
     try {
       const answer = await api("GET", `/contacts?${query}`);
       rows.append(...answer.contacts.map((c) => h("tr", { "data-contact": c.email },
@@ -70,11 +82,11 @@ function contactsView() {
         h("td", { class: "small" }, when(c.updated_at || c.created_at)))));
       shown += answer.contacts.length;
       nextToken = answer.next_token;
-      more.hidden = !nextToken;
-      status.textContent = shown ? `${number(shown)} contact${shown === 1 ? "" : "s"} shown${nextToken ? ", more to load" : ""}.` : "No contacts match.";
+      return true;
     } catch (error) {
       status.textContent = "";
       showErrors(form, error.errors);
+      return false;
     }
   }
   form.addEventListener("submit", (event) => {
