@@ -296,7 +296,9 @@ function segmentsView() {
       conditions.replaceChildren(conditionRow());
       refresh();
     } catch (error) {
-      showErrors(form, error.errors);
+      // match[0].value and the like: beside the conditions, naming the one at fault
+      showErrors(form, error.errors.map((e) => (String(e.field).startsWith("match")
+        ? { field: "match", message: `${e.field}: ${e.message}` } : e)));
     }
   });
   return every(COUNTS_EVERY_MS, refresh);
