@@ -90,5 +90,12 @@ def test_the_dynamodb_store_and_limiter_keep_the_contract(harness) -> None:
     members = rt.table("AudienceTable").query(
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": "list#news"}
     )["Items"]
-    assert {m["sk"] for m in members} == {"new@example.org", "gone@example.org"}  # the index holds them
+    # the index holds the members; a contact's signup joins the list only when confirmed
+    assert {m["sk"] for m in members} == {"new@example.org", "gone@example.org"}
+    table.put_item(Item={"email": "member@example.org", "status": "subscribed", "lists": ["old"]})
+    store.request(request("member@example.org"))
+    members = rt.table("AudienceTable").query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": "list#news"}
+    )["Items"]
+    assert "member@example.org" not in {m["sk"] for m in members}
     check_limiter(DynamoRateLimiter(rt.physical["SignupLimitsTable"]))

@@ -35,24 +35,28 @@ class SignupStore:
     def request(self, request: SignupRequest) -> None:
         pending = dynamo.to_dynamo(request.consent)
         for _ in range(_RETRIES):
-            self.index.add_members([(request.list_id, request.email)])
-            try:
-                self.table.put_item(
-                    Item={
-                        "email": request.email,
-                        "status": ContactStatus.PENDING.value,
-                        "lists": [request.list_id],
-                        **request.names,
-                        "created_at": request.consent["requested_at"],
-                        "updated_at": request.consent["requested_at"],
-                        "pending_signup": pending,
-                    },
-                    ConditionExpression="attribute_not_exists(email)",
-                )
-                return
-            except ClientError as exc:
-                if not dynamo.is_conditional_failure(exc):
-                    raise
+            known = self.table.get_item(Key={"email": request.email}, ConsistentRead=True, ProjectionExpression="email")
+            if "Item" not in known:
+                # A new address: its membership first (the index holds at least every member), then the contact.
+                self.index.add_members([(request.list_id, request.email)])
+                try:
+                    self.table.put_item(
+                        Item={
+                            "email": request.email,
+                            "status": ContactStatus.PENDING.value,
+                            "lists": [request.list_id],
+                            **request.names,
+                            "created_at": request.consent["requested_at"],
+                            "updated_at": request.consent["requested_at"],
+                            "pending_signup": pending,
+                        },
+                        ConditionExpression="attribute_not_exists(email)",
+                    )
+                    return
+                except ClientError as exc:
+                    if not dynamo.is_conditional_failure(exc):
+                        raise
+                continue  # stored meanwhile (an import): keep only the request on it
             try:  # a contact (or a suppression a deleted one left): only the request is kept, until confirmed
                 self.table.update_item(
                     Key={"email": request.email},
