@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.test_serve import serve_process
 
+FORM = "application/x-www-form-urlencoded"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/subscribe/confirm/\S+")
 
 
@@ -130,6 +131,9 @@ def test_the_embeddable_form_posts_a_signup_and_a_burst_from_one_client_gets_429
     assert f"form-action {api}/subscribe" in headers["Content-Security-Policy"]  # other sites may frame it
     assert call("GET", f"{api}/subscribe/form/nope")[0] == 404
 
+    unticked = call("POST", f"{api}/subscribe", {"email": "form@example.org", "list": "offers"}, FORM)
+    assert unticked[0] == 400 and unticked[1]["Content-Type"].startswith("text/html") and "consent" in unticked[2]
+    assert call("POST", f"{api}/subscribe", None, "text/plain")[0] == 415
     form = {"email": "form@example.org", "list": "offers", "consent": "true"}
     answers = [call("POST", f"{api}/subscribe", form, "application/x-www-form-urlencoded")]
     assert answers[0][0] == 202 and "Check your inbox" in answers[0][2]

@@ -144,6 +144,11 @@ def test_unsubscribe_links_point_at_the_public_api_whose_routes_are_the_unsubscr
     served = {(r.method.lower(), r.openapi_path) for r in [*app._static_routes, *app._dynamic_routes]}
     assert routes == served
     assert {("get", "/unsubscribe/{token}"), ("post", "/unsubscribe/{token}"), ("post", "/subscribe")} <= routes
+    # every signup mails someone: the stage throttles POST /subscribe below the rest of the public API
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in api["MethodSettings"]}
+    signup, everything = settings[("/~1subscribe", "POST")], settings[("/*", "*")]
+    assert signup["ThrottlingRateLimit"] < everything["ThrottlingRateLimit"]
+    assert signup["ThrottlingBurstLimit"] <= everything["ThrottlingBurstLimit"]
     for fn in ("SendEmailsFunction", "UnsubscribeFunction"):
         variables = FUNCTIONS[fn]["Environment"]["Variables"]
         assert variables["UNSUBSCRIBE_KEY_SECRET"] == {"Ref": "UnsubscribeSigningKey"}
