@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulkmail.adapters.contacts import ContactStore
-from bulkmail.errors import ConfigurationError, InputInvalid
+from bulkmail.adapters.contacts import ContactStore, suppress_contact
+from bulkmail.errors import CampaignNotFound, ConfigurationError, InputInvalid
+from bulkmail.models import ContactStatus
+from bulkmail.ports import Campaigns
 from bulkmail.segments import campaign_audience
 
 NAMED_LISTS = 20  # in the answer to a misspelt list: enough to spot the right one
@@ -79,3 +81,25 @@ def audience_problems(campaign: dict[str, Any], contacts: ContactStore) -> list[
             "(POST /contacts/import, or bulkmail contacts import FILE)",
         }
     ]
+
+
+def one_click_unsubscribe(
+    contacts: ContactStore, campaigns: Campaigns, campaign_id: str, email: str, now_iso: str
+) -> str:
+    """What the link in a campaign's email does: with `unsubscribe_scope` "list" (the default) the
+    contact leaves the campaign's lists and stays on its others; with "all", or when no other list
+    would remain (or the campaign named none), the address is unsubscribed. Returns what happened:
+    "left-lists", or the address's status afterwards."""
+    try:
+        campaign = campaigns.get(campaign_id)
+    except CampaignNotFound:
+        campaign = {}
+    lists = (campaign_audience(campaign) or {}).get("lists", [])
+    if campaign.get("unsubscribe_scope", "list") == "list" and lists:
+        item = contacts.get_item(email)
+        if item is not None and item.get("status", ContactStatus.SUBSCRIBED.value) == ContactStatus.SUBSCRIBED.value:
+            remaining = [name for name in item.get("lists") or () if name not in lists]
+            if remaining and contacts.update(email, {"lists": remaining}, now_iso) is not None:
+                return "left-lists"
+    details = {"reason": "one-click unsubscribe", "campaign_id": campaign_id}
+    return suppress_contact(contacts, email, ContactStatus.UNSUBSCRIBED.value, now_iso, details)

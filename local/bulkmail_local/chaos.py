@@ -207,15 +207,17 @@ def run_chaos(
             return response
 
         # The contacts are imported through the API, under DynamoDB's faults.
-        documents = generated_contacts(contacts)
+        documents = chaos_contacts(contacts)
         for start in range(0, len(documents), IMPORT_CHUNK):
             response = _request(
                 api, injected, "POST", "/contacts", {"contacts": documents[start : start + IMPORT_CHUNK]}
             )
             if response.status != 200:
                 raise RuntimeError(f"POST /contacts: {response.status} {response.body[:300]!r}")
-        audience = {i["email"] for i in normalise_contacts(documents)[0]}
-        # Signups through the public function under the same faults (signup block).
+        # The campaign goes to a segment of two lists (the fan-out reads the membership index; a
+        # contact on both is sent once) less the contacts its condition leaves out.
+        audience = {i["email"] for i in normalise_contacts(documents)[0] if i["attributes"]["plan"] != "excluded"}
+        # Signups through the public function under the same faults, on "newsletter" (signup block).
         public = ApiGateway(next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction"))
         signed = {
             group: [f"signup-{group}-{n}-{seed}@example.org" for n in range(count)]
@@ -224,8 +226,10 @@ def run_chaos(
         links = {a: _sign_up(rt, public, injected, outbox, a) for addresses in signed.values() for a in addresses}
         for address in signed["before"]:
             _confirm(public, injected, links[address])
-        audience |= set(signed["before"])
-        arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000})
+        audience |= set(signed["before"])  # no plan: the segment's `neq` keeps them
+        arn = rt.start_campaign(
+            {**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000, "audience": CHAOS_AUDIENCE}
+        )
         steps = {"edit": 0.3, "pause": 0.5, "cancel": 0.6}
         done_steps: set[str] = set()
         slow_until = None
@@ -279,6 +283,8 @@ def run_chaos(
         rows = ledger.deliveries_for(campaign_id)
         stored_contacts = {c["email"] for c in plain_scan(rt, "ContactsTable")}
         stored_lists = {item["list_name"] for item in plain_scan(rt, "ListsTable")}
+        memberships = {(str(m["pk"]).removeprefix("list#"), m["sk"]) for m in plain_scan(rt, "AudienceTable")}
+        on_lists = {(name, c["email"]) for c in plain_scan(rt, "ContactsTable") for name in c.get("lists", ())}
         if resend:
             resend.update(
                 execution=rt.describe_execution(resend["execution_arn"]),
@@ -301,7 +307,11 @@ def run_chaos(
     # once), nobody else, and its list registered.
     signed_up = {a for addresses in signed.values() for a in addresses}
     result["contacts_stored"] = len(stored_contacts)
-    result["contacts_import_ok"] = stored_contacts == audience | signed_up and "newsletter" in stored_lists
+    # ... and the membership index holds every contact's every list (imports write it first).
+    result["memberships_missing"] = len(on_lists - memberships)
+    result["contacts_import_ok"] = (
+        stored_contacts == {d["email"] for d in documents} | signed_up and {"newsletter", "vip"} <= stored_lists
+    ) and not result["memberships_missing"]
     result["signup"] = audit_signups(received=_received(outbox / campaign_id), rows=rows, **signed)
     result["ok"] = result["ok"] and result["signup"]["ok"]
     result["ok"] = result["ok"] and result["contacts_import_ok"]
@@ -325,6 +335,21 @@ def run_chaos(
             },
         }
     return result
+
+
+CHAOS_AUDIENCE = {"lists": ["vip", "newsletter"], "match": [{"field": "plan", "op": "neq", "value": "excluded"}]}
+
+
+def chaos_contacts(n: int) -> list[dict[str, Any]]:
+    """The generated contacts; every 3rd also on "vip", every 10th left out by the segment's condition."""
+    return [
+        {
+            **c,
+            "lists": ["newsletter", "vip"] if i % 3 == 0 else ["newsletter"],
+            "attributes": {"plan": "excluded" if i % 10 == 0 else "pro"},
+        }
+        for i, c in enumerate(generated_contacts(n))
+    ]
 
 
 def plain_scan(rt, table: str) -> list[dict[str, Any]]:
@@ -442,6 +467,8 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "crash_window_duplicates": len(twice & faults.crash_window),
         "lost": len(audience - ledger_emails),
         "lost_sample": sorted(audience - ledger_emails)[:5],
+        # recipients the segment leaves out, in the ledger or the outbox (issue 15)
+        "outside_audience": len((ledger_emails | set(received)) - audience),
         "counter_mismatches": len(mismatches),
         "counter_mismatch_detail": mismatches,
         "eml_recipients": len(received),
@@ -455,6 +482,7 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
             execution["status"] == "SUCCEEDED"
             and not (twice - faults.crash_window)
             and not (audience - ledger_emails)
+            and not ((ledger_emails | set(received)) - audience)
             and not mismatches
             and sent_rows <= set(received)
             and unrecorded <= faults.crash_window

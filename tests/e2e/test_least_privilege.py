@@ -258,6 +258,13 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert api.request("GET", "/segments/seg/count").json()["count"] == 2
     assert api.request("DELETE", "/segments/seg").status == 204
     assert api.request("DELETE", "/lists/extra").status == 204
+    # The link in the list campaign's email: slow0 leaves "slow" and stays on "more".
+    assert api.request("PATCH", "/contacts/slow0@example.org", json_body={"lists": ["slow", "more"]}).status == 200
+    rt.outbox.flush()
+    message = next(m for m in h.sent_messages("slow") if m["To"].addresses[0].addr_spec == "slow0@example.org")
+    token = str(message["List-Unsubscribe"]).strip("<>").rsplit("/", 1)[1]
+    assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+    assert api.request("GET", "/contacts/slow0@example.org").json()["lists"] == ["more"]
     person = contacts[2]["email"]
     assert api.request("GET", f"/contacts/{person}/export").json()["deliveries"]
     assert api.request("DELETE", f"/contacts/{person}?erase=true").status == 204

@@ -246,7 +246,7 @@ class ContactStore:
                 self.lists.register(new_lists - old_lists)
             if self.index is not None:
                 self.index.add_members((name, email) for name in new_lists - old_lists)
-                self.index.note_fields(updated.get("attributes") or {})
+                self.index.note_fields(name for name, v in (changes.get("attributes") or {}).items() if v is not None)
             try:
                 self.table.put_item(
                     Item=dynamo.to_dynamo(updated),

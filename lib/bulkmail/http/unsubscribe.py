@@ -15,12 +15,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from bulkmail.adapters.contacts import suppress_contact
+from bulkmail import audience
 from bulkmail.adapters.wiring import stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
 from bulkmail.http.preferences import contact_lists, preferences_form
-from bulkmail.models import ContactStatus
 from bulkmail.unsubscribe import is_one_click_request, verify_token
 
 logger = Logger(child=True)
@@ -76,12 +75,8 @@ def one_click_unsubscribe(token: str) -> Response[str]:
     event = router.current_event
     if not is_one_click_request(event.headers.get("Content-Type") or "", event.decoded_body or ""):
         return _page(400, "Nothing was changed", "<p>The request did not ask to unsubscribe.</p>")
-    status = suppress_contact(
-        stores().contacts,
-        email,
-        ContactStatus.UNSUBSCRIBED.value,
-        now_iso(),
-        {"reason": "one-click unsubscribe", "campaign_id": campaign_id},
-    )
+    # ---- audience (issue 15): the campaign's unsubscribe_scope says: its lists, or all ----
+    status = audience.one_click_unsubscribe(stores().contacts, stores().campaigns, campaign_id, email, now_iso())
+    # ---- end audience ----
     logger.info("unsubscribe request", extra={"campaign_id": campaign_id, "contact_status": status})
     return _page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
