@@ -95,6 +95,10 @@ def test_signup_confirms_only_with_the_button_and_the_next_campaign_includes_the
     assert status == 200 and "<button" in page and "new@example.org" in page and headers["Cache-Control"] == "no-store"
     assert contact(served, "new@example.org")["status"] == "pending"
 
+    tampered = link[:-2] + ("AA" if not link.endswith("AA") else "BB")
+    assert call("GET", tampered)[0] == 400 and call("POST", tampered, {"confirm": "yes"}, FORM)[0] == 400
+    assert contact(served, "new@example.org")["status"] == "pending"
+
     status, _, page = call("POST", link, {"confirm": "yes"}, content_type="application/x-www-form-urlencoded")
     assert status == 200 and "You are subscribed" in page
     confirmed = contact(served, "new@example.org")
