@@ -2,6 +2,7 @@
 
 from aws_lambda_powertools import Logger, Tracer
 
+from bulkmail.adapters.wiring import custom_fields_in_use
 from bulkmail.errors import CampaignInvalid
 from bulkmail.validation import validate_campaign
 
@@ -13,8 +14,8 @@ tracer = Tracer()
 @tracer.capture_lambda_handler
 def handler(event, context):
     try:
-        # The API refused client-set internal fields and placeholders naming no custom field in use.
-        campaign = validate_campaign(event, trusted=True, custom_fields=None)
+        # The API refused client-set internal fields; placeholders may name the custom fields in use.
+        campaign = validate_campaign(event, trusted=True, custom_fields=custom_fields_in_use())
     except CampaignInvalid as exc:
         logger.warning("campaign rejected", extra={"errors": exc.errors})
         raise

@@ -280,8 +280,9 @@ def personal_export(contacts: ContactStore, deliveries_table: str, email: str) -
     }
 
 
-def erase(contacts: ContactStore, deliveries_table: str, email: str, now_iso: str) -> bool:
+def erase(contacts: ContactStore, deliveries_table: str, email: str, now_iso: str) -> None:
     """Remove an address's personal data everywhere (contact, memberships, delivery rows, which keep
-    their outcome under the address's hash) and keep only a hashed suppression."""
-    held = contacts.erase(email, now_iso)
-    return erase_deliveries(deliveries_table, email) > 0 or held
+    their outcome under the address's hash) and keep only a hashed suppression. Idempotent: an address
+    nothing is held about gets its hashed suppression all the same (it asked not to be mailed)."""
+    contacts.erase(email, now_iso)
+    erase_deliveries(deliveries_table, email)

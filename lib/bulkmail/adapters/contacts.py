@@ -310,7 +310,9 @@ def apply_changes(item: dict[str, Any], changes: dict[str, Any], now_iso: str) -
     elif status == ContactStatus.SUBSCRIBED.value and item.get("status", status) != status:
         for key in SUPPRESSION_FIELDS:
             updated.pop(key, None)
-        updated.update(status=status, lifted_suppression={k: item[k] for k in SUPPRESSION_FIELDS if k in item})
+        if "suppressed_at" in item:  # an unsubscribe lifted by an operator; a pending one just confirmed
+            updated["lifted_suppression"] = {k: item[k] for k in SUPPRESSION_FIELDS if k in item}
+        updated["status"] = status
     updated["updated_at"] = now_iso
     return updated
 

@@ -13,6 +13,7 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
+from bulkmail.adapters.lists import AudienceIndex
 from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
@@ -52,6 +53,12 @@ def idempotency_layer() -> DynamoDBPersistenceLayer:
     if not name:
         raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
     return DynamoDBPersistenceLayer(table_name=name)
+
+
+def custom_fields_in_use() -> list[str]:
+    """The custom fields contacts were imported with (the audience table's), which templates may name."""
+    name = settings().audience_table
+    return AudienceIndex(name).fields() if name else []
 
 
 def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:

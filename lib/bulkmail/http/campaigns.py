@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 
 from bulkmail import control as operations
 from bulkmail.adapters import control
-from bulkmail.adapters.wiring import idempotency_layer, stores, transport_for
+from bulkmail.adapters.wiring import custom_fields_in_use, idempotency_layer, stores, transport_for
 from bulkmail.audience import audience_problems, with_segment
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
@@ -58,19 +58,13 @@ def _env(name: str) -> str:
     return value
 
 
-def _custom_fields() -> list[str]:
-    """The custom fields contacts were imported with (issue 15): what templates may name besides ours."""
-    index = stores().contacts.index
-    return index.fields() if index is not None else []
-
-
 def _execution_input(campaign: dict[str, Any]) -> dict[str, Any]:
     """What ValidateCampaign accepts again: the schema's fields (created_at and send_at are ours)."""
     return submitted_fields(campaign)
 
 
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
-    campaign = validate_campaign(request["body"], now=SYSTEM_CLOCK.now(), custom_fields=_custom_fields())
+    campaign = validate_campaign(request["body"], now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use())
     campaign_id = campaign["campaign_id"]
     try:
         stores().campaigns.get(campaign_id)
@@ -245,7 +239,7 @@ def patch_campaign(campaign_id: str) -> dict[str, Any]:
     record = stores().campaigns.get(campaign_id)
     merged = {**submitted_fields(record), **changes}
     # The same rules as a new campaign (raises CampaignInvalid); only EDITABLE_FIELDS come from the client.
-    validate_campaign(merged, now=SYSTEM_CLOCK.now(), trusted=True, custom_fields=_custom_fields())
+    validate_campaign(merged, now=SYSTEM_CLOCK.now(), trusted=True, custom_fields=custom_fields_in_use())
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
     if not control.update_if_status(
         stores().campaigns.table_name,
@@ -419,7 +413,9 @@ def test_send_campaign() -> dict[str, Any]:
     document.pop("send_at", None)
     now = SYSTEM_CLOCK.now()
     campaign_id = f"test-{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    campaign = validate_campaign({**document, "campaign_id": campaign_id}, now=now, custom_fields=_custom_fields())
+    campaign = validate_campaign(
+        {**document, "campaign_id": campaign_id}, now=now, custom_fields=custom_fields_in_use()
+    )
     items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])
@@ -454,7 +450,7 @@ def preview_campaign() -> dict[str, Any]:
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
-    campaign = validate_campaign(document, now=SYSTEM_CLOCK.now(), custom_fields=_custom_fields())
+    campaign = validate_campaign(document, now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use())
     items, rejected = normalise_contacts([contact_doc])
     if rejected:
         raise ApiError(400, "contact", rejected[0]["error"])

@@ -103,8 +103,7 @@ def delete_contact(email: str) -> Response[str]:
         raise ApiError(400, "erase", "must be true or false")
     if erase == "true":
         s = stores()
-        if not audience_admin.erase(s.contacts, s.settings.deliveries_table, email, now):
-            raise ApiError(404, "email", f"nothing is held about {email}")
+        audience_admin.erase(s.contacts, s.settings.deliveries_table, email, now)  # idempotent: 204 again
         return Response(status_code=204, content_type="application/json", body="")
     # ---- end audience ----
     if not stores().contacts.delete(email, now):

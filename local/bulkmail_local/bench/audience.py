@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ class AudienceMeter(Meter):
     def __init__(self, tables: tuple[str, ...]):
         super().__init__(ACCOUNT, REGION, counts=lambda: current_function() in AUDIENCE_FUNCTIONS)
         self.tables = tables
-        self.read_by_function: Counter[str] = Counter()
+        self.read_by_function: dict[str, float] = {}
 
     def record(self, event_name: str, request, response) -> None:
         if not self.counts() or not event_name.startswith("before-send.dynamodb."):
@@ -47,7 +46,8 @@ class AudienceMeter(Meter):
             return
         before = self.capacity["read"]
         super().record(event_name, request, response)
-        self.read_by_function[str(current_function())] += self.capacity["read"] - before
+        name = str(current_function())
+        self.read_by_function[name] = self.read_by_function.get(name, 0.0) + self.capacity["read"] - before
 
 
 def _contacts(n: int, members: int, matching: int) -> list[dict[str, Any]]:
