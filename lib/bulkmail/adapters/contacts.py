@@ -14,7 +14,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
-from bulkmail.adapters.lists import MEMBER, AudienceIndex, ListRegistry
+from bulkmail.adapters.lists import AudienceIndex, ListRegistry
 from bulkmail.contact_import import SUPPRESSION_ROOM_BYTES
 from bulkmail.errors import ConfigurationError
 from bulkmail.models import Contact, ContactStatus, dynamodb_item_size
@@ -47,19 +47,30 @@ class ContactStore:
         """One page of recipients' emails and the cursor for the next page (None at the end).
 
         Every contact (no audience): a Scan of the table. Lists (and a segment's conditions): each
-        list's members by Query on the index, read with BatchGetItem and kept when subscribed, still
-        on the list, matching, and not on a list taken earlier (a contact on two lists is sent once).
+        list's membership rows by Query on the index, kept when their copy of the contact is subscribed,
+        still on the list, matching, and not on a list taken earlier (a contact on two lists is sent
+        once). The worker reads the contact item before it sends: a status changed since is skipped.
         `limit` members are read per page; a page may hold fewer recipients, or none."""
         if audience is None:
             return self._scan_page(cursor, limit)
         lists, match = list(audience["lists"]), list(audience.get("match") or [])
         position = int(cursor["list"]) if cursor else 0
         key = cursor.get("key") if cursor else None
-        emails, next_key = self._index().members_page(lists[position], key, limit)
-        found = self._items(emails)
-        self.read_units += _query_units(lists[position], emails) + sum(_get_units(found.get(e)) for e in emails)
+        rows, next_key = self._index().rows_page(lists[position], key, limit)
+        # A key-only row (written before its contact; a crash kept its copy from being written) is
+        # decided by the contact item itself.
+        bare = [str(r["sk"]) for r in rows if "lists" not in r]
+        found = self._items(bare) if bare else {}
+        self.read_units += _query_units(rows) + sum(_get_units(found.get(e)) for e in bare)
         recipients = [
-            email for email in emails if _is_recipient(found.get(email), lists[position], lists[:position], match)
+            str(r["sk"])
+            for r in rows
+            if _is_recipient(
+                {**r, "email": r["sk"]} if "lists" in r else found.get(str(r["sk"])),
+                lists[position],
+                lists[:position],
+                match,
+            )
         ]
         if next_key is not None:
             return recipients, {"list": position, "key": next_key}
@@ -159,8 +170,9 @@ class ContactStore:
             if self.index is not None:  # memberships before the contacts: the index holds every member
                 self.index.add_members((name, c["email"]) for c in chunk for name in c.get("lists", ()))
                 self.index.note_fields(name for c in chunk for name in c.get("attributes", {}))
-            stored = self._put_chunk(chunk)
-            if self.index is not None:  # the lists a contact was on and this import leaves out
+            stored, merged = self._put_chunk(chunk)
+            if self.index is not None:  # the rows' copies, then the lists a contact was on and left
+                self.index.put_rows(merged)
                 self.index.remove_members(
                     (name, c["email"])
                     for c in chunk
@@ -169,22 +181,17 @@ class ContactStore:
             count += len(chunk)
         return count
 
-    def _put_chunk(self, chunk: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Store a chunk; returns what was stored before it, by email."""
+    def _put_chunk(self, chunk: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """Store a chunk; returns what was stored before it (by email) and what was stored."""
         for attempt in range(_CONFLICT_RETRIES + 1):
             emails = [c["email"] for c in chunk]
             stored = self._items([*emails, *map(erased_key, emails)], consistent=True)
             # An erased address has only its hashed suppression: an import meets that one.
-            puts = [
-                self._conditional_put(
-                    merge_import(c, stored.get(c["email"]) or stored.get(erased_key(c["email"]))),
-                    stored.get(c["email"]),
-                )
-                for c in chunk
-            ]
+            merged = [merge_import(c, stored.get(c["email"]) or stored.get(erased_key(c["email"]))) for c in chunk]
+            puts = [self._conditional_put(m, stored.get(m["email"])) for m in merged]
             try:
                 dynamo.client().transact_write_items(TransactItems=puts)
-                return {e: stored[e] for e in emails if e in stored}
+                return {e: stored[e] for e in emails if e in stored}, merged
             except ClientError as exc:
                 if not _retryable_cancellation(exc) or attempt == _CONFLICT_RETRIES:
                     raise
@@ -259,6 +266,7 @@ class ContactStore:
                     raise
                 continue  # its status changed meanwhile: apply the changes to what is there now
             if self.index is not None:
+                self.index.put_rows([updated])
                 self.index.remove_members((name, email) for name in old_lists - new_lists)
             return updated
         raise RuntimeError(f"contact {email} kept changing while it was being updated")
@@ -324,9 +332,9 @@ _CONFLICT_RETRIES = 5
 _MAX_PAGES = 1_000_000  # a bound on any full read of an audience (10^9 members at 1,000 a page)
 
 
-def _query_units(list_name: str, emails: list[str]) -> float:
+def _query_units(rows: list[dict[str, Any]]) -> float:
     """An eventually consistent Query's read units: the rows' total size, per 4 KB, halved."""
-    size = sum(dynamodb_item_size({"pk": MEMBER + list_name, "sk": e}) for e in emails)
+    size = sum(dynamodb_item_size(row) for row in rows)
     return math.ceil(max(size, 1) / 4096) / 2
 
 
@@ -415,7 +423,7 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
     }
     for _ in range(_CONFLICT_RETRIES + 1):
         try:
-            store.table.update_item(
+            answer = store.table.update_item(
                 Key={"email": email},
                 UpdateExpression="SET #status = :status, suppressed_at = :now, suppression = :details",
                 ConditionExpression=(
@@ -423,7 +431,10 @@ def suppress_contact(store: ContactStore, email: str, status: str, now_iso: str,
                 ),
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
             )
+            if store.index is not None:  # the membership rows' copy of the status (issue 15)
+                store.index.put_rows([dynamo.plain(answer["Attributes"])])
             return status
         except ClientError as exc:
             if not dynamo.is_conditional_failure(exc):

@@ -4,10 +4,12 @@
   Written by ContactStore.put_many before the contacts themselves (idempotent, so a retried or
   half-done import leaves at most a known list with no one on it yet), and by POST /lists.
 - The audience index (AUDIENCE_TABLE, key pk + sk), one table for three kinds of item:
-  - a membership: pk "list#<name>", sk the email. Written before the contact that names the list and
-    removed after the contact leaves it, so the index holds at least every member; the contact item
-    stays the truth (the fan-out checks it). A list's members are one Query, so the fan-out and a
-    segment's count cost what the targeted lists hold, not the whole contacts table.
+  - a membership: pk "list#<name>", sk the email. A key-only row is written before the contact that
+    names the list, and removed after the contact leaves it, so the index holds at least every member;
+    after each write of the contact the row is rewritten with a copy of its status, lists, attributes
+    and names (ROW_FIELDS). A list's members are one Query, so the fan-out and a segment's count read
+    what the targeted lists hold, not the whole contacts table, and at the index's size, not a read
+    per contact. The contact item stays the truth: the worker checks its status before it sends.
   - a segment: pk "segment", sk the segment id, the definition in `definition`.
   - a custom field in use: pk "field", sk the attribute's name (placeholder validation knows them).
 """
@@ -25,6 +27,18 @@ from bulkmail.adapters import dynamo
 from bulkmail.ports import Cursor
 
 MEMBER = "list#"
+# What a membership row copies from its contact: what the fan-out and segments read.
+ROW_FIELDS = (
+    "status",
+    "lists",
+    "attributes",
+    "first_name",
+    "last_name",
+    "company",
+    "created_at",
+    "updated_at",
+    "opted_in_at",
+)
 SEGMENT = "segment"
 FIELD = "field"
 
@@ -100,6 +114,23 @@ class AudienceIndex:
         with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
             for name, email in sorted(set(pairs)):
                 writer.put_item(Item={"pk": MEMBER + name, "sk": email})
+
+    def put_rows(self, contacts: Iterable[dict[str, Any]]) -> None:
+        """A membership row per list of each stored contact, with a copy of what segments and the fan-out
+        read (ROW_FIELDS): the fan-out then reads only the index, priced by size, not a contact per member."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for contact in contacts:
+                copy = {k: contact[k] for k in ROW_FIELDS if k in contact}
+                for name in sorted(set(contact.get("lists") or ())):
+                    writer.put_item(Item=dynamo.to_dynamo({**copy, "pk": MEMBER + name, "sk": contact["email"]}))
+
+    def rows_page(self, name: str, cursor: Cursor | None, limit: int) -> tuple[list[dict[str, Any]], Cursor | None]:
+        """Up to `limit` membership rows of a list (email in `sk`), and the cursor for the next page."""
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(MEMBER + name), "Limit": limit}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        page = self.table.query(**kwargs)
+        return [dynamo.plain(item) for item in page["Items"]], page.get("LastEvaluatedKey")
 
     def remove_members(self, pairs: Iterable[tuple[str, str]]) -> None:
         with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
