@@ -90,8 +90,12 @@ def test_the_dynamodb_store_and_limiter_keep_the_contract(harness) -> None:
     members = rt.table("AudienceTable").query(
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": "list#news"}
     )["Items"]
-    # the index holds the members; a contact's signup joins the list only when confirmed
-    assert {m["sk"] for m in members} == {"new@example.org", "gone@example.org"}
+    # the index holds the members, each row with a copy of the contact's status; a contact's signup joins
+    # the list only when confirmed
+    assert {m["sk"]: m.get("status") for m in members} == {
+        "new@example.org": "subscribed",
+        "gone@example.org": "subscribed",
+    }
     table.put_item(Item={"email": "member@example.org", "status": "subscribed", "lists": ["old"]})
     store.request(request("member@example.org"))
     members = rt.table("AudienceTable").query(

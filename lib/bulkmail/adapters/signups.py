@@ -39,19 +39,18 @@ class SignupStore:
             if "Item" not in known:
                 # A new address: its membership first (the index holds at least every member), then the contact.
                 self.index.add_members([(request.list_id, request.email)])
+                item = {
+                    "email": request.email,
+                    "status": ContactStatus.PENDING.value,
+                    "lists": [request.list_id],
+                    **request.names,
+                    "created_at": request.consent["requested_at"],
+                    "updated_at": request.consent["requested_at"],
+                    "pending_signup": pending,
+                }
                 try:
-                    self.table.put_item(
-                        Item={
-                            "email": request.email,
-                            "status": ContactStatus.PENDING.value,
-                            "lists": [request.list_id],
-                            **request.names,
-                            "created_at": request.consent["requested_at"],
-                            "updated_at": request.consent["requested_at"],
-                            "pending_signup": pending,
-                        },
-                        ConditionExpression="attribute_not_exists(email)",
-                    )
+                    self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(email)")
+                    self.index.put_rows([item])  # the row's copy: pending, so the fan-out passes it by
                     return
                 except ClientError as exc:
                     if not dynamo.is_conditional_failure(exc):
@@ -89,14 +88,16 @@ class SignupStore:
             stored[":requested_at"] = requested_at
             stored[":read"] = status
             try:
-                self.table.update_item(
+                stored_now = self.table.update_item(
                     Key={"email": email},
+                    ReturnValues="ALL_NEW",
                     UpdateExpression=f"SET {update} REMOVE {', '.join(removed)}",
                     ConditionExpression="pending_signup.requested_at = :requested_at AND "
                     + ("#status = :read" if "status" in item else "attribute_not_exists(#status)"),
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=stored,
                 )
+                self.index.put_rows([stored_now["Attributes"]])  # the rows' copy: subscribed, on the list
                 return "confirmed"
             except ClientError as exc:
                 if not dynamo.is_conditional_failure(exc):
