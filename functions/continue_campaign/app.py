@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools import Logger, Tracer
 
-from bulkmail.adapters.control import start_execution_once
 from bulkmail.adapters.dynamo import busy_as_named_error
+from bulkmail.adapters.stepfunctions import start_execution_once
 from bulkmail.adapters.wiring import stores
 from bulkmail.workflow import continue_as_new
 

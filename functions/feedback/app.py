@@ -9,9 +9,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 
 from bulkmail.adapters.contacts import suppress_contact
 from bulkmail.adapters.wiring import stores
+from bulkmail.clock import now_iso
 from bulkmail.feedback import parse, ses_events
 from bulkmail.metrics import emit_feedback
-from bulkmail.sending import now_iso
 
 logger = Logger()
 tracer = Tracer()

@@ -5,8 +5,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from bulkmail.adapters.wiring import stores
+from bulkmail.clock import now_iso
 from bulkmail.schedule_failures import failed_start, mark_start_failed, sqs_string_attributes
-from bulkmail.sending import now_iso
 
 logger = Logger()
 tracer = Tracer()

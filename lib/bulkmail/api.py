@@ -18,7 +18,16 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from bulkmail.contact_import import CSV_COLUMNS
-from bulkmail.errors import BadCursor, CampaignInvalid, CampaignNotFound, CampaignTooLarge, InputInvalid
+from bulkmail.errors import (
+    BadCursor,
+    CampaignExists,
+    CampaignInvalid,
+    CampaignNotFound,
+    CampaignTooLarge,
+    InputInvalid,
+    InvalidTransition,
+    NoAudience,
+)
 from bulkmail.http import campaigns, contact_data, contacts, lists, segments
 from bulkmail.http.contacts import MAX_CONTACTS_PER_REQUEST
 from bulkmail.http.request import ApiError, error_response
@@ -45,6 +54,21 @@ def _campaign_too_large(exc: CampaignTooLarge) -> Response[str]:
 @app.exception_handler(CampaignNotFound)
 def _campaign_not_found(exc: CampaignNotFound) -> Response[str]:
     return error_response(404, [{"field": "campaign_id", "message": str(exc)}])
+
+
+@app.exception_handler(CampaignExists)
+def _campaign_exists(exc: CampaignExists) -> Response[str]:
+    return error_response(409, [{"field": "campaign_id", "message": str(exc)}])
+
+
+@app.exception_handler(InvalidTransition)
+def _invalid_transition(exc: InvalidTransition) -> Response[str]:
+    return error_response(409, [{"field": "status", "message": str(exc)}])
+
+
+@app.exception_handler(NoAudience)
+def _no_audience(exc: NoAudience) -> Response[str]:
+    return error_response(422, exc.errors)
 
 
 @app.exception_handler(BadCursor)

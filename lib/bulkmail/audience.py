@@ -7,18 +7,19 @@ campaign sends to what the segment said when it was started, even if the segment
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bulkmail.adapters.contacts import ContactStore, suppress_contact
 from bulkmail.errors import CampaignNotFound, ConfigurationError, InputInvalid
-from bulkmail.models import ContactStatus
+from bulkmail.models import Campaign, ContactStatus
 from bulkmail.ports import Campaigns
 from bulkmail.segments import campaign_audience
 
 NAMED_LISTS = 20  # in the answer to a misspelt list: enough to spot the right one
 
 
-def with_segment(campaign: dict[str, Any], contacts: ContactStore) -> dict[str, Any]:
+def with_segment(campaign: Campaign, contacts: ContactStore) -> Campaign:
     """The campaign with its segment's audience copied in (unchanged without a segment); InputInvalid
     (400 a list and a segment, 422 an unknown segment) otherwise."""
     segment_id = campaign.get("segment")
@@ -36,7 +37,7 @@ def with_segment(campaign: dict[str, Any], contacts: ContactStore) -> dict[str, 
     return {**campaign, "audience": {"lists": segment["lists"], "match": segment.get("match", [])}}
 
 
-def audience_problems(campaign: dict[str, Any], contacts: ContactStore) -> list[dict[str, str]]:
+def audience_problems(campaign: Mapping[str, Any], contacts: ContactStore) -> list[dict[str, str]]:
     """Why `campaign` would reach nobody (each problem as {"field", "message"}), or [] when someone is there.
 
     A list is known from the registry (one GetItem); whether anyone subscribed is on it is read from

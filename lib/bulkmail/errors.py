@@ -11,7 +11,7 @@ class BulkmailError(Exception):
 class CampaignInvalid(BulkmailError):
     """The campaign (or a field of it) is not acceptable. `errors` lists every problem found."""
 
-    def __init__(self, errors: list[dict[str, str]]):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
 
@@ -21,7 +21,7 @@ class CampaignTooLarge(CampaignInvalid):
 
 
 class CampaignNotFound(BulkmailError):
-    def __init__(self, campaign_id: str):
+    def __init__(self, campaign_id: str) -> None:
         super().__init__(f"Campaign {campaign_id} not found in DynamoDB")
 
 
@@ -35,17 +35,29 @@ class InputInvalid(BulkmailError):
 
 
 class ContactNotFound(BulkmailError):
-    def __init__(self, email: str):
+    def __init__(self, email: str) -> None:
         super().__init__(f"Contact {email} not found in DynamoDB")
 
 
 class SecretNotConfigured(BulkmailError):
-    def __init__(self, campaign_id: str):
+    def __init__(self, campaign_id: str) -> None:
         super().__init__(f"No AWS secret name configured in campaign {campaign_id}")
 
 
 class ConfigurationError(BulkmailError):
     """The deployment's environment is missing or malformed (raised at cold start)."""
+
+
+class SecretMalformed(BulkmailError, ValueError):
+    """A secret in Secrets Manager does not hold what bulkmail reads from it (a JSON object, a string)."""
+
+
+class QueueRefused(BulkmailError, RuntimeError):
+    """SQS kept refusing some entries of a SendMessageBatch after the retries."""
+
+
+class MalformedMessage(BulkmailError, ValueError):
+    """A queue message's body is not a batch bulkmail sent."""
 
 
 # --- Send outcomes the transports classify into (docs/architecture.md, decision 10) ----------
@@ -105,6 +117,21 @@ class InvalidTransition(BulkmailError):
     """The campaign is not in a status the action applies to (HTTP 409)."""
 
 
+class CampaignExists(BulkmailError):
+    """A campaign by this id exists, or its execution ran before (HTTP 409)."""
+
+    def __init__(self, campaign_id: str) -> None:
+        super().__init__(f"{campaign_id} already exists")
+
+
+class NoAudience(BulkmailError):
+    """The campaign's list has nobody in it to send to (HTTP 422); `errors` names each problem."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(e["message"] for e in errors))
+
+
 # --- A worker's message that is to come back later (never counted) ------------------------------
 
 
@@ -120,12 +147,12 @@ class PacingDeferred(SendError):
     """The campaign's next send slot is further away than this worker should wait: what was sent is
     recorded, and the message is to come back in `seconds` (the worker is free for other campaigns)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(f"next send slot in {seconds:.1f} s")
 
 
-# --- Step Functions and the API's pages (adapters/control) ---------------------------------------
+# --- Step Functions and the API's pages (adapters/stepfunctions, adapters/dynamo) ---------------------
 
 
 class ExecutionNotFound(LookupError):
@@ -138,3 +165,15 @@ class ExecutionExists(Exception):
 
 class BadCursor(ValueError):
     """A pagination token that this API did not hand out."""
+
+
+# --- The HTTP layer ------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A request the HTTP layer refuses: `status` and the body's `errors` ([{"field", "message"}])."""
+
+    def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        self.status = status
+        self.errors = errors or [{"field": field, "message": message}]
+        super().__init__(message)

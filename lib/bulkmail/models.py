@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
+
+from bulkmail.errors import MalformedMessage
 
 # Step Functions carries at most 256 KiB of UTF-8 JSON in an execution's input and in any state.
 STATE_PAYLOAD_BYTES = 262_144
@@ -47,6 +49,72 @@ def _value_size(value: Any) -> int:
 
 # A campaign's counters: the workers keep them in the same transaction as the ledger rows.
 CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
+
+
+class Campaign(TypedDict, total=False):
+    """A campaign: the fields a client submits (schema/campaign.schema.json; validation requires
+    campaign_name, subject and from_email and fills campaign_id) and what bulkmail stores beside them.
+
+    A TypedDict rather than a class: the record goes to and from DynamoDB, Step Functions and JSON
+    as it is, and mypy still checks every key read or written."""
+
+    # --- submitted (and `resend_of`, which only bulkmail sets: validation.INTERNAL_FIELDS)
+    campaign_id: str
+    campaign_name: str
+    subject: str
+    body: str
+    body_html: str
+    from_email: str
+    from_name: str
+    reply_to: str
+    email_service: str
+    aws_region: str
+    aws_secret_name: str
+    smtp_server: str
+    smtp_port: int
+    list: str
+    max_send_rate: float
+    send_at: str
+    resend_of: str
+    segment: str  # issue 15: send to a segment instead of a list
+    unsubscribe_scope: str  # "list" (default) or "all": what the one-click link leaves
+    audience: dict[str, Any]  # the segment's lists and conditions, copied in at creation (INTERNAL_FIELDS)
+    # --- stored by bulkmail
+    created_at: str
+    updated_at: str
+    status: str  # a CampaignStatus value
+    execution_arn: str
+    continuations: int
+    started_at: str
+    cancelled_at: str
+    pause_reason: str
+    schedule_name: str
+    schedule_group: str
+    resent_as: str
+    failure_cause: str
+    fanout_page: int
+    fanout_cursor: dict[str, Any] | None
+    fanout_done: bool
+    # --- counters (CAMPAIGN_COUNTERS)
+    total_contacts: int
+    queued_count: int
+    sent_count: int
+    failed_count: int
+    skipped_count: int
+    processed_count: int
+
+
+class CampaignView(Campaign, total=False):
+    """A campaign as the management API answers with it: with its share done."""
+
+    progress: float
+
+
+class StartingCampaign(CampaignView, total=False):
+    """A campaign whose execution has not stored it (yet): why, if that execution ended."""
+
+    error: str
+    cause: str
 
 
 class CampaignStatus(str, enum.Enum):
@@ -137,7 +205,7 @@ class BatchMessage:
     def from_body(cls, body: dict[str, Any]) -> BatchMessage:
         emails = body["contact_emails"]
         if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-            raise ValueError("contact_emails must be a list of strings")
+            raise MalformedMessage("contact_emails must be a list of strings")
         return cls(str(body["campaign_id"]), str(body["batch_id"]), tuple(emails))
 
 

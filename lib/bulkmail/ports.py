@@ -4,25 +4,26 @@ the other two seams, live beside the code that uses them: sending.py and metrics
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
-from bulkmail.models import BatchMessage, BatchRecord, CampaignStatus, Contact, Lease, Outcome
+from bulkmail.models import BatchMessage, BatchRecord, Campaign, CampaignStatus, Contact, Lease, Outcome
 
 # A store's opaque position in a paged read (DynamoDB's LastEvaluatedKey); None: from the start.
 Cursor = dict[str, Any]
 # Step Functions' StartExecution: (state machine ARN, execution name, input) -> execution ARN.
-StartExecution = Callable[[str, str, dict[str, Any]], str]
+StartExecution = Callable[[str, str, Mapping[str, Any]], str]
 
 
 class Campaigns(Protocol):
     """The campaign records and their counters (adapters/campaigns.CampaignStore)."""
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
+    def get(self, campaign_id: str) -> Campaign:
         """The record; CampaignNotFound if there is none."""
         ...
 
-    def create(self, campaign: dict[str, Any]) -> bool:
+    def create(self, campaign: Campaign) -> bool:
         """Store a new campaign with zeroed counters; False when the id exists."""
         ...
 
@@ -108,3 +109,62 @@ class Queue(Protocol):
     """The send queue (adapters/queue.SendQueue)."""
 
     def send(self, messages: list[BatchMessage]) -> None: ...
+
+
+# --- the management API's seams ------------------------------------------------------------------
+
+
+class CampaignAdmin(Protocol):
+    """The API's own reads and writes of the campaigns and deliveries tables (adapters/campaign_admin)."""
+
+    def campaigns_page(
+        self, limit: int, cursor: Cursor | None, status: str | None
+    ) -> tuple[list[Campaign], Cursor | None]: ...
+
+    def deliveries_page(
+        self, campaign_id: str, limit: int, cursor: Cursor | None, status: str | None
+    ) -> tuple[list[dict[str, Any]], Cursor | None]: ...
+
+    def delete(self, campaign_id: str) -> None:
+        """Take back a record whose execution or schedule could not be made (nothing half-made stays)."""
+        ...
+
+    def claim_resend(self, campaign_id: str, resend_id: str) -> str:
+        """The campaign's one re-send: `resend_id` if this call recorded it, else the one recorded before."""
+        ...
+
+    def update_if_status(self, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool: ...
+
+
+class Executions(Protocol):
+    """The campaign workflow's executions, named after campaigns (adapters/stepfunctions.Workflow)."""
+
+    def arn(self, name: str) -> str:
+        """The ARN an execution of this name gets, known before it starts."""
+        ...
+
+    def start(self, name: str, payload: Mapping[str, Any]) -> str:
+        """ExecutionExists when an execution of this name ran before."""
+        ...
+
+    def start_once(self, name: str, payload: Mapping[str, Any]) -> str:
+        """A repeat finds the execution of this name started already."""
+        ...
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        """ExecutionNotFound for an unknown ARN."""
+        ...
+
+    def history(self, arn: str) -> list[dict[str, Any]]: ...
+
+
+class Schedules(Protocol):
+    """One-time schedules that start the workflow (adapters/scheduler.Scheduler)."""
+
+    group: str
+
+    def schedule_start(self, name: str, when: datetime, payload: Mapping[str, Any]) -> str: ...
+
+    def delete(self, group: str, name: str) -> bool:
+        """False when there was nothing to delete (it has fired already)."""
+        ...

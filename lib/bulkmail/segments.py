@@ -14,6 +14,7 @@ keeps those that match.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -182,7 +183,7 @@ def _when(value: Any) -> datetime | None:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def campaign_audience(campaign: dict[str, Any]) -> Audience | None:
+def campaign_audience(campaign: Mapping[str, Any]) -> Audience | None:
     """Whom a campaign is for: its segment's lists and conditions, its one list, or None (every contact)."""
     if campaign.get("audience"):
         return {"lists": list(campaign["audience"]["lists"]), "match": list(campaign["audience"].get("match", []))}

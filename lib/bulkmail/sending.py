@@ -14,10 +14,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from email.message import Message
 from typing import Any, Protocol
 
+from bulkmail.clock import now_iso
 from bulkmail.errors import (
     BatchBusy,
     CampaignWaiting,
@@ -99,10 +99,6 @@ class Transport(Protocol):
     def send(self, message: Message) -> str: ...
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class BatchSender:
     """Sends the messages of one Lambda invocation. Make a new one per invocation."""
 
@@ -150,7 +146,7 @@ class BatchSender:
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
         """Read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to the next one."""
-        return self.campaigns.get(campaign_id)  # CampaignNotFound propagates
+        return dict(self.campaigns.get(campaign_id))  # CampaignNotFound propagates
 
     def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
         """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this

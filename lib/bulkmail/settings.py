@@ -41,6 +41,23 @@ class Settings:
     event_bus_name: str = ""  # campaign lifecycle events; empty: none published from code
     lists_table: str = ""  # the list names imports keep (the API function's)
     audience_table: str = ""  # list memberships, segments, custom field names (adapters/lists.py)
+    # The management API's own (empty elsewhere; wiring refuses to build what needs one that is empty).
+    state_machine_arn: str = ""
+    idempotency_table: str = ""
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    schedule_dead_letter_arn: str = ""
+    ses_configuration_set: str = ""  # the worker's: bounce and complaint events (this account's mail only)
+    unsubscribe_key_secret: str = ""  # the secret holding the HMAC key of unsubscribe tokens
+    unsubscribe_base_url: str = ""  # the public API's URL, for the links in every email
+    unsubscribe_mailbox: str = ""  # optional: an address that processes unsubscribe mails
+    # ---- signup (the public function's; issue 15) ----
+    signup_limits_table: str = ""  # per-window counters of signups, expired by TTL
+    signup_from_address: str = ""  # the confirmation email's From; empty: no-reply@ the sender identity
+    sender_identity: str = ""  # the verified SES identity (SenderIdentity)
+    signups_per_client_per_minute: int = 10
+    signups_per_address_per_hour: int = 3
+    # ---- end signup ----
 
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:

@@ -1,7 +1,7 @@
 """An execution's path through the states, with timings, read from its Step Functions history.
 
 Used by GET /campaigns/{id}/trace (and through it `bulkmail trace` and the dashboard). Pure: the
-events come from `bulkmail.adapters.control.execution_history`.
+events come from `bulkmail.adapters.stepfunctions.execution_history`.
 """
 
 from __future__ import annotations

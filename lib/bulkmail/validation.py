@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker
 
+from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.errors import CampaignInvalid, CampaignTooLarge
-from bulkmail.models import STATE_PAYLOAD_BYTES, state_json
+from bulkmail.models import STATE_PAYLOAD_BYTES, Campaign, state_json
 from bulkmail.rendering import TEMPLATE_FIELDS, template_problems
 
 MAX_CONTENT_BYTES = 250_000  # subject + bodies; keeps the campaign item well under DynamoDB's 400 KB
@@ -60,11 +61,11 @@ def load_schema(name: str = "campaign") -> dict[str, Any]:
     return schema
 
 
-def submitted_fields(record: dict[str, Any], *, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+def submitted_fields(record: Mapping[str, Any], *, leave_out: tuple[str, ...] = ()) -> Campaign:
     """A stored campaign as a user would submit it again: the schema's fields, without send_at (its
     time has passed once the campaign exists) and without `leave_out`; what we added stays behind."""
     fields = set(load_schema()["properties"]) - {"send_at", *leave_out}
-    return {k: v for k, v in record.items() if k in fields}
+    return cast(Campaign, {k: v for k, v in record.items() if k in fields})
 
 
 @cache
@@ -129,7 +130,7 @@ def validate_campaign(
     now: datetime | None = None,
     trusted: bool = False,
     custom_fields: Iterable[str] | None = (),
-) -> dict[str, Any]:
+) -> Campaign:
     """Return the campaign normalised (defaults filled, id generated) or raise CampaignInvalid
     (CampaignTooLarge when it is too large to store or to carry through the workflow).
 
@@ -148,7 +149,7 @@ def validate_campaign(
     fields = None if custom_fields is None else frozenset(custom_fields)
     campaign.setdefault("email_service", "ses")
     campaign.setdefault("smtp_port", load_schema()["properties"]["smtp_port"]["default"])
-    now = now or datetime.now(UTC)
+    now = now or SYSTEM_CLOCK.now()
 
     for field in ("from_email", "reply_to"):
         problem = email_problem(campaign[field]) if campaign.get(field) else None
@@ -188,7 +189,7 @@ def validate_campaign(
     too_large = size_problems(campaign)
     if too_large:
         raise CampaignTooLarge(too_large)
-    return campaign
+    return cast(Campaign, campaign)  # every field's type is the schema's
 
 
 def size_problems(campaign: dict[str, Any]) -> list[dict[str, str]]:

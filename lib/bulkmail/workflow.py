@@ -3,28 +3,24 @@ continue it as a new execution."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from bulkmail.clock import SYSTEM_CLOCK, Clock, now_iso
 from bulkmail.errors import CampaignInvalid
-from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, BatchMessage, Campaign, CampaignStatus
 from bulkmail.ports import Campaigns, Contacts, Cursor, Ledger, Queue, StartExecution
 from bulkmail.segments import campaign_audience
 from bulkmail.settings import Settings
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def audience_size(campaign: dict[str, Any], *, contacts: Contacts, ledger: Ledger) -> int:
+def audience_size(campaign: Campaign, *, contacts: Contacts, ledger: Ledger) -> int:
     if campaign.get("resend_of"):
         return ledger.count_failed(campaign["resend_of"])
     return contacts.count_recipients(campaign_audience(campaign))
 
 
 def audience_page(
-    campaign: dict[str, Any], cursor: Cursor | None, limit: int, *, contacts: Contacts, ledger: Ledger
+    campaign: Campaign, cursor: Cursor | None, limit: int, *, contacts: Contacts, ledger: Ledger
 ) -> tuple[list[str], Cursor | None]:
     """The next page of recipients: subscribed contacts (of the list or segment), or a re-send's failed ones."""
     if campaign.get("resend_of"):
@@ -32,7 +28,7 @@ def audience_page(
     return contacts.recipients_page(campaign_audience(campaign), cursor, limit)
 
 
-def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settings) -> dict[str, Any]:
+def queued_record(campaign: Campaign, execution_arn: str, settings: Settings, clock: Clock = SYSTEM_CLOCK) -> Campaign:
     """The stored form of a campaign that is starting now (the API stores it before it answers, so
     that it can be read, paused or cancelled at once; PersistCampaign stores it if nobody did)."""
     return {
@@ -40,12 +36,12 @@ def queued_record(campaign: dict[str, Any], execution_arn: str, settings: Settin
         "status": CampaignStatus.QUEUED.value,
         "execution_arn": execution_arn,
         "max_send_rate": campaign.get("max_send_rate", settings.default_max_send_rate),
-        "updated_at": _now(),
+        "updated_at": now_iso(clock),
     }
 
 
 def persist_campaign(
-    campaign: dict[str, Any],
+    campaign: Campaign,
     execution_arn: str,
     *,
     campaigns: Campaigns,
@@ -105,7 +101,7 @@ def workflow_state(campaign_id: str, settings: Settings, *, continuation: int) -
     }
 
 
-def backlog_bound(campaign: dict[str, Any], settings: Settings) -> int:
+def backlog_bound(campaign: Campaign, settings: Settings) -> int:
     """How many queued-but-unsent recipients a campaign may have: a few minutes at its rate."""
     rate = float(campaign.get("max_send_rate") or settings.default_max_send_rate)
     return max(settings.fanout_page_size, int(rate * settings.backlog_seconds))
@@ -144,10 +140,11 @@ def advance(
             campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
         )
         next_step = "wait" if last else "advance"
-    return {"next": next_step, "steps": steps, "counts": {k: campaign[k] for k in CAMPAIGN_COUNTERS}}
+    counts = {k: v for k, v in campaign.items() if k in CAMPAIGN_COUNTERS}
+    return {"next": next_step, "steps": steps, "counts": counts}
 
 
-def _next_step(campaign: dict[str, Any], settings: Settings) -> str:
+def _next_step(campaign: Campaign, settings: Settings) -> str:
     """What the campaign's state asks for: "fan_out" when its next page may be queued now."""
     status = campaign["status"]
     if status == CampaignStatus.FAILED.value:
@@ -166,7 +163,7 @@ def _next_step(campaign: dict[str, Any], settings: Settings) -> str:
 
 
 def fan_out_page(
-    campaign: dict[str, Any],
+    campaign: Campaign,
     *,
     campaigns: Campaigns,
     contacts: Contacts,
@@ -189,7 +186,7 @@ def fan_out_page(
         for i in range(0, len(emails), n)
     ]
     queue.send(messages)
-    campaigns.record_fanout_page(campaign_id, page_no, cursor, len(emails), _now())
+    campaigns.record_fanout_page(campaign_id, page_no, cursor, len(emails), now_iso())
     return cursor is None
 
 
@@ -213,5 +210,5 @@ def continue_as_new(
     campaign_id, continuation = state["campaign_id"], int(state["continuation"]) + 1
     next_state = {**state, "continuation": continuation, "advance": dict(FIRST_STEP)}
     arn = start_execution(state_machine_arn, continuation_name(campaign_id, continuation), next_state)
-    campaigns.update_fields(campaign_id, {"execution_arn": arn, "continuations": continuation, "updated_at": _now()})
+    campaigns.update_fields(campaign_id, {"execution_arn": arn, "continuations": continuation, "updated_at": now_iso()})
     return {"execution_arn": arn, "continuation": continuation}

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from bulkmail import control
+from bulkmail import campaign_actions
 from bulkmail.adapters.queue import redrive
 from bulkmail.errors import InvalidTransition
 from bulkmail.validation import validate_campaign
@@ -23,17 +23,17 @@ def test_pause_parks_batches_and_resume_sends_exactly_the_rest(harness):
     h.worker.poll_once()  # 2 sent
     h.enqueue(c["campaign_id"], "p0-1", emails(6)[2:4])
     h.enqueue(c["campaign_id"], "p0-2", emails(6)[4:])
-    control.pause(c["campaign_id"], campaigns=h.campaigns)
+    campaign_actions.pause(c["campaign_id"], campaigns=h.campaigns)
     h.drain()
     assert h.queue_depth() == {"ApproximateNumberOfMessages": 0, "ApproximateNumberOfMessagesNotVisible": 0}
     assert len(h.sent_messages(c["campaign_id"])) == 2  # parked, not sent, not on the queue
     assert h.campaigns.get(c["campaign_id"])["status"] == "paused"
     with pytest.raises(InvalidTransition, match="only a queued or processing campaign can become paused"):
-        control.pause(c["campaign_id"], campaigns=h.campaigns)
+        campaign_actions.pause(c["campaign_id"], campaigns=h.campaigns)
 
-    control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
+    campaign_actions.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     with pytest.raises(InvalidTransition):
-        control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
+        campaign_actions.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
     sent = [m["To"].addresses[0].addr_spec for m in h.sent_messages(c["campaign_id"])]
     assert sorted(sent) == sorted(emails(6))  # each exactly once
@@ -48,10 +48,10 @@ def test_cancel_accounts_every_remaining_recipient_as_skipped(harness):
     h.enqueue(c["campaign_id"], "p0-0", emails(6)[:2])
     h.worker.poll_once()
     h.enqueue(c["campaign_id"], "p0-1", emails(6)[2:4])
-    control.pause(c["campaign_id"], campaigns=h.campaigns)
+    campaign_actions.pause(c["campaign_id"], campaigns=h.campaigns)
     h.drain()  # p0-1 parked
     h.enqueue(c["campaign_id"], "p0-2", emails(6)[4:])
-    control.cancel(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
+    campaign_actions.cancel(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
     rows = {r["email"]: r for r in h.ledger.deliveries_for(c["campaign_id"])}
     assert [rows[e]["status"] for e in emails(6)] == ["sent"] * 2 + ["skipped"] * 4
@@ -72,7 +72,7 @@ def _cancel_mid_send(live):
     live.add_contacts(people(300))
     arn = live.rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "to_cancel", "max_send_rate": 40})
     live.wait_for_campaign("to_cancel", lambda r: r["sent_count"] >= 20)
-    control.cancel("to_cancel", campaigns=live.campaigns, ledger=live.ledger, queue=live.queue)
+    campaign_actions.cancel("to_cancel", campaigns=live.campaigns, ledger=live.ledger, queue=live.queue)
     execution = live.rt.wait_for_execution(arn, timeout=120)
     assert execution["status"] == "SUCCEEDED"
     assert live.rt.state_path(arn)[-1] == "CampaignCancelled"
@@ -91,14 +91,14 @@ def test_resend_failed_sends_to_the_failed_recipients_only(live):
     assert live.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
     assert live.campaigns.get("first")["failed_count"] == 5
     live.rt.client("sesv2").create_email_identity(EmailIdentity="example.com")
-    retry = control.resend_failed_input("first", campaigns=live.campaigns, ledger=live.ledger)
+    retry = campaign_actions.resend_failed_input("first", campaigns=live.campaigns, ledger=live.ledger)
     arn = live.rt.start_campaign(retry)
     assert live.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
     rec = live.campaigns.get(retry["campaign_id"])
     assert (rec["status"], rec["total_contacts"], rec["sent_count"], rec["resend_of"]) == ("completed", 5, 5, "first")
     assert live.campaigns.get("first")["failed_count"] == 5  # the original keeps its history
     with pytest.raises(InvalidTransition, match="no failed recipients"):
-        control.resend_failed_input(retry["campaign_id"], campaigns=live.campaigns, ledger=live.ledger)
+        campaign_actions.resend_failed_input(retry["campaign_id"], campaigns=live.campaigns, ledger=live.ledger)
 
 
 def test_a_message_that_keeps_failing_is_dead_lettered_accounted_and_redrivable(tmp_path):
@@ -140,6 +140,6 @@ def test_a_scheduled_campaign_can_be_resent_to_its_failed_recipients(live):
     arn = live.rt.start_campaign({**SEED_CAMPAIGN, "campaign_id": "sched"})
     assert live.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
     live.campaigns.update_fields("sched", {"send_at": "2020-01-01T09:00:00+00:00"})
-    retry = control.resend_failed_input("sched", campaigns=live.campaigns, ledger=live.ledger)
+    retry = campaign_actions.resend_failed_input("sched", campaigns=live.campaigns, ledger=live.ledger)
     assert "send_at" not in retry and "list" not in retry and retry["resend_of"] == "sched"
     validate_campaign(retry, trusted=True)  # what ValidateCampaign will check: accepted

@@ -265,7 +265,7 @@ def test_a_redrive_after_a_resend_sends_nobody_twice(tmp_path):
 
 # --- issue 11: a configuration error from SES pauses the campaign ---------------------------------
 def test_access_denied_pauses_the_campaign_fails_nobody_and_resume_continues(harness):
-    from bulkmail import control
+    from bulkmail import campaign_actions
     from tests.e2e.test_operations import BusObserver
 
     h = harness
@@ -282,7 +282,7 @@ def test_access_denied_pauses_the_campaign_fails_nobody_and_resume_continues(har
     assert paused["campaign_id"] == c["campaign_id"] and "AccessDeniedException" in paused["reason"]
     time.sleep(2.2)  # the message's retry backoff: it comes back, finds the campaign paused, is parked
     h.drain()
-    control.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
+    campaign_actions.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()
     assert received(h, c["campaign_id"]) == Counter(dict.fromkeys(emails(3), 1))
     rec = h.campaigns.get(c["campaign_id"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bulkmail import control
+from bulkmail import campaign_actions
 from bulkmail.errors import BatchBusy, OutOfTime, PermanentSendError, SendingPaused, Throttled, TransientSendError
 from bulkmail.models import BatchMessage, DeliveryStatus, Lease, Outcome
 from bulkmail.sending import BatchSender
@@ -171,7 +171,7 @@ def test_a_paused_campaigns_batch_is_parked_then_sent_once_on_resume() -> None:
     assert worker.process() == []
     assert worker.batch()["status"] == "parked" and worker.sent_to() == []
     queue = FakeQueue()
-    control.resume("c1", campaigns=worker.campaigns, ledger=worker.ledger, queue=queue)
+    campaign_actions.resume("c1", campaigns=worker.campaigns, ledger=worker.ledger, queue=queue)
     (message,) = queue.sent
     assert worker.sender().process(message) and worker.sent_to() == list(EMAILS)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bulkmail import control, workflow
+from bulkmail import campaign_actions, workflow
 from bulkmail.errors import InvalidTransition
 from bulkmail.models import CampaignStatus, Lease
 from tests.fakes import FakeCampaigns, FakeContacts, FakeLedger, FakeQueue, settings
@@ -148,10 +148,10 @@ def test_a_resend_fans_out_the_originals_failed_recipients() -> None:
 
 def test_pause_applies_to_a_sending_campaign_only() -> None:
     core = Core()
-    paused = control.pause("c1", campaigns=core.campaigns, reason="SES paused the account")
+    paused = campaign_actions.pause("c1", campaigns=core.campaigns, reason="SES paused the account")
     assert (paused["status"], paused["pause_reason"]) == ("paused", "SES paused the account")
     with pytest.raises(InvalidTransition, match="c1 is paused; only a queued or processing campaign"):
-        control.pause("c1", campaigns=core.campaigns)
+        campaign_actions.pause("c1", campaigns=core.campaigns)
 
 
 def _park(core: Core, batch_id: str, emails: list[str]) -> None:
@@ -164,14 +164,14 @@ def test_resume_sends_exactly_the_parked_batches_again(started: bool, status: st
     core = Core(status="paused", **({"started_at": "2026-12-01T09:00:00Z"} if started else {}))
     _park(core, "p0000000-000", ["a@example.org", "b@example.org"])
     _park(core, "p0000000-001", ["c@example.org"])
-    record = control.resume("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
+    record = campaign_actions.resume("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
     assert record["status"] == status
     assert [(m.batch_id, m.contact_emails) for m in core.queue.sent] == [
         ("p0000000-000", ("a@example.org", "b@example.org")),
         ("p0000000-001", ("c@example.org",)),
     ]
     with pytest.raises(InvalidTransition):
-        control.resume("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
+        campaign_actions.resume("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
     assert len(core.queue.sent) == 2  # nothing parked is sent twice
 
 
@@ -180,7 +180,7 @@ def test_cancel_applies_before_the_end_and_hands_parked_batches_to_the_workers(s
     core = Core(status="paused")
     _park(core, "p0000000-000", ["a@example.org"])
     core.update(status=status)
-    record = control.cancel("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
+    record = campaign_actions.cancel("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
     assert record["status"] == "cancelled" and record["cancelled_at"]
     assert [m.batch_id for m in core.queue.sent] == ["p0000000-000"]  # workers record them skipped
 
@@ -189,17 +189,17 @@ def test_cancel_applies_before_the_end_and_hands_parked_batches_to_the_workers(s
 def test_a_finished_campaign_cannot_be_cancelled(status: str) -> None:
     core = Core(status=status)
     with pytest.raises(InvalidTransition, match=f"c1 is {status}"):
-        control.cancel("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
+        campaign_actions.cancel("c1", campaigns=core.campaigns, ledger=core.ledger, queue=core.queue)
 
 
 def test_a_resend_is_offered_once_finished_and_only_to_the_failed() -> None:
     core = Core(status="processing", list="news", subject="s", body="b", from_email="a@example.com")
     with pytest.raises(InvalidTransition, match="re-send once it has finished"):
-        control.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
+        campaign_actions.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
     core.update(status=CampaignStatus.COMPLETED.value)
     with pytest.raises(InvalidTransition, match="no failed recipients"):
-        control.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
+        campaign_actions.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
     core.ledger.rows[("c1", "f@example.org")] = {"status": "failed"}
-    resend = control.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
+    resend = campaign_actions.resend_failed_input("c1", campaigns=core.campaigns, ledger=core.ledger)
     assert resend["resend_of"] == "c1" and resend["campaign_id"].startswith("c1_resend_")
     assert "list" not in resend and resend["subject"] == "s"

@@ -111,3 +111,19 @@ def test_attributes_keep_their_json_types():
     assert rejected == [] and items[0]["attributes"] == {"n": 3, "vip": True, "p": "x"}
     _, bad = normalise_contacts([{"email": "b@example.org", "attributes": {"p": "two\nlines"}}])
     assert bad[0]["field"] == "attributes.p"
+
+
+def test_cli_parses_audience_commands():
+    from bulkmail_local.cli import _condition, build_parser
+
+    args = build_parser().parse_args(
+        ["segments", "create", "s", "--list", "a", "--list", "b", "--match", "seats:gt:10", "--match", 'plan:in:["a"]']
+    )
+    assert (args.lists, args.match) == (
+        ["a", "b"],
+        [{"field": "seats", "op": "gt", "value": 10}, {"field": "plan", "op": "in", "value": ["a"]}],
+    )
+    assert _condition("company:exists") == {"field": "company", "op": "exists"}
+    assert _condition("plan:eq:pro") == {"field": "plan", "op": "eq", "value": "pro"}
+    assert build_parser().parse_args(["lists", "create", "news", "--name", "News"]).name == "News"
+    assert build_parser().parse_args(["contacts", "export", "--list", "news"]).list == "news"

@@ -17,7 +17,7 @@ class per_container(Generic[T]):
     `cache_clear()` forgets every thread's value (a cold start everywhere).
     """
 
-    def __init__(self, factory: Callable[[], T]):
+    def __init__(self, factory: Callable[[], T]) -> None:
         self.factory = factory
         self._local = threading.local()
         self._generation = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -9,7 +10,7 @@ from botocore.exceptions import ClientError
 from bulkmail.adapters import dynamo
 from bulkmail.adapters.events import ANNOUNCED, CampaignEvents
 from bulkmail.errors import CampaignNotFound
-from bulkmail.models import CAMPAIGN_COUNTERS, CampaignStatus
+from bulkmail.models import CAMPAIGN_COUNTERS, Campaign, CampaignStatus
 from bulkmail.ports import Cursor
 
 
@@ -20,14 +21,14 @@ class CampaignStore:
         # Announces the status changes that happen outside the workflow (paused, cancelled).
         self.events = events
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
+    def get(self, campaign_id: str) -> Campaign:
         item = self.table.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
         if item is None:
             raise CampaignNotFound(campaign_id)
-        record: dict[str, Any] = dynamo.plain(item)
+        record: Campaign = dynamo.plain(item)
         return record
 
-    def create(self, campaign: dict[str, Any]) -> bool:
+    def create(self, campaign: Mapping[str, Any]) -> bool:
         """Store a new campaign with zeroed counters. False when this id already exists."""
         # Counters start at zero, except the recipient estimate the caller gives (the fan-out's last
         # page replaces it with the exact count).

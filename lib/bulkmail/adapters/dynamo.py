@@ -12,9 +12,12 @@ and a workflow step raises it as DatabaseBusy (`busy_as_named_error`), which its
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -25,7 +28,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bulkmail.adapters.caching import per_container
-from bulkmail.errors import DatabaseBusy
+from bulkmail.errors import BadCursor, DatabaseBusy
+from bulkmail.models import dynamodb_item_size
 
 _deserializer = TypeDeserializer()
 
@@ -188,3 +192,73 @@ def to_dynamo(value: Any) -> Any:
     if isinstance(value, list):
         return [to_dynamo(v) for v in value]
     return value
+
+
+# --- pages handed to API clients --------------------------------------------------------------------
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(plain(key), sort_keys=True).encode()).decode()
+
+
+def decode_cursor(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadCursor(token) from None
+    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
+        raise BadCursor(token)
+    return key
+
+
+# A filtered listing reads on until its page is full; on a huge partition with few matches it stops
+# here with a token that goes on reading (API Gateway answers within 29 s).
+LIST_READ_SECONDS = 10.0
+# A page holds at most what one DynamoDB page does: campaign items can be large, Lambda answers <= 6 MB.
+LIST_PAGE_BYTES = 1024 * 1024
+
+
+def list_page(
+    table_name: str,
+    limit: int,
+    cursor: dict[str, Any] | None,
+    key_names: tuple[str, ...],
+    key_condition: tuple[str, str] | None = None,
+    status: str | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a table (scan) or of one partition (query), optionally filtered on `status`, and the
+    key to go on from: None when nothing is left.
+
+    DynamoDB applies a filter after `Limit`, so a filtered page is read on until it holds `limit`
+    items (or LIST_PAGE_BYTES); a next key is handed out only for an item that was read and left for
+    the next page. `key_names`: the table's key attributes."""
+    kwargs: dict[str, Any] = {"TableName": table_name}
+    values: dict[str, Any] = {}
+    if not status:
+        kwargs["Limit"] = limit + 1
+    if status:
+        kwargs["FilterExpression"] = "#status = :status"
+        kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+        values[":status"] = status
+    if key_condition:
+        kwargs["KeyConditionExpression"] = f"{key_condition[0]} = :pk"
+        values[":pk"] = key_condition[1]
+    if values:
+        kwargs["ExpressionAttributeValues"] = values
+    call = client().query if key_condition else client().scan
+    items: list[dict[str, Any]] = []
+    size, start, deadline = 0, cursor, clock() + LIST_READ_SECONDS
+    while True:
+        page = call(**kwargs, **({"ExclusiveStartKey": start} if start else {}))
+        for item in page["Items"]:
+            item_size = dynamodb_item_size(item)
+            if len(items) == limit or (items and size + item_size > LIST_PAGE_BYTES):
+                return [plain(i) for i in items], {name: items[-1][name] for name in key_names}
+            items.append(item)
+            size += item_size
+        start = page.get("LastEvaluatedKey")
+        if not start or clock() > deadline:
+            return [plain(i) for i in items], start

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 
+from bulkmail.errors import QueueRefused
 from bulkmail.models import BatchMessage
 
 _SQS_BATCH = 10
@@ -22,7 +23,7 @@ def _sqs() -> Any:
 
 
 class SendQueue:
-    def __init__(self, queue_url: str):
+    def __init__(self, queue_url: str) -> None:
         self.queue_url = queue_url
 
     def send(self, messages: list[BatchMessage], delay_seconds: int = 0) -> None:
@@ -46,7 +47,7 @@ class SendQueue:
                 if not entries:
                     break
                 if attempt == _FAILED_ENTRY_RETRIES:
-                    raise RuntimeError(f"SQS refused {len(entries)} messages: {response['Failed'][0].get('Message')}")
+                    raise QueueRefused(f"SQS refused {len(entries)} messages: {response['Failed'][0].get('Message')}")
                 time.sleep(0.1 * 2**attempt)
 
     def retry_later(self, receipt_handle: str, seconds: int) -> None:

@@ -6,13 +6,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
+from bulkmail.errors import SecretMalformed
+
 SECRET_MAX_AGE_SECONDS = 300
 
 
 def get_json_secret(name: str) -> dict[str, Any]:
     value = parameters.get_secret(name, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
     if not isinstance(value, dict):
-        raise ValueError(f"secret {name} must hold a JSON object")
+        raise SecretMalformed(f"secret {name} must hold a JSON object")
     return value
 
 
@@ -21,5 +23,5 @@ def get_text_secret(name: str) -> str:
     if isinstance(value, bytes):
         value = value.decode()
     if not isinstance(value, str) or not value:
-        raise ValueError(f"secret {name} must hold a non-empty string")
+        raise SecretMalformed(f"secret {name} must hold a non-empty string")
     return value

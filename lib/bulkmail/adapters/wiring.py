@@ -1,24 +1,27 @@
-"""Builds the adapters a handler needs from the environment, once per container."""
+"""Builds the adapters a handler needs from the Settings (the environment, checked once), once per container."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from bulkmail.adapters.caching import per_container
+from bulkmail.adapters.campaign_admin import CampaignAdmin
 from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
 from bulkmail.adapters.events import CampaignEvents
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.adapters.lists import AudienceIndex
 from bulkmail.adapters.queue import SendQueue
+from bulkmail.adapters.scheduler import Scheduler
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
 from bulkmail.adapters.signups import DynamoRateLimiter, SignupStore
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
+from bulkmail.adapters.stepfunctions import Workflow
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
 from bulkmail.signup import Limits
@@ -32,6 +35,7 @@ class Stores:
     contacts: ContactStore
     ledger: Ledger
     queue: SendQueue
+    admin: CampaignAdmin
 
 
 @per_container
@@ -43,16 +47,38 @@ def stores() -> Stores:
         contacts=ContactStore(s.contacts_table, s.lists_table or None, s.audience_table or None),
         ledger=Ledger(s.deliveries_table, s.batches_table, s.campaigns_table),
         queue=SendQueue(s.send_queue_url),
+        admin=CampaignAdmin(s.campaigns_table, s.deliveries_table),
+    )
+
+
+def _required(name: str, value: str) -> str:
+    if not value:
+        raise ConfigurationError(f"environment variable {name.upper()} is required")
+    return value
+
+
+@per_container
+def executions() -> Workflow:
+    """The campaign state machine (the management API's STATE_MACHINE_ARN)."""
+    return Workflow(_required("state_machine_arn", settings().state_machine_arn))
+
+
+@per_container
+def schedules() -> Scheduler:
+    """Where scheduled campaigns wait for their start (the management API's SCHEDULE_* settings)."""
+    s = settings()
+    return Scheduler(
+        _required("schedule_group", s.schedule_group),
+        _required("state_machine_arn", s.state_machine_arn),
+        _required("scheduler_role_arn", s.scheduler_role_arn),
+        _required("schedule_dead_letter_arn", s.schedule_dead_letter_arn),
     )
 
 
 @per_container
 def idempotency_layer() -> DynamoDBPersistenceLayer:
     """Where the API keeps Idempotency-Key records: built once per container, as its client is."""
-    name = os.environ.get("IDEMPOTENCY_TABLE", "")
-    if not name:
-        raise ConfigurationError("environment variable IDEMPOTENCY_TABLE is required")
-    return DynamoDBPersistenceLayer(table_name=name)
+    return DynamoDBPersistenceLayer(table_name=_required("idempotency_table", settings().idempotency_table))
 
 
 def custom_fields_in_use() -> list[str]:
@@ -61,7 +87,7 @@ def custom_fields_in_use() -> list[str]:
     return AudienceIndex(name).fields() if name else []
 
 
-def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
+def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
     """The transport a campaign sends through, with its credentials from Secrets Manager if named."""
     if campaign.get("email_service", "ses") == "smtp":
         if not campaign.get("aws_secret_name"):
@@ -76,7 +102,7 @@ def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
     # The deployment's configuration set (bounce and complaint events) exists in this account only:
     # mail sent with another account's credentials goes without it.
-    configuration_set = None if credentials else (os.environ.get("SES_CONFIGURATION_SET") or None)
+    configuration_set = None if credentials else (settings().ses_configuration_set or None)
     return SesTransport(
         region=campaign.get("aws_region") or None, credentials=credentials, configuration_set=configuration_set
     )
@@ -84,17 +110,13 @@ def transport_for(campaign: dict[str, Any]) -> SesTransport | SmtpTransport:
 
 def unsubscribe_key() -> bytes:
     """The HMAC key of unsubscribe tokens, from the secret UNSUBSCRIBE_KEY_SECRET names (cached)."""
-    name = os.environ.get("UNSUBSCRIBE_KEY_SECRET", "")
-    if not name:
-        raise ConfigurationError("environment variable UNSUBSCRIBE_KEY_SECRET is required")
-    return get_text_secret(name).encode()
+    return get_text_secret(_required("unsubscribe_key_secret", settings().unsubscribe_key_secret)).encode()
 
 
 def unsubscribe_links() -> UnsubscribeLinks:
-    base_url = os.environ.get("UNSUBSCRIBE_BASE_URL", "")
-    if not base_url:
-        raise ConfigurationError("environment variable UNSUBSCRIBE_BASE_URL is required")
-    return UnsubscribeLinks(unsubscribe_key(), base_url, os.environ.get("UNSUBSCRIBE_MAILBOX", ""))
+    s = settings()
+    base_url = _required("unsubscribe_base_url", s.unsubscribe_base_url)
+    return UnsubscribeLinks(unsubscribe_key(), base_url, s.unsubscribe_mailbox)
 
 
 # --- signup (public API) ---------------------------------------------------------------------------
@@ -109,27 +131,15 @@ class SignupWiring:
 
 @per_container
 def signup_wiring() -> SignupWiring:
-    def required(name: str) -> str:
-        value = os.environ.get(name, "")
-        if not value:
-            raise ConfigurationError(f"environment variable {name} is required by the signup routes")
-        return value
-
-    try:
-        limits = Limits(
-            per_client=int(os.environ.get("SIGNUPS_PER_CLIENT_PER_MINUTE") or Limits.per_client),
-            per_address=int(os.environ.get("SIGNUPS_PER_ADDRESS_PER_HOUR") or Limits.per_address),
-        )
-    except ValueError:
-        raise ConfigurationError(
-            "SIGNUPS_PER_CLIENT_PER_MINUTE and SIGNUPS_PER_ADDRESS_PER_HOUR must be integers"
-        ) from None
+    s = settings()
     return SignupWiring(
-        store=SignupStore(settings().contacts_table, required("LISTS_TABLE"), required("AUDIENCE_TABLE")),
-        limiter=DynamoRateLimiter(required("SIGNUP_LIMITS_TABLE")),
-        limits=limits,
-        from_address=os.environ.get("SIGNUP_FROM_ADDRESS") or f"no-reply@{required('SENDER_IDENTITY')}",
-        public_url=os.environ.get("UNSUBSCRIBE_BASE_URL", ""),  # set locally: the public API's URL
+        store=SignupStore(
+            s.contacts_table, _required("lists_table", s.lists_table), _required("audience_table", s.audience_table)
+        ),
+        limiter=DynamoRateLimiter(_required("signup_limits_table", s.signup_limits_table)),
+        limits=Limits(per_client=s.signups_per_client_per_minute, per_address=s.signups_per_address_per_hour),
+        from_address=s.signup_from_address or f"no-reply@{_required('sender_identity', s.sender_identity)}",
+        public_url=s.unsubscribe_base_url,  # set locally: the public API's URL
     )
 
 
@@ -140,19 +150,21 @@ def new_container() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
 
-    from bulkmail.adapters import control, dynamo, events, queue, ses
+    from bulkmail.adapters import dynamo, events, queue, scheduler, ses, stepfunctions
     from bulkmail.settings import settings as settings_cache
 
     for cached in (
         settings_cache,
         stores,
         idempotency_layer,
+        executions,
+        schedules,
         signup_wiring,
         dynamo.resource,
         queue._sqs,
         ses._client,
-        control._sfn,
-        control._scheduler,
+        stepfunctions._sfn,
+        scheduler._scheduler,
         events._events,
     ):
         cached.cache_clear()

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from bulkmail import audience_admin
-from bulkmail.adapters import control
+from bulkmail.adapters.dynamo import encode_cursor
 from bulkmail.adapters.wiring import stores
 from bulkmail.clock import now_iso
 from bulkmail.http.request import json_body, page_args, responses
@@ -41,7 +41,7 @@ def browse_contacts() -> dict[str, Any]:
         cursor=cursor,
         limit=limit,
     )
-    return {"contacts": contacts, "next_token": control.encode_cursor(next_cursor)}
+    return {"contacts": contacts, "next_token": encode_cursor(next_cursor)}
 
 
 @router.get(

@@ -16,7 +16,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from bulkmail.adapters import control
+from bulkmail.adapters.dynamo import decode_cursor
+from bulkmail.errors import ApiError as ApiError  # routes raise it from here
 
 MAX_JSON_BYTES = (
     2 * 1024 * 1024
@@ -44,13 +45,6 @@ def responses(*codes: int, ok: int = 200) -> dict[int, OpenAPIResponse]:
     if ok != 204:
         success[ok]["content"] = {"application/json": {"schema": {"type": "object"}}}
     return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, field: str, message: str, errors: list[dict[str, str]] | None = None):
-        self.status = status
-        self.errors = errors or [{"field": field, "message": message}]
-        super().__init__(message)
 
 
 def error_response(status: int, errors: list[dict[str, str]]) -> Response[str]:
@@ -129,4 +123,4 @@ def page_args(event: BaseProxyEvent) -> tuple[int, dict[str, Any] | None]:
         raise ApiError(400, "limit", f"must be an integer, not {raw!r}") from None
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, "limit", f"must be between 1 and {MAX_PAGE}")
-    return limit, control.decode_cursor(event.get_query_string_value("next_token", None))
+    return limit, decode_cursor(event.get_query_string_value("next_token", None))

@@ -41,8 +41,8 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 
 from bulkmail.adapters.campaigns import CampaignStore
-from bulkmail.adapters.control import start_execution_once
 from bulkmail.adapters.dynamo import plain
+from bulkmail.adapters.stepfunctions import start_execution_once
 from bulkmail.settings import Settings
 from bulkmail.workflow import continue_as_new, workflow_state
 from bulkmail_local.runtime.stack import ACCOUNT, REGION
