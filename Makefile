@@ -38,8 +38,11 @@ demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
 serve: $(STAMP) ## the whole stack on 127.0.0.1: API :8000, AWS endpoint :4566 (Ctrl-C stops)
 	$(BIN)/bulkmail serve
 
+# The suite on every core (JOBS=1: one process), a test file's tests on one worker (their module
+# fixtures are built once); the longest tests go first, so no worker is left with a long tail.
+JOBS ?= auto
 test: $(STAMP) lint sam-check ## lint, the whole suite, then the template through SAM's own checks
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS) --dist loadfile
 
 unit: $(STAMP) ## the tests that need no emulated AWS (tests/conftest.py marks the rest `emulator`), in seconds
 	$(BIN)/pytest -q -m 'not emulator'

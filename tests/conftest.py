@@ -97,12 +97,17 @@ class Harness:
         return {k: int(v) for k, v in attrs.items()}
 
 
-# Tests in these directories run on the embedded runtime (moto, a whole emulated stack per test):
+# Tests in these directories run on the embedded runtime (moto, an emulated stack per test):
 # marked `emulator`, so that `make unit` (-m "not emulator") runs the rest in seconds. e2e tests
 # (whole campaigns, subprocesses, a browser) are `slow` too.
 EMULATOR_DIRS = frozenset({"api", "compliance", "e2e", "integration"})
 SLOW_DIRS = frozenset({"e2e"})
 EMULATOR_FIXTURES = frozenset({"harness", "live"})
+
+
+# Longest first, so that `make test`'s workers (pytest-xdist, a file per worker at a time) end
+# together rather than one of them running the slowest file alone at the end.
+RUN_FIRST = ("e2e", "integration", "api", "compliance")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -113,6 +118,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.emulator)
         if area in SLOW_DIRS:
             item.add_marker(pytest.mark.slow)
+
+    def rank(item: pytest.Item) -> int:
+        area = item.path.relative_to(tests).parts[0]
+        return RUN_FIRST.index(area) if area in RUN_FIRST else len(RUN_FIRST)
+
+    items.sort(key=rank)  # stable: a file's tests keep their order
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,5 @@
 """Pause, resume, cancel, re-send to the failed, and the dead-letter queue — on real resources."""
 
-import time
-
 import pytest
 
 from bulkmail import campaign_actions
@@ -112,9 +110,9 @@ def test_a_message_that_keeps_failing_is_dead_lettered_accounted_and_redrivable(
         c = h.add_campaign(total=3, aws_secret_name="bulkmail/ses-keys")
         h.enqueue(c["campaign_id"], "p0-0", emails(3))
         h.drain()
-        time.sleep(2.2)  # the retry backoff
+        rt.clock.advance(2.2)  # the retry backoff, on the queue's clock
         h.drain()  # the final attempt: accounted as dead-lettered
-        time.sleep(4.2)
+        rt.clock.advance(4.2)
         h.drain()  # SQS moves it to the DLQ on this receive
         rec = h.campaigns.get(c["campaign_id"])
         assert (rec["failed_count"], rec["processed_count"]) == (3, 3)

@@ -233,9 +233,9 @@ def test_a_redrive_after_a_resend_sends_nobody_twice(tmp_path):
         c = h.add_campaign(total=3, aws_secret_name="bulkmail/ses-keys")  # the secret does not exist yet
         h.enqueue(c["campaign_id"], "p0-0", emails(3))
         h.drain()
-        time.sleep(2.2)
+        rt.clock.advance(2.2)
         h.drain()  # the final attempt: dead-lettered, accounted
-        time.sleep(4.2)
+        rt.clock.advance(4.2)
         h.drain()  # now in the DLQ
         assert h.queue_depth("SendDeadLetterQueue")["ApproximateNumberOfMessages"] == 1
         rt.client("secretsmanager").create_secret(
@@ -280,7 +280,7 @@ def test_access_denied_pauses_the_campaign_fails_nobody_and_resume_continues(har
     assert rec["failed_count"] == 0 and {r["status"] for r in h.ledger.deliveries_for(c["campaign_id"])} == {"sent"}
     paused = bus.wait_for("CampaignPaused")["detail"]
     assert paused["campaign_id"] == c["campaign_id"] and "AccessDeniedException" in paused["reason"]
-    time.sleep(2.2)  # the message's retry backoff: it comes back, finds the campaign paused, is parked
+    h.rt.clock.advance(2.2)  # the message's retry backoff: it comes back, finds the campaign paused, is parked
     h.drain()
     campaign_actions.resume(c["campaign_id"], campaigns=h.campaigns, ledger=h.ledger, queue=h.queue)
     h.drain()

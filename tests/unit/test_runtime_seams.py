@@ -33,7 +33,8 @@ from moto.server import ThreadedMotoServer
 from moto.ses.models import ses_backends
 
 from bulkmail_local.runtime import limits, moto_fixes
-from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink, private_metrics
+from bulkmail_local.runtime.metrics import EmfSink
+from bulkmail_local.runtime.seams import EMF_MODULES, SQS_TIME_FUNCTIONS, STATE_QUOTA_USERS, private_metrics
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -269,7 +270,7 @@ def test_every_user_of_motos_state_quota_is_patched() -> None:
         for path in root.rglob("*.py")
         if "is_within_size_quota" in path.read_text() and path.name != "quotas.py"
     }
-    assert users == set(limits._STATE_QUOTA_USERS), "moto checks the state payload quota in other modules now"
+    assert users == set(STATE_QUOTA_USERS), "moto checks the state payload quota in other modules now"
     from moto.stepfunctions.parser import quotas
 
     assert names(quotas.is_within_size_quota) == names(limits.within_state_quota) == ["value"]
@@ -449,5 +450,59 @@ def test_moto_evaluates_policies_and_still_lacks_arn_equals() -> None:
     assert both.is_action_permitted("sqs:sendmessage", allow["Resource"], None, {}) == PermissionResult.DENIED
     assert "StringEquals" in policy_conditions.CONDITION_OPERATIONS
     assert "ArnEquals" not in policy_conditions.CONDITION_OPERATIONS, (
-        "moto evaluates ArnEquals now: runtime.iam.condition_operators may go"
+        "moto evaluates ArnEquals now: seam 5 in runtime.seams.install may go"
     )
+
+
+# --- Step Functions: a definition validated once per text (seams.install, 8) ----------------------
+
+
+def test_moto_validates_a_definition_by_parsing_it_at_create_state_machine() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    from bulkmail_local.runtime import seams
+
+    assert names(StepFunctionsParserBackend._validate_definition) == ["definition"]
+    assert "_validate_definition(definition=definition)" in inspect.getsource(
+        StepFunctionsParserBackend.create_state_machine
+    ), "moto no longer validates through _validate_definition(definition=...): seam 8 patches nothing"
+    # Once per valid text; an invalid one is refused every time, as by moto.
+    good = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    seams._validate_definition(good)
+    seams._validate_definition(good)
+    assert seams._validate_definition.cache_info().hits >= 1
+    from moto.stepfunctions.parser.api import InvalidDefinition
+
+    for _ in range(2):
+        with pytest.raises(InvalidDefinition):
+            seams._validate_definition('{"StartAt": "Nowhere", "States": {}}')
+
+
+# --- SQS: time through moto.sqs.models' unix_time / unix_time_millis (seams.install, 9) -----------
+
+
+def test_moto_sqs_reads_the_time_through_the_names_the_clock_replaces(aws: None) -> None:
+    import moto.sqs.models as sqs_models
+
+    from bulkmail_local.runtime import seams
+    from bulkmail_local.runtime.clock import RuntimeClock
+
+    source = inspect.getsource(sqs_models)
+    for name in SQS_TIME_FUNCTIONS:
+        assert callable(getattr(sqs_models, name)), f"moto.sqs.models has no {name}: seam 9 patches nothing"
+    assert "time.time(" not in source and "datetime.now(" not in source and "utcnow(" not in source, (
+        "moto's SQS reads the time another way now: the runtime's clock no longer moves SQS's"
+    )
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.create_queue(QueueName="clocked")["QueueUrl"]
+    clock = RuntimeClock()
+    with ExitStack() as stack:
+        for name in SQS_TIME_FUNCTIONS:
+            stack.enter_context(mock.patch.object(sqs_models, name, seams._clock_function(clock, name)))
+        sqs.send_message(QueueUrl=url, MessageBody="m", DelaySeconds=600)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)
+        clock.advance(601)  # the delay is over on the clock: no sleep
+        received = sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)
+        clock.advance(31)
+        assert sqs.receive_message(QueueUrl=url)["Messages"][0]["MessageId"] == received[0]["MessageId"]

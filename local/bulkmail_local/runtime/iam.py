@@ -15,7 +15,6 @@ principal, the action and the resources of each request.
 
 from __future__ import annotations
 
-import copy
 import email.parser
 import email.utils
 import json
@@ -29,7 +28,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from unittest import mock
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -37,7 +35,6 @@ from moto.core.parse import PROTOCOL_PARSERS
 from moto.core.request import determine_request_protocol, normalize_request
 from moto.core.routing import get_service_router
 from moto.core.utils import get_service_model
-from moto.iam import policy_conditions
 from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.models import secretsmanager_backends
@@ -105,12 +102,20 @@ def as_operator() -> Iterator[None]:
 
 # --- the template after the SAM transform -------------------------------------------------------
 def sam_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
-    """template.yaml as CloudFormation receives it (offline: local code URIs stand in as S3 ones)."""
+    """template.yaml as CloudFormation receives it (offline: local code URIs stand in as S3 ones).
+    A copy of its own for each caller; translated once per template, as the translation is half of
+    a runtime's start-up."""
+    transformed: dict[str, Any] = json.loads(_sam_transform(json.dumps(template, sort_keys=True), region))
+    return transformed
+
+
+@lru_cache(maxsize=4)
+def _sam_transform(template_json: str, region: str) -> str:
     from samtranslator.metrics.metrics import Metrics
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    fragment = copy.deepcopy(template)
+    fragment = json.loads(template_json)
     for resource in fragment["Resources"].values():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "DefinitionUri", "ContentUri"):
@@ -124,7 +129,7 @@ def sam_transform(template: dict[str, Any], region: str) -> dict[str, Any]:
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics)
     transformed = translator.translate(fragment, parameter_values={}, get_managed_policy_map=no_managed_policy_names)
     metrics.publish()
-    return transformed
+    return json.dumps(transformed)
 
 
 @lru_cache(maxsize=1)
@@ -533,10 +538,3 @@ def access_denied(service_id: str, principal: str, need: Needed, session: str) -
             f"</Error><RequestId>local-iam</RequestId></ErrorResponse>"
         ).encode()
     return aws_response("https://local-iam", 403 if protocol == "rest-json" else 400, headers, body)
-
-
-def condition_operators():
-    """moto's condition operators plus ArnEquals, which on an exact ARN (see _checked) is StringEquals."""
-    return mock.patch.dict(
-        policy_conditions.CONDITION_OPERATIONS, {"ArnEquals": policy_conditions.string_equals_operation}
-    )

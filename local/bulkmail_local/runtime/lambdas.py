@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bulkmail_local.runtime.iam import acting_as
-from bulkmail_local.runtime.metrics import private_metrics
+from bulkmail_local.runtime.seams import private_metrics
 
 _invocation = threading.local()
 

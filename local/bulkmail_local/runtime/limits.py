@@ -21,9 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from contextlib import ExitStack
 from typing import Any
-from unittest import mock
 
 from botocore.awsrequest import AWSResponse
 
@@ -72,19 +70,6 @@ def within_state_quota(value: Any) -> bool:
         value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     )
     return utf8_size(text) <= STATE_PAYLOAD_BYTES
-
-
-_STATE_QUOTA_USERS = (
-    "moto.stepfunctions.parser.asl.component.state.state",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda",
-    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service",
-)
-
-
-def patch_state_quota(stack: ExitStack) -> None:
-    """moto's interpreter checks each state's output with its own count: ours replaces it."""
-    for module in _STATE_QUOTA_USERS:
-        stack.enter_context(mock.patch(f"{module}.is_within_size_quota", within_state_quota))
 
 
 def _sqs_message_size(entry: dict[str, Any]) -> int:

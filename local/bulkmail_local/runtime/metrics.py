@@ -18,12 +18,6 @@ import threading
 from collections import defaultdict
 from typing import Any, TextIO
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-
-# The modules whose print() emits EMF (the provider; base holds single_metric).
-EMF_MODULES = ("aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch", "aws_lambda_powertools.metrics.base")
-
 
 class EmfSink:
     """Receives what Powertools prints: EMF documents are logged and summed per (namespace, metric name)."""
@@ -63,17 +57,3 @@ class EmfSink:
         """How many values a metric received (a latency's sends, say)."""
         with self._lock:
             return sum(n for (_, metric), n in self._samples.items() if metric == name)
-
-
-def private_metrics(module: Any) -> None:
-    """Give each Metrics object of a freshly loaded handler module a metric set of its own.
-
-    The provider object stays (the module's @metrics.log_metrics decorator holds it); its sets,
-    which Powertools shares between all Metrics objects of a process, are replaced."""
-    for value in vars(module).values():
-        if isinstance(value, Metrics) and isinstance(value.provider, AmazonCloudWatchEMFProvider):
-            provider = value.provider
-            provider.metric_set, provider.dimension_set, provider.metadata_set = {}, {}, {}
-            provider.default_dimensions = dict(provider.default_dimensions)
-            value.metric_set, value.dimension_set = provider.metric_set, provider.dimension_set
-            value.metadata_set, value.default_dimensions = provider.metadata_set, provider.default_dimensions

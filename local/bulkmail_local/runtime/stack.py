@@ -10,7 +10,6 @@ Parameters are the template's, with overrides for local speed (PollSeconds=1 by 
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import logging
 import os
@@ -29,18 +28,14 @@ from unittest import mock
 import boto3
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
-from moto.awslambda.models import LambdaFunction
-from moto.core.botocore_stubber import BotocoreStubber
-from moto.core.responses import BaseResponse
-from moto.core.serialize import BaseJSONSerializer
-from moto.dynamodb.models import DynamoDBBackend
 
 from bulkmail.adapters.wiring import new_container
-from bulkmail_local.runtime import iam, limits, moto_fixes
+from bulkmail_local.runtime import iam, seams
+from bulkmail_local.runtime.clock import RuntimeClock
 from bulkmail_local.runtime.event_source import MappingConfig, SqsEventSource
-from bulkmail_local.runtime.lambdas import LocalFunction, invoke_from_moto, load_handler, redirect_function_logs
+from bulkmail_local.runtime.lambdas import LocalFunction, load_handler, redirect_function_logs
 from bulkmail_local.runtime.metering import Meter
-from bulkmail_local.runtime.metrics import EMF_MODULES, EmfSink
+from bulkmail_local.runtime.metrics import EmfSink
 from bulkmail_local.runtime.outbox import Outbox
 from bulkmail_local.runtime.scheduler import OneTimeScheduler
 from bulkmail_local.runtime.template import Resolver, load_template, merged_function, parameter_values
@@ -91,42 +86,9 @@ NOT_PROVISIONED = {
 }
 
 
-def _serialised_stubber(lock: threading.RLock, runtime: EmbeddedRuntime):
-    """Make each emulated AWS request atomic, as the real services are (moto's are not thread-safe),
-    refuse what is over one of AWS's limits (runtime.limits), give fault injection (runtime.faults)
-    its place before and after each request, and let a meter (runtime.meter) count it.
-
-    Lambda invocations are left out: a function's own requests then take the lock one by one.
-    """
-    original = BotocoreStubber.__call__
-
-    def __call__(self, event_name, request, **kwargs):
-        if "/functions/" in request.url and request.url.endswith("/invocations"):
-            return _denied(event_name, request) or original(self, event_name, request, **kwargs)
-        with lock:
-            response = _denied(event_name, request) or _answer(self, event_name, request, **kwargs)
-            if runtime.meter is not None:
-                runtime.meter.record(event_name, request, response)
-            return response
-
-    def _denied(event_name, request):
-        return runtime.iam.check(event_name, request) if runtime.iam is not None else None
-
-    def _answer(self, event_name, request, **kwargs):
-        refused = limits.refuse(request)
-        if refused is not None:
-            return refused
-        faults = runtime.faults
-        if faults is not None:
-            injected = faults.before(request)
-            if injected is not None:
-                return injected
-        response = original(self, event_name, request, **kwargs)
-        if faults is not None:
-            faults.after(request, response)
-        return response
-
-    return __call__
+@functools.cache
+def _client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
 
 class EmbeddedRuntime:
@@ -159,6 +121,7 @@ class EmbeddedRuntime:
         self.function_timeouts = function_timeouts or {}
         self.visibility_timeout = visibility_timeout
         self.faults: FaultInjector | None = None
+        self.clock = RuntimeClock()  # SQS's and the scheduler's time: tests advance it instead of sleeping
         # Held while one emulated AWS request is answered (re-entrant: a test holding it still makes
         # requests of its own, while every other thread waits).
         self.request_lock = threading.RLock()
@@ -166,7 +129,6 @@ class EmbeddedRuntime:
         self.iam: iam.Authorizer | None = None  # each request against its caller's role (see iam.py)
         self.transformed = iam.sam_transform(self.template, REGION)
         self._stopping = threading.Event()
-        self._clients: dict[str, Any] = {}
         self.log_file = log_file or self.outbox_dir / "lambda.log"
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
@@ -198,28 +160,13 @@ class EmbeddedRuntime:
         # Powertools warns when an invocation recorded no metric (the API, the unsubscribe page).
         self._stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
-        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        self._stack.enter_context(mock.patch.object(LambdaFunction, "_invoke_lambda", invoke_from_moto(self.functions)))
-        self._stack.enter_context(
-            mock.patch.object(BotocoreStubber, "__call__", _serialised_stubber(self.request_lock, self))
-        )
-        self._stack.enter_context(
-            mock.patch.object(DynamoDBBackend, "transact_write_items", moto_fixes.transact_write_items)
-        )
-        self._stack.enter_context(
-            mock.patch.object(BaseJSONSerializer, "_serialize_result", moto_fixes.serialize_result)
-        )
-        self._stack.enter_context(iam.condition_operators())
-        limits.patch_state_quota(self._stack)
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._log_stream = self._stack.enter_context(open(self.log_file, "a", buffering=1))
         self.metrics = EmfSink(self._log_stream)
-        for module in EMF_MODULES:
-            self._stack.enter_context(
-                mock.patch.object(importlib.import_module(module), "print", self.metrics, create=True)
-            )
+        self._stack.enter_context(mock.patch.dict(os.environ, LOCAL_ENV))
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        seams.install(self._stack, self)
         self.outbox = Outbox(self.outbox_dir, ACCOUNT, REGION)
         try:
             self._provision()
@@ -241,12 +188,16 @@ class EmbeddedRuntime:
             self.outbox.flush()
 
     def client(self, service: str):
-        """One client per service (boto3 clients are thread-safe; creating one costs milliseconds)."""
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
-        return self._clients[service]
+        """One client per service for the process (boto3 clients are thread-safe, hold no account state
+        of their own — moto's stubber answers them — and creating one costs tens of milliseconds)."""
+        return _client(service)
 
     # --- provisioning ----------------------------------------------------------------------------
+    @property
+    def physical_suffix(self) -> str:
+        """What makes this runtime's physical names its own (CloudFormation adds one too)."""
+        return self._suffix
+
     def _name(self, logical_id: str) -> str:
         return f"{STACK}-{logical_id}-{self._suffix}"
 
@@ -272,9 +223,7 @@ class EmbeddedRuntime:
         self._stack.callback(self._keep_interpreter_logs_in_log_file())
         if self.state is not None:  # the stored account back in place before anything runs; from then
             # on, what each request changes is on disk before its answer leaves
-            self._stack.enter_context(
-                mock.patch.object(BaseResponse, "call_action", self.state.observing(BaseResponse.call_action))
-            )
+            seams.observe_requests(self._stack, self.state.observing)
             self.resumed = self.state.attach(self)
             self._stack.callback(self.state.close)
         for source in self.event_sources:
@@ -504,7 +453,7 @@ class EmbeddedRuntime:
             self.physical[logical_id], self.attributes[(logical_id, "Arn")] = name, arn
             groups.append(name)
         self.scheduler = OneTimeScheduler(
-            self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups
+            self.client("scheduler"), self.client("stepfunctions"), self.client("sqs"), groups, now=self.clock.now
         )
 
     def _create_state_machines(self) -> None:
