@@ -34,10 +34,19 @@ class FakeCampaigns:
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
 
-    def get(self, campaign_id: str) -> dict[str, Any]:
+    def get(self, campaign_id: str, *, content: bool = True) -> dict[str, Any]:
+        return self.head(campaign_id)  # the fake keeps its counts and content on the record
+
+    def head(self, campaign_id: str) -> dict[str, Any]:
         if campaign_id not in self.items:
             raise CampaignNotFound(campaign_id)
         return copy.deepcopy(self.items[campaign_id])
+
+    def with_content(self, record: dict[str, Any]) -> dict[str, Any]:
+        return record
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        self._item(campaign_id)  # CampaignNotFound, as the store's update
 
     def create(self, campaign: dict[str, Any]) -> bool:
         if campaign["campaign_id"] in self.items:
@@ -54,6 +63,13 @@ class FakeCampaigns:
 
     def update_fields(self, campaign_id: str, fields: dict[str, Any]) -> None:
         self._item(campaign_id).update(copy.deepcopy(fields))
+
+    def edit(self, campaign_id: str, changes: dict[str, Any], statuses: tuple[str, ...], now: str) -> bool:
+        item = self._item(campaign_id)
+        if item["status"] not in statuses:
+            return False
+        item.update({**copy.deepcopy(changes), "updated_at": now})
+        return True
 
     def set_estimate(self, campaign_id: str, estimate: int) -> bool:
         item = self._item(campaign_id)
@@ -150,7 +166,8 @@ class FakeLedger:
             return BatchRecord(state, batch["attempts"])
         batch.update(status="claimed", claim_token=token, lease_until=int(now) + lease_seconds)
         batch["attempts"] += 1
-        return BatchRecord(Claim.CLAIMED if batch["attempts"] == 1 else Claim.RECLAIMED, batch["attempts"])
+        claim = Claim.CLAIMED if batch["attempts"] == 1 else Claim.RECLAIMED
+        return BatchRecord(claim, batch["attempts"], frozenset(batch.get("counted", ())))
 
     def _held(self, lease: Lease) -> dict[str, Any]:
         batch = self.batches.get((lease.campaign_id, lease.batch_id), {})
@@ -160,7 +177,7 @@ class FakeLedger:
 
     # --- rows --------------------------------------------------------------------------------
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        wanted = ("dead_lettered", "uncounted", "message_id", "replaced_dead_letter")
+        wanted = ("dead_lettered", "noted_by", "batch_id", "message_id", "replaced_dead_letter")
         return {
             email: {"email": email} | {k: row[k] for k in wanted if k in row}
             for email in dict.fromkeys(emails)
@@ -172,7 +189,7 @@ class FakeLedger:
         existing = self.rows.get(key)
         if (existing is not None) != outcome.replaces_dead_letter or (existing and not existing.get("dead_lettered")):
             return False
-        row = {"status": "sent", "batch_id": lease.batch_id, "updated_at": now_iso, "uncounted": True}
+        row = {"status": "sent", "batch_id": lease.batch_id, "updated_at": now_iso, "noted_by": lease.token}
         if outcome.message_id:
             row["message_id"] = outcome.message_id
         if outcome.replaces_dead_letter:
@@ -193,10 +210,7 @@ class FakeLedger:
                 campaign["failed_count"] -= 1
             else:
                 campaign["processed_count"] += 1
-            if o.noted:
-                row = self.rows[key]
-                row.pop("uncounted")
-                row["updated_at"] = now_iso
+            if o.noted:  # counted through the batch's set of counted tokens, below
                 continue
             row = {"status": o.status.value, "batch_id": lease.batch_id, "updated_at": now_iso}
             row |= {k: v for k, v in (("reason", o.reason), ("message_id", o.message_id)) if v}
@@ -204,13 +218,14 @@ class FakeLedger:
                 row["dead_lettered"] = True
             self.rows[key] = row
         batch.update(status=batch_status, updated_at=now_iso)
+        batch["counted"] = batch.get("counted", set()) | {lease.token} | {o.noted_by for o in outcomes if o.noted}
         del batch["claim_token"], batch["lease_until"]
         return recorded
 
     def _writable(self, campaign_id: str, outcome: Outcome) -> bool:
         row = self.rows.get((campaign_id, outcome.email))
-        if outcome.noted:
-            return row is not None and bool(row.get("uncounted"))
+        if outcome.noted:  # no condition in the transaction: the row is this batch's own
+            return row is not None
         if outcome.replaces_dead_letter:
             return row is not None and bool(row.get("dead_lettered"))
         return row is None

@@ -77,10 +77,10 @@ def outcomes_and_counters_are_recorded_together_once_per_recipient(campaigns: An
     assert ledger.note_sent(first, noted, NOW)
     assert not ledger.note_sent(first, noted, NOW)  # one row per recipient
     assert ledger.recorded("records", ["a@example.org", "x@example.org"]) == {
-        "a@example.org": {"email": "a@example.org", "uncounted": True, "message_id": "m-a"}
+        "a@example.org": {"email": "a@example.org", "noted_by": "t1", "batch_id": "b1", "message_id": "m-a"}
     }
     outcomes = [
-        Outcome("a@example.org", DeliveryStatus.SENT, message_id="m-a", noted=True),
+        Outcome("a@example.org", DeliveryStatus.SENT, message_id="m-a", noted=True, noted_by="t1"),
         Outcome("b@example.org", DeliveryStatus.FAILED, reason="rejected"),
         Outcome("c@example.org", DeliveryStatus.SKIPPED, reason="unsubscribed"),
     ]
@@ -88,8 +88,9 @@ def outcomes_and_counters_are_recorded_together_once_per_recipient(campaigns: An
     stored = campaigns.get("records")
     counts = [stored[c] for c in ("sent_count", "failed_count", "skipped_count", "processed_count")]
     assert counts == [1, 1, 1, 3]
+    # The noted row is not written again: it is counted because its token is now among the batch's.
     assert ledger.recorded("records", ["a@example.org"]) == {
-        "a@example.org": {"email": "a@example.org", "message_id": "m-a"}
+        "a@example.org": {"email": "a@example.org", "noted_by": "t1", "batch_id": "b1", "message_id": "m-a"}
     }
     assert ledger.count_failed("records") == 1
     assert ledger.claim("records", "b1", "t2", 1001.0, 60).claim is Claim.DONE

@@ -92,7 +92,7 @@ def one_click_unsubscribe(
     would remain (or the campaign named none), the address is unsubscribed. Returns what happened:
     "left-lists", or the address's status afterwards."""
     try:
-        campaign = campaigns.get(campaign_id)
+        campaign = campaigns.head(campaign_id)  # the record: its lists (no counts, no content)
     except CampaignNotFound:
         campaign = {}
     lists = (campaign_audience(campaign) or {}).get("lists", [])

@@ -144,7 +144,6 @@ def edit(
     changes: dict[str, Any],
     *,
     campaigns: Campaigns,
-    admin: CampaignAdmin,
     clock: Clock = SYSTEM_CLOCK,
     custom_fields: Iterable[str] | None = (),
 ) -> Campaign:
@@ -166,7 +165,7 @@ def edit(
         {**submitted_fields(record), **changes}, now=clock.now(), trusted=True, custom_fields=custom_fields
     )
     allowed = tuple(s.value for s in EDITABLE_STATUSES)
-    if not admin.update_if_status(campaign_id, {**changes, "updated_at": now_iso(clock)}, allowed):
+    if not campaigns.edit(campaign_id, changes, allowed, now_iso(clock)):
         raise InvalidTransition(f"a {campaigns.get(campaign_id)['status']} campaign cannot be edited")
     return campaigns.get(campaign_id)
 

@@ -47,8 +47,10 @@ def _value_size(value: Any) -> int:
     raise TypeError(f"no DynamoDB size for {type(value).__name__}")
 
 
-# A campaign's counters: the workers keep them in the same transaction as the ledger rows.
+# A campaign's counters. The workflow keeps the first two on the campaign record; the workers keep the
+# others on counter shards (adapters/counters), in the same transaction as the ledger rows.
 CAMPAIGN_COUNTERS = ("total_contacts", "queued_count", "sent_count", "failed_count", "skipped_count", "processed_count")
+SHARDED_COUNTERS = CAMPAIGN_COUNTERS[2:]
 
 
 class Campaign(TypedDict, total=False):
@@ -95,6 +97,7 @@ class Campaign(TypedDict, total=False):
     fanout_page: int
     fanout_cursor: dict[str, Any] | None
     fanout_done: bool
+    content_version: int  # the content item its subject and bodies are on (adapters/campaigns)
     # --- counters (CAMPAIGN_COUNTERS)
     total_contacts: int
     queued_count: int
@@ -183,7 +186,8 @@ class Outcome:
     dead_lettered: bool = False  # failed because its message is going to the DLQ (redrivable)
     replaces_dead_letter: bool = False  # a redriven recipient: this outcome replaces that failure
     failure_class: str = ""  # failed: Rejected, InvalidAddress, RenderError, Transient, DeadLettered (metrics)
-    noted: bool = False  # sent, and its ledger row already written (uncounted until recorded)
+    noted: bool = False  # sent, and its ledger row already written (counted when the batch is recorded)
+    noted_by: str = ""  # noted: the claim token of the attempt that wrote the row
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,7 @@ class Claim(enum.Enum):
 class BatchRecord:
     claim: Claim
     attempts: int
+    counted: frozenset[str] = frozenset()  # the attempts' tokens whose noted rows are counted
 
 
 @dataclass(frozen=True)

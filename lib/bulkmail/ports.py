@@ -19,8 +19,25 @@ StartExecution = Callable[[str, str, Mapping[str, Any]], str]
 class Campaigns(Protocol):
     """The campaign records and their counters (adapters/campaigns.CampaignStore)."""
 
-    def get(self, campaign_id: str) -> Campaign:
-        """The record; CampaignNotFound if there is none."""
+    def get(self, campaign_id: str, *, content: bool = True) -> Campaign:
+        """The record with its content and live counts; CampaignNotFound if there is none."""
+        ...
+
+    def head(self, campaign_id: str) -> Campaign:
+        """The record alone, without summing its counter shards (what a worker needs per message)."""
+        ...
+
+    def with_content(self, record: Campaign) -> Campaign:
+        """The record with the subject and bodies of its content version (read once per version)."""
+        ...
+
+    def edit(self, campaign_id: str, changes: dict[str, Any], statuses: tuple[str, ...], now: str) -> bool:
+        """Apply `changes` while the status is one of `statuses` (False otherwise); content changes
+        become the next content version."""
+        ...
+
+    def note_counts(self, campaign_id: str, counts: dict[str, int]) -> None:
+        """Copy live counts onto the record, for what reads the record alone."""
         ...
 
     def create(self, campaign: Campaign) -> bool:
@@ -75,7 +92,7 @@ class Ledger(Protocol):
     def claim(self, campaign_id: str, batch_id: str, token: str, now: float, lease_seconds: int) -> BatchRecord: ...
 
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The rows among these recipients that exist: email -> {dead_lettered, uncounted, message_id, ...}."""
+        """The rows among these recipients that exist: email -> {dead_lettered, noted_by, batch_id, ...}."""
         ...
 
     def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
@@ -132,8 +149,6 @@ class CampaignAdmin(Protocol):
     def claim_resend(self, campaign_id: str, resend_id: str) -> str:
         """The campaign's one re-send: `resend_id` if this call recorded it, else the one recorded before."""
         ...
-
-    def update_if_status(self, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool: ...
 
 
 class Executions(Protocol):

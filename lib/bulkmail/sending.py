@@ -145,8 +145,10 @@ class BatchSender:
         return self.remaining_seconds() - self.RECORD_SAFETY_SECONDS
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
-        """Read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to the next one."""
-        return dict(self.campaigns.get(campaign_id))  # CampaignNotFound propagates
+        """The record read fresh for every message (≤ 50 recipients): pause, cancel and edits apply to
+        the next one. It is small (1 read unit); its content version's subject and bodies are read once
+        per worker container (kept by the store), so an edit reaches the next message too."""
+        return dict(self.campaigns.with_content(self.campaigns.head(campaign_id)))  # CampaignNotFound propagates
 
     def process(self, msg: BatchMessage, *, final_attempt: bool = False) -> list[Outcome]:
         """Send one message's batch. `final_attempt`: the queue will dead-letter the message if this
@@ -177,17 +179,19 @@ class BatchSender:
         outcomes: list[Outcome] = []
         if claim.claim is Claim.RECLAIMED:
             rows = self.ledger.recorded(msg.campaign_id, emails)
-            # Sent by an earlier attempt that ended before recording them: counted now, not sent again.
+            # Sent by an earlier attempt of this batch that ended before recording them (its token is not
+            # among the counted ones): counted now, not sent again. Another batch's rows are its own.
             outcomes = [
                 Outcome(
                     e,
                     DeliveryStatus.SENT,
                     message_id=r.get("message_id", ""),
                     noted=True,
+                    noted_by=r["noted_by"],
                     replaces_dead_letter=bool(r.get("replaced_dead_letter")),
                 )
                 for e, r in rows.items()
-                if r.get("uncounted")
+                if r.get("noted_by") and r.get("batch_id") == msg.batch_id and r["noted_by"] not in claim.counted
             ]
             # A redriven dead letter is sent again only if no re-send of the campaign has taken it over.
             replaces = {
@@ -293,7 +297,7 @@ class BatchSender:
             if not self.ledger.note_sent(lease, outcome, now_iso()):
                 logger.error("recipient was already recorded by another batch", extra={"email": email})
                 return None
-            outcome = replace(outcome, noted=True)
+            outcome = replace(outcome, noted=True, noted_by=lease.token)
         return outcome
 
     def _send(self, transport: Transport, message: Message, email: str) -> Outcome:

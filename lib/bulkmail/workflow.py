@@ -3,7 +3,7 @@ continue it as a new execution."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from bulkmail.clock import SYSTEM_CLOCK, Clock, now_iso
 from bulkmail.errors import CampaignInvalid
@@ -53,7 +53,7 @@ def persist_campaign(
     record = queued_record(campaign, execution_arn, settings)
     estimate = audience_size(campaign, contacts=contacts, ledger=ledger)
     if not campaigns.create({**record, "total_contacts": estimate}):
-        existing = campaigns.get(campaign["campaign_id"])
+        existing = campaigns.head(campaign["campaign_id"])
         # A scheduled campaign was stored by the API (its record may have been edited since): adopt it.
         adopted = existing.get("status") == CampaignStatus.SCHEDULED.value and campaigns.transition(
             campaign["campaign_id"],
@@ -133,14 +133,17 @@ def advance(
     steps += 1
     if steps > settings.steps_per_execution:
         return {"next": "continue_as_new", "steps": steps, "counts": {}}
-    campaign = campaigns.get(campaign_id)
+    campaign = campaigns.get(campaign_id, content=False)  # the record and its live counts
     next_step = _next_step(campaign, settings)
+    counts = cast("dict[str, int]", {k: v for k, v in campaign.items() if k in CAMPAIGN_COUNTERS})
     if next_step == "fan_out":
         last = fan_out_page(
             campaign, campaigns=campaigns, contacts=contacts, ledger=ledger, queue=queue, settings=settings
         )
         next_step = "wait" if last else "advance"
-    counts = {k: v for k, v in campaign.items() if k in CAMPAIGN_COUNTERS}
+    elif next_step in ("complete", "cancelled", "failed"):
+        # The end states' events read the record alone: it notes the final counts (once, not per poll).
+        campaigns.note_counts(campaign_id, counts)
     return {"next": next_step, "steps": steps, "counts": counts}
 
 

@@ -233,6 +233,17 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _body_file(text: str) -> Path:
+    path = Path(text)
+    try:
+        body = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text}: {exc}") from None
+    if not body.strip():
+        raise argparse.ArgumentTypeError(f"{text} is empty")
+    return path
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bulkmail_local.bench.campaigns import run_bench
     from bulkmail_local.bench.report import print_report
@@ -242,6 +253,7 @@ def _bench(args: argparse.Namespace) -> int:
         args.sizes,
         seed_contacts=args.seed_contacts or None,
         outbox=Path(args.outbox),
+        body_file=args.body_file,
         progress=lambda line: console.print(f"[dim]{line}[/dim]"),
     )
     print_report(result, console)
@@ -884,6 +896,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_command.add_argument(
         "--seed-contacts", type=int, default=2000, help="contacts for the seed design's run (0 skips it)"
+    )
+    bench_command.add_argument(
+        "--body-file",
+        type=_body_file,
+        help="the campaign's body: an HTML (or text) file; default: the 60 KB sample newsletter",
     )
     bench_command.add_argument("--outbox", default="outbox/bench", help="where sent mail is written as .eml")
     bench_command.add_argument("--json", action="store_true", help="the last line of stdout is the result as JSON")

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.contacts import ContactStore
-from bulkmail.adapters.dynamo import plain
 from bulkmail.adapters.ledger import Ledger
 from bulkmail.contact_import import normalise_contacts
+from bulkmail.errors import CampaignNotFound
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.stack import PROJECT_ROOT
 
@@ -70,15 +71,17 @@ def run_demo(
     with EmbeddedRuntime(outbox=outbox) as rt:
         store = ContactStore(rt.physical["ContactsTable"], rt.physical["ListsTable"], rt.physical["AudienceTable"])
         store.put_many(items)
-        campaigns = rt.table("CampaignsTable")
+        campaigns = CampaignStore(rt.physical["CampaignsTable"])
         started = time.monotonic()
         if delete_after_queueing:
             rt.pause_workers()  # so that the contact is surely still queued when it is deleted
         arn = rt.start_campaign(campaign_input)
 
         def campaign_record() -> dict[str, Any] | None:
-            item = campaigns.get_item(Key={"campaign_id": campaign_id}, ConsistentRead=True).get("Item")
-            return plain(item) if item else None
+            try:
+                return dict(campaigns.get(campaign_id))  # with its live counts
+            except CampaignNotFound:
+                return None
 
         if delete_after_queueing:
             deadline = time.monotonic() + 60

@@ -15,10 +15,17 @@ def test_bench_counts_the_requests_of_a_campaign(tmp_path: Path):
     per_email = r["requests_per_email"]
     messages = 300 / deployment.recipients_per_message
     assert per_email["sesv2.SendEmail"] == 1.0
-    # One ledger transaction and one contacts read per message; the SDK integrations count too.
-    assert per_email["dynamodb.TransactWriteItems"] == round(messages / 300, 4)
-    assert per_email["dynamodb.BatchGetItem"] == round(messages / 300, 4)
-    assert r["dynamodb_units_per_email"]["write"] >= 2.0  # each ledger row is a transactional write
+    # One ledger transaction and one contacts read per message, and one transaction storing the
+    # campaign's record and content (the workflow's steps read the counter shards too).
+    assert per_email["dynamodb.TransactWriteItems"] == round((messages + 1) / 300, 4)
+    assert per_email["dynamodb.BatchGetItem"] >= round(messages / 300, 4)
+    # Each sent email's row is written once (1 unit), not rewritten in the transaction (2 more; 3.2 in
+    # all before); at 300 emails storing the 60 KB content once (2 × 61 units) adds 0.4 an email.
+    assert 1.0 <= r["dynamodb_units_per_email"]["write"] < 2.0
+    # The 60 KB newsletter's record and content are not written per batch: no item is hot.
+    assert r["busiest_item_write_units_per_email"] <= 0.03, r["busiest_item"]
+    assert r["ceiling_emails_per_second"] >= 10_000
+    assert r["audience_read_units"] > 0
     w = r["workflow"]
     assert w["pages"] == 1
     assert w["state_transitions"] == w["transitions_fixed"] + 2 * w["steps"] + w["polls"]
@@ -27,7 +34,7 @@ def test_bench_counts_the_requests_of_a_campaign(tmp_path: Path):
     # Every sent email is also written down on its own when SES accepts it (the crash window is one
     # email): one PutItem more per email than the 2 % budget this held before; SES stays ≥ 97 %.
     assert per_email["dynamodb.PutItem"] >= 1.0
-    assert r["cost_per_million"]["ses"] > 35 * r["cost_per_million"]["non_ses_total"] > 0
+    assert r["cost_per_million"]["ses"] > 50 * r["cost_per_million"]["non_ses_total"] > 0  # ≤ 2 % of SES
 
 
 def test_the_seed_design_makes_its_four_requests_per_email(tmp_path: Path):

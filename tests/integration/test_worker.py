@@ -118,7 +118,8 @@ def test_subject_edit_after_fan_out_reaches_pending_sends(harness):
     h.enqueue(c["campaign_id"], "p0-0", ["person0@example.org", "person1@example.org"])
     h.worker.poll_once()
     h.enqueue(c["campaign_id"], "p0-1", ["person2@example.org", "person3@example.org"])
-    h.campaigns.update_fields(c["campaign_id"], {"subject": "Edited for {{first_name}}"})
+    # As PATCH /campaigns/{id} does: a new content version, which the next message's record names.
+    assert h.campaigns.edit(c["campaign_id"], {"subject": "Edited for {{first_name}}"}, ("queued", "processing"), "t")
     h.drain()
     subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in h.sent_messages(c["campaign_id"])}
     assert subjects == {

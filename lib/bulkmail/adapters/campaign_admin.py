@@ -24,7 +24,9 @@ class CampaignAdmin:
     def campaigns_page(
         self, limit: int, cursor: Cursor | None, status: str | None
     ) -> tuple[list[Campaign], Cursor | None]:
-        items, last = dynamo.list_page(self.campaigns_table, limit, cursor, ("campaign_id",), status=status)
+        items, last = dynamo.list_page(
+            self.campaigns_table, limit, cursor, ("campaign_id",), status=status, records_only=True
+        )
         return cast("list[Campaign]", items), last
 
     def deliveries_page(
@@ -59,22 +61,3 @@ class CampaignAdmin:
             Key={"campaign_id": campaign_id}, ConsistentRead=True, ProjectionExpression="resent_as"
         )["Item"]
         return str(item["resent_as"])
-
-    def update_if_status(self, campaign_id: str, fields: dict[str, Any], statuses: tuple[str, ...]) -> bool:
-        """SET fields only while the campaign's status is one of `statuses` (False otherwise)."""
-        assignments, names, values = dynamo.set_clause(fields)
-        names["#status"] = "status"
-        values.update({f":s{i}": s for i, s in enumerate(statuses)})
-        try:
-            dynamo.table(self.campaigns_table).update_item(
-                Key={"campaign_id": campaign_id},
-                UpdateExpression="SET " + assignments,
-                ConditionExpression=f"#status IN ({', '.join(f':s{i}' for i in range(len(statuses)))})",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if dynamo.is_conditional_failure(exc):
-                return False
-            raise
-        return True

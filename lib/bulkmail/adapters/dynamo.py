@@ -228,20 +228,24 @@ def list_page(
     key_condition: tuple[str, str] | None = None,
     status: str | None = None,
     clock: Callable[[], float] = time.monotonic,
+    records_only: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One page of a table (scan) or of one partition (query), optionally filtered on `status`, and the
     key to go on from: None when nothing is left.
 
     DynamoDB applies a filter after `Limit`, so a filtered page is read on until it holds `limit`
     items (or LIST_PAGE_BYTES); a next key is handed out only for an item that was read and left for
-    the next page. `key_names`: the table's key attributes."""
+    the next page. `key_names`: the table's key attributes. `records_only`: leave out the items that
+    have no status (the campaigns table's counter shards and content versions)."""
     kwargs: dict[str, Any] = {"TableName": table_name}
     values: dict[str, Any] = {}
-    if not status:
+    filtered = bool(status) or records_only
+    if not filtered:
         kwargs["Limit"] = limit + 1
-    if status:
-        kwargs["FilterExpression"] = "#status = :status"
+    if filtered:
+        kwargs["FilterExpression"] = "#status = :status" if status else "attribute_exists(#status)"
         kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+    if status:
         values[":status"] = status
     if key_condition:
         kwargs["KeyConditionExpression"] = f"{key_condition[0]} = :pk"

@@ -5,18 +5,23 @@ Two tables:
 - batches (campaign_id, batch_id): the claim on one SQS message's recipients, with a lease. A message
   redelivered while its claim is live waits; after the lease (a dead worker) it is claimed again; once
   done, a redelivery is acknowledged without sending.
-Each email SES accepted is written down at once (`note_sent`: its row, marked `uncounted`), so a worker
-that dies loses at most the one email between SES's answer and that write. Recording the batch is then
-one transaction: every recipient's row (the noted ones lose their mark), the campaign's counters and the
-batch's release. Counters therefore always equal the ledger, and a retried record cannot count twice
-(each row is conditional, the release on still holding the claim). A write the database refuses for a
-while (conflicts, throttling) is tried again for as long as the invocation has time, and the claim's
-lease is extended meanwhile: a send is never repeated because its record could not be written.
+Each email SES accepted is written down at once (`note_sent`: its row, `noted_by` the attempt's claim
+token), so a worker that dies loses at most the one email between SES's answer and that write.
+Recording the batch is then one transaction: the rows of the other outcomes, the counts (on one of the
+campaign's counter shards, adapters/counters) and the batch's release, which adds the attempt's token
+to the batch's `counted` set. A noted row is not written again (that cost two write units an email): it
+is counted iff its token is in its batch's `counted` set, which changes only in the transaction that
+counts it. Counters therefore always equal the ledger, and a retried record cannot count twice (each
+row is conditional, the release on still holding the claim). A later attempt of the batch counts the
+rows an attempt noted but did not record (their tokens are not in `counted`), adding them. A write the
+database refuses for a while (conflicts, throttling) is tried again for as long as the invocation has
+time, and the claim's lease is extended meanwhile: a send is never repeated because its record could
+not be written.
 
-At most one email per recipient per campaign family: a re-send (`resend_of`) takes each recipient
-over from the original's failed row (`take_over_for_resend`), and a redriven dead letter takes its
-own row back (`take_back_dead_letter`); the two are conditional writes on the same row, so only one
-of them sends.
+At most one email per recipient per campaign family: a re-send (`resend_of`) takes each recipient over
+from the original's failed row (`take_over_for_resend`), and a redriven dead letter takes its own row
+back (`take_back_dead_letter`); the two are conditional writes on the same row, so only one of them
+sends.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bulkmail.adapters import dynamo
+from bulkmail.adapters import counters, dynamo
 from bulkmail.errors import BatchBusy
 from bulkmail.models import COUNTER_FOR, BatchRecord, Claim, DeliveryStatus, Lease, Outcome
 from bulkmail.ports import Cursor
@@ -74,14 +79,16 @@ class Ledger:
             state = {"done": Claim.DONE, "parked": Claim.PARKED}.get(str(old.get("status")), Claim.BUSY)
             return BatchRecord(state, int(old.get("attempts", 0)))
         attempts = int(item["attempts"])
-        return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts)
+        counted = frozenset(str(t) for t in item.get("counted", ()))
+        return BatchRecord(Claim.CLAIMED if attempts == 1 else Claim.RECLAIMED, attempts, counted)
 
     def recorded(self, campaign_id: str, emails: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The rows among these recipients that exist already: email → {dead_lettered, uncounted,
-        message_id, replaced_dead_letter}. A dead-lettered failure may be replaced by a redriven
-        message's outcome; an uncounted row was sent by an attempt that ended before recording it."""
+        """The rows among these recipients that exist already: email → {dead_lettered, noted_by,
+        batch_id, message_id, replaced_dead_letter}. A dead-lettered failure may be replaced by a
+        redriven message's outcome; a row noted by an attempt whose token its batch has not counted was
+        sent by an attempt that ended before recording it."""
         keys = [{"campaign_id": campaign_id, "email": e} for e in dict.fromkeys(emails)]
-        projection = "email, dead_lettered, uncounted, message_id, replaced_dead_letter"
+        projection = "email, dead_lettered, noted_by, batch_id, message_id, replaced_dead_letter"
         found = {item["email"]: item for item in dynamo.batch_get(self.deliveries_table, keys, projection=projection)}
         return found
 
@@ -125,15 +132,16 @@ class Ledger:
 
     # --- recording -----------------------------------------------------------------------------
     def note_sent(self, lease: Lease, outcome: Outcome, now_iso: str) -> bool:
-        """Write down at once that SES accepted this email (its row, uncounted until the batch is
-        recorded). False when another batch has an outcome for this recipient already."""
+        """Write down at once that SES accepted this email (its row, noted by the attempt's token:
+        counted when the batch's record adds that token). False when another batch has an outcome
+        for this recipient already."""
         row: dict[str, Any] = {
             "campaign_id": lease.campaign_id,
             "email": outcome.email,
             "status": DeliveryStatus.SENT.value,
             "batch_id": lease.batch_id,
             "updated_at": now_iso,
-            "uncounted": True,
+            "noted_by": lease.token,
         }
         if outcome.message_id:
             row["message_id"] = outcome.message_id
@@ -162,6 +170,7 @@ class Ledger:
         """
         remaining = list(outcomes)
         while True:
+            written = [o for o in remaining if not o.noted]  # the outcomes with a row in the transaction
             try:
                 items = self._transaction(lease, remaining, batch_status, now_iso)
                 self._persist(lease, functools.partial(dynamo.client().transact_write_items, TransactItems=items))
@@ -170,14 +179,14 @@ class Ledger:
                 if dynamo.error_code(exc) != "TransactionCanceledException":
                     raise
                 reasons = dynamo.cancellation_reasons(exc.response)
-                if len(reasons) != len(remaining) + 2 or reasons[-2] == "ConditionalCheckFailed":
-                    raise  # not our transaction's shape, or the campaign is gone
+                if len(reasons) != len(written) + 2 or reasons[-2] == "ConditionalCheckFailed":
+                    raise  # not our transaction's shape (the counter shard has no condition)
                 if reasons[-1] == "ConditionalCheckFailed":
                     raise BatchBusy(
                         f"batch {lease.batch_id} of {lease.campaign_id} was claimed by another worker"
                     ) from exc
-                # reasons: one per outcome, then the campaign's and the batch's (checked above)
-                codes = zip(remaining, reasons, strict=False)
+                # reasons: one per written outcome, then the counter shard's and the batch's (checked above)
+                codes = zip(written, reasons, strict=False)
                 conflicted = {o.email for o, code in codes if code == "ConditionalCheckFailed"}
                 if not conflicted:
                     raise
@@ -196,18 +205,7 @@ class Ledger:
                 counts["failed_count"] -= 1
             else:
                 new_rows += 1
-            if o.noted:  # written when SES accepted it: now counted
-                items.append(
-                    {
-                        "Update": {
-                            "TableName": self.deliveries_table,
-                            "Key": {"campaign_id": campaign_id, "email": o.email},
-                            "UpdateExpression": "SET updated_at = :now REMOVE uncounted",
-                            "ConditionExpression": "uncounted = :true",
-                            "ExpressionAttributeValues": {":true": True, ":now": now_iso},
-                        }
-                    }
-                )
+            if o.noted:  # written when SES accepted it: counted by adding its token to the batch's set
                 continue
             row: dict[str, Any] = {
                 "campaign_id": campaign_id,
@@ -229,33 +227,26 @@ class Ledger:
             else:
                 put["ConditionExpression"] = "attribute_not_exists(email)"
             items.append({"Put": put})
-        items.append(
-            {
-                "Update": {
-                    "TableName": self.campaigns_table,
-                    "Key": {"campaign_id": campaign_id},
-                    "UpdateExpression": "SET updated_at = :now ADD sent_count :sent, failed_count :failed, "
-                    "skipped_count :skipped, processed_count :all",
-                    "ConditionExpression": "attribute_exists(campaign_id)",
-                    "ExpressionAttributeValues": {
-                        ":now": now_iso,
-                        ":sent": counts["sent_count"],
-                        ":failed": counts["failed_count"],
-                        ":skipped": counts["skipped_count"],
-                        ":all": new_rows,
-                    },
-                }
-            }
-        )
+        # The counts go to one of the campaign's counter shards (adapters/counters), chosen by the batch.
+        counts["processed_count"] = new_rows
+        items.append(counters.add_entry(self.campaigns_table, campaign_id, counts, key=batch_id, now_iso=now_iso))
         items.append(
             {
                 "Update": {
                     "TableName": self.batches_table,
                     "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
-                    "UpdateExpression": "SET #s = :s, updated_at = :now REMOVE claim_token, lease_until",
+                    "UpdateExpression": (
+                        "SET #s = :s, updated_at = :now ADD counted :tokens REMOVE claim_token, lease_until"
+                    ),
                     "ConditionExpression": "claim_token = :t",
                     "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": {":s": batch_status, ":t": lease.token, ":now": now_iso},
+                    "ExpressionAttributeValues": {
+                        ":s": batch_status,
+                        ":t": lease.token,
+                        ":now": now_iso,
+                        # this attempt's, and those of earlier attempts whose noted rows it counts
+                        ":tokens": {lease.token} | {o.noted_by for o in outcomes if o.noted and o.noted_by},
+                    },
                 }
             }
         )
@@ -429,9 +420,10 @@ class Ledger:
 
     # --- feedback (bounces, complaints) --------------------------------------------------------
     def record_feedback(self, campaign_id: str, email: str, kind: str, now_iso: str, detail: dict[str, Any]) -> bool:
-        """Note a bounce or complaint on the recipient's ledger row and count it on the campaign
-        (`bounced_count` / `complained_count`), in one transaction and once: a redelivered event, or
-        one for a recipient the ledger does not have, changes nothing and returns False."""
+        """Note a bounce or complaint on the recipient's ledger row and count it on one of the
+        campaign's counter shards (`bounced_count` / `complained_count`), in one transaction and
+        once: a redelivered event, or one for a recipient the ledger does not have, changes nothing
+        and returns False."""
         try:
             dynamo.client().transact_write_items(
                 TransactItems=[
@@ -448,16 +440,9 @@ class Ledger:
                             },
                         }
                     },
-                    {
-                        "Update": {
-                            "TableName": self.campaigns_table,
-                            "Key": {"campaign_id": campaign_id},
-                            "UpdateExpression": "SET updated_at = :now ADD #counter :one",
-                            "ConditionExpression": "attribute_exists(campaign_id)",
-                            "ExpressionAttributeNames": {"#counter": f"{kind}_count"},
-                            "ExpressionAttributeValues": {":now": now_iso, ":one": 1},
-                        }
-                    },
+                    counters.add_entry(
+                        self.campaigns_table, campaign_id, {f"{kind}_count": 1}, key=email, now_iso=now_iso
+                    ),
                 ]
             )
         except ClientError as exc:

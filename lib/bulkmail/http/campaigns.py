@@ -116,6 +116,7 @@ def list_campaigns() -> dict[str, Any]:
     if status is not None and status not in {s.value for s in CampaignStatus}:
         raise ApiError(400, "status", f"must be one of {', '.join(s.value for s in CampaignStatus)}")
     items, last = stores().admin.campaigns_page(limit, cursor, status)
+    items = stores().campaigns.with_counts(items)
     return {"campaigns": [_with_progress(i) for i in items], "next_token": encode_cursor(last)}
 
 
@@ -150,7 +151,6 @@ def patch_campaign(campaign_id: str) -> dict[str, Any]:
                 campaign_id,
                 changes,
                 campaigns=stores().campaigns,
-                admin=stores().admin,
                 custom_fields=custom_fields_in_use(),
             )
         )

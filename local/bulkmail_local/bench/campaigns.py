@@ -16,11 +16,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bulkmail.adapters.campaigns import CampaignStore
-from bulkmail_local.bench import load_generated_contacts
+from bulkmail.contact_import import normalise_contacts
+from bulkmail.models import Contact
+from bulkmail.rendering import build_mime, render
+from bulkmail_local.bench import SAMPLE_NEWSLETTER, load_generated_contacts
 from bulkmail_local.bench.cost import Deployment, cost_per_million, load_prices
 from bulkmail_local.bench.seed_design import run_seed_design
 from bulkmail_local.demo import generated_contacts
@@ -34,10 +38,40 @@ BENCH_RATE = 1000  # emails/s: a bound of 3 s × 1000 = 3,000 queued recipients,
 CAMPAIGN = {
     "campaign_name": "Benchmark",
     "subject": "Hello {{ first_name | default('there') }}!",
-    "body": "<p>Dear {{first_name}} {{last_name}}, welcome to {{company}}.</p>",
     "from_email": "noreply@example.com",
     "max_send_rate": BENCH_RATE,
 }
+# DynamoDB lets one item take at most 1,000 write units a second; a campaign's busiest item may use
+# this share of it (the rest is headroom for bursts, feedback and engagement): the ceiling below.
+ITEM_WRITE_UNITS_PER_SECOND = 1000
+HOT_ITEM_SHARE = 0.3
+RENDER_SAMPLE = 200  # recipients rendered to time render + MIME
+# (emails/s, WorkerMaxConcurrency, FanoutPageSize) of a campaign at 1,000 and 10,000 emails/s.
+SCALED_DEPLOYMENTS = ((1000.0, 85, 1000), (10000.0, 850, 10000))
+
+
+def bench_campaign(body_file: Path | None = None) -> dict[str, Any]:
+    """The benchmark's campaign: the 60 KB sample newsletter, or the HTML (or text) of `body_file`."""
+    path = body_file or SAMPLE_NEWSLETTER
+    body = path.read_text(encoding="utf-8")
+    html = path.suffix.lower() in (".html", ".htm") or body.lstrip()[:1] == "<"
+    # To the list every generated contact is on: its members are found through the membership index.
+    return {**CAMPAIGN, "list": "newsletter", ("body_html" if html else "body"): body}
+
+
+def render_ms_per_email(campaign: dict[str, Any], n: int = RENDER_SAMPLE) -> float:
+    """CPU milliseconds of render + MIME (flattened to bytes) per email, as a warm worker spends them
+    (the templates compiled once per campaign version), on generated contacts."""
+    record = {**campaign, "campaign_id": "render-timing"}
+    contacts = [Contact.from_item(c) for c in normalise_contacts(generated_contacts(n))[0]]
+    build_mime(record, contacts[0], render(record, contacts[0])).as_bytes()  # compile
+    started = time.process_time()
+    for c in contacts:
+        rendered = render(record, c, unsubscribe_url=f"https://example.com/v1/unsubscribe/{c.email}")
+        build_mime(record, c, rendered).as_bytes()
+    return round((time.process_time() - started) / len(contacts) * 1000, 3)
+
+
 # Each step of the workflow's loop is its task and its choice; a poll is a wait, then a step.
 STEP_STATES = ("AdvanceCampaign", "NextStep")
 WAIT_STATE = "WaitForProgress"
@@ -83,7 +117,14 @@ def workflow_figures(entered: Counter, events_of: Counter, total_events: int, pa
     }
 
 
-def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+def bench_size(
+    contacts: int,
+    outbox: Path,
+    prices: dict[str, Any],
+    deployment: Deployment,
+    campaign: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    campaign = campaign or bench_campaign()
     with EmbeddedRuntime(outbox=outbox, parameters=BENCH_PARAMETERS) as rt:
         load_generated_contacts(rt, contacts)
         meter = Meter(ACCOUNT, REGION)
@@ -91,11 +132,13 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
         rt.meter = meter
         campaign_id = f"bench_{contacts}_{int(time.time())}"
         started = time.monotonic()
-        arn = rt.start_campaign({**CAMPAIGN, "campaign_id": campaign_id})
+        arn = rt.start_campaign({**campaign, "campaign_id": campaign_id})
         execution = rt.wait_for_execution(arn, timeout=max(600, contacts / 20))
         whole = time.monotonic() - started
         rt.meter = None
         record = CampaignStore(rt.physical["CampaignsTable"]).get(campaign_id)
+        tables = {physical: logical for logical, physical in rt.physical.items()}
+        audience_tables = [rt.physical[t] for t in ("ContactsTable", "AudienceTable") if t in rt.physical]
         entered, events_of, total_events = history_by_state(rt, arn)
         invocations = Counter(
             {f.logical_id: f.invocations - invocations_before[f.logical_id] for f in rt.functions.values()}
@@ -116,6 +159,10 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
         "transitions_per_poll": workflow["transitions_per_poll"],
     }
     non_ses = meter.non_ses_requests() + sum(invocations.values())
+    # While sending (a campaign's one-off writes, such as storing its content, do not bound its rate).
+    (busiest_table, busiest_key), busiest_units = meter.busiest_item(sending=True)
+    busiest_per_email = busiest_units / sent
+    (whole_table, whole_key), whole_units = meter.busiest_item()
     return {
         "contacts": contacts,
         "sent": int(record["sent_count"]),
@@ -134,6 +181,27 @@ def bench_size(contacts: int, outbox: Path, prices: dict[str, Any], deployment: 
         },
         "workflow": workflow,
         "cost_per_million": cost_per_million(usage, deployment, prices),
+        # The same measured usage at one campaign's 1,000 and 10,000 emails/s (docs/scale.md: workers,
+        # one per ~12 emails/s, and page size for those rates).
+        "cost_per_million_at": {
+            str(int(rate)): cost_per_million(
+                usage, replace(deployment, send_rate=rate, worker_concurrency=workers, page_size=page), prices
+            )["non_ses_total"]
+            for rate, workers, page in SCALED_DEPLOYMENTS
+        },
+        "busiest_item": {"table": tables.get(busiest_table, busiest_table), "key": busiest_key},
+        "busiest_item_whole_run": {
+            "table": tables.get(whole_table, whole_table),
+            "key": whole_key,
+            "write_units": whole_units,
+        },
+        "busiest_item_write_units_per_email": round(busiest_per_email, 4),
+        "ceiling_emails_per_second": round(ITEM_WRITE_UNITS_PER_SECOND * HOT_ITEM_SHARE / busiest_per_email)
+        if busiest_per_email
+        else None,
+        # Read units of the Scans and Queries of the contacts and the audience (membership) tables:
+        # finding the audience (the estimate and the fan-out's pages).
+        "audience_read_units": round(sum(meter.table_scan_reads[t] for t in audience_tables), 1),
     }
 
 
@@ -160,14 +228,23 @@ def bench_seed(contacts: int, outbox: Path, workers: int) -> dict[str, Any]:
 
 
 def run_bench(
-    sizes: list[int], *, seed_contacts: int | None, outbox: Path, progress: Callable[[str], None] = lambda _: None
+    sizes: list[int],
+    *,
+    seed_contacts: int | None,
+    outbox: Path,
+    body_file: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     prices = load_prices()
     deployment = Deployment.from_template(load_template(PROJECT_ROOT / "template.yaml"))
+    campaign = bench_campaign(body_file)
+    body_bytes = len((campaign.get("body_html") or campaign.get("body") or "").encode())
+    progress(f"content: {body_file or 'the sample newsletter'} ({body_bytes:,} bytes)")
+    render_ms = render_ms_per_email(campaign)
     results = []
     for size in sizes:
         progress(f"bulkmail, {size:,} contacts")
-        results.append(bench_size(size, outbox / f"bulkmail-{size}", prices, deployment))
+        results.append(bench_size(size, outbox / f"bulkmail-{size}", prices, deployment, campaign))
         progress(f"  {results[-1]['whole_seconds']} s, {results[-1]['emails_per_second']} emails/s")
     seed = None
     if seed_contacts:
@@ -177,7 +254,17 @@ def run_bench(
     largest = results[-1]
     same_size = next((r for r in results if seed and r["contacts"] == seed["contacts"]), None)
     per_email_cost = [r["cost_per_million"]["non_ses_total"] for r in results]
+    cost = largest["cost_per_million"]
     return {
+        "body_bytes": body_bytes,
+        # The issue-14 figures, for the largest size: cost, the busiest item and what it allows, CPU.
+        "non_ses_cost_per_million": cost["non_ses_total"],
+        "ses_cost_per_million": cost["ses"],
+        "busiest_item_write_units_per_email": largest["busiest_item_write_units_per_email"],
+        "ceiling_emails_per_second": largest["ceiling_emails_per_second"],
+        "render_ms_per_email": render_ms,
+        "audience_read_units": largest["audience_read_units"],
+        "non_ses_cost_per_million_at": largest["cost_per_million_at"],
         "prices_as_of": prices["as_of"],
         "deployment": deployment.__dict__,
         "sizes": results,

@@ -91,6 +91,14 @@ def print_report(result: dict[str, Any], console: Console) -> None:
         fmt = "{:.1%}" if line == "non_ses_share_of_ses" else "{:.4f}"
         cost.add_row(line, *(fmt.format(r["cost_per_million"][line]) for r in sizes))
     console.print(cost)
+    console.print(
+        f"Content {result['body_bytes']:,} bytes · render + MIME {result['render_ms_per_email']} ms/email · busiest "
+        f"item {largest['busiest_item']['table']} {largest['busiest_item']['key']}: "
+        f"{result['busiest_item_write_units_per_email']} write units/email (ceiling "
+        f"{result['ceiling_emails_per_second']} emails/s at 30 % of its 1,000/s) · audience reads "
+        f"{result['audience_read_units']} units · non-SES ${result['non_ses_cost_per_million']} per 1M "
+        f"(SES ${result['ses_cost_per_million']})"
+    )
     if result["speedup_vs_seed"]:
         console.print(
             f"[bold]{result['speedup_vs_seed']}×[/bold] the seed design's emails/s at {seed['contacts']:,} contacts"

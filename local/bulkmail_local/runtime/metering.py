@@ -8,7 +8,14 @@ left out. Lambda invocations are counted by the functions themselves (LocalFunct
 
 DynamoDB bills capacity units, not requests, so each data-plane request is also priced in read and
 write units by DynamoDB's rules: reads per 4 KB (half for eventually consistent), writes per 1 KB,
-transactions twice; item sizes from the item as stored after the request.
+transactions twice; item sizes from the item as stored after the request. A read is priced on the
+whole stored item even when a projection returns less, and a Scan or Query on every item it read,
+filter or not (ScannedCount, at the table's mean item size), as DynamoDB bills them.
+
+Write units are also kept per item (`item_writes`, and `sending_item_writes` from the first SendEmail
+on): one item takes at most 1,000 write units a second, so the busiest item's units per email while
+sending bound a campaign's send rate. Read units are kept per
+table (`table_reads`), and Scan/Query reads per table apart (`table_scan_reads`: finding an audience).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import json
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +77,10 @@ class Meter:
         self.counts = counts
         self.requests: Counter[str] = Counter()  # "service.Operation" -> requests
         self.capacity: dict[str, float] = {"read": 0.0, "write": 0.0}  # units
+        self.item_writes: Counter[tuple[str, str]] = Counter()  # (table, key as JSON) -> write units
+        self.sending_item_writes: Counter[tuple[str, str]] = Counter()  # ... from the first SendEmail on
+        self.table_reads: defaultdict[str, float] = defaultdict(float)  # table -> read units
+        self.table_scan_reads: defaultdict[str, float] = defaultdict(float)  # ... of its Scans and Queries
         self.first_at: dict[str, float] = {}  # "service.Operation" -> time.monotonic() of the first
         self.last_at: dict[str, float] = {}  # ... and of the last
         self._lock = threading.Lock()
@@ -81,14 +92,35 @@ class Meter:
         _, service, operation = event_name.split(".", 2)
         if service == "lambda" and operation == "Invoke":
             return  # counted as invocations
-        read, write = self._dynamodb_units(operation, request, response) if service == "dynamodb" else (0, 0)
+        reads: list[tuple[str, float]] = []
+        writes: list[tuple[tuple[str, str], int]] = []
+        if service == "dynamodb" and response is not None and response.status_code < 300:
+            # (a condition that failed still costs a write; rare enough here to leave out)
+            reads, writes = self._dynamodb_units(operation, json.loads(request.body or b"{}"), response)
         name, now = f"{service}.{operation}", time.monotonic()
         with self._lock:
             self.requests[name] += 1
             self.first_at.setdefault(name, now)
             self.last_at[name] = now
-            self.capacity["read"] += read
-            self.capacity["write"] += write
+            for table, units in reads:
+                self.capacity["read"] += units
+                self.table_reads[table] += units
+                if operation in ("Query", "Scan"):
+                    self.table_scan_reads[table] += units
+            sending = "sesv2.SendEmail" in self.first_at
+            for item, wunits in writes:
+                self.capacity["write"] += wunits
+                self.item_writes[item] += wunits
+                if sending:
+                    self.sending_item_writes[item] += wunits
+
+    def busiest_item(self, *, sending: bool = False) -> tuple[tuple[str, str], int]:
+        """The item that took the most write units, and how many: ((table, key), units). `sending`:
+        only from the first SendEmail on — what bounds a campaign's rate, without its one-off writes
+        (creating it writes its content item: 2 × 61 units for 60 KB in the create transaction)."""
+        with self._lock:
+            writes = self.sending_item_writes if sending else self.item_writes
+            return writes.most_common(1)[0] if writes else (("", ""), 0)
 
     def by_service(self) -> Counter[str]:
         services: Counter[str] = Counter()
@@ -108,39 +140,73 @@ class Meter:
         item = backend.get_item(table, key)
         return item.to_json()["Attributes"] if item else None
 
-    def _dynamodb_units(self, operation: str, request, response) -> tuple[float, float]:
-        if response is None or response.status_code >= 300:
-            return 0, 0  # a condition that failed still costs a write; rare enough here to leave out
-        params = json.loads(request.body or b"{}")
+    def _table_mean_size(self, table: str) -> float:
+        items = dynamodb_backends[self.account][self.region].get_table(table).all_items()
+        return sum(item_size(i.to_json()["Attributes"]) for i in items) / len(items) if items else 0.0
+
+    def _full(self, table: str, item: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored item that a (possibly projected) returned item is: reads cost its whole size."""
+        t = dynamodb_backends[self.account][self.region].get_table(table)
+        key = {k: item[k] for k in (t.hash_key_attr, t.range_key_attr) if k and k in item}
+        return self._stored(table, key) if len(key) == (2 if t.range_key_attr else 1) else item
+
+    def _dynamodb_units(
+        self, operation: str, params: dict[str, Any], response
+    ) -> tuple[list[tuple[str, float]], list[tuple[tuple[str, str], int]]]:
+        """([(table, read units)], [((table, key), write units)]) of one successful request."""
         body = json.loads(response.content or b"{}")
+        table = params.get("TableName", "")
         consistent = bool(params.get("ConsistentRead"))
         if operation == "GetItem":
-            return read_units(item_size(body.get("Item")), consistent), 0
+            found = body.get("Item")
+            return [(table, read_units(item_size(self._full(table, found) if found else None), consistent))], []
         if operation == "BatchGetItem":
-            return sum(
-                read_units(item_size(i), consistent) for items in body.get("Responses", {}).values() for i in items
-            ), 0
+            return [
+                (
+                    name,
+                    read_units(
+                        item_size(self._full(name, i)), bool(params["RequestItems"][name].get("ConsistentRead"))
+                    ),
+                )
+                for name, items in body.get("Responses", {}).items()
+                for i in items
+            ], []
         if operation in ("Query", "Scan"):
-            return read_units(sum(item_size(i) for i in body.get("Items", [])), consistent), 0
+            scanned = int(body.get("ScannedCount", len(body.get("Items", []))))
+            size = scanned * self._table_mean_size(table) if scanned else 0
+            return [(table, read_units(math.ceil(size), consistent))], []
         if operation == "PutItem":
-            return 0, write_units(item_size(params["Item"]))
+            return [], [(_item_key(table, params["Item"], self), write_units(item_size(params["Item"])))]
         if operation in ("UpdateItem", "DeleteItem"):
-            return 0, write_units(item_size(self._stored(params["TableName"], params["Key"])))
+            stored = self._stored(table, params["Key"])
+            return [], [((table, _key_json(params["Key"])), write_units(item_size(stored)))]
         if operation == "BatchWriteItem":
-            return 0, sum(
-                write_units(item_size(r.get("PutRequest", {}).get("Item")))
-                for requests in params["RequestItems"].values()
+            return [], [
+                (_item_key(name, r["PutRequest"]["Item"], self), write_units(item_size(r["PutRequest"]["Item"])))
+                for name, requests in params["RequestItems"].items()
                 for r in requests
-            )
+                if "PutRequest" in r
+            ]
         if operation == "TransactWriteItems":
-            units = 0
+            writes: list[tuple[tuple[str, str], int]] = []
             for entry in params["TransactItems"]:
                 ((kind, op),) = entry.items()
+                name = op["TableName"]
                 if kind == "Put":
-                    units += write_units(item_size(op["Item"]))
+                    writes.append((_item_key(name, op["Item"], self), 2 * write_units(item_size(op["Item"]))))
                 elif kind == "ConditionCheck":
-                    units += 1
+                    writes.append(((name, _key_json(op["Key"])), 2))
                 else:
-                    units += write_units(item_size(self._stored(op["TableName"], op["Key"])))
-            return 0, 2 * units
-        return 0, 0
+                    units = write_units(item_size(self._stored(name, op["Key"])))
+                    writes.append(((name, _key_json(op["Key"])), 2 * units))
+            return [], writes
+        return [], []
+
+
+def _key_json(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+def _item_key(table: str, item: dict[str, Any], meter: Meter) -> tuple[str, str]:
+    t = dynamodb_backends[meter.account][meter.region].get_table(table)
+    return table, _key_json({k: item[k] for k in (t.hash_key_attr, t.range_key_attr) if k and k in item})

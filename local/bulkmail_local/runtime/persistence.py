@@ -244,7 +244,8 @@ class DurableState:
         StepsPerExecution steps; an execution that had not yet stored its campaign starts again."""
         settings = Settings.from_env()
         campaigns = CampaignStore(runtime.physical["CampaignsTable"])
-        records = {c["campaign_id"]: c for c in (plain(i) for i in self._scan(runtime, "CampaignsTable"))}
+        heads = [plain(i) for i in self._scan(runtime, "CampaignsTable") if "status" in i]  # not counter shards
+        records = {c["campaign_id"]: c for c in campaigns.with_counts(heads, consistent=True)}
         with self._lock:
             started = self._db.execute("SELECT name, state_machine, input FROM executions").fetchall()
             self._db.execute("DELETE FROM executions")  # the executions started below record themselves
