@@ -319,3 +319,59 @@ def settings(**overrides: Any) -> Settings:
     """A deployment's settings for the fakes: table names that are only names, a lease of a minute."""
     names = {"campaigns_table": "c", "contacts_table": "p", "deliveries_table": "d", "batches_table": "b"}
     return Settings(**names, send_queue_url="q", lease_seconds=60, **overrides)
+
+
+# --- signup (bulkmail.signup's Signups and RateLimiter) -----------------------------------------------
+class FakeSignups:
+    """Signups kept on contacts (adapters/signups.SignupStore), a dict of contact items by email."""
+
+    def __init__(self, lists: Iterable[str] = ("news",)) -> None:
+        self.lists = set(lists)
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def list_exists(self, list_id: str) -> bool:
+        return list_id in self.lists
+
+    def request(self, request: Any) -> None:
+        item = self.items.get(request.email)
+        if item is None:
+            self.items[request.email] = {
+                "email": request.email,
+                "status": "pending",
+                "lists": [request.list_id],
+                **request.names,
+                "created_at": request.consent["requested_at"],
+                "pending_signup": dict(request.consent),
+            }
+        else:
+            item["pending_signup"] = dict(request.consent)
+
+    def confirm(self, email: str, list_id: str, requested_at: str, confirmed: dict[str, Any]) -> str:
+        from bulkmail.adapters.signups import confirmed_fields  # the adapter's own rule, so the two agree
+
+        item = self.items.get(email)
+        pending = (item or {}).get("pending_signup") or {}
+        if item is None or pending.get("requested_at") != requested_at or pending.get("list") != list_id:
+            on_list = item is not None and item.get("status") == "subscribed" and list_id in item.get("lists", ())
+            return "already" if on_list and "deleted_at" not in item else "superseded"
+        new = {**item, **confirmed_fields(item, pending, confirmed)}
+        for name in ("pending_signup", "deleted_at", "suppressed_at", "suppression"):
+            new.pop(name, None)
+        self.items[email] = new
+        return "confirmed"
+
+
+class FakeRateLimiter:
+    """Fixed windows counted in memory (adapters/signups.DynamoRateLimiter)."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, int] = {}
+
+    def hit(self, key: str, limit: int, window_seconds: int, now: Any) -> int:
+        moment = int(now.timestamp())
+        window = moment // window_seconds
+        bucket = f"{key}#{window}"
+        if self.hits.get(bucket, 0) >= limit:
+            return max(1, (window + 1) * window_seconds - moment)
+        self.hits[bucket] = self.hits.get(bucket, 0) + 1
+        return 0

@@ -91,6 +91,19 @@ class InvalidUnsubscribeToken(BulkmailError):
     """An unsubscribe token that is malformed or whose signature does not match: change nothing."""
 
 
+class InvalidSignupToken(BulkmailError):
+    """A signup confirmation token that is malformed, forged or expired: change nothing."""
+
+
+class SignupRateLimited(BulkmailError):
+    """Too many signups from one client or for one address within a window (HTTP 429)."""
+
+    def __init__(self, field: str, message: str, retry_after: int):
+        self.field = field
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class DatabaseBusy(BulkmailError):
     """DynamoDB kept refusing a write with a fault that wrote nothing (conflict, throttling, 500) after
     the retries: the workflow step is retried by its state machine Retry (the error's name), never failed."""

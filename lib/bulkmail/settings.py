@@ -64,6 +64,14 @@ class Settings:
     def tracking_defaults(self) -> Tracking:
         return Tracking(opens=flag(self.track_opens), clicks=flag(self.track_clicks))
 
+    # ---- signup (the public function's; issue 15) ----
+    signup_limits_table: str = ""  # per-window counters of signups, expired by TTL
+    signup_from_address: str = ""  # the confirmation email's From; empty: no-reply@ the sender identity
+    sender_identity: str = ""  # the verified SES identity (SenderIdentity)
+    signups_per_client_per_minute: int = 10
+    signups_per_address_per_hour: int = 3
+    # ---- end signup ----
+
     def __post_init__(self) -> None:
         if not 1 <= self.recipients_per_message <= 90:
             # One transaction records a message: its recipients + the campaign + the batch (≤ 100 items).

@@ -9,65 +9,24 @@ which is the person who received it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 from email.parser import Parser
 from email.policy import HTTP
 from urllib.parse import parse_qs, quote
 
+from bulkmail import tokens
 from bulkmail.errors import InvalidUnsubscribeToken
 
-_VERSION = "1"
-_SEPARATOR = "\x1f"  # cannot occur in a campaign id or an email address we accept
-_TAG_BYTES = 16  # 128-bit tag
-_MAX_TOKEN_CHARS = 1024  # 64-char campaign id + 254-char address, base64url'd, with room to spare
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _tag(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, b"bulkmail-unsubscribe-v" + _VERSION.encode() + b"\0" + payload, hashlib.sha256).digest()[
-        :_TAG_BYTES
-    ]
-
-
 def make_token(key: bytes, campaign_id: str, email: str) -> str:
-    if not key:
-        raise ValueError("the unsubscribe signing key is empty")
-    payload = f"{campaign_id}{_SEPARATOR}{email}".encode()
-    return f"{_VERSION}.{_b64(payload)}.{_b64(_tag(key, payload))}"
+    return tokens.sign(key, "unsubscribe", campaign_id, email)
 
 
 def verify_token(key: bytes, token: str) -> tuple[str, str]:
     """(campaign_id, email) of a token made with this key, or InvalidUnsubscribeToken."""
-    if not key:
-        raise ValueError("the unsubscribe signing key is empty")
-    if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 2:
-        raise InvalidUnsubscribeToken("malformed unsubscribe token")
-    version, payload_b64, tag_b64 = token.split(".")
-    try:
-        payload, tag = _unb64(payload_b64), _unb64(tag_b64)
-    except (binascii.Error, ValueError):
-        raise InvalidUnsubscribeToken("malformed unsubscribe token") from None
-    # Re-encoding must give back the same text: no alternative spellings of one token.
-    if version != _VERSION or _b64(payload) != payload_b64 or _b64(tag) != tag_b64:
-        raise InvalidUnsubscribeToken("malformed unsubscribe token")
-    if not hmac.compare_digest(tag, _tag(key, payload)):
-        raise InvalidUnsubscribeToken("unsubscribe token signature does not match")
-    try:
-        campaign_id, email = payload.decode().split(_SEPARATOR)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidUnsubscribeToken("malformed unsubscribe token") from None
+    campaign_id, email = tokens.verify(key, "unsubscribe", token, 2, InvalidUnsubscribeToken)
     return campaign_id, email
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from email import message_from_bytes
+from email import policy as email_policy
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,60 @@ def _request(api: ApiGateway, injected, method: str, path: str, body: dict[str, 
     raise RuntimeError(f"{method} {path}: {response.status} after {CLIENT_ATTEMPTS} attempts {response.body[:300]!r}")
 
 
+# --- signup (issue 15): a confirmation is a write that makes a recipient -------------------------------
+SIGNUPS_BEFORE, SIGNUPS_DURING, SIGNUPS_PENDING = 3, 3, 2  # confirmed before / while it sends / never
+SIGNUP_FROM = 0.4  # progress at which the second group confirms
+CONFIRM_LINK = re.compile(r"/subscribe/confirm/\S+")
+
+
+def _sign_up(rt, public: ApiGateway, injected, outbox: Path, address: str) -> str:
+    """POST /subscribe as a client does (a 5xx retried); returns the path of the emailed confirmation link."""
+    response = _request(
+        public, injected, "POST", "/subscribe", {"email": address, "list": "newsletter", "consent": True}
+    )
+    if response.status != 202:
+        raise RuntimeError(f"POST /subscribe: {response.status} {response.body[:300]!r}")
+    rt.outbox.flush()
+    latest = max((outbox / "no-campaign").glob(f"{address}.*.eml"), key=lambda p: p.stat().st_mtime)
+    message = message_from_bytes(latest.read_bytes(), policy=email_policy.default)
+    link = CONFIRM_LINK.search(str(message.get_content()))
+    if link is None:
+        raise RuntimeError(f"the confirmation email to {address} has no link")
+    return link.group(0)
+
+
+def _confirm(public: ApiGateway, injected, link: str) -> None:
+    for attempt in range(CLIENT_ATTEMPTS):  # the button, pressed again after a 5xx
+        response = public.request(
+            "POST", link, body="confirm=yes", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        if response.status < 500:
+            if response.status != 200:
+                raise RuntimeError(f"POST {link[:40]}…: {response.status} {response.body[:300]!r}")
+            injected["signup_confirmed"] += 1
+            return
+        injected["signup_confirm_5xx_retried"] += 1
+        time.sleep(0.05 * 2**attempt)
+    raise RuntimeError(f"confirming a signup: 5xx after {CLIENT_ATTEMPTS} attempts")
+
+
+def audit_signups(*, received: Counter[str], rows, before: list[str], during: list[str], pending: list[str]):
+    """Confirmed before the campaign: in it, mailed once. Confirmed while it sends: mailed at most once
+    (the fan-out may have passed them). Never confirmed: never mailed."""
+    in_ledger = {r["email"] for r in rows}
+    result = {
+        "confirmed_before_missing": sorted(set(before) - in_ledger),
+        "confirmed_during_mailed": sum(1 for a in during if received[a]),
+        "mailed_twice": sorted(a for a in [*before, *during] if received[a] > 1),
+        "pending_mailed": sorted(a for a in pending if received[a] or a in in_ledger),
+    }
+    result["ok"] = not (result["confirmed_before_missing"] or result["mailed_twice"] or result["pending_mailed"])
+    return result
+
+
+# --- end signup ---------------------------------------------------------------------------------------
+
+
 def _set_rate(rt, campaign_id: str, rate: float) -> None:
     """The campaign's rate, changed in its record (no API edits it); retried through injected faults."""
     for attempt in range(CLIENT_ATTEMPTS):
@@ -206,6 +262,7 @@ def run_chaos(
         shutil.rmtree(folder, ignore_errors=True)  # the audit reads these folders: only this run's mail
     scenario = rng.choice(["pause_resume", "edit", "cancel", "pause_resume_edit"])
     parameters = {"RecipientsPerMessage": 10, "FanoutPageSize": 100, "BacklogSeconds": 1}
+    parameters["SignupsPerClientPerMinute"] = 1000  # one client signs everyone up, and retries 5xx
     with EmbeddedRuntime(outbox=outbox, parameters=parameters, **FAST_RECOVERY) as rt:
         campaigns = CampaignStore(rt.physical["CampaignsTable"])
         ledger = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"])
@@ -239,6 +296,16 @@ def run_chaos(
         # The campaign goes to a segment of two lists (the fan-out reads the membership index; a
         # contact on both is sent once) less the contacts its condition leaves out.
         audience = {i["email"] for i in normalise_contacts(documents)[0] if i["attributes"]["plan"] != "excluded"}
+        # Signups through the public function under the same faults, on "newsletter" (signup block).
+        public = ApiGateway(next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction"))
+        signed = {
+            group: [f"signup-{group}-{n}-{seed}@example.org" for n in range(count)]
+            for group, count in (("before", SIGNUPS_BEFORE), ("during", SIGNUPS_DURING), ("pending", SIGNUPS_PENDING))
+        }
+        links = {a: _sign_up(rt, public, injected, outbox, a) for addresses in signed.values() for a in addresses}
+        for address in signed["before"]:
+            _confirm(public, injected, links[address])
+        audience |= set(signed["before"])  # no plan: the segment's `neq` keeps them
         arn = rt.start_campaign(
             {**CAMPAIGN, "campaign_id": campaign_id, "max_send_rate": 10000, "audience": CHAOS_AUDIENCE}
         )
@@ -259,6 +326,10 @@ def run_chaos(
             elif slow_until and time.monotonic() >= slow_until:
                 _set_rate(rt, campaign_id, 10000)
                 slow_until = 0
+            if "signup" not in done_steps and progress >= SIGNUP_FROM:  # confirmed while it sends
+                for address in signed["during"]:
+                    _confirm(public, injected, links[address])
+                done_steps.add("signup")
             if "edit" in scenario and "edit" not in done_steps and progress >= steps["edit"]:
                 operate("PATCH", "", {"subject": "Edited: hello {{ first_name | default('there') }}"})
                 injected["campaign_edit"] += 1
@@ -312,15 +383,19 @@ def run_chaos(
         audience=audience,
         folder=outbox / campaign_id,
         faults=faults,
+        maybe=set(signed["during"]),  # confirmed while it sent (signup block)
     )
     # Imported through the API under faults: every contact stored (the table is keyed by email:
     # once), nobody else, and its list registered.
+    signed_up = {a for addresses in signed.values() for a in addresses}
     result["contacts_stored"] = len(stored_contacts)
     # ... and the membership index holds every contact's every list (imports write it first).
     result["memberships_missing"] = len(on_lists - memberships)
     result["contacts_import_ok"] = (
-        stored_contacts == {d["email"] for d in documents} and {"newsletter", "vip"} <= stored_lists
+        stored_contacts == {d["email"] for d in documents} | signed_up and {"newsletter", "vip"} <= stored_lists
     ) and not result["memberships_missing"]
+    result["signup"] = audit_signups(received=_received(outbox / campaign_id), rows=rows, **signed)
+    result["ok"] = result["ok"] and result["signup"]["ok"]
     result["ok"] = result["ok"] and result["contacts_import_ok"]
     if engagement is not None:
         result["engagement"] = audit_engagement(engagement, counted, rows)
@@ -443,7 +518,10 @@ def audit_family(*, original_rows, original_folder, resend, folder, faults) -> d
     }
 
 
-def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder, faults) -> dict[str, Any]:
+def audit(
+    *, seed, contacts, scenario, execution, final, rows, audience, folder, faults, maybe=frozenset()
+) -> dict[str, Any]:
+    """`maybe`: recipients that joined while the campaign sent (signups confirmed then): in it or not."""
     received = _received(folder)
     twice = {r for r, n in received.items() if n > 1}
     ledger_emails = {r["email"] for r in rows}
@@ -478,7 +556,7 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
         "lost": len(audience - ledger_emails),
         "lost_sample": sorted(audience - ledger_emails)[:5],
         # recipients the segment leaves out, in the ledger or the outbox (issue 15)
-        "outside_audience": len((ledger_emails | set(received)) - audience),
+        "outside_audience": len((ledger_emails | set(received)) - audience - maybe),
         "counter_mismatches": len(mismatches),
         "counter_mismatch_detail": mismatches,
         "eml_recipients": len(received),
@@ -492,7 +570,7 @@ def audit(*, seed, contacts, scenario, execution, final, rows, audience, folder,
             execution["status"] == "SUCCEEDED"
             and not (twice - faults.crash_window)
             and not (audience - ledger_emails)
-            and not ((ledger_emails | set(received)) - audience)
+            and not ((ledger_emails | set(received)) - audience - maybe)
             and not mismatches
             and sent_rows <= set(received)
             and unrecorded <= faults.crash_window

@@ -36,8 +36,12 @@ HOST = "127.0.0.1"
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
-# Paths served by the public API (no auth on AWS): the unsubscribe links in every email.
-PUBLIC_PREFIXES = {"/unsubscribe/": "UnsubscribeFunction", "/archive/": "UnsubscribeFunction"}
+# Paths served by the public API (no auth on AWS): the unsubscribe links in every email, the archive, signup.
+PUBLIC_PREFIXES = {
+    "/unsubscribe/": "UnsubscribeFunction",
+    "/archive/": "UnsubscribeFunction",
+    "/subscribe": "UnsubscribeFunction",
+}
 # SES's open and click links, answered by the embedded SES itself (runtime.ses_events).
 TRACKING_PREFIX = "/track/"
 

@@ -143,7 +143,7 @@ def test_a_campaign_from_the_form_reaches_completed_with_field_errors_beside_the
         subject="Hi {{frist_name}}",
         body="Dear {{first_name}},\n\nthe November news.",
     )
-    page.get_by_label("List (optional)").fill("november")
+    page.get_by_label("Audience").select_option("list:november")
     subject_error = page.locator("#field-subject-error")  # live preview: a 400 naming "subject"
     expect(subject_error).to_contain_text("unknown placeholder {{frist_name}}")
     expect(page.get_by_label("Subject")).to_have_attribute("aria-invalid", "true")
@@ -211,7 +211,7 @@ def test_failed_deliveries_show_their_reasons_and_scheduled_campaigns_cancel(pag
     )
     ses.delete_email_identity(EmailIdentity="example.com")
     fill_campaign(page, name="From an unverified sender", sender="news@example.com", subject="Hi", body="Hello")
-    page.get_by_label("List (optional)").fill("unverified")
+    page.get_by_label("Audience").select_option("list:unverified")
     page.get_by_role("button", name="Start campaign").click()
     expect(page.locator(".page-head .badge")).to_have_text("completed")
     failed = page.locator("section[aria-labelledby=failed-h] tbody tr")
@@ -256,7 +256,7 @@ def test_pause_resume_and_cancel_buttons_steer_a_running_campaign(page, tmp_path
     expect(page.get_by_text("Imported 10 contacts.")).to_be_visible()
     # One email every few seconds per worker: the first batch outlasts the clicks below.
     fill_campaign(page, name="Slow", sender="news@example.com", subject="Hi", body="Hello")
-    page.get_by_label("List (optional)").fill("slow")
+    page.get_by_label("Audience").select_option("list:slow")
     page.get_by_label("Emails per second (optional)").fill("1")
     page.get_by_role("button", name="Start campaign").click()
     page.wait_for_url("**/#/campaigns/campaign_*")

@@ -54,7 +54,8 @@ def test_a_starter_saved_edited_into_versions_previewed_and_a_campaign_started_f
     expect(page.get_by_label("HTML body (optional)")).to_have_value(re.compile('role="presentation"'))
     page.get_by_label("Name", exact=True).fill("From the newsletter template")
     page.get_by_label("From address").fill("news@example.com")
-    page.get_by_label("List (optional)").fill("tpl")
+    expect(page.locator("option[value='list:tpl']")).to_have_count(1)  # the lists load after the form
+    page.get_by_label("Audience").select_option("list:tpl")
     page.get_by_label("Publish in the public archive").check()
     expect(page.locator("[data-preview=subject]")).to_have_text("News for Alex")
     shot(page, "new-campaign-from-template")

@@ -8,6 +8,8 @@ The table of every (principal, action, resource) checked is printed and written 
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 import time
@@ -24,6 +26,7 @@ from tests.integration.test_unsubscribe import api_event
 from tests.scripted_faults import ScriptedFaults
 
 EVENTS = PROJECT_ROOT / "events"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 # Granted, and used only where this test cannot reach: (role, action) -> why.
 UNREACHABLE = {
     # Attached by SAM to every function: used by the Lambda service and the X-Ray SDK, not by our code.
@@ -280,6 +283,26 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert unsubscribe.invoke(api_event("GET", token))["statusCode"] == 200
     for _ in range(2):  # a second click finds the contact unsubscribed already
         assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
+
+    # Signup (issue 15): a new address (a pending contact) and a contact's, each confirmed with the button;
+    # preferences: the demo's recipient keeps none of their lists.
+    public = ApiGateway(unsubscribe)
+    contacts_on_news = [{"email": "member@example.org", "lists": ["news"]}]
+    assert api.request("POST", "/contacts", json_body={"contacts": contacts_on_news}).status == 200
+    for address in ("joiner@example.org", "member@example.org"):
+        signup = {"email": address, "list": "news", "consent": True}
+        assert public.request("POST", "/subscribe", json_body=signup).status == 202
+        rt.outbox.flush()
+        [mail] = (outbox / "no-campaign").glob(f"{address}.*.eml")
+        text = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default).get_content()
+        link = re.search(r"/subscribe/confirm/\S+", text).group(0)
+        assert public.request("GET", link).status == 200
+        assert public.request("POST", link, body="confirm=yes", headers=FORM).status == 200
+    other = next(m for m in h.sent_messages(demo) if m["To"].addresses[0].addr_spec == a)
+    other_token = str(other["List-Unsubscribe"]).strip("<>").rsplit("/", 1)[1]
+    saved = public.request("POST", f"/unsubscribe/{other_token}/preferences", body="preferences=save", headers=FORM)
+    assert saved.status == 200, saved.body
+    # end signup
 
     # ---- audience (issue 15): lists, a segment, a person's data exported and erased ----
     assert api.request("POST", "/lists", json_body={"list_id": "extra", "description": "d"}).status == 201

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bulkmail import public_api
 from bulkmail.models import BatchMessage
 from bulkmail.validation import validate_campaign
 from bulkmail_local.runtime.template import load_template, merged_function
@@ -138,14 +139,17 @@ def test_unsubscribe_links_point_at_the_public_api_whose_routes_are_the_unsubscr
         (e["Properties"]["Method"], e["Properties"]["Path"])
         for e in FUNCTIONS["UnsubscribeFunction"]["Events"].values()
     }
-    assert routes == {
-        ("get", "/unsubscribe/{token}"),
-        ("post", "/unsubscribe/{token}"),
-        # the public archive (issue 16)
-        ("get", "/archive/{campaign_id}"),
-        ("get", "/archive/lists/{list_name}"),
-        ("get", "/archive/lists/{list_name}/feed"),
-    }
+    # exactly the public resolver's routes (unsubscribe, signup, preferences): none unreachable, none missing
+    app = public_api.app
+    served = {(r.method.lower(), r.openapi_path) for r in [*app._static_routes, *app._dynamic_routes]}
+    assert routes == served
+    assert {("get", "/unsubscribe/{token}"), ("post", "/unsubscribe/{token}"), ("post", "/subscribe")} <= routes
+    assert {("get", "/archive/{campaign_id}"), ("get", "/archive/lists/{list_name}/feed")} <= routes  # issue 16
+    # every signup mails someone: the stage throttles POST /subscribe below the rest of the public API
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in api["MethodSettings"]}
+    signup, everything = settings[("/~1subscribe", "POST")], settings[("/*", "*")]
+    assert signup["ThrottlingRateLimit"] < everything["ThrottlingRateLimit"]
+    assert signup["ThrottlingBurstLimit"] <= everything["ThrottlingBurstLimit"]
     for fn in ("SendEmailsFunction", "UnsubscribeFunction"):
         variables = FUNCTIONS[fn]["Environment"]["Variables"]
         assert variables["UNSUBSCRIBE_KEY_SECRET"] == {"Ref": "UnsubscribeSigningKey"}

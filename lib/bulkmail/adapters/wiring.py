@@ -21,11 +21,13 @@ from bulkmail.adapters.queue import SendQueue
 from bulkmail.adapters.scheduler import Scheduler
 from bulkmail.adapters.secrets import get_json_secret, get_text_secret
 from bulkmail.adapters.ses import SesTransport
+from bulkmail.adapters.signups import DynamoRateLimiter, SignupStore
 from bulkmail.adapters.smtp import SUBMISSION_PORT, SmtpTransport
 from bulkmail.adapters.stepfunctions import Workflow
 from bulkmail.adapters.templates import TemplateStore
 from bulkmail.errors import ConfigurationError, SecretNotConfigured
 from bulkmail.settings import Settings, settings
+from bulkmail.signup import Limits
 from bulkmail.tracking import message_tags, tracking_of
 from bulkmail.unsubscribe import UnsubscribeLinks
 
@@ -151,6 +153,30 @@ def unsubscribe_links() -> UnsubscribeLinks:
     return UnsubscribeLinks(unsubscribe_key(), base_url, s.unsubscribe_mailbox)
 
 
+# --- signup (public API) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SignupWiring:
+    store: SignupStore
+    limiter: DynamoRateLimiter
+    limits: Limits
+    from_address: str
+    public_url: str  # "" on AWS: the public API's URL is the request's own (see http/signup.py)
+
+
+@per_container
+def signup_wiring() -> SignupWiring:
+    s = settings()
+    return SignupWiring(
+        store=SignupStore(
+            s.contacts_table, _required("lists_table", s.lists_table), _required("audience_table", s.audience_table)
+        ),
+        limiter=DynamoRateLimiter(_required("signup_limits_table", s.signup_limits_table)),
+        limits=Limits(per_client=s.signups_per_client_per_minute, per_address=s.signups_per_address_per_hour),
+        from_address=s.signup_from_address or f"no-reply@{_required('sender_identity', s.sender_identity)}",
+        public_url=s.unsubscribe_base_url,  # set locally: the public API's URL
+    )
+
+
 def new_container() -> None:
     """Forget everything cached per container (settings, clients, secrets), as a cold start would.
 
@@ -170,6 +196,7 @@ def new_container() -> None:
         schedules,
         template_store,
         archive_reader,
+        signup_wiring,
         dynamo.resource,
         queue._sqs,
         ses._client,

@@ -21,6 +21,7 @@ from bulkmail.adapters.wiring import engagement_store, stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
 from bulkmail.feedback import unsubscribed
+from bulkmail.http.preferences import contact_lists, preferences_form
 from bulkmail.models import ContactStatus
 from bulkmail.tracking import contact_events
 from bulkmail.unsubscribe import is_one_click_request, verify_token
@@ -64,7 +65,7 @@ def confirmation_page(token: str) -> Response[str]:
         "Unsubscribe?",
         f"<p>Stop sending emails to <strong>{escape(email)}</strong>?</p>"
         '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-        '<button type="submit">Unsubscribe</button></form>',
+        '<button type="submit">Unsubscribe</button></form>' + preferences_form(contact_lists(email), token),
     )
 
 

@@ -6,6 +6,7 @@ import {
 } from "./ui.js";
 import { templatePicker, routes as templateRoutes } from "./templates.js";
 import { routes as reportRoutes } from "./report.js";
+import { audienceOf, audiencePicker, routes as audienceRoutes } from "./audience.js";
 
 const FINAL = new Set(["completed", "cancelled", "failed"]);
 const POLL_MS = 1500;          // one GetItem per poll: a campaign's counters
@@ -320,7 +321,7 @@ function newCampaignView(startFrom) {
     field("Subject", input("subject", { placeholder: "Hello {{first_name}}" }), "Placeholders: {{first_name}}, {{last_name}}, {{company}}, {{email}}, {{unsubscribe_url}}"),
     field("Text body", area("body", { placeholder: "Dear {{first_name}}, …" })),
     field("HTML body (optional)", area("body_html", { rows: 5, placeholder: "<p>Dear {{first_name}}, …</p>" })),
-    field("List (optional)", input("list", { autocomplete: "off" }), "Only the subscribed contacts on this list; everyone subscribed when empty."),
+    audiencePicker(),
     field("Send at (optional)", input("send_at", { type: "datetime-local" }), "Your local time; empty sends now."),
     field("Emails per second (optional)", input("max_send_rate", { type: "number", min: "0", step: "any", inputmode: "decimal" }),
           "At most your SES sending rate; the deployment's default when empty."),
@@ -352,8 +353,8 @@ function newCampaignView(startFrom) {
         h("h2", { id: "preview-h" }, "Preview"), previewForm, previewSubject, previewText, previewHtml, testForm)));
 
   function campaignDocument() {
-    const doc = {};
-    for (const name of ["campaign_name", "from_email", "subject", "body", "body_html", "list", "send_at", "max_send_rate"]) {
+    const doc = audienceOf(form.elements.namedItem("audience").value);
+    for (const name of ["campaign_name", "from_email", "subject", "body", "body_html", "send_at", "max_send_rate"]) {
       const value = form.elements.namedItem(name).value;
       if (!value.trim()) continue;
       if (name === "send_at") doc[name] = withOffset(value);
@@ -514,6 +515,7 @@ function contactsView() {
 // --- routing ------------------------------------------------------------------------------------
 // [pattern, view, nav]: a view gets the pattern's groups and returns a function that stops its timers.
 const routes = [
+  ...audienceRoutes,
   [/^#?\/?$/, campaignsView, "campaigns"],
   [/^#\/campaigns\/([^/]+)$/, campaignView, "campaigns"],
   [/^#\/new(?:\/from\/([^/]+))?$/, newCampaignView, "new"],
