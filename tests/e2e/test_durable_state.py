@@ -135,6 +135,7 @@ def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
         "body": "Dear {{first_name}}, news.",
         "from_email": "noreply@example.com",
         "list": "news",
+        "unsubscribe_scope": "all",  # its one-click link unsubscribes the address, not only from "news"
         "max_send_rate": RATE,
     }
     figures = {}
