@@ -23,8 +23,8 @@ from bulkmail.adapters.contacts import suppress_contact
 from bulkmail.adapters.wiring import stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
+from bulkmail.http.pages import page
 from bulkmail.http.request import ApiError, raw_body
-from bulkmail.http.signup import page
 from bulkmail.models import ContactStatus
 from bulkmail.unsubscribe import verify_token
 

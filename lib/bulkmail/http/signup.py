@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from bulkmail.adapters.wiring import signup_wiring, transport_for, unsubscribe_key
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.errors import InvalidSignupToken, SendError, SignupRateLimited
+from bulkmail.http.pages import page
 from bulkmail.http.request import ApiError, json_body, raw_body
 from bulkmail.signup import LIST_ID_CHARS, confirm, default_consent_text, parse_request, read_token, subscribe
 
@@ -30,25 +31,6 @@ router = Router()
 
 MAX_FORM_BYTES = 16 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'",
-}
-
-
-def page(status: int, title: str, body: str, headers: dict[str, str] | None = None) -> Response[str]:
-    html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title></head>'
-        f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto"><h1>{escape(title)}</h1>{body}'
-        "</body></html>"
-    )
-    return Response(
-        status_code=status, content_type="text/html; charset=utf-8", body=html, headers={**_HEADERS, **(headers or {})}
-    )
 
 
 def _json(status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:

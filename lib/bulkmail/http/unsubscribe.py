@@ -21,6 +21,7 @@ from bulkmail.adapters.wiring import engagement_store, stores, unsubscribe_key
 from bulkmail.clock import now_iso
 from bulkmail.errors import InvalidUnsubscribeToken
 from bulkmail.feedback import unsubscribed
+from bulkmail.http.pages import page
 from bulkmail.http.preferences import contact_lists, preferences_form
 from bulkmail.models import ContactStatus
 from bulkmail.tracking import contact_events
@@ -29,25 +30,9 @@ from bulkmail.unsubscribe import is_one_click_request, verify_token
 logger = Logger(child=True)
 router = Router()
 
-_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-}
-
-
-def _page(status: int, title: str, body: str) -> Response[str]:
-    html = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>'
-        f'<body style="font-family:sans-serif;max-width:32em;margin:3em auto"><h1>{title}</h1>{body}</body></html>'
-    )
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, headers=_HEADERS)
-
 
 def _bad_link() -> Response[str]:
-    return _page(
+    return page(
         400,
         "This unsubscribe link is not valid",
         "<p>Please use the link from the latest email you received, unchanged.</p>",
@@ -55,12 +40,12 @@ def _bad_link() -> Response[str]:
 
 
 @router.get("/unsubscribe/<token>")
-def confirmation_page(token: str) -> Response[str]:
+def confirmationpage(token: str) -> Response[str]:
     try:
         _campaign_id, email = verify_token(unsubscribe_key(), token)
     except InvalidUnsubscribeToken:
         return _bad_link()
-    return _page(
+    return page(
         200,
         "Unsubscribe?",
         f"<p>Stop sending emails to <strong>{escape(email)}</strong>?</p>"
@@ -78,7 +63,7 @@ def one_click_unsubscribe(token: str) -> Response[str]:
         return _bad_link()
     event = router.current_event
     if not is_one_click_request(event.headers.get("Content-Type") or "", event.decoded_body or ""):
-        return _page(400, "Nothing was changed", "<p>The request did not ask to unsubscribe.</p>")
+        return page(400, "Nothing was changed", "<p>The request did not ask to unsubscribe.</p>")
     # ---- audience (issue 15): the campaign's unsubscribe_scope says: its lists, or all ----
     status = audience.one_click_unsubscribe(stores().contacts, stores().campaigns, campaign_id, email, now_iso())
     # ---- end audience ----
@@ -91,4 +76,4 @@ def one_click_unsubscribe(token: str) -> Response[str]:
             publish_contact_event(settings.event_bus_name, "unsubscribed", campaign_id, email, at, scope=status)
     # ---- end engagement ----
     logger.info("unsubscribe request", extra={"campaign_id": campaign_id, "contact_status": status})
-    return _page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
+    return page(200, "You are unsubscribed", "<p>You will not receive these emails any more.</p>")
