@@ -114,7 +114,8 @@ def test_attributes_keep_their_json_types():
 
 
 def test_cli_parses_audience_commands():
-    from bulkmail_local.cli import _condition, build_parser
+    from bulkmail_local.cli import build_parser
+    from bulkmail_local.cli.audience import _condition
 
     args = build_parser().parse_args(
         ["segments", "create", "s", "--list", "a", "--list", "b", "--match", "seats:gt:10", "--match", 'plan:in:["a"]']
