@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from bulkmail_local.bench.audience import bench_audience
 from bulkmail_local.bench.campaigns import bench_seed, bench_size
 from bulkmail_local.bench.cost import Deployment, load_prices
 from bulkmail_local.runtime.stack import PROJECT_ROOT
@@ -44,3 +45,11 @@ def test_the_seed_design_makes_its_four_requests_per_email(tmp_path: Path):
     assert (per_email["dynamodb.GetItem"], per_email["dynamodb.UpdateItem"], per_email["sesv2.SendEmail"]) == (2, 1, 1)
     assert per_email["sqs.SendMessageBatch"] == 0.1  # ten references per batch from the API
     assert seed["non_ses_requests_per_email"] > 3
+
+
+def test_bench_audience_reads_only_the_segment_through_the_index(tmp_path: Path):
+    r = bench_audience(contacts=300, members=30, matching=6, outbox=tmp_path / "o")
+    assert (r["execution"], r["status"]) == ("SUCCEEDED", "completed"), r
+    assert (r["total_contacts"], r["sent"]) == (6, 6)
+    # The index reads the list's 30 members, far less than one Scan of the 300 contacts.
+    assert 0 < r["audience_read_units"] < r["full_table_scan_read_units"], r
