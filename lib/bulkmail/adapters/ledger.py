@@ -343,19 +343,8 @@ class Ledger:
 
     def unpark_all(self, campaign_id: str, now_iso: str) -> list[tuple[str, list[str]]]:
         """Take every parked batch of a campaign back (each exactly once): [(batch_id, emails)]."""
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.batches_table,
-                KeyConditionExpression="campaign_id = :c",
-                FilterExpression="#s = :parked",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": campaign_id, ":parked": "parked"},
-            )
-        )
         taken = []
-        for item in (i for page in pages for i in page["Items"]):
+        for item in dynamo.items("query", self.batches_table, **_in_status(campaign_id, "parked")):
             try:
                 self.batches.update_item(
                     Key={"campaign_id": campaign_id, "batch_id": item["batch_id"]},
@@ -377,45 +366,21 @@ class Ledger:
 
     def failed_page(self, campaign_id: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
         """A page of a campaign's failed recipients (the audience of a resend), and the next cursor."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "campaign_id = :c",
-            "FilterExpression": "#s = :failed",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":c": campaign_id, ":failed": "failed"},
-            "ProjectionExpression": "email",
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
-        page = self.deliveries.query(**kwargs)
-        return [i["email"] for i in page["Items"]], page.get("LastEvaluatedKey")
+        failed = _in_status(campaign_id, DeliveryStatus.FAILED.value)
+        rows, next_key = dynamo.page(self.deliveries.query, cursor, **failed, ProjectionExpression="email", Limit=limit)
+        return [r["email"] for r in rows], next_key
 
     def count_failed(self, campaign_id: str) -> int:
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.deliveries_table,
-                KeyConditionExpression="campaign_id = :c",
-                FilterExpression="#s = :failed",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": campaign_id, ":failed": "failed"},
-                Select="COUNT",
-            )
-        )
-        return sum(page["Count"] for page in pages)
+        failed = _in_status(campaign_id, DeliveryStatus.FAILED.value)
+        return sum(page["Count"] for page in dynamo.pages("query", self.deliveries_table, **failed, Select="COUNT"))
 
     def deliveries_for(self, campaign_id: str, status: DeliveryStatus | None = None) -> list[dict[str, Any]]:
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.deliveries_table,
-                KeyConditionExpression="campaign_id = :c",
-                ExpressionAttributeValues={":c": campaign_id},
-            )
+        rows = dynamo.items(
+            "query",
+            self.deliveries_table,
+            KeyConditionExpression="campaign_id = :c",
+            ExpressionAttributeValues={":c": campaign_id},
         )
-        rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
         return [r for r in rows if status is None or r["status"] == status.value]
 
     # --- feedback (bounces, complaints) --------------------------------------------------------
@@ -453,3 +418,13 @@ class Ledger:
                 raise
             return False
         return True
+
+
+def _in_status(campaign_id: str, status: str) -> dict[str, Any]:
+    """A Query's arguments for a campaign's rows (deliveries or batches) in one status."""
+    return {
+        "KeyConditionExpression": "campaign_id = :c",
+        "FilterExpression": "#s = :status",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":c": campaign_id, ":status": status},
+    }
