@@ -9,7 +9,6 @@ nothing.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
@@ -38,7 +37,7 @@ from bulkmail.adapters.wiring import (
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound, SecretNotConfigured, SendError
-from bulkmail.http.request import ApiError, json_body, page_args, responses
+from bulkmail.http.request import ApiError, json_body, json_response, page_args, responses
 from bulkmail.models import Campaign, CampaignStatus, CampaignView, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.templates import apply_template
@@ -98,7 +97,7 @@ def post_campaign() -> Response[str]:
     if key is not None and not 1 <= len(key.strip()) <= 255:
         raise ApiError(400, "Idempotency-Key", "must be 1 to 255 characters")
     result = _idempotent_create(key.strip(), body) if key else _create_campaign({"body": body})
-    return Response(status_code=202, content_type="application/json", body=json.dumps(result))
+    return json_response(202, result)
 
 
 def _with_progress(record: Campaign) -> CampaignView:
