@@ -125,6 +125,17 @@ def is_conditional_failure(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
 
+def conditional_write(write: Callable[[], Any]) -> bool:
+    """Run a conditional write: False when its condition did not hold (nothing was written)."""
+    try:
+        write()
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
 def set_clause(fields: dict[str, Any], prefix: str = "f") -> tuple[str, dict[str, str], dict[str, Any]]:
     """`#f0 = :f0, ...` for an UpdateExpression's SET, with its attribute names and (stored) values:
     every field name goes through a placeholder, so a reserved word (status, name) is safe."""

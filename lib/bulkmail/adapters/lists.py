@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.ports import Cursor
@@ -59,16 +58,12 @@ class ListRegistry:
 
     def create(self, name: str, title: str, description: str) -> bool:
         """A new list; False when one of that name exists."""
-        try:
-            self.table.put_item(
+        return dynamo.conditional_write(
+            lambda: self.table.put_item(
                 Item={"list_name": name, "name": title, "description": description, "created_at": _now()},
                 ConditionExpression="attribute_not_exists(list_name)",
             )
-        except ClientError as exc:
-            if dynamo.is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def get(self, name: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"list_name": name}, ConsistentRead=True).get("Item")
@@ -135,18 +130,10 @@ class AudienceIndex:
     # --- segments ------------------------------------------------------------------------------
     def create_segment(self, definition: dict[str, Any]) -> bool:
         """Store a new segment; False when the id is taken."""
-        try:
-            self.table.put_item(
-                Item=dynamo.to_dynamo(
-                    {"pk": SEGMENT, "sk": definition["segment_id"], "definition": definition, "created_at": _now()}
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if dynamo.is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        item = {"pk": SEGMENT, "sk": definition["segment_id"], "definition": definition, "created_at": _now()}
+        return dynamo.conditional_write(
+            lambda: self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+        )
 
     def segment(self, segment_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": SEGMENT, "sk": segment_id}, ConsistentRead=True).get("Item")
