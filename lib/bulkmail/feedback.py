@@ -58,53 +58,46 @@ def parse(ses_event: dict[str, Any]) -> list[Feedback]:
     message_id = str(mail.get("messageId", ""))
     if kind == "Bounce":
         bounce = ses_event.get("bounce") or {}
-        suppress = bounce.get("bounceType") != "Transient"
         return [
             Feedback(
                 ContactStatus.BOUNCED.value,
-                str(r["emailAddress"]).strip().lower(),
+                email,
                 campaign_id,
                 message_id,
-                suppress,
-                {
-                    k: v
-                    for k, v in {
-                        "bounce_type": bounce.get("bounceType"),
-                        "bounce_subtype": bounce.get("bounceSubType"),
-                        "status": r.get("status"),
-                        "diagnostic": r.get("diagnosticCode"),
-                        "feedback_id": bounce.get("feedbackId"),
-                        "timestamp": bounce.get("timestamp"),
-                    }.items()
-                    if v
-                },
+                bounce.get("bounceType") != "Transient",
+                _present(
+                    bounce_type=bounce.get("bounceType"),
+                    bounce_subtype=bounce.get("bounceSubType"),
+                    status=r.get("status"),
+                    diagnostic=r.get("diagnosticCode"),
+                    feedback_id=bounce.get("feedbackId"),
+                    timestamp=bounce.get("timestamp"),
+                ),
             )
-            for r in bounce.get("bouncedRecipients") or []
-            if r.get("emailAddress")
+            for r, email in _addressed(bounce.get("bouncedRecipients"))
         ]
     if kind == "Complaint":
         complaint = ses_event.get("complaint") or {}
+        detail = _present(
+            feedback_type=complaint.get("complaintFeedbackType"),
+            feedback_id=complaint.get("feedbackId"),
+            timestamp=complaint.get("timestamp"),
+        )
         return [
-            Feedback(
-                ContactStatus.COMPLAINED.value,
-                str(r["emailAddress"]).strip().lower(),
-                campaign_id,
-                message_id,
-                True,
-                {
-                    k: v
-                    for k, v in {
-                        "feedback_type": complaint.get("complaintFeedbackType"),
-                        "feedback_id": complaint.get("feedbackId"),
-                        "timestamp": complaint.get("timestamp"),
-                    }.items()
-                    if v
-                },
-            )
-            for r in complaint.get("complainedRecipients") or []
-            if r.get("emailAddress")
+            Feedback(ContactStatus.COMPLAINED.value, email, campaign_id, message_id, True, dict(detail))
+            for _, email in _addressed(complaint.get("complainedRecipients"))
         ]
     return []
+
+
+def _addressed(recipients: list[dict[str, Any]] | None) -> list[tuple[dict[str, Any], str]]:
+    """The recipients SES names with an address, each with its address as contacts are keyed."""
+    return [(r, str(r["emailAddress"]).strip().lower()) for r in recipients or [] if r.get("emailAddress")]
+
+
+def _present(**detail: Any) -> dict[str, Any]:
+    """The details SES gave (it leaves some out, or empty)."""
+    return {k: v for k, v in detail.items() if v}
 
 
 # --- engagement and delivery events (the tracked configuration set) ---------------------------------

@@ -69,23 +69,27 @@ def _bounce_event(campaign_id: str, email: str, message_id: str) -> dict[str, An
 
 
 def _deliver_bounces(rt, campaign_id: str, rows: list[dict[str, Any]], rng: random.Random, injected) -> None:
-    """Bounces for some sent recipients, each delivered twice (EventBridge is at-least-once), each
-    delivery retried as EventBridge retries a failed asynchronous invocation."""
+    """Bounces for some sent recipients, each delivered as EventBridge would (`_deliver_twice`)."""
     feedback = next(f for f in rt.functions.values() if f.logical_id == "FeedbackFunction")
     for row in rows:
         if row["status"] != "sent" or rng.random() >= BOUNCE_SHARE:
             continue
-        event = _bounce_event(campaign_id, row["email"], row.get("message_id", ""))
-        for _ in range(2):
-            for attempt in range(EVENTBRIDGE_ATTEMPTS):
-                try:
-                    feedback.invoke(event)
-                    break
-                except Exception:
-                    injected["feedback_invocation_retried"] += 1
-                    if attempt == EVENTBRIDGE_ATTEMPTS - 1:
-                        raise
+        _deliver_twice(feedback, _bounce_event(campaign_id, row["email"], row.get("message_id", "")), injected)
         injected["bounce_delivered_twice"] += 1
+
+
+def _deliver_twice(feedback, event: dict[str, Any], injected) -> None:
+    """An event delivered twice (EventBridge is at-least-once), each delivery retried as EventBridge
+    retries a failed asynchronous invocation."""
+    for _ in range(2):
+        for attempt in range(EVENTBRIDGE_ATTEMPTS):
+            try:
+                feedback.invoke(event)
+                break
+            except Exception:
+                injected["feedback_invocation_retried"] += 1
+                if attempt == EVENTBRIDGE_ATTEMPTS - 1:
+                    raise
 
 
 # --- engagement (opens and clicks): a write path of its own, audited for uniques counted once -----
@@ -95,8 +99,7 @@ LINKS = ("https://example.org/a", "https://example.org/b")
 
 def _deliver_engagement(rt, campaign_id: str, rows: list[dict[str, Any]], rng: random.Random, injected) -> dict:
     """Opens and clicks of some sent recipients, as the tracked configuration set publishes them; each
-    event delivered twice (EventBridge is at-least-once), each delivery retried as EventBridge retries
-    a failed asynchronous invocation. Returns what the counters must then say."""
+    event delivered as EventBridge would (`_deliver_twice`). Returns what the counters must then say."""
     feedback = next(f for f in rt.functions.values() if f.logical_id == "FeedbackFunction")
     tags = {"campaign_id": campaign_id, "bulkmail-tracking": "opens-clicks"}
     events: list[dict[str, Any]] = []
@@ -125,15 +128,7 @@ def _deliver_engagement(rt, campaign_id: str, rows: list[dict[str, Any]], rng: r
             expected["first"].setdefault(row["email"], set()).add("first_click_at")
         expected["click"][1] += len(clicked)
     for event in events:
-        for _ in range(2):
-            for attempt in range(EVENTBRIDGE_ATTEMPTS):
-                try:
-                    feedback.invoke(event)
-                    break
-                except Exception:
-                    injected["feedback_invocation_retried"] += 1
-                    if attempt == EVENTBRIDGE_ATTEMPTS - 1:
-                        raise
+        _deliver_twice(feedback, event, injected)
         injected["engagement_delivered_twice"] += 1
     return expected
 

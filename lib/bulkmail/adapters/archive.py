@@ -28,19 +28,16 @@ class ArchiveReader:
         """Up to `limit` published campaigns of the list, newest first (the index projects what an
         index page shows: name and status; the subject is in the content item)."""
         found: list[dict[str, Any]] = []
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.table_name,
-                IndexName=ARCHIVE_INDEX,
-                KeyConditionExpression="#k = :k",
-                FilterExpression="#s IN (" + ", ".join(f":s{i}" for i in range(len(PUBLISHED))) + ")",
-                ExpressionAttributeNames={"#k": ARCHIVE_KEY, "#s": "status"},
-                ExpressionAttributeValues={":k": list_name, **{f":s{i}": s for i, s in enumerate(sorted(PUBLISHED))}},
-                ScanIndexForward=False,
-                PaginationConfig={"PageSize": limit},
-            )
+        pages = dynamo.pages(
+            "query",
+            self.table_name,
+            IndexName=ARCHIVE_INDEX,
+            KeyConditionExpression="#k = :k",
+            FilterExpression="#s IN (" + ", ".join(f":s{i}" for i in range(len(PUBLISHED))) + ")",
+            ExpressionAttributeNames={"#k": ARCHIVE_KEY, "#s": "status"},
+            ExpressionAttributeValues={":k": list_name, **{f":s{i}": s for i, s in enumerate(sorted(PUBLISHED))}},
+            ScanIndexForward=False,
+            PaginationConfig={"PageSize": limit},
         )
         for number, page in enumerate(pages):
             found.extend(dynamo.plain(page["Items"]))

@@ -35,11 +35,10 @@ class ContactStore:
         self.read_units = 0.0
 
     @staticmethod
-    def _recipients_filter(list_name: str | None) -> ConditionBase:
-        condition: ConditionBase = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
-        if list_name:
-            condition = condition & Attr("lists").contains(list_name)
-        return condition
+    def _subscribed() -> ConditionBase:
+        """A Scan's filter for the contacts a campaign to everyone is sent to."""
+        subscribed = Attr("status").eq(ContactStatus.SUBSCRIBED.value) | Attr("status").not_exists()
+        return subscribed & Attr(DELETED).not_exists()
 
     def recipients_page(
         self, audience: Audience | None, cursor: Cursor | None, limit: int
@@ -79,15 +78,10 @@ class ContactStore:
         return recipients, None
 
     def _scan_page(self, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
-        kwargs: dict[str, Any] = {
-            "Limit": limit,
-            "FilterExpression": self._recipients_filter(None) & Attr(DELETED).not_exists(),
-            "ProjectionExpression": "email",
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
-        page = self.table.scan(**kwargs)
-        return [item["email"] for item in page["Items"]], page.get("LastEvaluatedKey")
+        items, next_key = dynamo.page(
+            self.table.scan, cursor, Limit=limit, FilterExpression=self._subscribed(), ProjectionExpression="email"
+        )
+        return [item["email"] for item in items], next_key
 
     def _index(self) -> AudienceIndex:
         if self.index is None:
@@ -109,15 +103,7 @@ class ContactStore:
 
     def count_recipients(self, audience: Audience | None) -> int:
         if audience is None:
-            pages = (
-                dynamo.client()
-                .get_paginator("scan")
-                .paginate(
-                    TableName=self.table_name,
-                    Select="COUNT",
-                    FilterExpression=self._recipients_filter(None) & Attr(DELETED).not_exists(),
-                )
-            )
+            pages = dynamo.pages("scan", self.table_name, Select="COUNT", FilterExpression=self._subscribed())
             return sum(page["Count"] for page in pages)
         return sum(len(page) for page in self._audience_pages(audience))
 
@@ -130,11 +116,9 @@ class ContactStore:
             found = self._items(emails)
             items = [found[e] for e in emails if e in found and list_name in (found[e].get("lists") or ())]
         else:
-            kwargs: dict[str, Any] = {"Limit": limit, "FilterExpression": Attr(DELETED).not_exists()}
-            if cursor:
-                kwargs["ExclusiveStartKey"] = cursor
-            page = self.table.scan(**kwargs)
-            items, next_key = [dynamo.plain(i) for i in page["Items"]], page.get("LastEvaluatedKey")
+            items, next_key = dynamo.page(
+                self.table.scan, cursor, Limit=limit, FilterExpression=Attr(DELETED).not_exists()
+            )
         return [i for i in items if DELETED not in i and keep(i)], next_key
 
     def batch_get(self, emails: Iterable[str]) -> dict[str, Contact]:
@@ -469,16 +453,9 @@ _ERASED_ROW_FIELDS = ("campaign_id", "status", "batch_id", "updated_at", "dead_l
 def personal_deliveries(deliveries_table: str, email: str) -> list[dict[str, Any]]:
     """Every delivery row of an address, across campaigns. A Scan of the ledger filtered by address:
     rare (an export, an erasure), where an index by address would cost a write on every send."""
-    pages = (
-        dynamo.client()
-        .get_paginator("scan")
-        .paginate(
-            TableName=deliveries_table,
-            FilterExpression="email = :email",
-            ExpressionAttributeValues={":email": email},
-        )
+    rows = dynamo.items(
+        "scan", deliveries_table, FilterExpression="email = :email", ExpressionAttributeValues={":email": email}
     )
-    rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
     return sorted(rows, key=lambda r: str(r.get("updated_at", "")))
 
 

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from bulkmail.adapters.caching import per_container
 from bulkmail.errors import BadCursor, DatabaseBusy
 from bulkmail.models import dynamodb_item_size
+from bulkmail.ports import Cursor
 
 _deserializer = TypeDeserializer()
 
@@ -124,6 +125,17 @@ def is_conditional_failure(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
 
+def conditional_write(write: Callable[[], Any]) -> bool:
+    """Run a conditional write: False when its condition did not hold (nothing was written)."""
+    try:
+        write()
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
 def set_clause(fields: dict[str, Any], prefix: str = "f") -> tuple[str, dict[str, str], dict[str, Any]]:
     """`#f0 = :f0, ...` for an UpdateExpression's SET, with its attribute names and (stored) values:
     every field name goes through a placeholder, so a reserved word (status, name) is safe."""
@@ -160,6 +172,24 @@ def batch_get(
                 )
             time.sleep(backoff(attempt))
     return found
+
+
+def pages(operation: str, table_name: str, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a Query or Scan (`operation`), botocore's paginator following LastEvaluatedKey."""
+    yield from client().get_paginator(operation).paginate(TableName=table_name, **request)
+
+
+def items(operation: str, table_name: str, **request: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a Query or Scan, as plain Python, a page at a time."""
+    for answer in pages(operation, table_name, **request):
+        yield from (plain(item) for item in answer["Items"])
+
+
+def page(read: Callable[..., Any], cursor: Cursor | None, **request: Any) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """One page of a Query or Scan (`read`: a table's query or scan) from `cursor` (None: from the start),
+    as plain Python, and the key to go on from: None at the end."""
+    answer = read(**request, **({"ExclusiveStartKey": cursor} if cursor else {}))
+    return [plain(item) for item in answer["Items"]], answer.get("LastEvaluatedKey")
 
 
 def plain(value: Any) -> Any:

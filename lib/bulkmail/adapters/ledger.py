@@ -153,13 +153,7 @@ class Ledger:
                 "ConditionExpression": "dead_lettered = :true",
                 "ExpressionAttributeValues": {":true": True},
             }
-        try:
-            self._persist(lease, lambda: self.deliveries.put_item(**put))
-        except ClientError as exc:
-            if not dynamo.is_conditional_failure(exc):
-                raise
-            return False
-        return True
+        return dynamo.conditional_write(lambda: self._persist(lease, lambda: self.deliveries.put_item(**put)))
 
     def record(self, lease: Lease, outcomes: list[Outcome], *, batch_status: str, now_iso: str) -> list[Outcome]:
         """Write outcomes + counters + batch release in one transaction.
@@ -230,27 +224,26 @@ class Ledger:
         # The counts go to one of the campaign's counter shards (adapters/counters), chosen by the batch.
         counts["processed_count"] = new_rows
         items.append(counters.add_entry(self.campaigns_table, campaign_id, counts, key=batch_id, now_iso=now_iso))
-        items.append(
-            {
-                "Update": {
-                    "TableName": self.batches_table,
-                    "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
-                    "UpdateExpression": (
-                        "SET #s = :s, updated_at = :now ADD counted :tokens REMOVE claim_token, lease_until"
-                    ),
-                    "ConditionExpression": "claim_token = :t",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": {
-                        ":s": batch_status,
-                        ":t": lease.token,
-                        ":now": now_iso,
-                        # this attempt's, and those of earlier attempts whose noted rows it counts
-                        ":tokens": {lease.token} | {o.noted_by for o in outcomes if o.noted and o.noted_by},
-                    },
-                }
-            }
-        )
+        # this attempt's token, and those of earlier attempts whose noted rows it counts
+        tokens = {lease.token} | {o.noted_by for o in outcomes if o.noted and o.noted_by}
+        items.append(self._give_up_claim(lease, batch_status, now_iso, " ADD counted :tokens", {":tokens": tokens}))
         return items
+
+    def _give_up_claim(
+        self, lease: Lease, status: str, now_iso: str, also: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A transaction's Update leaving the batch in `status` and giving up this attempt's claim, only
+        while it still holds it. `also`: more of the UpdateExpression (its `values`), before the REMOVE."""
+        return {
+            "Update": {
+                "TableName": self.batches_table,
+                "Key": {"campaign_id": lease.campaign_id, "batch_id": lease.batch_id},
+                "UpdateExpression": f"SET #s = :s, updated_at = :now{also} REMOVE claim_token, lease_until",
+                "ConditionExpression": "claim_token = :t",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":s": status, ":t": lease.token, ":now": now_iso, **values},
+            }
+        }
 
     # --- one email per recipient per campaign family ---------------------------------------------
     def take_over_for_resend(self, original_id: str, email: str, resend_id: str, lease: Lease) -> bool:
@@ -288,19 +281,12 @@ class Ledger:
         }
         if "#s" in condition:
             request["ExpressionAttributeNames"] = {"#s": "status"}
-        try:
-            self._persist(lease, lambda: self.deliveries.update_item(**request))
-        except ClientError as exc:
-            if not dynamo.is_conditional_failure(exc):
-                raise
-            return False
-        return True
+        return dynamo.conditional_write(lambda: self._persist(lease, lambda: self.deliveries.update_item(**request)))
 
     # --- parking (paused campaigns) --------------------------------------------------------------
     def park(self, lease: Lease, emails: list[str], now_iso: str) -> bool:
         """Keep a paused campaign's batch here instead of on the queue (where it would age towards the
         DLQ). Only while the campaign is still paused: False if it no longer is."""
-        campaign_id, batch_id, token = lease.campaign_id, lease.batch_id, lease.token
         try:
             self._persist(
                 lease,
@@ -309,29 +295,13 @@ class Ledger:
                         {
                             "ConditionCheck": {
                                 "TableName": self.campaigns_table,
-                                "Key": {"campaign_id": campaign_id},
+                                "Key": {"campaign_id": lease.campaign_id},
                                 "ConditionExpression": "#s = :paused",
                                 "ExpressionAttributeNames": {"#s": "status"},
                                 "ExpressionAttributeValues": {":paused": "paused"},
                             }
                         },
-                        {
-                            "Update": {
-                                "TableName": self.batches_table,
-                                "Key": {"campaign_id": campaign_id, "batch_id": batch_id},
-                                "UpdateExpression": (
-                                    "SET #s = :parked, emails = :e, updated_at = :now REMOVE claim_token, lease_until"
-                                ),
-                                "ConditionExpression": "claim_token = :t",
-                                "ExpressionAttributeNames": {"#s": "status"},
-                                "ExpressionAttributeValues": {
-                                    ":parked": "parked",
-                                    ":e": emails,
-                                    ":t": token,
-                                    ":now": now_iso,
-                                },
-                            }
-                        },
+                        self._give_up_claim(lease, "parked", now_iso, ", emails = :e", {":e": emails}),
                     ]
                 ),
             )
@@ -343,19 +313,8 @@ class Ledger:
 
     def unpark_all(self, campaign_id: str, now_iso: str) -> list[tuple[str, list[str]]]:
         """Take every parked batch of a campaign back (each exactly once): [(batch_id, emails)]."""
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.batches_table,
-                KeyConditionExpression="campaign_id = :c",
-                FilterExpression="#s = :parked",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": campaign_id, ":parked": "parked"},
-            )
-        )
         taken = []
-        for item in (i for page in pages for i in page["Items"]):
+        for item in dynamo.items("query", self.batches_table, **_in_status(campaign_id, "parked")):
             try:
                 self.batches.update_item(
                     Key={"campaign_id": campaign_id, "batch_id": item["batch_id"]},
@@ -377,45 +336,21 @@ class Ledger:
 
     def failed_page(self, campaign_id: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
         """A page of a campaign's failed recipients (the audience of a resend), and the next cursor."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": "campaign_id = :c",
-            "FilterExpression": "#s = :failed",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":c": campaign_id, ":failed": "failed"},
-            "ProjectionExpression": "email",
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
-        page = self.deliveries.query(**kwargs)
-        return [i["email"] for i in page["Items"]], page.get("LastEvaluatedKey")
+        failed = _in_status(campaign_id, DeliveryStatus.FAILED.value)
+        rows, next_key = dynamo.page(self.deliveries.query, cursor, **failed, ProjectionExpression="email", Limit=limit)
+        return [r["email"] for r in rows], next_key
 
     def count_failed(self, campaign_id: str) -> int:
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.deliveries_table,
-                KeyConditionExpression="campaign_id = :c",
-                FilterExpression="#s = :failed",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": campaign_id, ":failed": "failed"},
-                Select="COUNT",
-            )
-        )
-        return sum(page["Count"] for page in pages)
+        failed = _in_status(campaign_id, DeliveryStatus.FAILED.value)
+        return sum(page["Count"] for page in dynamo.pages("query", self.deliveries_table, **failed, Select="COUNT"))
 
     def deliveries_for(self, campaign_id: str, status: DeliveryStatus | None = None) -> list[dict[str, Any]]:
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.deliveries_table,
-                KeyConditionExpression="campaign_id = :c",
-                ExpressionAttributeValues={":c": campaign_id},
-            )
+        rows = dynamo.items(
+            "query",
+            self.deliveries_table,
+            KeyConditionExpression="campaign_id = :c",
+            ExpressionAttributeValues={":c": campaign_id},
         )
-        rows = [dynamo.plain(item) for page in pages for item in page["Items"]]
         return [r for r in rows if status is None or r["status"] == status.value]
 
     # --- feedback (bounces, complaints) --------------------------------------------------------
@@ -453,3 +388,13 @@ class Ledger:
                 raise
             return False
         return True
+
+
+def _in_status(campaign_id: str, status: str) -> dict[str, Any]:
+    """A Query's arguments for a campaign's rows (deliveries or batches) in one status."""
+    return {
+        "KeyConditionExpression": "campaign_id = :c",
+        "FilterExpression": "#s = :status",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {":c": campaign_id, ":status": status},
+    }

@@ -16,29 +16,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from bulkmail.adapters import dynamo
 from bulkmail.ports import Cursor
+from bulkmail.segments import CONTACT_FIELDS
 
 MEMBER = "list#"
-# What a membership row copies from its contact: what the fan-out and segments read.
-ROW_FIELDS = (
-    "status",
-    "lists",
-    "attributes",
-    "first_name",
-    "last_name",
-    "company",
-    "created_at",
-    "updated_at",
-    "opted_in_at",
-)
+# What a membership row copies from its contact: what the fan-out and segments read (the email is its sk).
+ROW_FIELDS = (*(f for f in CONTACT_FIELDS if f != "email"), "lists", "attributes")
 SEGMENT = "segment"
 FIELD = "field"
 
@@ -68,16 +58,12 @@ class ListRegistry:
 
     def create(self, name: str, title: str, description: str) -> bool:
         """A new list; False when one of that name exists."""
-        try:
-            self.table.put_item(
+        return dynamo.conditional_write(
+            lambda: self.table.put_item(
                 Item={"list_name": name, "name": title, "description": description, "created_at": _now()},
                 ConditionExpression="attribute_not_exists(list_name)",
             )
-        except ClientError as exc:
-            if dynamo.is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def get(self, name: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"list_name": name}, ConsistentRead=True).get("Item")
@@ -91,9 +77,7 @@ class ListRegistry:
 
     def all(self) -> list[dict[str, Any]]:
         """Every list, sorted by name (one small table: a page or two)."""
-        pages = dynamo.client().get_paginator("scan").paginate(TableName=self.table_name)
-        items = [dynamo.plain(item) for page in pages for item in page["Items"]]
-        return sorted(items, key=lambda i: str(i["list_name"]))
+        return sorted(dynamo.items("scan", self.table_name), key=lambda i: str(i["list_name"]))
 
     def names(self, limit: int) -> tuple[list[str], bool]:
         """Up to `limit` list names, sorted, and whether there are more."""
@@ -126,11 +110,7 @@ class AudienceIndex:
 
     def rows_page(self, name: str, cursor: Cursor | None, limit: int) -> tuple[list[dict[str, Any]], Cursor | None]:
         """Up to `limit` membership rows of a list (email in `sk`), and the cursor for the next page."""
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(MEMBER + name), "Limit": limit}
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
-        page = self.table.query(**kwargs)
-        return [dynamo.plain(item) for item in page["Items"]], page.get("LastEvaluatedKey")
+        return dynamo.page(self.table.query, cursor, KeyConditionExpression=Key("pk").eq(MEMBER + name), Limit=limit)
 
     def remove_members(self, pairs: Iterable[tuple[str, str]]) -> None:
         with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
@@ -139,14 +119,8 @@ class AudienceIndex:
 
     def members_page(self, name: str, cursor: Cursor | None, limit: int) -> tuple[list[str], Cursor | None]:
         """Up to `limit` members' emails of a list, in address order, and the cursor for the next page."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(MEMBER + name),
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
-        page = self.table.query(**kwargs)
-        return [str(item["sk"]) for item in page["Items"]], page.get("LastEvaluatedKey")
+        rows, next_key = self.rows_page(name, cursor, limit)
+        return [str(row["sk"]) for row in rows], next_key
 
     def count_members(self, name: str) -> int:
         """How many rows the list's index holds. Read whole rather than with Select=COUNT: a COUNT costs the
@@ -156,18 +130,10 @@ class AudienceIndex:
     # --- segments ------------------------------------------------------------------------------
     def create_segment(self, definition: dict[str, Any]) -> bool:
         """Store a new segment; False when the id is taken."""
-        try:
-            self.table.put_item(
-                Item=dynamo.to_dynamo(
-                    {"pk": SEGMENT, "sk": definition["segment_id"], "definition": definition, "created_at": _now()}
-                ),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if dynamo.is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        item = {"pk": SEGMENT, "sk": definition["segment_id"], "definition": definition, "created_at": _now()}
+        return dynamo.conditional_write(
+            lambda: self.table.put_item(Item=dynamo.to_dynamo(item), ConditionExpression="attribute_not_exists(pk)")
+        )
 
     def segment(self, segment_id: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": SEGMENT, "sk": segment_id}, ConsistentRead=True).get("Item")
@@ -191,17 +157,6 @@ class AudienceIndex:
     def fields(self) -> list[str]:
         return [str(i["sk"]) for i in self._query(FIELD)]
 
-    def _query(self, pk: str) -> list[dict[str, Any]]:
+    def _query(self, pk: str) -> Iterator[dict[str, Any]]:
         """Every item under a partition key, page by page."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk)}
-        for _ in range(_MAX_PAGES):
-            page = self.table.query(**kwargs)
-            items += [dynamo.plain(item) for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        raise RuntimeError(f"{pk} took more than {_MAX_PAGES} pages to read")
-
-
-_MAX_PAGES = 1_000_000
+        return dynamo.items("query", self.table_name, KeyConditionExpression=Key("pk").eq(pk))

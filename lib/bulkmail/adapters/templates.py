@@ -18,6 +18,11 @@ from bulkmail.errors import TemplateBusy, TemplateExists, TemplateNotFound
 WRITE_ATTEMPTS = 5  # racing writers of one template; each attempt is one Query and one PutItem
 LIST_LIMIT = 1000  # templates listed by GET /templates (one small table: a page or two of a Scan)
 _SUMMARY = ("template_id", "version", "name", "subject", "created_at")
+# A read of the summaries only (every name through a placeholder: `name` is a reserved word).
+_SUMMARY_PROJECTION = {
+    "ExpressionAttributeNames": {f"#{n}": n for n in _SUMMARY},
+    "ProjectionExpression": ", ".join(f"#{n}" for n in _SUMMARY),
+}
 
 
 class TemplateStore:
@@ -75,38 +80,22 @@ class TemplateStore:
 
     def versions(self, template_id: str) -> list[dict[str, Any]]:
         """Every version's summary, newest first (without the bodies)."""
-        items: list[dict[str, Any]] = []
-        pages = (
-            dynamo.client()
-            .get_paginator("query")
-            .paginate(
-                TableName=self.table_name,
+        return list(
+            dynamo.items(
+                "query",
+                self.table_name,
                 KeyConditionExpression="template_id = :t",
                 ExpressionAttributeValues={":t": template_id},
-                ExpressionAttributeNames={f"#{n}": n for n in _SUMMARY},
-                ProjectionExpression=", ".join(f"#{n}" for n in _SUMMARY),
                 ScanIndexForward=False,
+                **_SUMMARY_PROJECTION,
             )
         )
-        for page in pages:
-            items.extend(dynamo.plain(page["Items"]))
-        return items
 
     def latest_summaries(self) -> list[dict[str, Any]]:
         """The newest version of each template (summaries), by template_id, up to LIST_LIMIT."""
         newest: dict[str, dict[str, Any]] = {}
-        pages = (
-            dynamo.client()
-            .get_paginator("scan")
-            .paginate(
-                TableName=self.table_name,
-                ExpressionAttributeNames={f"#{n}": n for n in _SUMMARY},
-                ProjectionExpression=", ".join(f"#{n}" for n in _SUMMARY),
-            )
-        )
-        for page in pages:
-            for item in dynamo.plain(page["Items"]):
-                seen = newest.get(item["template_id"])
-                if seen is None or item["version"] > seen["version"]:
-                    newest[item["template_id"]] = item
+        for item in dynamo.items("scan", self.table_name, **_SUMMARY_PROJECTION):
+            seen = newest.get(item["template_id"])
+            if seen is None or item["version"] > seen["version"]:
+                newest[item["template_id"]] = item
         return [newest[k] for k in sorted(newest)][:LIST_LIMIT]

@@ -9,9 +9,9 @@ nothing.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -38,7 +38,7 @@ from bulkmail.adapters.wiring import (
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import CampaignNotFound, SecretNotConfigured, SendError
-from bulkmail.http.request import ApiError, json_body, page_args, responses
+from bulkmail.http.request import ApiError, json_body, json_response, page_args, responses
 from bulkmail.models import Campaign, CampaignStatus, CampaignView, Contact
 from bulkmail.rendering import RenderedEmail, build_mime, render
 from bulkmail.templates import apply_template
@@ -50,15 +50,24 @@ MAX_TEST_RECIPIENTS = 10
 router = Router()
 
 
+def _validated(document: dict[str, Any], now: datetime) -> Campaign:
+    """A submitted campaign, its template resolved here, once (a stored campaign keeps the content and
+    its version), checked as the workflow's ValidateCampaign step checks it."""
+    return validate_campaign(apply_template(document, template_store()), now=now, custom_fields=custom_fields_in_use())
+
+
+def _contact(document: Any) -> dict[str, Any]:
+    """The contact a campaign is rendered for, normalised as an imported one is."""
+    items, rejected = normalise_contacts([document])
+    if rejected:
+        raise ApiError(400, "contact", rejected[0]["error"])
+    return items[0]
+
+
 def _create_campaign(request: dict[str, Any]) -> dict[str, Any]:
     s = stores()
     return campaign_actions.start(
-        # A template is resolved here, once: the stored campaign keeps the content and its version.
-        validate_campaign(
-            apply_template(request["body"], template_store()),
-            now=SYSTEM_CLOCK.now(),
-            custom_fields=custom_fields_in_use(),
-        ),
+        _validated(request["body"], SYSTEM_CLOCK.now()),
         campaigns=s.campaigns,
         contacts=s.contacts,
         admin=s.admin,
@@ -98,7 +107,7 @@ def post_campaign() -> Response[str]:
     if key is not None and not 1 <= len(key.strip()) <= 255:
         raise ApiError(400, "Idempotency-Key", "must be 1 to 255 characters")
     result = _idempotent_create(key.strip(), body) if key else _create_campaign({"body": body})
-    return Response(status_code=202, content_type="application/json", body=json.dumps(result))
+    return json_response(202, result)
 
 
 def _with_progress(record: Campaign) -> CampaignView:
@@ -273,17 +282,9 @@ def test_send_campaign() -> dict[str, Any]:
     document.pop("send_at", None)
     now = SYSTEM_CLOCK.now()
     campaign_id = f"test-{now.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    campaign: dict[str, Any] = dict(
-        validate_campaign(
-            apply_template({**document, "campaign_id": campaign_id}, template_store()),
-            now=now,
-            custom_fields=custom_fields_in_use(),
-        )
-    )
+    campaign: dict[str, Any] = dict(_validated({**document, "campaign_id": campaign_id}, now))
     campaign.update(track_opens=False, track_clicks=False)  # a test send counts in no report (issue 16)
-    items, rejected = normalise_contacts([{**contact_doc, "email": to[0]}])
-    if rejected:
-        raise ApiError(400, "contact", rejected[0]["error"])
+    contact_item = _contact({**contact_doc, "email": to[0]})
     try:
         transport = transport_for(campaign)
     # ValueError: SecretMalformed, or a region botocore refuses (InvalidRegionError)
@@ -293,7 +294,7 @@ def test_send_campaign() -> dict[str, Any]:
         ) from None
     sent = []
     for address in to:
-        contact = Contact.from_item({**items[0], "email": address.strip().lower()})
+        contact = Contact.from_item({**contact_item, "email": address.strip().lower()})
         rendered = render(campaign, contact)
         rendered = RenderedEmail(f"[TEST] {rendered.subject}", rendered.text, rendered.html)
         try:
@@ -316,13 +317,6 @@ def preview_campaign() -> dict[str, Any]:
     if contact_doc is None:
         raise ApiError(400, "contact", "is required: the contact to render the campaign for")
     document.pop("send_at", None)
-    campaign: dict[str, Any] = dict(
-        validate_campaign(
-            apply_template(document, template_store()), now=SYSTEM_CLOCK.now(), custom_fields=custom_fields_in_use()
-        )
-    )
-    items, rejected = normalise_contacts([contact_doc])
-    if rejected:
-        raise ApiError(400, "contact", rejected[0]["error"])
-    rendered = render(campaign, Contact.from_item(items[0]))
+    campaign: dict[str, Any] = dict(_validated(document, SYSTEM_CLOCK.now()))
+    rendered = render(campaign, Contact.from_item(_contact(contact_doc)))
     return {"subject": rendered.subject, "text": rendered.text, "html": rendered.html}

@@ -5,7 +5,6 @@ The contact routes that existed before (add, import, get, delete) live in bulkma
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -14,13 +13,9 @@ from bulkmail import audience_admin
 from bulkmail.adapters.dynamo import encode_cursor
 from bulkmail.adapters.wiring import stores
 from bulkmail.clock import now_iso
-from bulkmail.http.request import json_body, page_args, responses
+from bulkmail.http.request import csv_download, json_body, page_args, path_email, responses
 
 router = Router()
-
-
-def _address(email: str) -> str:
-    return unquote(email).strip().lower()
 
 
 @router.get(
@@ -52,12 +47,7 @@ def browse_contacts() -> dict[str, Any]:
 )
 def export_contacts() -> Response[str]:
     text = audience_admin.export_csv(stores().contacts, router.current_event.get_query_string_value("list", None))
-    return Response(
-        status_code=200,
-        content_type="text/csv; charset=utf-8",
-        body=text,
-        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
-    )
+    return csv_download(text, "contacts.csv")
 
 
 @router.patch(
@@ -67,7 +57,7 @@ def export_contacts() -> Response[str]:
     responses=responses(400, 404, 409),
 )
 def patch_contact(email: str) -> dict[str, Any]:
-    return audience_admin.patch(stores().contacts, _address(email), json_body(router.current_event), now_iso())
+    return audience_admin.patch(stores().contacts, path_email(email), json_body(router.current_event), now_iso())
 
 
 @router.get(
@@ -78,4 +68,4 @@ def patch_contact(email: str) -> dict[str, Any]:
 )
 def export_contact(email: str) -> dict[str, Any]:
     s = stores()
-    return audience_admin.personal_export(s.contacts, s.settings.deliveries_table, _address(email))
+    return audience_admin.personal_export(s.contacts, s.settings.deliveries_table, path_email(email))

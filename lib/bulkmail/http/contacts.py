@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -13,7 +12,7 @@ from bulkmail import audience_admin
 from bulkmail.adapters.wiring import stores
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.contact_import import normalise_contacts, parse_contacts_csv
-from bulkmail.http.request import ApiError, json_body, raw_body, responses
+from bulkmail.http.request import ApiError, json_body, no_content, path_email, raw_body, responses
 
 MAX_CONTACTS_PER_REQUEST = 1_000
 MAX_CSV_BYTES = 5 * 1024 * 1024  # under Lambda's 6 MB synchronous payload
@@ -79,7 +78,7 @@ def import_contacts() -> dict[str, Any]:
 
 @router.get("/contacts/<email>", summary="One contact", tags=["contacts"], responses=responses(404))
 def get_contact(email: str) -> dict[str, Any]:
-    email = unquote(email).strip().lower()
+    email = path_email(email)
     item = stores().contacts.get_item(email)
     if item is None:
         raise ApiError(404, "email", f"Contact {email} not found")
@@ -95,7 +94,7 @@ def get_contact(email: str) -> dict[str, Any]:
     responses=responses(404, ok=204),
 )
 def delete_contact(email: str) -> Response[str]:
-    email = unquote(email).strip().lower()
+    email = path_email(email)
     now = SYSTEM_CLOCK.now().isoformat(timespec="seconds")
     # ---- audience (issue 15): ?erase=true removes personal data everywhere (GDPR) ----
     erase = router.current_event.get_query_string_value("erase", "false")
@@ -104,8 +103,8 @@ def delete_contact(email: str) -> Response[str]:
     if erase == "true":
         s = stores()
         audience_admin.erase(s.contacts, s.settings.deliveries_table, email, now)  # idempotent: 204 again
-        return Response(status_code=204, content_type="application/json", body="")
+        return no_content()
     # ---- end audience ----
     if not stores().contacts.delete(email, now):
         raise ApiError(404, "email", f"Contact {email} not found")
-    return Response(status_code=204, content_type="application/json", body="")
+    return no_content()

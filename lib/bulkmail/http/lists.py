@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from bulkmail import audience_admin
 from bulkmail.adapters.wiring import stores
 from bulkmail.clock import now_iso
-from bulkmail.http.request import json_body, responses
+from bulkmail.http.request import json_body, no_content, responses
 
 router = Router()
 
@@ -40,4 +40,4 @@ def get_list(list_id: str) -> dict[str, Any]:
 )
 def delete_list(list_id: str) -> Response[str]:
     audience_admin.delete_list(stores().contacts, unquote(list_id), now_iso())
-    return Response(status_code=204, content_type="application/json", body="")
+    return no_content()

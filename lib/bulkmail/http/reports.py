@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from bulkmail.adapters.wiring import engagement_store, stores
-from bulkmail.http.request import ApiError, responses
+from bulkmail.http.request import ApiError, csv_download, responses
 from bulkmail.reports import campaign_report, report_csv
 
 router = Router()
@@ -28,10 +27,5 @@ def get_report(campaign_id: str) -> Any:
     campaign = s.campaigns.get(campaign_id, content=False)  # 404 for an unknown campaign; its live counts
     report = campaign_report(campaign, engagement_store().totals(campaign_id), s.settings.tracking_defaults)
     if fmt == "csv":
-        return Response(
-            200,
-            "text/csv; charset=utf-8",
-            report_csv(report),
-            headers={"Content-Disposition": f'attachment; filename="{campaign_id}-report.csv"'},
-        )
+        return csv_download(report_csv(report), f"{campaign_id}-report.csv")
     return report

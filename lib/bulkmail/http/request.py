@@ -11,6 +11,7 @@ import binascii
 import codecs
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -47,8 +48,31 @@ def responses(*codes: int, ok: int = 200) -> dict[int, OpenAPIResponse]:
     return {**success, **{code: {"description": _ERROR_TEXT[code], "content": body} for code in codes}}
 
 
+def json_response(status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(document), headers=headers)
+
+
 def error_response(status: int, errors: list[dict[str, str]]) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=json.dumps({"errors": errors}))
+    return json_response(status, {"errors": errors})
+
+
+def no_content() -> Response[str]:
+    """204: done, nothing to say (a delete)."""
+    return Response(status_code=204, content_type="application/json", body="")
+
+
+def csv_download(text: str, filename: str) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="text/csv; charset=utf-8",
+        body=text,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def path_email(raw: str) -> str:
+    """A contact's address from the URL path, as it is stored."""
+    return unquote(raw).strip().lower()
 
 
 # Byte-order marks say the encoding (UTF-32's before UTF-16's: they begin alike).

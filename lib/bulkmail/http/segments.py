@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from bulkmail import audience_admin
 from bulkmail.adapters.wiring import stores
-from bulkmail.http.request import json_body, responses
+from bulkmail.http.request import json_body, no_content, responses
 
 router = Router()
 
@@ -56,4 +56,4 @@ def count_segment(segment_id: str) -> dict[str, Any]:
 )
 def delete_segment(segment_id: str) -> Response[str]:
     audience_admin.delete_segment(stores().contacts, unquote(segment_id))
-    return Response(status_code=204, content_type="application/json", body="")
+    return no_content()

@@ -9,7 +9,6 @@ POST /subscribe/confirm/{token}     the button: the contact is subscribed to the
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any, cast
 from urllib.parse import parse_qs
@@ -23,7 +22,7 @@ from bulkmail.adapters.wiring import signup_wiring, transport_for, unsubscribe_k
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.errors import InvalidSignupToken, SendError, SignupRateLimited
 from bulkmail.http.pages import page
-from bulkmail.http.request import ApiError, json_body, raw_body
+from bulkmail.http.request import ApiError, json_body, json_response, raw_body
 from bulkmail.signup import LIST_ID_CHARS, confirm, default_consent_text, parse_request, read_token, subscribe
 
 logger = Logger(child=True)
@@ -31,10 +30,6 @@ router = Router()
 
 MAX_FORM_BYTES = 16 * 1024
 FORM_TYPE = "application/x-www-form-urlencoded"
-
-
-def _json(status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(document), headers=headers)
 
 
 def _event() -> APIGatewayProxyEvent:
@@ -88,12 +83,12 @@ def post_subscribe() -> Response[str]:
     try:
         return _subscribe(as_form)
     except ApiError as exc:
-        return _errors_page(exc.status, exc.errors) if as_form else _json(exc.status, {"errors": exc.errors})
+        return _errors_page(exc.status, exc.errors) if as_form else json_response(exc.status, {"errors": exc.errors})
     except SignupRateLimited as exc:
         errors = [{"field": exc.field, "message": str(exc)}]
         headers = {"Retry-After": str(exc.retry_after)}
         logger.info("signup rate-limited", extra={"limited": exc.field})
-        return _errors_page(429, errors, headers) if as_form else _json(429, {"errors": errors}, headers)
+        return _errors_page(429, errors, headers) if as_form else json_response(429, {"errors": errors}, headers)
 
 
 def _subscribe(as_form: bool) -> Response[str]:
@@ -129,7 +124,9 @@ def _subscribe(as_form: bool) -> Response[str]:
     message = f"Check your inbox: we sent a link to {request.email} to confirm the subscription to {request.list_id}."
     if as_form:
         return page(202, "Check your inbox", f"<p>{escape(message)}</p>")
-    return _json(202, {"status": "pending", "email": request.email, "list": request.list_id, "message": message})
+    return json_response(
+        202, {"status": "pending", "email": request.email, "list": request.list_id, "message": message}
+    )
 
 
 @router.get("/subscribe/form/<list_id>")

@@ -10,7 +10,6 @@ GET  /starter-templates                the starter templates bulkmail ships (new
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -21,7 +20,7 @@ from bulkmail.adapters.wiring import template_store
 from bulkmail.clock import now_iso
 from bulkmail.contact_import import normalise_contacts
 from bulkmail.errors import TemplateBusy, TemplateExists, TemplateNotFound
-from bulkmail.http.request import ApiError, json_body, responses
+from bulkmail.http.request import ApiError, json_body, json_response, responses
 from bulkmail.models import Contact
 from bulkmail.rendering import render
 from bulkmail.templates import CONTENT, starter_templates, validate_template
@@ -72,7 +71,7 @@ def _store(document: dict[str, Any], *, new: bool) -> dict[str, Any]:
 )
 def post_template() -> Response[str]:
     item = _store(json_body(router.current_event), new=True)
-    return Response(status_code=201, content_type="application/json", body=json.dumps(item))
+    return json_response(201, item)
 
 
 @router.put(

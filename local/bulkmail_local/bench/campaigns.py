@@ -117,6 +117,23 @@ def workflow_figures(entered: Counter, events_of: Counter, total_events: int, pa
     }
 
 
+def usage_per_email(
+    meter: Meter, capacity: dict[str, float], invocations: Counter, workflow: dict[str, Any], sent: int
+) -> dict[str, float]:
+    """What one email used, as cost_per_million prices it. `capacity`: DynamoDB's read and write units in all."""
+    by_service = meter.by_service()
+    return {
+        "ses_requests": by_service["sesv2"] / sent,
+        "sqs_requests": by_service["sqs"] / sent,
+        "secretsmanager_requests": by_service["secrets-manager"] / sent,
+        "dynamodb_read_units": capacity["read"] / sent,
+        "dynamodb_write_units": capacity["write"] / sent,
+        "worker_invocations": invocations["SendEmailsFunction"] / sent,
+        "transitions_per_page": workflow["transitions_per_page"],
+        "transitions_per_poll": workflow["transitions_per_poll"],
+    }
+
+
 def bench_size(
     contacts: int,
     outbox: Path,
@@ -146,18 +163,8 @@ def bench_size(
     sent = max(1, int(record["sent_count"]))
     first, last = meter.first_at.get("sesv2.SendEmail", started), meter.last_at.get("sesv2.SendEmail", started)
     send_phase = max(last - first, 1e-9)
-    by_service = meter.by_service()
     workflow = workflow_figures(entered, events_of, total_events, int(record["fanout_page"]))
-    usage = {
-        "ses_requests": by_service["sesv2"] / sent,
-        "sqs_requests": by_service["sqs"] / sent,
-        "secretsmanager_requests": by_service["secrets-manager"] / sent,
-        "dynamodb_read_units": meter.capacity["read"] / sent,
-        "dynamodb_write_units": meter.capacity["write"] / sent,
-        "worker_invocations": invocations["SendEmailsFunction"] / sent,
-        "transitions_per_page": workflow["transitions_per_page"],
-        "transitions_per_poll": workflow["transitions_per_poll"],
-    }
+    usage = usage_per_email(meter, meter.capacity, invocations, workflow, sent)
     non_ses = meter.non_ses_requests() + sum(invocations.values())
     # While sending (a campaign's one-off writes, such as storing its content, do not bound its rate).
     (busiest_table, busiest_key), busiest_units = meter.busiest_item(sending=True)

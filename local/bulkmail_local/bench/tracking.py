@@ -20,7 +20,13 @@ from bulkmail.adapters.campaigns import CampaignStore
 from bulkmail.adapters.engagement import EngagementStore
 from bulkmail.adapters.ledger import Ledger
 from bulkmail_local.bench import load_generated_contacts
-from bulkmail_local.bench.campaigns import BENCH_PARAMETERS, CAMPAIGN, history_by_state, workflow_figures
+from bulkmail_local.bench.campaigns import (
+    BENCH_PARAMETERS,
+    CAMPAIGN,
+    history_by_state,
+    usage_per_email,
+    workflow_figures,
+)
 from bulkmail_local.bench.cost import MILLION, Deployment, cost_per_million, load_prices
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.metering import Meter
@@ -98,18 +104,9 @@ def bench_tracking(contacts: int, *, opens: float, clicks: float, outbox: Path, 
         entered, events_of, total_events = history_by_state(rt, arn)
         invocations = Counter({f.logical_id: f.invocations - before[f.logical_id] for f in rt.functions.values()})
     sent = max(1, int(record["sent_count"]))
-    by_service = meter.by_service()
     workflow = workflow_figures(entered, events_of, total_events, int(record["fanout_page"]))
-    usage = {
-        "ses_requests": by_service["sesv2"] / sent,
-        "sqs_requests": by_service["sqs"] / sent,
-        "secretsmanager_requests": by_service["secrets-manager"] / sent,
-        "dynamodb_read_units": (meter.capacity["read"] + events.capacity["read"]) / sent,
-        "dynamodb_write_units": (meter.capacity["write"] + events.capacity["write"]) / sent,
-        "worker_invocations": invocations["SendEmailsFunction"] / sent,
-        "transitions_per_page": workflow["transitions_per_page"],
-        "transitions_per_poll": workflow["transitions_per_poll"],
-    }
+    capacity = {kind: meter.capacity[kind] + events.capacity[kind] for kind in ("read", "write")}
+    usage = usage_per_email(meter, capacity, invocations, workflow, sent)
     cost = cost_per_million(usage, deployment, prices)
     feedback_per_email = invocations["FeedbackFunction"] / sent
     memory_gb = 256 / 1024  # FeedbackFunction: the Globals' MemorySize
