@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat $(CHECKOV_LOCK) | cksum 
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo serve test unit lint sam-check lock deploy chaos bench clean
+.PHONY: demo serve test suite unit lint sam-check lock deploy chaos bench clean
 
 # The lock, then the project itself without resolving again; pip check fails when pyproject.toml
 # asks for something the lock does not hold (run `make lock`).
@@ -38,11 +38,18 @@ demo: $(STAMP) ## a real campaign on the embedded runtime, no AWS account needed
 serve: $(STAMP) ## the whole stack on 127.0.0.1: API :8000, AWS endpoint :4566 (Ctrl-C stops)
 	$(BIN)/bulkmail serve
 
-# The suite on every core (JOBS=1: one process), a test file's tests on one worker (their module
-# fixtures are built once); the longest tests go first, so no worker is left with a long tail.
-JOBS ?= auto
-test: $(STAMP) lint sam-check ## lint, the whole suite, then the template through SAM's own checks
-	$(BIN)/pytest -n $(JOBS) --dist loadfile
+# Lint, SAM's checks and the suite side by side: much of the suite waits on real time (Step
+# Functions' Wait states, `bulkmail serve` processes, a browser), and the checks fill that idle CPU.
+# --output-sync=line keeps each line whole.
+test: $(STAMP) $(CHECKOV_STAMP) ## lint, the whole suite and the template through SAM's own checks, side by side
+	$(MAKE) --no-print-directory -j3 --output-sync=line lint sam-check suite
+
+# The suite on JOBS workers (JOBS=1: one process): more workers than this machine's 2 cores, for the
+# same reason. A test at a time goes to the next free worker, the longest first (tests/conftest.py),
+# except a file whose tests share a module fixture (marked xdist_group), which goes whole.
+JOBS ?= 4
+suite: $(STAMP)
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 
 unit: $(STAMP) ## the tests that need no emulated AWS (tests/conftest.py marks the rest `emulator`), in seconds
 	$(BIN)/pytest -q -m 'not emulator'

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from bulkmail.errors import CampaignNotFound
 from bulkmail.models import BatchMessage
 from bulkmail.validation import validate_campaign
 from bulkmail_local.runtime import EmbeddedRuntime
+from tests.waiting import eventually
 
 SEED_CAMPAIGN = {
     "campaign_name": "Monthly Newsletter",
@@ -77,17 +78,15 @@ class Harness:
         )
 
     def wait_for_campaign(self, campaign_id: str, predicate, timeout: float = 30) -> dict[str, Any]:
-        """Poll the campaign record (bounded) until predicate(record) holds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
+        """The campaign's record once predicate(record) holds (it may not be stored yet)."""
+
+        def reached() -> dict[str, Any] | None:
+            with contextlib.suppress(CampaignNotFound):
                 record = self.campaigns.get(campaign_id)
-                if predicate(record):
-                    return record
-            except CampaignNotFound:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"campaign {campaign_id} did not reach the expected state in {timeout} s")
+                return record if predicate(record) else None
+            return None
+
+        return eventually(reached, f"campaign {campaign_id} in the expected state", timeout)
 
     def queue_depth(self, logical_id: str = "SendQueue") -> dict[str, int]:
         attrs = self.rt.client("sqs").get_queue_attributes(
@@ -105,8 +104,9 @@ SLOW_DIRS = frozenset({"e2e"})
 EMULATOR_FIXTURES = frozenset({"harness", "live"})
 
 
-# Longest first, so that `make test`'s workers (pytest-xdist, a file per worker at a time) end
-# together rather than one of them running the slowest file alone at the end.
+# Longest first, so that `make test`'s workers (pytest-xdist: a test at a time, or a file whose
+# tests share a module fixture, marked `xdist_group`) end together rather than one of them running
+# the slowest alone at the end: the tests marked `longest`, then by directory.
 RUN_FIRST = ("e2e", "integration", "api", "compliance")
 
 
@@ -120,6 +120,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
     def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("longest"):
+            return -1
         area = item.path.relative_to(tests).parts[0]
         return RUN_FIRST.index(area) if area in RUN_FIRST else len(RUN_FIRST)
 

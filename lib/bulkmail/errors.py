@@ -28,7 +28,7 @@ class CampaignNotFound(BulkmailError):
 class InputInvalid(BulkmailError):
     """Input a user sent (a CSV, a segment, a contact change) that cannot be taken: 4xx naming the field."""
 
-    def __init__(self, errors: list[dict[str, str]], status: int = 400):
+    def __init__(self, errors: list[dict[str, str]], status: int = 400) -> None:
         super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
         self.errors = errors
         self.status = status
@@ -98,7 +98,7 @@ class InvalidSignupToken(BulkmailError):
 class SignupRateLimited(BulkmailError):
     """Too many signups from one client or for one address within a window (HTTP 429)."""
 
-    def __init__(self, field: str, message: str, retry_after: int):
+    def __init__(self, field: str, message: str, retry_after: int) -> None:
         self.field = field
         self.retry_after = retry_after
         super().__init__(message)
@@ -183,14 +183,14 @@ class ApiError(Exception):
 
 
 class TemplateNotFound(BulkmailError):
-    def __init__(self, template_id: str, version: int | None = None):
+    def __init__(self, template_id: str, version: int | None = None) -> None:
         self.template_id, self.version = template_id, version
         which = f"version {version} of template {template_id}" if version is not None else f"template {template_id}"
         super().__init__(f"{which} not found")
 
 
 class TemplateExists(BulkmailError):
-    def __init__(self, template_id: str):
+    def __init__(self, template_id: str) -> None:
         self.template_id = template_id
         super().__init__(f"template {template_id} already exists: PUT /templates/{template_id} adds a version")
 
@@ -198,6 +198,6 @@ class TemplateExists(BulkmailError):
 class TemplateBusy(BulkmailError):
     """Writers kept taking the next version number: the request may be sent again."""
 
-    def __init__(self, template_id: str):
+    def __init__(self, template_id: str) -> None:
         self.template_id = template_id
         super().__init__(f"template {template_id} is being changed by others; try again")

@@ -75,7 +75,7 @@ class Pacer:
         clock: Callable[[], float],
         sleep: Callable[[float], None],
         phase: float | None = None,
-    ):
+    ) -> None:
         self.interval = max(1, workers) / min(MAX_SEND_RATE, max(MIN_SEND_RATE, rate))
         self.clock = clock
         self.sleep = sleep
@@ -122,7 +122,7 @@ class BatchSender:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-    ):
+    ) -> None:
         """`remaining_seconds`: the invocation's time left. Sending stops `send_margin` before its end
         (what was sent is then recorded); recording may go on until RECORD_SAFETY_SECONDS before it."""
         self.settings = settings

@@ -59,6 +59,7 @@ class Settings:
     engagement_table: str = ""  # opens, clicks and deliveries: sharded counters and dedupe markers
     templates_table: str = ""  # stored templates (the API function's; issue 16)
     contact_events: str = "false"  # EmailOpened, LinkClicked, ContactBounced, ContactUnsubscribed on the bus
+    smtp_ca_file: str = ""  # an extra CA bundle the SMTP transport trusts (a relay with a private CA)
 
     @property
     def tracking_defaults(self) -> Tracking:

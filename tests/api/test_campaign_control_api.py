@@ -1,18 +1,7 @@
 """PATCH, pause, resume, cancel and preview, with the workers held so each step is observable."""
 
-import time
-
 from tests.conftest import SEED_CAMPAIGN, people
-
-
-def wait_for(predicate, timeout=30.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError("condition not met in time")
+from tests.waiting import eventually
 
 
 def start_queued(api, campaign_id, n=6):
@@ -24,7 +13,7 @@ def start_queued(api, campaign_id, n=6):
         got = api.request("GET", f"/campaigns/{campaign_id}")
         return got.status == 200 and got.json().get("fanout_done") and got.json()
 
-    wait_for(fanned_out)
+    eventually(fanned_out)
     return r.json()["execution_arn"]
 
 
@@ -75,7 +64,7 @@ def test_pause_holds_sending_and_resume_finishes_it(held_api):
         api.harness.drain()
         return api.harness.rt.describe_execution(arn)["status"] != "RUNNING"
 
-    wait_for(drained_and_done, timeout=60, step=0.2)
+    eventually(drained_and_done, timeout=60, every=0.2)
     record = api.request("GET", "/campaigns/pause_1").json()
     assert (record["status"], record["sent_count"]) == ("completed", 6)
 
@@ -180,7 +169,7 @@ def test_resend_failed_starts_a_campaign_to_the_failed_recipients_only(held_api)
     arn = r.json()["execution_arn"]
     early = api.request("POST", "/campaigns/rf_1/resend-failed")
     assert early.status in (404, 409)  # not stored yet, or not finished: nothing to re-send yet
-    wait_for(lambda: api.request("GET", "/campaigns/rf_1").json().get("fanout_done"))
+    eventually(lambda: api.request("GET", "/campaigns/rf_1").json().get("fanout_done"))
     api.harness.drain()
     assert api.harness.rt.wait_for_execution(arn, timeout=60)["status"] == "SUCCEEDED"
     assert api.request("GET", "/campaigns/rf_1").json()["failed_count"] == 3
@@ -189,7 +178,7 @@ def test_resend_failed_starts_a_campaign_to_the_failed_recipients_only(held_api)
     assert r.status == 202, r.body
     child = r.json()["campaign_id"]
     assert r.json()["resend_of"] == "rf_1"
-    wait_for(lambda: api.request("GET", f"/campaigns/{child}").json().get("fanout_done"))
+    eventually(lambda: api.request("GET", f"/campaigns/{child}").json().get("fanout_done"))
     api.harness.drain()
     assert api.harness.rt.wait_for_execution(r.json()["execution_arn"], timeout=60)["status"] == "SUCCEEDED"
     record = api.request("GET", f"/campaigns/{child}").json()

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from bulkmail.adapters.contacts import suppress_contact
-from tests.api.test_campaign_control_api import wait_for
 from tests.api.test_campaigns_api import executions, nothing_persisted
 from tests.conftest import SEED_CAMPAIGN, people
+from tests.waiting import eventually
 
 CSV_HEADER = "email,first_name,last_name\n"
 
@@ -31,7 +31,7 @@ def test_resend_failed_is_idempotent_and_resend_of_is_not_a_client_field(held_ap
     api.harness.rt.client("sesv2").delete_email_identity(EmailIdentity="example.com")
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": "rs_1"})
     assert r.status == 202, r.body
-    wait_for(lambda: api.request("GET", "/campaigns/rs_1").json().get("fanout_done"))
+    eventually(lambda: api.request("GET", "/campaigns/rs_1").json().get("fanout_done"))
     api.harness.drain()
     assert api.harness.rt.wait_for_execution(r.json()["execution_arn"], timeout=60)["status"] == "SUCCEEDED"
     api.harness.rt.client("sesv2").create_email_identity(EmailIdentity="example.com")
@@ -42,7 +42,7 @@ def test_resend_failed_is_idempotent_and_resend_of_is_not_a_client_field(held_ap
     assert len(resend) == 1
     child = resend.pop()
     assert len([e for e in executions(api) if e["name"] == child]) == 1
-    wait_for(lambda: api.request("GET", f"/campaigns/{child}").json().get("fanout_done"))
+    eventually(lambda: api.request("GET", f"/campaigns/{child}").json().get("fanout_done"))
     api.harness.drain()
     later = api.request("POST", "/campaigns/rs_1/resend-failed")
     assert later.status == 202 and later.json()["campaign_id"] == child

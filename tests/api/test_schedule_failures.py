@@ -1,11 +1,11 @@
 """A scheduled campaign whose start fails is marked failed with the error, as on AWS: Scheduler
 sends the schedule's input to the target's dead-letter queue and ScheduleFailedFunction records it."""
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import SEED_CAMPAIGN, people
 from tests.e2e.test_operations import BusObserver
+from tests.waiting import eventually
 
 
 def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(api):
@@ -22,11 +22,9 @@ def test_a_scheduled_start_that_fails_marks_the_campaign_failed_with_the_error(a
     # fails. (Another state machine's ARN would be AccessDenied first: the role names this one only.)
     rt.client("stepfunctions").delete_state_machine(stateMachineArn=rt.state_machine_arn)
 
-    deadline = time.monotonic() + 60
-    record = api.request("GET", "/campaigns/sched_fail").json()
-    while time.monotonic() < deadline and record["status"] == "scheduled":
-        time.sleep(0.2)
-        record = api.request("GET", "/campaigns/sched_fail").json()
+    record = eventually(
+        lambda: (r := api.request("GET", "/campaigns/sched_fail").json())["status"] != "scheduled" and r, every=0.2
+    )
     assert record["status"] == "failed", record
     assert record["failure_cause"].startswith("the scheduled start failed: StateMachineDoesNotExist")
     assert rt.scheduler.dead_lettered == [("sched_fail", "StateMachineDoesNotExist")]

@@ -1,10 +1,10 @@
 """send_at: a one-time EventBridge Scheduler schedule that the embedded runtime fires at its time."""
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 from bulkmail_local.runtime.scheduler import due_time
 from tests.conftest import SEED_CAMPAIGN, people
+from tests.waiting import eventually
 
 
 def soon(seconds: float) -> str:
@@ -43,10 +43,7 @@ def test_campaign_with_send_at_starts_at_its_time_with_later_edits(api):
     assert rt.scheduler.fire_due() == 0  # not before its time
 
     rt.clock.advance(601)  # its time comes on the account's clock (no sleep); the scheduler fires it
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not executions(rt):
-        time.sleep(0.1)
-    started = executions(rt)
+    started = eventually(lambda: executions(rt), "the scheduled execution")
     assert len(started) == 1
     assert rt.scheduler.fired == [("sched_1", started[0]["executionArn"])]
     assert rt.clock.now() >= datetime.fromisoformat(send_at)

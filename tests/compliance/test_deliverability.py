@@ -20,6 +20,9 @@ import pytest
 from bulkmail.templates import starter_templates
 from bulkmail_local.runtime.stack import PROJECT_ROOT
 
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("deliverability")
+
 SPAMASSASSIN = shutil.which("spamassassin")
 MAX_SCORE = 1.0
 # Rules about how the message is made, not what it says: any of them firing is a bug of ours.

@@ -19,6 +19,9 @@ from bulkmail.validation import validate_campaign
 from bulkmail_local.runtime.stack import LOCAL_PUBLIC_URL, PROJECT_ROOT
 from tests.conftest import SEED_CAMPAIGN
 
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("message_hygiene")
+
 TOKEN = re.compile(r"^1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}$")
 
 

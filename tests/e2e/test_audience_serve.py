@@ -7,7 +7,7 @@ import io
 import json
 import urllib.request
 
-from tests.e2e.test_serve import cli, http, served  # noqa: F401 (the fixture)
+from tests.e2e.test_serve import cli, http, send_and_watch, served  # noqa: F401 (the fixture)
 
 
 def text_of(path):
@@ -18,16 +18,10 @@ def text_of(path):
 def send_to_segment(served, name, segment):  # noqa: F811
     body = served["dir"] / "body.txt"
     body.write_text('Hello {{first_name}}, your plan is {{plan}} ({{region|default("anywhere")}}).')
-    sent = cli(
-        served,
-        "campaigns", "send", "--name", name, "--subject", "For {{plan}} users", "--body-file", str(body),
-        "--segment", segment, "--from", "news@example.com", "--json",
-    )  # fmt: skip
-    assert sent.returncode == 0, sent.stderr
-    campaign_id = json.loads(sent.stdout)["campaign_id"]
-    watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
-    assert watched.returncode == 0, watched.stderr[-2000:]
-    return json.loads(watched.stdout), sorted((served["dir"] / "outbox" / campaign_id).glob("*.eml"))
+    campaign_id, record = send_and_watch(
+        served, "--segment", segment, "--from", "news@example.com", name=name, subject="For {{plan}} users", body=body
+    )
+    return record, sorted((served["dir"] / "outbox" / campaign_id).glob("*.eml"))
 
 
 def test_csv_custom_columns_to_a_segment_campaign_export_and_erasure(served):  # noqa: F811

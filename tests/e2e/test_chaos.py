@@ -11,6 +11,7 @@ RATES = FaultRates(
 )
 
 
+@pytest.mark.longest
 @pytest.mark.parametrize("seed", [11, 12])
 def test_no_duplicates_no_loss_exact_counters_under_faults(tmp_path, seed):
     result = run_chaos(contacts=200, seed=seed, outbox=tmp_path, rates=RATES)

@@ -10,7 +10,10 @@ from datetime import UTC
 
 import pytest
 
-from tests.e2e.test_serve import CLI, http, serve_process
+from tests.e2e.test_serve import CLI, http, send_args, serve_process
+
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("cli")
 
 JSON = {"Content-Type": "application/json"}
 
@@ -56,21 +59,7 @@ def in_stack(stack, *args, **kw):
 def test_a_missing_file_is_one_line(stack, tmp_path):
     line = one_line_error(in_stack(stack, "contacts", "import", str(tmp_path / "nope.csv")))
     assert "cannot read the CSV file" in line and "nope.csv" in line and "No such file" in line
-    line = one_line_error(
-        in_stack(
-            stack,
-            "campaigns",
-            "send",
-            "--name",
-            "N",
-            "--subject",
-            "S",
-            "--from",
-            "a@example.com",
-            "--body-file",
-            str(tmp_path / "body.txt"),
-        )
-    )
+    line = one_line_error(in_stack(stack, *send_args("--from", "a@example.com", body=tmp_path / "body.txt")))
     assert "cannot read the body file" in line
 
 
@@ -110,18 +99,7 @@ def test_usage_errors_and_a_missing_sender_are_one_line(stack):
     assert "--help" in one_line_error(in_stack(stack, "campaigns", "sned"), code=2)
     env = {k: v for k, v in stack["env"].items() if k != "BULKMAIL_FROM"}
     line = one_line_error(
-        run(
-            "campaigns",
-            "send",
-            "--name",
-            "N",
-            "--subject",
-            "S",
-            "--body-file",
-            str(stack["dir"] / "body.txt"),
-            env=env,
-            cwd=stack["dir"],
-        ),
+        run(*send_args(body=stack["dir"] / "body.txt"), env=env, cwd=stack["dir"]),
         code=2,
     )
     assert line.startswith("bulkmail: --from is required")
@@ -130,23 +108,7 @@ def test_usage_errors_and_a_missing_sender_are_one_line(stack):
 
 
 def test_a_misspelt_list_and_an_unknown_campaign_are_refused_in_one_line(stack):
-    line = one_line_error(
-        in_stack(
-            stack,
-            "campaigns",
-            "send",
-            "--name",
-            "N",
-            "--subject",
-            "S",
-            "--from",
-            "a@example.com",
-            "--body-file",
-            "body.txt",
-            "--list",
-            "nwes",
-        )
-    )
+    line = one_line_error(in_stack(stack, *send_args("--from", "a@example.com", "--list", "nwes")))
     assert line == "bulkmail: HTTP 422: list: there is no list 'nwes': the known lists are news"
     assert "HTTP 404" in one_line_error(in_stack(stack, "campaigns", "pause", "no_such_campaign"))
 
@@ -154,19 +116,7 @@ def test_a_misspelt_list_and_an_unknown_campaign_are_refused_in_one_line(stack):
 def test_a_campaign_from_name_and_address_then_its_deliveries_contacts_and_trace(stack):
     sent = in_stack(
         stack,
-        "campaigns",
-        "send",
-        "--name",
-        "Named",
-        "--subject",
-        "Hi",
-        "--body-file",
-        "body.txt",
-        "--from",
-        "Acme News <news@example.com>",
-        "--list",
-        "news",
-        "--json",
+        *send_args("--from", "Acme News <news@example.com>", "--list", "news", "--json", name="Named", subject="Hi"),
     )
     assert sent.returncode == 0, sent.stderr
     campaign_id = json.loads(sent.stdout)["campaign_id"]
@@ -192,21 +142,7 @@ def test_a_campaign_from_name_and_address_then_its_deliveries_contacts_and_trace
     )
     traced = in_stack(stack, "trace", campaign_id)
     assert traced.returncode == 0 and traced.stdout.count(campaign_id) == 1, traced.stdout
-    twice = in_stack(
-        stack,
-        "campaigns",
-        "send",
-        "--name",
-        "N",
-        "--subject",
-        "S",
-        "--body-file",
-        "body.txt",
-        "--from",
-        "Acme <a@example.com>",
-        "--from-name",
-        "Other",
-    )
+    twice = in_stack(stack, *send_args("--from", "Acme <a@example.com>", "--from-name", "Other"))
     assert "two sender names" in one_line_error(twice, code=2)
 
 
@@ -214,22 +150,7 @@ def test_ctrl_c_while_watching_says_the_campaign_goes_on(stack):
     from datetime import datetime, timedelta
 
     later = (datetime.now(UTC) + timedelta(days=1)).isoformat(timespec="seconds")
-    sent = in_stack(
-        stack,
-        "campaigns",
-        "send",
-        "--name",
-        "Later",
-        "--subject",
-        "Hi",
-        "--body-file",
-        "body.txt",
-        "--from",
-        "a@example.com",
-        "--at",
-        later,
-        "--json",
-    )
+    sent = in_stack(stack, *send_args("--from", "a@example.com", "--at", later, "--json", name="Later", subject="Hi"))
     campaign_id = json.loads(sent.stdout)["campaign_id"]  # scheduled: it will not end soon
     watching = subprocess.Popen(
         [*CLI, "campaigns", "status", campaign_id, "--watch", "--interval", "0.2"],
@@ -245,6 +166,7 @@ def test_ctrl_c_while_watching_says_the_campaign_goes_on(stack):
     assert f"stopped watching; campaign {campaign_id} scheduled" in line and "goes on" in line
 
 
+@pytest.mark.longest
 def test_ctrl_c_during_the_demo_stops_it_and_says_where_it_was(tmp_path):
     demo = subprocess.Popen(
         [*CLI, "demo", "--contacts", "3000", "--outbox", str(tmp_path / "outbox")],

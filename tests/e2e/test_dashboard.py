@@ -15,6 +15,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.e2e.test_serve import serve_process
 
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("dashboard")
+
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (CI runs as root); nothing that reaches beyond loopback (this machine's network is closed).
 FLAGS = [

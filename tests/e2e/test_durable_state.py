@@ -25,6 +25,7 @@ from email.utils import parseaddr
 import pytest
 
 from tests.e2e.test_serve import CLI, free_port, http
+from tests.waiting import eventually
 
 CONTACTS = 1000
 RATE = 50
@@ -111,15 +112,14 @@ def recorded_at_kill(state_file, campaign_id) -> set[str]:
 
 
 def wait_for(api, campaign_id, statuses, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached():
         record = http("GET", f"{api}/campaigns/{campaign_id}")[1]
-        if record.get("status") in statuses:
-            return record
-        time.sleep(0.25)
-    pytest.fail(f"{campaign_id} not {statuses} after {timeout} s: {record}")
+        return record if record.get("status") in statuses else None
+
+    return eventually(reached, f"{campaign_id} {statuses}", timeout, every=0.25)
 
 
+@pytest.mark.longest
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_a_campaign_survives_a_stop_and_a_restart(tmp_path, stop):
     """SIGKILL may leave a crash window; Ctrl-C lets the workers finish their batches: none at all."""

@@ -4,7 +4,6 @@ grant fails as on AWS, with AccessDenied naming the action and the resource."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.iam import acting_as
 from bulkmail_local.runtime.stack import PROJECT_ROOT
 from bulkmail_local.runtime.template import load_template
+from tests.waiting import eventually
 
 CONTACTS = 12
 
@@ -47,14 +47,12 @@ def demo(rt: EmbeddedRuntime, *, until) -> tuple[dict, list[dict]]:
     campaign = json.loads((EVENTS / "campaign.json").read_text())
     rt.start_campaign({**campaign, "campaign_id": "iam_demo"})
     table = rt.table("CampaignsTable")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def settled():
         record = table.get_item(Key={"campaign_id": "iam_demo"}, ConsistentRead=True).get("Item") or {}
-        if until(record):
-            break
-        time.sleep(0.1)
-    else:
-        raise TimeoutError(f"campaign did not settle: {record}")
+        return until(record) and record
+
+    record = eventually(settled, "the campaign settled", timeout=120, every=0.1)
     rt.outbox.flush()
     ledger = Ledger(rt.physical["DeliveriesTable"], rt.physical["BatchesTable"], rt.physical["CampaignsTable"])
     return record, ledger.deliveries_for("iam_demo")

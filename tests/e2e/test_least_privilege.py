@@ -16,6 +16,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bulkmail.adapters.wiring import new_container
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.apigw import ApiGateway
@@ -24,6 +26,7 @@ from tests.conftest import Harness
 from tests.integration.test_feedback import BOUNCE, COMPLAINT, ses_event
 from tests.integration.test_unsubscribe import api_event
 from tests.scripted_faults import ScriptedFaults
+from tests.waiting import eventually
 
 EVENTS = PROJECT_ROOT / "events"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -60,18 +63,8 @@ UNREACHABLE = {
 }
 
 
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise TimeoutError("condition not met in time")
-
-
 def finished(api, campaign_id):
-    return wait_for(
+    return eventually(
         lambda: (
             api.request("GET", f"/campaigns/{campaign_id}").json().get("status") in ("completed", "cancelled", "failed")
             and api.request("GET", f"/campaigns/{campaign_id}").json()
@@ -176,7 +169,7 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     time.sleep(1)  # workers meet the paused campaigns and park their batches
     assert api.request("POST", "/campaigns/ctl_cancel/cancel").status == 200
     assert api.request("POST", "/campaigns/ctl_resume/resume").status == 200
-    paused = wait_for(
+    paused = eventually(
         lambda: (
             api.request("GET", "/campaigns/ctl_resume").json().get("status") == "paused"
             and api.request("GET", "/campaigns/ctl_resume").json()
@@ -242,7 +235,7 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     token = str(leaving["List-Unsubscribe"]).split(",")[0].strip("<> ").rsplit("/", 1)[1]
     unsubscribe = next(f for f in rt.functions.values() if f.logical_id == "UnsubscribeFunction")
     assert unsubscribe.invoke(api_event("POST", token, "List-Unsubscribe=One-Click"))["statusCode"] == 200
-    assert wait_for(lambda: api.request("GET", "/campaigns/tracked/report").json()["unsubscribes"] == 1)
+    assert eventually(lambda: api.request("GET", "/campaigns/tracked/report").json()["unsubscribes"] == 1)
 
     # Scheduled campaigns: one fires (as the scheduler's role), one is cancelled before.
     def soon(seconds):
@@ -329,13 +322,14 @@ def exercise(rt: EmbeddedRuntime, outbox: Path) -> None:
     assert r.status == 202, r.body
     rt.client("stepfunctions").delete_state_machine(stateMachineArn=rt.state_machine_arn)
     h.wait_for_campaign("sched_fails", lambda record: record["status"] == "failed", timeout=60)
-    wait_for(lambda: not any(h.queue_depth("ScheduleFailureQueue").values()))  # its message deleted
+    eventually(lambda: not any(h.queue_depth("ScheduleFailureQueue").values()))  # its message deleted
 
 
 def _short(arn: str, suffix: str) -> str:
     return arn.split(":", 5)[-1].replace("bulkmail-", "").replace(f"-{suffix}", "")
 
 
+@pytest.mark.longest
 def test_every_request_is_allowed_and_every_granted_action_is_used(tmp_path):
     outbox = tmp_path / "outbox"
     with EmbeddedRuntime(

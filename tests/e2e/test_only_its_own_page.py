@@ -18,6 +18,9 @@ from playwright.sync_api import expect
 from tests.e2e.test_dashboard import TIMEOUT_MS, browser  # noqa: F401 - the fixture
 from tests.e2e.test_serve import http, serve_process
 
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("only_its_own_page")
+
 CAMPAIGN = {"campaign_name": "From elsewhere", "subject": "Hi", "body": "Hello", "from_email": "news@example.com"}
 JSON = {"Content-Type": "application/json"}
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tests.api.test_campaign_control_api import wait_for
 from tests.conftest import SEED_CAMPAIGN, people
 from tests.scripted_faults import ScriptedFaults
+from tests.waiting import eventually
 
 NAMESPACE = "Bulkmail"  # the template's MetricsNamespace default
 
@@ -39,7 +39,9 @@ class BusObserver:
         return [e["detail-type"] for e in self.received()]
 
     def wait_for(self, detail_type: str, timeout: float = 30.0) -> dict:
-        return wait_for(lambda: next((e for e in self.received() if e["detail-type"] == detail_type), None), timeout)
+        return eventually(
+            lambda: next((e for e in self.received() if e["detail-type"] == detail_type), None), detail_type, timeout
+        )
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def start(api, campaign_id, n):
     api.harness.add_contacts(people(n))
     r = api.request("POST", "/campaigns", json_body={**SEED_CAMPAIGN, "campaign_id": campaign_id})
     assert r.status == 202, r.body
-    wait_for(lambda: api.request("GET", f"/campaigns/{campaign_id}").json().get("fanout_done"))
+    eventually(lambda: api.request("GET", f"/campaigns/{campaign_id}").json().get("fanout_done"))
     return r.json()["execution_arn"]
 
 
@@ -164,6 +166,7 @@ def test_a_refused_event_never_fails_a_campaign_or_a_pause(observed):
     assert api.bus.received() == []
 
 
+@pytest.mark.longest
 def test_metrics_stay_off_stdout_and_go_to_the_function_log(harness, capsys):
     h = harness
     h.add_contacts(people(250))

@@ -71,6 +71,21 @@ def served(tmp_path):
         yield stack
 
 
+def send_args(*options: str, name: str = "N", subject: str = "S", body: object = "body.txt") -> list[str]:
+    """`campaigns send` with a name, a subject and a body file, then `options` (--from, --list, --json, …)."""
+    return ["campaigns", "send", "--name", name, "--subject", subject, "--body-file", str(body), *options]
+
+
+def send_and_watch(served, *options: str, **send: object) -> tuple[str, dict]:
+    """A campaign sent with the CLI and watched to its end: its id and its final record."""
+    sent = cli(served, *send_args(*options, "--json", **send))
+    assert sent.returncode == 0, sent.stderr
+    campaign_id = json.loads(sent.stdout)["campaign_id"]
+    watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
+    assert watched.returncode == 0, watched.stderr[-2000:]
+    return campaign_id, json.loads(watched.stdout)
+
+
 def cli(served, *args, timeout=120):
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=served["env"], cwd=served["dir"]
@@ -91,28 +106,9 @@ def test_serve_runs_a_campaign_over_http_and_stops_cleanly_on_ctrl_c(served):
     assert json.loads(imported.stdout)["rejected"][0]["line"] == 14
 
     (workdir / "body.txt").write_text("Dear {{first_name}}, the news.")
-    sent = cli(
-        served,
-        "campaigns",
-        "send",
-        "--name",
-        "News",
-        "--subject",
-        "Hi {{first_name}}",
-        "--body-file",
-        str(workdir / "body.txt"),
-        "--list",
-        "news",
-        "--from",
-        "news@example.com",
-        "--json",
+    campaign_id, record = send_and_watch(
+        served, "--list", "news", "--from", "news@example.com", name="News", subject="Hi {{first_name}}"
     )
-    assert sent.returncode == 0, sent.stderr
-    campaign_id = json.loads(sent.stdout)["campaign_id"]
-
-    watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
-    assert watched.returncode == 0, watched.stderr[-2000:]
-    record = json.loads(watched.stdout)
     assert (record["status"], record["sent_count"], record["total_contacts"]) == ("completed", 12, 12)
 
     status, page = http("GET", f"{api}/campaigns/{campaign_id}/deliveries?status=sent&limit=100")
@@ -168,17 +164,7 @@ def test_cli_and_http_errors_against_serve(served):
     missing = cli(served, "campaigns", "pause", "no_such_campaign")
     assert missing.returncode == 1 and "HTTP 404" in missing.stderr
     bad = cli(
-        served,
-        "campaigns",
-        "send",
-        "--name",
-        "X",
-        "--subject",
-        "Hi {{frist_name}}",
-        "--from",
-        "a@example.com",
-        "--body-file",
-        str(served["dir"] / "body.txt"),
+        served, *send_args("--from", "a@example.com", subject="Hi {{frist_name}}", body=served["dir"] / "body.txt")
     )
     assert bad.returncode == 1 and "unknown placeholder" in bad.stderr
     status, listing = http("GET", f"{api}/campaigns")
@@ -224,25 +210,7 @@ def test_the_unsubscribe_link_of_a_sent_email_works_on_serve(served):
 
     def send_and_wait():
         (workdir / "body.txt").write_text("Hello {{first_name}}")
-        sent = cli(
-            served,
-            "campaigns",
-            "send",
-            "--name",
-            "N",
-            "--subject",
-            "Hi",
-            "--body-file",
-            str(workdir / "body.txt"),
-            "--from",
-            "n@example.com",
-            "--json",
-        )
-        assert sent.returncode == 0, sent.stderr
-        campaign_id = json.loads(sent.stdout)["campaign_id"]
-        watched = cli(served, "campaigns", "status", campaign_id, "--watch", "--timeout", "90", "--json", timeout=120)
-        assert watched.returncode == 0, watched.stderr[-2000:]
-        return campaign_id, json.loads(watched.stdout)
+        return send_and_watch(served, "--from", "n@example.com", subject="Hi", body=workdir / "body.txt")
 
     first, record = send_and_wait()
     assert record["sent_count"] == 3

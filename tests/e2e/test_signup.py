@@ -5,13 +5,16 @@ import email
 import email.policy
 import json
 import re
-import time
 import urllib.request
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.e2e.test_serve import serve_process
+from tests.waiting import eventually
+
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("signup")
 
 FORM = "application/x-www-form-urlencoded"
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/subscribe/confirm/\S+")
@@ -58,13 +61,13 @@ def send_campaign(served, name):
     status, _, text = call("POST", f"{served['api']}/campaigns", document)
     assert status in (200, 201, 202), text
     campaign_id = json.loads(text)["campaign_id"]
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def finished():
         record = json.loads(call("GET", f"{served['api']}/campaigns/{campaign_id}")[2])
-        if record["status"] in ("completed", "failed", "cancelled"):
-            return record
-        time.sleep(0.5)  # a real campaign on a real serve: nothing to inject a clock into
-    pytest.fail(f"campaign {campaign_id} did not finish in 120 s")
+        return record if record["status"] in ("completed", "failed", "cancelled") else None
+
+    # A real campaign on a real serve: nothing to inject a clock into.
+    return eventually(finished, f"campaign {campaign_id} finished", timeout=120, every=0.5)
 
 
 def test_signup_confirms_only_with_the_button_and_the_next_campaign_includes_the_contact(served):

@@ -8,13 +8,13 @@ import email
 import email.policy
 import json
 import re
-import time
 import urllib.parse
 import urllib.request
 from http.client import HTTPConnection
 from typing import Any
 
 from tests.e2e.test_serve import http, serve_process
+from tests.waiting import eventually
 
 POST_URL = "https://example.org/post?id=1&x=2"
 BODY_HTML = (
@@ -36,16 +36,6 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
         conn.close()
 
 
-def _until(predicate, what: str, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 def _send(api: str, workdir, name: str, **tracking: Any) -> str:
     campaign = {
         "campaign_name": name,
@@ -59,15 +49,22 @@ def _send(api: str, workdir, name: str, **tracking: Any) -> str:
     )
     assert status in (200, 201, 202), created
     campaign_id = created["campaign_id"]
-    _until(
+    eventually(
         lambda: http("GET", f"{api}/campaigns/{campaign_id}", timeout=60)[1].get("status") == "completed",
         f"campaign {name} completed",
+        timeout=90,
+        every=0.2,
     )
     return campaign_id
 
 
 def _html_of(workdir, campaign_id: str, recipient: str) -> str:
-    eml = _until(lambda: next((workdir / "outbox" / campaign_id).glob(f"{recipient}.*.eml"), None), "the .eml")
+    eml = eventually(
+        lambda: next((workdir / "outbox" / campaign_id).glob(f"{recipient}.*.eml"), None),
+        "the .eml",
+        timeout=90,
+        every=0.2,
+    )
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.strict)
     assert message["List-Id"], "every email carries a List-Id"
     return message.get_body(("html",)).get_content()
@@ -86,7 +83,7 @@ def _counted(api: str, campaign_id: str, **expected: int) -> dict[str, Any]:
         report = _report(api, campaign_id)
         return report if all(report[k] >= n for k, n in expected.items()) else None
 
-    return _until(counted, f"{expected} counted")
+    return eventually(counted, f"{expected} counted", timeout=90, every=0.2)
 
 
 def _first_engagement(api: str, campaign_id: str) -> dict[str, dict[str, Any]]:

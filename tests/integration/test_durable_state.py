@@ -15,6 +15,7 @@ from bulkmail.workflow import continuation_name
 from bulkmail_local.runtime import EmbeddedRuntime
 from bulkmail_local.runtime.persistence import DurableState, StateUnavailable
 from tests.conftest import SEED_CAMPAIGN
+from tests.waiting import eventually
 
 FAR_FUTURE = "at(2099-01-01T00:00:00)"
 
@@ -31,14 +32,13 @@ def items(rt, logical_id):
 
 
 def wait_for_status(campaigns, campaign_id, status, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def reached():
         with contextlib.suppress(CampaignNotFound):
             record = campaigns.get(campaign_id)
-            if record["status"] == status:
-                return record
-        time.sleep(0.1)
-    raise AssertionError(f"{campaign_id} not {status} after {timeout} s")
+            return record if record["status"] == status else None
+        return None
+
+    return eventually(reached, f"{campaign_id} {status}", timeout, every=0.1)
 
 
 def test_items_messages_secrets_and_schedules_come_back_under_the_same_names(tmp_path):

@@ -36,6 +36,9 @@ from bulkmail_local.runtime import limits, moto_fixes
 from bulkmail_local.runtime.metrics import EmfSink
 from bulkmail_local.runtime.seams import EMF_MODULES, SQS_TIME_FUNCTIONS, STATE_QUOTA_USERS, private_metrics
 
+# Its module fixture is one stack (or one server) for all its tests: they run on one worker.
+pytestmark = pytest.mark.xdist_group("runtime_seams")
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 

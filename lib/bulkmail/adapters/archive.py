@@ -14,7 +14,7 @@ MAX_PAGES = 5  # of the index, per request: a list's unpublished (scheduled) cam
 
 
 class ArchiveReader:
-    def __init__(self, campaigns_table: str):
+    def __init__(self, campaigns_table: str) -> None:
         self.table_name = campaigns_table
         self.table = dynamo.table(campaigns_table)
         self.campaigns = CampaignStore(campaigns_table)

@@ -38,7 +38,7 @@ class CampaignStore:
     fan-out cursor; small, so its frequent small updates cost one write unit), its content (subject
     and bodies, up to 250 KB, one item per version) and its counter shards (adapters/counters)."""
 
-    def __init__(self, table_name: str, events: CampaignEvents | None = None):
+    def __init__(self, table_name: str, events: CampaignEvents | None = None) -> None:
         self.table_name = table_name
         self._content: dict[tuple[str, int], dict[str, Any]] = {}
         self.table = dynamo.table(table_name)

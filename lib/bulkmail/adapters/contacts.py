@@ -24,7 +24,7 @@ from bulkmail.validation import parse_timestamp
 
 
 class ContactStore:
-    def __init__(self, table_name: str, lists_table: str | None = None, audience_table: str | None = None):
+    def __init__(self, table_name: str, lists_table: str | None = None, audience_table: str | None = None) -> None:
         """`lists_table`: the registry of list names that imports keep (the API's stack always has one);
         `audience_table`: the membership index the fan-out reads a list's members from."""
         self.table_name = table_name

@@ -56,7 +56,7 @@ class Counted:
 
 
 class EngagementStore:
-    def __init__(self, table: str, deliveries_table: str, clock: Any = time.time):
+    def __init__(self, table: str, deliveries_table: str, clock: Any = time.time) -> None:
         self.table = table
         self.deliveries_table = deliveries_table
         self.clock = clock

@@ -59,7 +59,7 @@ def campaign_detail(record: dict[str, Any], occurred_at: str, **extra: Any) -> d
 
 
 class CampaignEvents:
-    def __init__(self, bus_name: str):
+    def __init__(self, bus_name: str) -> None:
         self.bus_name = bus_name
 
     def status_changed(self, record: dict[str, Any], occurred_at: str) -> bool:

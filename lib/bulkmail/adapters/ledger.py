@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 class Ledger:
-    def __init__(self, deliveries_table: str, batches_table: str, campaigns_table: str):
+    def __init__(self, deliveries_table: str, batches_table: str, campaigns_table: str) -> None:
         self.deliveries_table = deliveries_table
         self.batches_table = batches_table
         self.campaigns_table = campaigns_table

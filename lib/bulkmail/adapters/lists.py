@@ -38,7 +38,7 @@ def _now() -> str:
 
 
 class ListRegistry:
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str) -> None:
         self.table_name = table_name
         self.table = dynamo.table(table_name)
 
@@ -88,7 +88,7 @@ class ListRegistry:
 class AudienceIndex:
     """Memberships, segments and custom field names in the audience table (see the module's docstring)."""
 
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str) -> None:
         self.table_name = table_name
         self.table = dynamo.table(table_name)
 

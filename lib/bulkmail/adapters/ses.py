@@ -68,7 +68,7 @@ class SesTransport:
         credentials: dict[str, str] | None = None,
         configuration_set: str | None = None,
         tags: dict[str, str] | None = None,
-    ):
+    ) -> None:
         creds = credentials or {}
         self.client = _client(
             region, creds.get("aws_access_key_id"), creds.get("aws_secret_access_key"), creds.get("aws_session_token")

@@ -24,7 +24,7 @@ _SUPPRESSED = {ContactStatus.UNSUBSCRIBED.value, ContactStatus.BOUNCED.value, Co
 
 
 class SignupStore:
-    def __init__(self, contacts_table: str, lists_table: str, audience_table: str):
+    def __init__(self, contacts_table: str, lists_table: str, audience_table: str) -> None:
         self.table = dynamo.table(contacts_table)
         self.lists = ListRegistry(lists_table)
         self.index = AudienceIndex(audience_table)  # memberships: written before the contact names the list
@@ -127,7 +127,7 @@ def confirmed_fields(item: dict[str, Any], pending: dict[str, Any], confirmed: d
 class DynamoRateLimiter:
     """Fixed windows: one item per key and window, `hits` counted with a conditional ADD, expired by TTL."""
 
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str) -> None:
         self.table = dynamo.table(table_name)
 
     def hit(self, key: str, limit: int, window_seconds: int, now: datetime) -> int:

@@ -15,7 +15,6 @@ TransientSendError.
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
 from email.message import Message
@@ -43,11 +42,6 @@ def classify(code: int, reply: bytes | str) -> Exception:
     return TransientSendError(message)
 
 
-def default_tls_context() -> ssl.SSLContext:
-    """Verifying context; SMTP_CA_FILE names an extra CA bundle (a relay with a private CA)."""
-    return ssl.create_default_context(cafile=os.environ.get("SMTP_CA_FILE") or None)
-
-
 class SmtpTransport:
     def __init__(
         self,
@@ -58,14 +52,14 @@ class SmtpTransport:
         password: str = "",
         tls_context: ssl.SSLContext | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ):
+    ) -> None:
         if not host:
             raise ValueError("an SMTP transport needs a server")
         self.host = host
         self.port = int(port)
         self.username = username
         self._password = password
-        self.tls_context = tls_context or default_tls_context()
+        self.tls_context = tls_context or ssl.create_default_context()  # verifying
         self.timeout = timeout
         self._conn: smtplib.SMTP | None = None
         self.connections_opened = 0

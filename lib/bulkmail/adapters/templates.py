@@ -26,7 +26,7 @@ _SUMMARY_PROJECTION = {
 
 
 class TemplateStore:
-    def __init__(self, table_name: str):
+    def __init__(self, table_name: str) -> None:
         self.table_name = table_name
         self.table = dynamo.table(table_name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,7 @@ def transport_for(campaign: Mapping[str, Any]) -> SesTransport | SmtpTransport:
             int(campaign.get("smtp_port") or SUBMISSION_PORT),
             username=str(login.get("username") or ""),
             password=str(login.get("password") or ""),
+            tls_context=ssl.create_default_context(cafile=settings().smtp_ca_file or None),
         )
     credentials = get_json_secret(campaign["aws_secret_name"]) if campaign.get("aws_secret_name") else None
     s = settings()
