@@ -40,7 +40,8 @@ serve: $(STAMP) ## the whole stack on 127.0.0.1: API :8000, AWS endpoint :4566 (
 
 # Lint, SAM's checks and the suite side by side: much of the suite waits on real time (Step
 # Functions' Wait states, `bulkmail serve` processes, a browser), and the checks fill that idle CPU.
-# --output-sync=line keeps each line whole; checkov's virtualenv is built meanwhile, on a first run.
+# lint's and sam-check's output is printed a command at a time (--output-sync), the suite's as it
+# runs (the `+` below); checkov's virtualenv is built meanwhile, on a first run.
 test: $(STAMP) ## lint, the whole suite and the template through SAM's own checks, side by side
 	$(MAKE) --no-print-directory -j3 --output-sync=line lint sam-check suite
 
@@ -49,7 +50,7 @@ test: $(STAMP) ## lint, the whole suite and the template through SAM's own check
 # except a file whose tests share a module fixture (marked xdist_group), which goes whole.
 JOBS ?= 4
 suite: $(STAMP)
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup --no-loadscope-reorder
+	+$(BIN)/pytest -n $(JOBS) --dist loadgroup --no-loadscope-reorder
 
 unit: $(STAMP) ## the tests that need no emulated AWS (tests/conftest.py marks the rest `emulator`), in seconds
 	$(BIN)/pytest -q -m 'not emulator'

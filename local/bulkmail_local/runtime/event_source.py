@@ -17,8 +17,10 @@ from bulkmail_local.runtime.iam import acting_as
 
 logger = logging.getLogger(__name__)
 
-# An empty receive backs off like Lambda's long polling would wait: 50 ms, doubling to half a second.
-_IDLE_SLEEP, _MAX_IDLE_SLEEP = 0.05, 0.5
+# An empty receive backs off as Lambda's long polling waits: 50 ms, doubling to 2 s, and a message
+# sent to the queue wakes the pollers at once (wake()), as it ends a long poll. The cap bounds how late
+# a message whose visibility timeout lapsed is picked up; polling an idle queue faster only burns CPU.
+_IDLE_SLEEP, _MAX_IDLE_SLEEP = 0.05, 2.0
 
 
 def _lambda_attribute(value: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +54,7 @@ class SqsEventSource:
         self.enabled = threading.Event()
         self.enabled.set()
         self._stop = threading.Event()
+        self._woken = threading.Event()
         self._threads: list[threading.Thread] = []
         self.batches = 0
         self.failed_records = 0
@@ -66,8 +69,13 @@ class SqsEventSource:
             t.start()
             self._threads.append(t)
 
+    def wake(self) -> None:
+        """Something was sent to the queue: the idle pollers receive now."""
+        self._woken.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        self._woken.set()
         self.enabled.set()
         for t in self._threads:
             t.join(timeout)
@@ -85,8 +93,10 @@ class SqsEventSource:
                 worked = False
             if worked:
                 idle = _IDLE_SLEEP
+            elif self._woken.wait(idle):
+                self._woken.clear()
+                idle = _IDLE_SLEEP
             else:
-                self._stop.wait(idle)
                 idle = min(_MAX_IDLE_SLEEP, idle * 2)
 
     # --- one batch -------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class OneTimeScheduler:
         sfn_client,
         sqs_client,
         groups: list[str],
-        tick_seconds: float = 0.25,
+        tick_seconds: float = 1.0,  # EventBridge Scheduler fires within a minute of a schedule's time
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
         self.scheduler = scheduler_client

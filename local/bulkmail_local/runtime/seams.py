@@ -136,6 +136,10 @@ def _clock_function(clock: RuntimeClock, name: str) -> Callable[[], float]:
     return clock.time if name == "unix_time" else clock.time_millis
 
 
+# Requests after which a queue may have a message to receive: they end the event sources' idle wait.
+_ENDS_A_LONG_POLL = ("before-send.sqs.SendMessage", "before-send.sqs.ChangeMessageVisibility")
+
+
 def serialised_stubber(runtime: EmbeddedRuntime) -> Callable[..., Any]:
     """BotocoreStubber.__call__, made atomic per request, as the real services are (moto's are not
     thread-safe); it refuses what is over one of AWS's limits (runtime.limits), gives fault injection
@@ -157,6 +161,9 @@ def serialised_stubber(runtime: EmbeddedRuntime) -> Callable[..., Any]:
                 runtime.meter.record(event_name, request, response)
             if runtime.ses_events is not None:  # SES's configuration set and tags of a send (ses_events.py)
                 runtime.ses_events.observe(event_name, request, response)
+            if event_name.startswith(_ENDS_A_LONG_POLL):
+                for source in runtime.event_sources:
+                    source.wake()
             return response
 
     def _denied(event_name: str, request: Any) -> Any:
