@@ -163,7 +163,8 @@ class Ledger:
         Returns the outcomes that were recorded; ones another batch had recorded first are left out.
         """
         remaining = list(outcomes)
-        while True:
+        # Each attempt returns, raises, or leaves out at least one conflicted outcome: this many at most.
+        for _ in range(len(outcomes) + 1):
             written = [o for o in remaining if not o.noted]  # the outcomes with a row in the transaction
             try:
                 items = self._transaction(lease, remaining, batch_status, now_iso)
@@ -185,6 +186,7 @@ class Ledger:
                 if not conflicted:
                     raise
                 remaining = [o for o in remaining if o.email not in conflicted]
+        raise AssertionError("unreachable: an attempt with no outcome left has nothing to conflict")
 
     def _transaction(
         self, lease: Lease, outcomes: list[Outcome], batch_status: str, now_iso: str

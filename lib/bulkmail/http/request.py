@@ -52,8 +52,8 @@ def json_response(status: int, document: dict[str, Any], headers: dict[str, str]
     return Response(status_code=status, content_type="application/json", body=json.dumps(document), headers=headers)
 
 
-def error_response(status: int, errors: list[dict[str, str]]) -> Response[str]:
-    return json_response(status, {"errors": errors})
+def error_response(status: int, errors: list[dict[str, str]], headers: dict[str, str] | None = None) -> Response[str]:
+    return json_response(status, {"errors": errors}, headers)
 
 
 def no_content() -> Response[str]:

@@ -22,7 +22,7 @@ from bulkmail.adapters.wiring import signup_wiring, transport_for, unsubscribe_k
 from bulkmail.clock import SYSTEM_CLOCK
 from bulkmail.errors import InvalidSignupToken, SendError, SignupRateLimited
 from bulkmail.http.pages import page
-from bulkmail.http.request import ApiError, json_body, json_response, raw_body
+from bulkmail.http.request import ApiError, error_response, json_body, json_response, raw_body
 from bulkmail.signup import LIST_ID_CHARS, confirm, default_consent_text, parse_request, read_token, subscribe
 
 logger = Logger(child=True)
@@ -83,12 +83,12 @@ def post_subscribe() -> Response[str]:
     try:
         return _subscribe(as_form)
     except ApiError as exc:
-        return _errors_page(exc.status, exc.errors) if as_form else json_response(exc.status, {"errors": exc.errors})
+        return _errors_page(exc.status, exc.errors) if as_form else error_response(exc.status, exc.errors)
     except SignupRateLimited as exc:
         errors = [{"field": exc.field, "message": str(exc)}]
         headers = {"Retry-After": str(exc.retry_after)}
         logger.info("signup rate-limited", extra={"limited": exc.field})
-        return _errors_page(429, errors, headers) if as_form else json_response(429, {"errors": errors}, headers)
+        return _errors_page(429, errors, headers) if as_form else error_response(429, errors, headers)
 
 
 def _subscribe(as_form: bool) -> Response[str]:
